@@ -1,0 +1,106 @@
+"""One error hierarchy for the whole service.
+
+Every error the service raises on purpose derives from :class:`MangaAssistError` and carries the gRPC
+status code it maps to. The server's interceptor is the only place that turns these into gRPC statuses;
+anything else that escapes becomes ``INTERNAL`` with a generic message (the details go to the log).
+The client SDK mirrors this hierarchy (``clients/errors.py``).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class MangaAssistError(Exception):
+    """Root of all deliberate errors. ``code`` is the gRPC status the caller sees."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    #: Stable machine-readable reason, sent as trailing metadata ``mangaassist-reason``.
+    reason: str = "internal"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class InvalidRequest(MangaAssistError):
+    """The caller sent something we will never accept (empty text, bad UTF-8, too long)."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "invalid_argument"
+
+
+class Unauthenticated(MangaAssistError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+    reason = "unauthenticated"
+
+
+class PermissionDenied(MangaAssistError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "permission_denied"
+
+
+class Overloaded(MangaAssistError):
+    """Admission control shed this request (concurrency cap or a backend queue is full)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "overloaded"
+
+
+class BudgetExceeded(MangaAssistError):
+    """The caller's deadline / the configured budget was spent before an answer existed."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "deadline_exceeded"
+
+
+class Unavailable(MangaAssistError):
+    """Draining, or a dependency is down and no safe fallback exists."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "unavailable"
+
+
+class BackendError(Unavailable):
+    """A model backend (Triton) call failed. Stages catch this to degrade where that is safe."""
+
+    reason = "backend_error"
+
+    def __init__(self, message: str, *, model: str, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.model = model
+
+
+class BackendOverloaded(BackendError):
+    """Triton rejected the request from its queue (queue full / queue timeout). Never retry blindly."""
+
+    reason = "backend_overloaded"
+
+
+class BackendTimeout(BackendError):
+    """A backend call ran past the deadline we gave it."""
+
+    reason = "backend_timeout"
+
+
+class TierUnavailable(Unavailable):
+    """An LLM tier could not answer (throttled, timed out, down). The router falls back to a lower tier."""
+
+    reason = "tier_unavailable"
+
+    def __init__(self, message: str, *, tier: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.tier = tier
+        self.retryable = retryable
+
+
+class InternalBug(MangaAssistError):
+    """An invariant we rely on was broken (e.g. a batch returned the wrong number of outputs)."""
+
+    code = grpc.StatusCode.INTERNAL
+    reason = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message} -- this is a bug")
