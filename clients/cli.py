@@ -1,0 +1,184 @@
+"""``mangaassist`` -- command-line client for the MangaAssist service (and ``serve`` to run it).
+
+    mangaassist chat "is chainsaw man vol 3 in stock?" [--json] [--session S] [--stream]
+    mangaassist classify [--file FILE]        # one message per line (stdin by default) -> JSON lines
+    mangaassist retrieve "return policy" [--k 5] [--no-rerank] [--json]
+    mangaassist health [--service readiness]  # exit status 0 only when SERVING
+    mangaassist describe
+    mangaassist serve [--config FILE] [--port N] [--fake-backend]
+
+Global: ``--target`` (default ``$MANGAASSIST_TARGET`` or localhost:50051), ``--token`` (default
+``$MANGAASSIST_TOKEN``), ``--timeout`` seconds. Errors print ``error: CODE (reason): details`` to stderr
+and exit with status 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Iterable, Iterator, Sequence, TextIO
+
+from google.protobuf.json_format import MessageToDict
+
+from clients.errors import MangaAssistError
+
+CLASSIFY_BATCH = 64
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mangaassist", description="MangaAssist gRPC client")
+    p.add_argument("--target", default=os.environ.get("MANGAASSIST_TARGET", "localhost:50051"))
+    p.add_argument("--token", default=os.environ.get("MANGAASSIST_TOKEN"))
+    p.add_argument("--timeout", type=float, default=10.0, help="per-call deadline in seconds")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="ask one question")
+    chat.add_argument("message")
+    chat.add_argument("--session", default="")
+    chat.add_argument("--locale")
+    chat.add_argument("--stream", action="store_true", help="print answer text as it streams")
+    chat.add_argument("--json", action="store_true", help="print the whole response as JSON")
+
+    classify = sub.add_parser("classify", help="classify one message per input line")
+    classify.add_argument("--file", help="input file (default: stdin)")
+    classify.add_argument("--batch", type=int, default=CLASSIFY_BATCH)
+
+    retrieve = sub.add_parser("retrieve", help="top-k chunks for a query")
+    retrieve.add_argument("query")
+    retrieve.add_argument("--k", type=int, default=0, help="how many (0 = the service default)")
+    retrieve.add_argument("--no-rerank", action="store_true")
+    retrieve.add_argument("--json", action="store_true")
+
+    health = sub.add_parser("health", help="gRPC health check")
+    health.add_argument("--service", default="", help='"", liveness, readiness or mangaassist.v1.MangaAssist')
+
+    sub.add_parser("describe", help="model versions, limits, budgets, tiers")
+
+    serve = sub.add_parser("serve", help="run the service (starts tritonserver on the built repository)")
+    serve.add_argument("--config")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--triton-url", help="use a running Triton instead of launching one")
+    serve.add_argument("--fake-backend", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out = stdout or sys.stdout
+    if args.command == "serve":
+        return _serve(args)
+    from clients.sdk import MangaAssistClient
+
+    try:
+        with MangaAssistClient(args.target, token=args.token, timeout=args.timeout) as client:
+            if args.command == "chat":
+                return _chat(client, args, out)
+            if args.command == "classify":
+                source = open(args.file, encoding="utf-8") if args.file else (stdin or sys.stdin)
+                try:
+                    return _classify(client, source, args.batch, out)
+                finally:
+                    if args.file:
+                        source.close()
+            if args.command == "retrieve":
+                reply = client.retrieve(args.query, top_k=args.k, rerank=not args.no_rerank)
+                if args.json:
+                    _print_json(reply, out)
+                else:
+                    for i, c in enumerate(reply.chunks, 1):
+                        print(f"{i}. [{c.score:.3f}] {c.source_type} {c.doc_id}: {_short(c.text)}", file=out)
+                    if reply.degraded:
+                        print(f"(degraded: {', '.join(reply.degraded)})", file=out)
+                return 0
+            if args.command == "health":
+                status = client.health(args.service)
+                print(status, file=out)
+                return 0 if status == "SERVING" else 1
+            if args.command == "describe":
+                _print_json(client.describe(), out)
+                return 0
+    except MangaAssistError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _chat(client, args, out: TextIO) -> int:
+    if args.stream:
+        final = None
+        for item in client.chat_stream(args.message, session_id=args.session, locale=args.locale):
+            if item.HasField("final"):
+                final = item.final
+            elif not args.json:
+                print(item.delta, end="", file=out, flush=True)
+        reply = final
+        if not args.json:
+            print(file=out)
+    else:
+        reply = client.chat(args.message, session_id=args.session, locale=args.locale)
+    if reply is None:
+        print("error: the stream ended without a final message", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(reply, out)
+        return 0
+    if not args.stream:
+        print(reply.answer, file=out)
+    for card in reply.cards:
+        stock = "in stock" if card.in_stock else "out of stock"
+        print(f"  - {card.title} [{card.asin}] {card.price:.2f} {card.currency}, {stock}", file=out)
+    extra = f"intent={reply.intent or '?'} ({reply.intent_confidence:.2f}) tier={reply.tier}"
+    if reply.degraded:
+        extra += f" degraded={','.join(reply.degraded)}"
+    print(f"({extra})", file=out)
+    return 0
+
+
+def _classify(client, lines: Iterable[str], batch: int, out: TextIO) -> int:
+    for texts in _batches((line.rstrip("\n") for line in lines), batch):
+        reply = client.classify(texts)
+        for text, r in zip(texts, reply.results):
+            row = {"text": text, "intent": r.intent, "confidence": round(r.confidence, 4), "rule": r.rule or None}
+            print(json.dumps(row, ensure_ascii=False), file=out, flush=True)
+    return 0
+
+
+def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        batch.append(line)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.app import serve_forever
+    from server.settings import load_settings
+
+    settings = load_settings(args.config)
+    if args.port is not None:
+        settings = settings.replace(server={"port": args.port})
+    if args.triton_url:
+        settings = settings.replace(triton={"url": args.triton_url})
+    serve_forever(settings, launch_triton=not (args.triton_url or args.fake_backend), fake_backend=args.fake_backend)
+    return 0
+
+
+def _print_json(message, out: TextIO) -> None:
+    print(json.dumps(MessageToDict(message, preserving_proto_field_name=True), indent=2, ensure_ascii=False), file=out)
+
+
+def _short(text: str, limit: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+if __name__ == "__main__":
+    sys.exit(main())

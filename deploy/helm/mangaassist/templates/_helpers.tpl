@@ -1,0 +1,164 @@
+{{/*
+Naming, labels and shared snippets. Every object name is derived from mangaassist.fullname.
+*/}}
+
+{{- define "mangaassist.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mangaassist.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mangaassist.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "mangaassist.triton.fullname" -}}
+{{- printf "%s-triton" (include "mangaassist.fullname" .) -}}
+{{- end -}}
+
+{{- define "mangaassist.ensemble.fullname" -}}
+{{- printf "%s-ensemble" (include "mangaassist.fullname" .) -}}
+{{- end -}}
+
+{{/* Common labels; call with (dict "ctx" $ "component" "triton"). */}}
+{{- define "mangaassist.labels" -}}
+helm.sh/chart: {{ include "mangaassist.chart" .ctx }}
+{{ include "mangaassist.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: mangaassist
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels; call with (dict "ctx" $ "component" "triton"). */}}
+{{- define "mangaassist.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mangaassist.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "mangaassist.triton.serviceAccountName" -}}
+{{- if .Values.triton.serviceAccount.create -}}
+{{- default (include "mangaassist.triton.fullname" .) .Values.triton.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.triton.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mangaassist.ensemble.serviceAccountName" -}}
+{{- if .Values.ensemble.serviceAccount.create -}}
+{{- default (include "mangaassist.ensemble.fullname" .) .Values.ensemble.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.ensemble.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Image reference; call with an image dict and a default tag. */}}
+{{- define "mangaassist.image" -}}
+{{- $img := .image -}}
+{{- if $img.digest -}}
+{{- printf "%s@%s" $img.repository $img.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $img.repository (toString (default .defaultTag $img.tag)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Triton gRPC address the ensemble dials (headless Service for client-side balancing). */}}
+{{- define "mangaassist.triton.grpcAddress" -}}
+{{- if .Values.ensemble.tritonUrl -}}
+{{- .Values.ensemble.tritonUrl -}}
+{{- else -}}
+{{- $svc := include "mangaassist.triton.fullname" . -}}
+{{- if .Values.ensemble.tritonClientSideLB -}}
+{{- $svc = printf "%s-headless" $svc -}}
+{{- end -}}
+{{- printf "%s.%s.svc.%s:%v" $svc .Release.Namespace .Values.clusterDomain .Values.triton.ports.grpc -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Secret holding Triton's restricted-protocol admin value. */}}
+{{- define "mangaassist.triton.adminSecretName" -}}
+{{- default (printf "%s-admin" (include "mangaassist.triton.fullname" .)) .Values.triton.restrictedProtocols.existingSecret -}}
+{{- end -}}
+
+{{/* The ensemble service configuration document (toYaml then tpl). */}}
+{{- define "mangaassist.ensemble.config" -}}
+{{- tpl (toYaml .Values.ensemble.config) . -}}
+{{- end -}}
+
+{{/* Pod and container security contexts (restricted profile). */}}
+{{- define "mangaassist.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext -}}
+{{- end -}}
+
+{{- define "mangaassist.containerSecurityContext" -}}
+{{- toYaml .Values.containerSecurityContext -}}
+{{- end -}}
+
+{{/* Topology spread constraints with the component's selector filled in when omitted;
+call with (dict "ctx" $ "component" "triton" "constraints" list). */}}
+{{- define "mangaassist.topologySpread" -}}
+{{- $out := list -}}
+{{- range .constraints -}}
+{{- $c := deepCopy . -}}
+{{- if not (hasKey $c "labelSelector") -}}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" (include "mangaassist.selectorLabels" (dict "ctx" $.ctx "component" $.component) | fromYaml)) -}}
+{{- end -}}
+{{- $out = append $out $c -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/* Render-time checks that a schema cannot express. */}}
+{{- define "mangaassist.validate" -}}
+{{- $e := .Values.ensemble -}}
+{{- if le (int $e.terminationGracePeriodSeconds) (add (int $e.drainGraceSeconds) (int $e.preStopSeconds) | int) -}}
+{{- fail (printf "ensemble.terminationGracePeriodSeconds (%v) must be larger than ensemble.drainGraceSeconds (%v) + ensemble.preStopSeconds (%v)" $e.terminationGracePeriodSeconds $e.drainGraceSeconds $e.preStopSeconds) -}}
+{{- end -}}
+{{- $t := .Values.triton -}}
+{{- if and $t.enabled (le (int $t.terminationGracePeriodSeconds) (add (int $t.exitTimeoutSecs) (int $t.preStopSeconds) | int)) -}}
+{{- fail (printf "triton.terminationGracePeriodSeconds (%v) must be larger than triton.exitTimeoutSecs (%v) + triton.preStopSeconds (%v)" $t.terminationGracePeriodSeconds $t.exitTimeoutSecs $t.preStopSeconds) -}}
+{{- end -}}
+{{- if and $t.enabled (eq $t.modelRepository.source "pvc") (not $t.modelRepository.pvc.claimName) -}}
+{{- fail "triton.modelRepository.pvc.claimName is required when triton.modelRepository.source is \"pvc\"" -}}
+{{- end -}}
+{{- if and $t.enabled (eq $t.modelRepository.source "s3") (not (hasPrefix "s3://" $t.modelRepository.s3.uri)) -}}
+{{- fail "triton.modelRepository.s3.uri must be an s3:// URI when triton.modelRepository.source is \"s3\"" -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
+{{- fail "tls.secretName is required when tls.enabled is true" -}}
+{{- end -}}
+{{- if and .Values.tls.enabled (eq (int .Values.tls.healthPort) (int $e.ports.grpc)) -}}
+{{- fail "tls.healthPort must differ from ensemble.ports.grpc (kubelet gRPC probes cannot use TLS)" -}}
+{{- end -}}
+{{- if and $e.autoscaling.enabled (gt (int $e.autoscaling.minReplicas) (int $e.autoscaling.maxReplicas)) -}}
+{{- fail "ensemble.autoscaling.minReplicas must not exceed maxReplicas" -}}
+{{- end -}}
+{{- if and $t.autoscaling.enabled (gt (int $t.autoscaling.minReplicas) (int $t.autoscaling.maxReplicas)) -}}
+{{- fail "triton.autoscaling.minReplicas must not exceed maxReplicas" -}}
+{{- end -}}
+{{- if and (eq (toString $e.rollingUpdate.maxSurge) "0") (eq (toString $e.rollingUpdate.maxUnavailable) "0") -}}
+{{- fail "ensemble.rollingUpdate: maxSurge and maxUnavailable cannot both be 0" -}}
+{{- end -}}
+{{- if and (eq (toString $t.rollingUpdate.maxSurge) "0") (eq (toString $t.rollingUpdate.maxUnavailable) "0") -}}
+{{- fail "triton.rollingUpdate: maxSurge and maxUnavailable cannot both be 0" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Ensemble port the kubelet probes (plaintext health port when TLS is on). */}}
+{{- define "mangaassist.ensemble.probePort" -}}
+{{- if .Values.tls.enabled -}}{{ .Values.tls.healthPort }}{{- else -}}{{ .Values.ensemble.ports.grpc }}{{- end -}}
+{{- end -}}

@@ -1,0 +1,1 @@
+"""Build code for the models MangaAssist serves: generated data, training, ONNX export, Triton configs."""

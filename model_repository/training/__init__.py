@@ -1,0 +1,1 @@
+"""Training of the served models on the generated data (CPU, minutes each)."""

@@ -1,0 +1,316 @@
+"""Build and run the gRPC server: servicer + interceptor + health + reflection + metrics + drain.
+
+Health (``grpc.health.v1``) services:
+
+- ``liveness``: SERVING while the process is up -- never depends on Triton or Bedrock, and stays SERVING
+  while draining (restarting a draining pod helps no one);
+- ``readiness``, ``""`` and ``mangaassist.v1.MangaAssist``: follow the model backend's ``is_ready()``,
+  re-checked every ``server.health_poll_s`` by a watcher task; NOT_SERVING for good once draining starts.
+
+Shutdown (SIGTERM/SIGINT, or :meth:`RunningServer.drain`): readiness -> NOT_SERVING, admission refuses new
+requests (UNAVAILABLE, reason ``draining``), ``server.stop(grace)`` lets in-flight RPCs finish for up to
+``server.drain_grace_s`` and then cancels what is left, then the backend is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from mangaassist.v1 import mangaassist_pb2, mangaassist_pb2_grpc
+
+from server.admission import Admission
+from server.backends.base import ModelBackend
+from server.guardrails.base import Guardrails, PassThroughGuardrails
+from server.interceptors import ServiceInterceptor
+from server.llm.base import LLMTier
+from server.llm.router import TierRouter
+from server.llm.templates import TemplateTier
+from server.metrics import Metrics
+from server.pipeline import Pipeline, RuleMatcher
+from server.retrieval.base import Product, ScoredChunk, VectorIndex
+from server.servicer import MangaAssistServicer
+from server.settings import Settings
+from server.stages.retrieve import Catalog
+from server.telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = mangaassist_pb2.DESCRIPTOR.services_by_name["MangaAssist"].full_name
+LIVENESS = "liveness"
+READINESS = "readiness"
+READY_SERVICES = ("", SERVICE_NAME, READINESS)
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@dataclass
+class Components:
+    """Everything the pipeline talks to. Tests inject fakes; :func:`build_components` builds the real ones."""
+
+    backend: ModelBackend
+    catalog: Catalog
+    index: VectorIndex
+    guardrails: Guardrails
+    tiers: Mapping[str, LLMTier] = field(default_factory=dict)  # "small" / "large"; template is built in
+    rules: RuleMatcher | None = None  # None -> server.stages.rules.match
+    closers: list[Callable[[], Any]] = field(default_factory=list)  # sync close() callables, run at exit
+
+
+class _Health(HealthServicer):
+    async def enter_graceful_shutdown(self) -> None:
+        await super().enter_graceful_shutdown()
+        await self._set(LIVENESS, SERVING)  # alive until the process exits
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    pipeline: Pipeline
+    health: _Health
+    metrics: Metrics
+    settings: Settings
+    components: Components
+    metrics_port: int | None = None
+    _metrics_httpd: Any = None
+    _watcher: asyncio.Task | None = None
+    _drained: asyncio.Event = field(default_factory=asyncio.Event)
+    _draining: bool = False
+
+    @property
+    def target(self) -> str:
+        return f"localhost:{self.port}"
+
+    async def refresh_health(self) -> bool:
+        """Check the backend once and publish the result (the watcher does this periodically)."""
+        try:
+            ready = await asyncio.wait_for(self.components.backend.is_ready(), timeout=self.settings.server.health_poll_s)
+        except (asyncio.TimeoutError, Exception) as err:  # noqa: BLE001 -- a failing check means not ready
+            log.info("readiness check failed: %r", err)
+            ready = False
+        for service in READY_SERVICES:
+            await self.health.set(service, SERVING if ready else NOT_SERVING)
+        return ready
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.server.health_poll_s)
+            await self.refresh_health()
+
+    async def drain(self, grace_s: float | None = None) -> None:
+        """Graceful shutdown; safe to call more than once (later calls wait for the first)."""
+        if self._draining:
+            await self._drained.wait()
+            return
+        self._draining = True
+        grace = self.settings.server.drain_grace_s if grace_s is None else grace_s
+        log.info("draining: refusing new requests, %.1fs grace for %d in flight", grace, self.pipeline.admission.in_flight)
+        await self.health.enter_graceful_shutdown()
+        self.pipeline.admission.draining = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await self.server.stop(grace)
+        await self.components.backend.close()
+        for close in self.components.closers:
+            with contextlib.suppress(Exception):
+                close()
+        if self._metrics_httpd is not None:
+            self._metrics_httpd.shutdown()
+            self._metrics_httpd.server_close()
+        self._drained.set()
+        log.info("drained")
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()
+        await self._drained.wait()
+
+
+def build_pipeline(settings: Settings, components: Components, metrics: Metrics) -> Pipeline:
+    template = TemplateTier(components.catalog.get_order)
+    return Pipeline(
+        settings,
+        components.backend,
+        catalog=components.catalog,
+        index=components.index,
+        guardrails=components.guardrails,
+        router=TierRouter(template, components.tiers),
+        metrics=metrics,
+        admission=Admission(settings.server.max_concurrency, metrics),
+        rules=components.rules,
+    )
+
+
+async def start_server(settings: Settings, components: Components, *, serve_metrics: bool = True) -> RunningServer:
+    """Build and start the server; returns once it accepts connections (port 0 -> a free port)."""
+    metrics = Metrics()
+    pipeline = build_pipeline(settings, components, metrics)
+    cfg = settings.server
+    server = grpc.aio.server(
+        interceptors=[ServiceInterceptor(tokens=cfg.auth_tokens, exempt_prefixes=cfg.auth_exempt_prefixes, metrics=metrics)],
+        options=[
+            ("grpc.max_receive_message_length", cfg.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    mangaassist_pb2_grpc.add_MangaAssistServicer_to_server(MangaAssistServicer(pipeline), server)
+    health = _Health()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    address = f"{cfg.host}:{cfg.port}"
+    if cfg.tls_cert_file and cfg.tls_key_file:
+        client_ca = Path(cfg.tls_client_ca_file).read_bytes() if cfg.tls_client_ca_file else None
+        credentials = grpc.ssl_server_credentials(
+            [(Path(cfg.tls_key_file).read_bytes(), Path(cfg.tls_cert_file).read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"could not bind {address}")
+
+    running = RunningServer(server, port, pipeline, health, metrics, settings, components)
+    await health.set(LIVENESS, SERVING)
+    await running.refresh_health()
+    if serve_metrics and cfg.metrics_port >= 0:
+        running._metrics_httpd, running.metrics_port = metrics.serve_http(cfg.metrics_port)
+    await server.start()
+    running._watcher = asyncio.create_task(running._watch(), name="readiness-watcher")
+    log.info("MangaAssist serving on %s (metrics port %s)", address.replace(f":{cfg.port}", f":{port}"), running.metrics_port)
+    return running
+
+
+# ------------------------------------------------------------------------------------------ real wiring
+class EmptyCatalog:
+    """Used with ``--fake-backend`` when no catalog has been built: every lookup misses."""
+
+    def get_product(self, asin: str) -> Product | None:
+        return None
+
+    def find_products(self, text: str, limit: int = 3) -> list[Product]:
+        return []
+
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        return None
+
+
+class EmptyIndex:
+    dim = 384
+
+    def add(self, chunks: Any, vectors: Any) -> None:
+        raise NotImplementedError("EmptyIndex is read-only")
+
+    def search(self, query: Any, k: int) -> list[ScoredChunk]:
+        return []
+
+    def __len__(self) -> int:
+        return 0
+
+
+def build_components(settings: Settings, *, fake_backend: bool = False) -> Components:
+    """The production wiring: Triton backend, SQLite catalog, FAISS/Milvus index, guardrail suite, LLM tiers.
+
+    With ``fake_backend`` the deterministic in-process backend replaces Triton, and a missing catalog or
+    index is replaced by an empty one (with a warning) so the service starts on a bare checkout.
+    """
+    from server.backends.fake import FakeBackend
+    from server.backends.triton import TritonBackend
+
+    rcfg = settings.retrieval
+    closers: list[Callable[[], Any]] = []
+    backend: ModelBackend = FakeBackend() if fake_backend else TritonBackend(settings.triton)
+
+    catalog: Catalog
+    if Path(rcfg.catalog_db).is_file() or not fake_backend:
+        from server.retrieval.store import CatalogStore
+
+        store = CatalogStore(rcfg.catalog_db)
+        closers.append(store.close)
+        catalog = store
+    else:
+        log.warning("no catalog at %s: serving with an empty catalog", rcfg.catalog_db)
+        catalog = EmptyCatalog()
+
+    index: VectorIndex
+    location = rcfg.index_dir if rcfg.backend == "faiss" else rcfg.milvus_uri
+    if Path(location).exists() or not fake_backend:
+        from server.retrieval.index_builder import load_index
+
+        if rcfg.backend == "milvus":
+            index = load_index("milvus", location, collection=rcfg.milvus_collection)
+        else:
+            index = load_index("faiss", location)
+        if hasattr(index, "close"):
+            closers.append(index.close)
+    else:
+        log.warning("no %s index at %s: retrieval returns nothing", rcfg.backend, location)
+        index = EmptyIndex()
+
+    guardrails: Guardrails = PassThroughGuardrails()
+    if settings.guardrails.enabled:
+        from server.guardrails.suite import GuardrailConfig, GuardrailSuite
+
+        g = settings.guardrails
+        overrides: dict[str, Any] = {"redact_output_pii": g.redact_output_pii}
+        if g.injection_threshold is not None:
+            overrides["injection_threshold"] = g.injection_threshold
+        if g.competitors is not None:
+            overrides["competitors"] = dict(g.competitors)
+        guardrails = GuardrailSuite(catalog, GuardrailConfig(**overrides))
+
+    tiers: dict[str, LLMTier] = {}
+    if settings.llm.enabled:
+        from server.llm.bedrock import BedrockTier
+
+        llm = settings.llm
+        tiers["small"] = BedrockTier(
+            "small", llm.small_model_id, llm.bedrock_region,
+            {"input": llm.small_input_usd_per_1k, "output": llm.small_output_usd_per_1k},
+            max_attempts=llm.max_attempts, catalog=catalog,
+        )
+        tiers["large"] = BedrockTier(
+            "large", llm.large_model_id, llm.bedrock_region,
+            {"input": llm.large_input_usd_per_1k, "output": llm.large_output_usd_per_1k},
+            max_attempts=llm.max_attempts, catalog=catalog,
+        )
+    return Components(backend=backend, catalog=catalog, index=index, guardrails=guardrails, tiers=tiers, closers=closers)
+
+
+async def _serve(settings: Settings, components: Components) -> None:
+    running = await start_server(settings, components)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(running.drain()))
+    await running.wait()
+
+
+def serve_forever(settings: Settings, *, launch_triton: bool = False, fake_backend: bool = False) -> None:
+    """Run until SIGTERM/SIGINT. ``launch_triton`` starts tritonserver on the built model repository
+    (``paths.build_dir``/triton/cpu) first, points the backend at it, and stops it on exit."""
+    logging.basicConfig(
+        level=settings.telemetry.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    setup_tracing(settings.telemetry)
+    with contextlib.ExitStack() as stack:
+        if launch_triton and not fake_backend:
+            from server.triton_runtime import TritonServer
+
+            triton = stack.enter_context(TritonServer(settings.paths.triton_repository))
+            settings = settings.replace(triton={"url": triton.grpc_url})
+        components = build_components(settings, fake_backend=fake_backend)
+        asyncio.run(_serve(settings, components))

@@ -1,0 +1,181 @@
+"""Every price attached to a product mention must be that product's catalog price; wrong ones are rewritten.
+
+A *product mention* is a catalog ASIN, a product's title, or "<series> vol. N" for the products in play
+(ASINs in the text, the answer's product cards and the retrieved context). A price is attached to the
+nearest mention in the same sentence/bullet (the preceding one wins ties), or to the single product of
+the previous sentence in the same paragraph ("... Vol. 1 (B0..). It costs $12.99."). Amounts that are
+thresholds or discounts ("free shipping over $35", "$5 off") are not product prices and are left alone.
+Non-USD prices attached to a product (``¥1200``) cannot be verified against the USD catalog and are
+rewritten to the catalog price too. Tolerance: 0.005.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from server.guardrails._text import Unit, units
+from server.guardrails.asin import ASIN_RE, find_asin_like
+from server.guardrails.base import GuardrailAction
+from server.guardrails.catalog import CatalogLike, CatalogView
+from server.guardrails.result import CheckResult
+from server.retrieval.base import Product, ScoredChunk
+
+NAME = "price"
+TOLERANCE = 0.005
+
+_AMOUNT = r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?"
+PRICE_RE = re.compile(
+    rf"(?P<usd_pre>(?:US\s?\$|USD\s?|\$)\s?(?P<a1>{_AMOUNT}))"
+    rf"|(?P<usd_post>(?<![\w.])(?P<a2>{_AMOUNT})\s?(?:USD|US dollars?|dollars?|bucks)\b)"
+    rf"|(?P<jpy_pre>(?:\u00a5|\uffe5|JPY\s?)\s?(?P<a3>\d[\d,]*))"
+    rf"|(?P<jpy_post>(?<![\w.])(?P<a4>\d[\d,]*)\s?(?:yen\b|\u5186|JPY\b))"
+    rf"|(?P<other>(?:\u20ac|\u00a3)\s?(?P<a5>\d+(?:[.,]\d{{1,2}})?))",
+    re.IGNORECASE,
+)
+_NOT_PRODUCT_PRICE_BEFORE = re.compile(
+    r"(?:over|above|under|below|save|saving|savings of|orders? of|spend|spending|minimum|min\.?|at least|"
+    r"credit|coupon|gift card|fee|shipping(?: costs?| is)?|up to|threshold of)\s*$",
+    re.IGNORECASE,
+)
+_NOT_PRODUCT_PRICE_AFTER = re.compile(r"^\s*(?:off|discount|shipping|minimum|or more|and up|\+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    end: int
+    asin: str
+
+
+@dataclass(frozen=True)
+class PriceClaim:
+    start: int
+    end: int
+    raw: str
+    amount: float
+    currency: str  # "USD" | "JPY" | "OTHER"
+
+
+def find_prices(text: str) -> list[PriceClaim]:
+    out = []
+    for m in PRICE_RE.finditer(text):
+        amount_str = next(g for g in (m.group(f"a{i}") for i in range(1, 6)) if g is not None)
+        currency = "USD" if (m.group("usd_pre") or m.group("usd_post")) else (
+            "JPY" if (m.group("jpy_pre") or m.group("jpy_post")) else "OTHER"
+        )
+        try:
+            amount = float(amount_str.replace(",", "" if currency != "OTHER" else "."))
+        except ValueError:
+            continue
+        before = text[max(0, m.start() - 30) : m.start()]
+        after = text[m.end() : m.end() + 20]
+        if _NOT_PRODUCT_PRICE_BEFORE.search(before) or _NOT_PRODUCT_PRICE_AFTER.match(after):
+            continue
+        out.append(PriceClaim(m.start(), m.end(), m.group(0), amount, currency))
+    return out
+
+
+def _mention_patterns(p: Product) -> list[re.Pattern[str]]:
+    pats = []
+    if p.title:
+        words = [re.escape(w) for w in re.split(r"[\s,:]+", p.title) if w]
+        pats.append(re.compile(r"[\s,:]*".join(words) + r"(?!\d)", re.IGNORECASE))
+    if p.series and p.volume is not None:
+        pats.append(
+            re.compile(
+                re.escape(p.series) + rf"[\s,:\-]*(?:vol(?:ume)?\.?|#|book|no\.?)\s*0*{p.volume}(?!\d)",
+                re.IGNORECASE,
+            )
+        )
+    return pats
+
+
+class PriceGuardrail:
+    name = NAME
+
+    def __init__(self, catalog: CatalogLike) -> None:
+        self._catalog = CatalogView(catalog)
+
+    def _products(self, asins: Iterable[str]) -> dict[str, Product]:
+        out = {}
+        for a in asins:
+            a = a.upper()
+            if a not in out and ASIN_RE.match(a):
+                p = self._catalog.product(a)
+                if p is not None:
+                    out[a] = p
+        return out
+
+    def _mentions(self, unit: Unit, products: dict[str, Product]) -> list[_Mention]:
+        found: list[_Mention] = []
+        for m in find_asin_like(unit.text):
+            if m.group(0).upper() in products:
+                found.append(_Mention(m.start(), m.end(), m.group(0).upper()))
+        for asin, p in products.items():
+            for pat in _mention_patterns(p):
+                for m in pat.finditer(unit.text):
+                    found.append(_Mention(m.start(), m.end(), asin))
+        # Title patterns of "Series, Vol. 1" also match inside "Series, Vol. 10": keep the longest span.
+        found.sort(key=lambda x: (x.start, -(x.end - x.start)))
+        pruned: list[_Mention] = []
+        for mention in found:
+            if any(o.start <= mention.start and mention.end <= o.end and o.asin != mention.asin for o in pruned):
+                continue
+            pruned.append(mention)
+        return pruned
+
+    def check(
+        self, text: str, asins: Sequence[str] = (), context: Sequence[ScoredChunk] = ()
+    ) -> CheckResult:
+        in_play = [m.group(0) for m in find_asin_like(text)] + list(asins)
+        in_play += [sc.chunk.asin for sc in context if sc.chunk.asin]
+        products = self._products(in_play)
+        if not products:
+            return CheckResult(text, tuple(asins))
+        replacements: list[tuple[int, int, str]] = []
+        actions: list[GuardrailAction] = []
+        prev_unit_products: set[str] = set()
+        prev_line_end = -1
+        for unit in units(text):
+            mentions = self._mentions(unit, products)
+            if unit.bullet or text.rfind("\n", 0, unit.start) != prev_line_end:
+                carried: set[str] = set()  # a new line/paragraph: no carry-over
+            else:
+                carried = prev_unit_products
+            for claim in find_prices(unit.text):
+                asin = self._attach(claim, mentions) or (next(iter(carried)) if len(carried) == 1 else None)
+                if asin is None:
+                    continue
+                price = self._catalog.price(asin)
+                if price is None:
+                    continue
+                if claim.currency == "USD" and abs(claim.amount - price) <= TOLERANCE:
+                    continue
+                new = f"${price:.2f}"
+                replacements.append((unit.start + claim.start, unit.start + claim.end, new))
+                actions.append(GuardrailAction(NAME, "rewritten", f"{asin}: {claim.raw} -> {new}"))
+            if mentions:
+                prev_unit_products = {m.asin for m in mentions}
+            elif unit.bullet:
+                prev_unit_products = set()
+            prev_line_end = text.rfind("\n", 0, unit.start)
+        new_text = text
+        for start, end, new in sorted(replacements, reverse=True):
+            new_text = new_text[:start] + new + new_text[end:]
+        return CheckResult(new_text, tuple(asins), tuple(actions))
+
+    @staticmethod
+    def _attach(claim: PriceClaim, mentions: list[_Mention]) -> str | None:
+        best, best_dist = None, None
+        for m in mentions:
+            if m.end <= claim.start:
+                dist = claim.start - m.end
+            elif m.start >= claim.end:
+                dist = m.start - claim.end + 5  # a following mention is slightly less likely the owner
+            else:
+                continue
+            if best_dist is None or dist < best_dist:
+                best, best_dist = m.asin, dist
+        return best

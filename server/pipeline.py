@@ -1,0 +1,425 @@
+"""The request path. Transport-free: dataclasses in (server/schema.py), dataclasses out; the servicer
+converts at the boundary. Read ``Pipeline.chat`` top-down -- one line per stage, each stage in its own
+module under ``server/stages/``:
+
+    admission -> validation -> input guardrail -> rule fast path -> classify (+ embed, concurrently)
+    -> adapter -> retrieve -> rerank -> tier routing -> answer -> output guardrail -> response
+
+Budgets: the request deadline is min(caller's gRPC deadline, ``budgets.total_ms``) for the model path;
+each backend call gets min(its stage budget, what is left - margin) (``server/budget.py``); the answer
+stage gets ``budgets.answer_ms`` bounded by the caller's deadline. When Triton is down, slow or shedding,
+Chat degrades where that is safe -- the rule path still decides, retrieval is dropped, the template tier
+answers -- and says so in ``degraded``; only a spent budget (DEADLINE_EXCEEDED) or a broken invariant
+fails the call. Classify and Retrieve have nothing to degrade to, so there backend errors are the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from server.admission import Admission
+from server.aio import concurrently
+from server.backends.base import ModelBackend
+from server.budget import Budget
+from server.errors import BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, InternalBug, Overloaded
+from server.guardrails.base import GuardrailAction, Guardrails
+from server.intents import INTENT_LABELS
+from server.llm.base import LLMAnswer
+from server.llm.router import TierRouter
+from server.llm.templates import Facts, find_order_id
+from server.metrics import Metrics
+from server.request import RequestContext, new_request_id
+from server.retrieval.base import Product, ScoredChunk, VectorIndex
+from server.schema import (
+    Card,
+    ChatInput,
+    ChatResult,
+    ClassifyResult,
+    IntentResult,
+    RetrieveInput,
+    RetrieveResult,
+    ServiceDescription,
+    TierRouteInfo,
+    Usage,
+)
+from server.settings import Settings
+from server.stages import answer as answer_stage
+from server.stages import classify as classify_stage
+from server.stages import embed as embed_stage
+from server.stages import guard, rerank as rerank_stage, retrieve as retrieve_stage, routing, validation
+from server.stages.retrieve import Catalog
+from server.telemetry import StageTimings
+
+log = logging.getLogger(__name__)
+
+#: Intents whose answers show product cards.
+CARD_INTENTS = frozenset({"product_question", "recommendation", "price_deal", ""})
+RuleMatcher = Callable[[str], Any]  # server.stages.rules.match: text -> RuleMatch(intent, rule, order_id) | None
+
+
+@dataclass(frozen=True)
+class Understanding:
+    intent: IntentResult
+    vector: np.ndarray | None  # the base query embedding, when one was computed
+    order_id: str | None = None
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: ModelBackend,
+        *,
+        catalog: Catalog,
+        index: VectorIndex,
+        guardrails: Guardrails,
+        router: TierRouter,
+        metrics: Metrics | None = None,
+        admission: Admission | None = None,
+        rules: RuleMatcher | None = None,
+    ) -> None:
+        if rules is None:
+            from server.stages.rules import match as rules  # the rule fast path (regex, < 1 ms)
+        self.settings = settings
+        self.backend = backend
+        self.catalog = catalog
+        self.index = index
+        self.guardrails = guardrails
+        self.router = router
+        self.metrics = metrics or Metrics()
+        self.admission = admission or Admission(settings.server.max_concurrency, self.metrics)
+        self.rules = rules
+        self.rerank_estimate = rerank_stage.LatencyEstimate()
+
+    # ================================================================================== Chat
+    async def chat(self, request: ChatInput, *, caller_remaining_s: float | None = None) -> ChatResult:
+        ctx = self._context(request.request_id, caller_remaining_s)
+        with self.admission.slot():                                                      # 1 admission
+            message = self._validate_message(request.message, ctx)                       # 1 validation
+            screen = guard.screen_input(self.guardrails, message, ctx)                   # 2 input guardrail
+            if screen.blocked:
+                return self._blocked(request, screen.actions, ctx)
+            seen = await self._understand(screen.text, ctx)                              # 3 rules, 4 classify + embed
+            chunks = await self._retrieve(screen.text, seen, ctx)                        # 5 adapter, retrieve, rerank
+            route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6 routing
+            facts = await self._facts(screen.text, seen, chunks, ctx)
+            llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
+            answer = await answer_stage.answer(self.router, route, llm_request, facts, ctx)  # 7 answer
+            answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
+            return await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
+
+    async def chat_stream(self, request: ChatInput, *, caller_remaining_s: float | None = None):
+        """Yield ``str`` deltas (each screened by the output guardrails), then one final :class:`ChatResult`."""
+        ctx = self._context(request.request_id, caller_remaining_s)
+        with self.admission.slot():
+            message = self._validate_message(request.message, ctx)
+            screen = guard.screen_input(self.guardrails, message, ctx)
+            if screen.blocked:
+                result = self._blocked(request, screen.actions, ctx)
+                yield result.answer
+                yield result
+                return
+            seen = await self._understand(screen.text, ctx)
+            chunks = await self._retrieve(screen.text, seen, ctx)
+            route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)
+            facts = await self._facts(screen.text, seen, chunks, ctx)
+            llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
+            answer: LLMAnswer | None = None
+            with ctx.timings.stage("answer"):
+                async for item in self.router.stream(route.tier, llm_request, facts):
+                    if isinstance(item, str):
+                        yield self._screen_delta(item, route.tier, chunks)
+                    else:
+                        answer, degraded = item
+                        for reason in (*degraded, *answer.degraded):
+                            ctx.degrade(reason)
+            if answer is None:
+                raise InternalBug("the tier router ended a stream without an answer")
+            answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)
+            yield await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)
+
+    # ------------------------------------------------------------------ Chat stages, in order
+    def _validate_message(self, message: str, ctx: RequestContext) -> str:
+        with ctx.timings.stage("validation"):
+            return validation.validate_text(message, field="message", limits=self.settings.server)
+
+    async def _understand(self, text: str, ctx: RequestContext) -> Understanding:
+        """Rule fast path; on a miss, classify and (speculatively) embed side by side."""
+        with ctx.timings.stage("rules"):
+            rule = self.rules(text)
+        if rule is not None:
+            intent = classify_stage.from_rule(rule.intent, rule.rule)
+            vector = await self._embed_or_degrade(text, ctx) if self._needs_retrieval(rule.intent) else None
+            return Understanding(intent, vector, rule.order_id)
+        intent, vector = await concurrently(self._classify_or_degrade(text, ctx), self._embed_or_degrade(text, ctx))
+        return Understanding(intent, vector, find_order_id(text))
+
+    async def _classify_or_degrade(self, text: str, ctx: RequestContext) -> IntentResult:
+        try:
+            (result,) = await classify_stage.classify(self.backend, [text], ctx)
+            return result
+        except BackendError as err:
+            self._raise_if_spent(err, ctx)
+            ctx.degrade("classifier_unavailable")
+            return classify_stage.UNKNOWN
+
+    async def _embed_or_degrade(self, text: str, ctx: RequestContext) -> np.ndarray | None:
+        try:
+            return await embed_stage.embed(self.backend, text, ctx)
+        except BackendError as err:
+            self._raise_if_spent(err, ctx)
+            ctx.degrade("retrieval_unavailable")
+            return None
+
+    async def _retrieve(self, text: str, seen: Understanding, ctx: RequestContext) -> list[ScoredChunk]:
+        """adapter -> vector search -> rerank; any failure drops to less context, never to an error."""
+        if seen.vector is None or not self._needs_retrieval(seen.intent.intent):
+            return []
+        cfg = self.settings.retrieval
+        vector = await self._adapt_or_base(seen.vector, ctx)
+        try:
+            candidates = await retrieve_stage.search(self.index, vector, cfg.rerank_top_n, ctx)
+        except BackendError as err:
+            self._raise_if_spent(err, ctx)
+            ctx.degrade("retrieval_unavailable")
+            return []
+        chunks, _ = await rerank_stage.rerank(
+            self.backend, text, candidates, cfg.top_k, ctx,
+            budgets=self.settings.budgets, estimate=self.rerank_estimate,
+        )
+        return chunks
+
+    async def _adapt_or_base(self, vector: np.ndarray, ctx: RequestContext) -> np.ndarray:
+        if not self.settings.triton.use_adapter:
+            return vector
+        try:
+            return await embed_stage.adapt(self.backend, vector, ctx)
+        except BackendError as err:
+            self._raise_if_spent(err, ctx)
+            ctx.degrade("adapter_skipped")  # the base embedding still searches the same index, less precisely
+            return vector
+
+    async def _facts(self, text: str, seen: Understanding, chunks: Sequence[ScoredChunk], ctx: RequestContext) -> Facts:
+        products: list[Product] = []
+        if seen.intent.intent in CARD_INTENTS:
+            products = await retrieve_stage.products_for(
+                self.catalog, text, chunks, self.settings.retrieval.max_cards, ctx
+            )
+        return Facts(order_id=seen.order_id, products=tuple(products))
+
+    async def _screen_answer(self, answer: LLMAnswer, llm_request, facts: Facts, chunks, ctx: RequestContext):
+        screened = guard.screen_output(self.guardrails, answer, chunks, ctx)
+        if not screened.needs_fallback:
+            return screened.answer, screened.actions
+        ctx.degrade("output_guard_fallback")
+        fallback = await self.router.template.generate(llm_request, facts)
+        return fallback, screened.actions
+
+    async def _chat_result(
+        self,
+        request: ChatInput,
+        seen: Understanding,
+        answer: LLMAnswer,
+        actions: Sequence[GuardrailAction],
+        chunks: Sequence[ScoredChunk],
+        facts: Facts,
+        ctx: RequestContext,
+    ) -> ChatResult:
+        cards = await self._cards(answer, facts, seen.intent.intent, ctx)
+        self._count(seen.intent, answer.tier, ctx)
+        return ChatResult(
+            answer=answer.text,
+            intent=seen.intent.intent,
+            intent_confidence=seen.intent.confidence,
+            tier=answer.tier,
+            model=answer.model,
+            request_id=ctx.request_id,
+            cards=tuple(cards),
+            timings=tuple(ctx.timings.as_list()),
+            degraded=tuple(ctx.degraded),
+            guardrail_actions=tuple(actions),
+            rule_decided=seen.intent.rule_decided,
+            usage=Usage(answer.input_tokens, answer.output_tokens, answer.cost_usd),
+        )
+
+    async def _cards(self, answer: LLMAnswer, facts: Facts, intent: str, ctx: RequestContext) -> list[Card]:
+        """Cards for the products the answer names (ASINs checked against the catalog), else -- for
+        product intents -- the products the message and context point at. Prices always from the catalog."""
+        named = [*answer.product_asins, *_asins_in(answer.text)]
+        products = await retrieve_stage.resolve(self.catalog, named, ctx)
+        if not products and intent in CARD_INTENTS:
+            products = list(facts.products)
+        return [_card(p) for p in products[: self.settings.retrieval.max_cards]]
+
+    def _blocked(self, request: ChatInput, actions: Sequence[GuardrailAction], ctx: RequestContext) -> ChatResult:
+        answer = self.router.template.blocked()
+        self.metrics.tiers.labels("template").inc()
+        return ChatResult(
+            answer=answer.text,
+            intent="",
+            intent_confidence=0.0,
+            tier=answer.tier,
+            model=answer.model,
+            request_id=ctx.request_id,
+            timings=tuple(ctx.timings.as_list()),
+            degraded=tuple(ctx.degraded),
+            guardrail_actions=tuple(actions),
+            blocked=True,
+        )
+
+    def _screen_delta(self, text: str, tier: str, chunks: Sequence[ScoredChunk]) -> str:
+        """A streamed piece, screened on its own (ASINs, prices, PII, competitors); dropped if unfixable.
+        The final message carries the whole answer screened again -- that one is authoritative."""
+        screened = self.guardrails.screen_output(LLMAnswer(text=text, tier=tier, model=tier), chunks)
+        return "" if screened.needs_fallback else screened.answer.text
+
+    # ================================================================================== Classify
+    async def classify(
+        self, texts: Sequence[str], *, request_id: str = "", caller_remaining_s: float | None = None
+    ) -> ClassifyResult:
+        ctx = self._context(request_id, caller_remaining_s)
+        with self.admission.slot():
+            with ctx.timings.stage("validation"):
+                texts = validation.validate_texts(texts, limits=self.settings.server)
+            with ctx.timings.stage("rules"):
+                matches = [self.rules(t) for t in texts]
+            results: list[IntentResult | None] = [
+                classify_stage.from_rule(m.intent, m.rule) if m is not None else None for m in matches
+            ]
+            todo = [i for i, r in enumerate(results) if r is None]
+            if todo:
+                with _no_fallback(ctx):
+                    classified = await classify_stage.classify(self.backend, [texts[i] for i in todo], ctx)
+                for i, result in zip(todo, classified):
+                    results[i] = result
+            final = tuple(r for r in results if r is not None)
+            for r in final:
+                self.metrics.intents.labels(r.intent, "rule" if r.rule_decided else "model").inc()
+            return ClassifyResult(results=final, request_id=ctx.request_id, timings=tuple(ctx.timings.as_list()))
+
+    # ================================================================================== Retrieve
+    async def retrieve(self, request: RetrieveInput, *, caller_remaining_s: float | None = None) -> RetrieveResult:
+        ctx = self._context(request.request_id, caller_remaining_s)
+        with self.admission.slot():
+            with ctx.timings.stage("validation"):
+                query = validation.validate_text(request.query, field="query", limits=self.settings.server)
+                top_k = validation.validate_top_k(request.top_k, limits=self.settings.server)
+            with _no_fallback(ctx):
+                vector = await embed_stage.embed(self.backend, query, ctx)
+                vector = await self._adapt_or_base(vector, ctx)
+                pool = max(top_k, self.settings.retrieval.rerank_top_n) if request.rerank else top_k
+                candidates = await retrieve_stage.search(self.index, vector, pool, ctx)
+            if request.rerank:
+                chunks, reranked = await rerank_stage.rerank(
+                    self.backend, query, candidates, top_k, ctx,
+                    budgets=self.settings.budgets, estimate=self.rerank_estimate,
+                )
+            else:
+                chunks, reranked = list(candidates[:top_k]), False
+            self.metrics.count_degraded(ctx.degraded)
+            return RetrieveResult(
+                chunks=tuple(chunks),
+                reranked=reranked,
+                request_id=ctx.request_id,
+                degraded=tuple(ctx.degraded),
+                timings=tuple(ctx.timings.as_list()),
+            )
+
+    # ================================================================================== Describe
+    async def describe(self) -> ServiceDescription:
+        s = self.settings
+        available = set(self.router.available)
+        return ServiceDescription(
+            service_version=s.server.service_version,
+            model_versions=await self.backend.model_versions(),
+            limits={
+                "max_concurrency": s.server.max_concurrency,
+                "max_message_bytes": s.server.max_message_bytes,
+                "max_text_chars": s.server.max_text_chars,
+                "max_classify_texts": s.server.max_classify_texts,
+                "default_top_k": s.server.default_top_k,
+                "max_top_k": s.server.max_top_k,
+            },
+            budgets={
+                "total_ms": s.budgets.total_ms,
+                "classify_ms": s.budgets.classify_ms,
+                "embed_ms": s.budgets.embed_ms,
+                "adapter_ms": s.budgets.adapter_ms,
+                "retrieve_ms": s.budgets.retrieve_ms,
+                "rerank_ms": s.budgets.rerank_ms,
+                "rerank_min_remaining_ms": s.budgets.rerank_min_remaining_ms,
+                "answer_ms": s.budgets.answer_ms,
+                "triton_margin_ms": s.triton.call_margin_ms,
+            },
+            tiers=tuple(
+                TierRouteInfo(
+                    intent=intent,
+                    tier=s.routing.tiers[intent],
+                    temperature=s.routing.temperatures[intent],
+                    max_tokens=s.routing.max_tokens[intent],
+                    available=s.routing.tiers[intent] in available,
+                )
+                for intent in INTENT_LABELS
+            ),
+            intents=INTENT_LABELS,
+            retrieval_backend=s.retrieval.backend,
+            backend_ready=await self.backend.is_ready(),
+            llm_tiers=tuple(self.router.available),
+        )
+
+    # ================================================================================== helpers
+    def _context(self, request_id: str, caller_remaining_s: float | None) -> RequestContext:
+        budget = Budget(
+            self.settings.budgets, caller_remaining_s=caller_remaining_s, margin_ms=self.settings.triton.call_margin_ms
+        )
+        return RequestContext(request_id or new_request_id(), budget, StageTimings(self.metrics))
+
+    def _needs_retrieval(self, intent: str) -> bool:
+        return not intent or intent in self.settings.retrieval.retrieval_intents
+
+    @staticmethod
+    def _raise_if_spent(err: BackendError, ctx: RequestContext) -> None:
+        """A timeout that used up the whole budget is the request's deadline, not a degradable hiccup."""
+        if isinstance(err, BackendTimeout) and ctx.budget.spent():
+            raise BudgetExceeded(f"the request's budget was spent waiting for {err.model}") from err
+        log.warning("degrading request %s: %s", ctx.request_id, err)
+
+    def _count(self, intent: IntentResult, tier: str, ctx: RequestContext) -> None:
+        if intent.intent:
+            self.metrics.intents.labels(intent.intent, "rule" if intent.rule_decided else "model").inc()
+        self.metrics.tiers.labels(tier).inc()
+        self.metrics.count_degraded(ctx.degraded)
+
+
+class _no_fallback:
+    """For RPCs whose whole point is the model call (Classify, Retrieve): a shedding backend is
+    RESOURCE_EXHAUSTED for our caller too, and a backend timeout is the caller's DEADLINE_EXCEEDED."""
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, BackendOverloaded):
+            raise Overloaded(f"model backend is shedding load ({exc.model}); retry with backoff", reason=exc.reason) from exc
+        if isinstance(exc, BackendTimeout):
+            raise BudgetExceeded(f"{exc.model} did not answer within the request's budget") from exc
+        return False
+
+
+def _card(p: Product) -> Card:
+    return Card(asin=p.asin, title=p.title, price=p.price, currency="USD", in_stock=p.stock > 0)
+
+
+_ASIN = re.compile(r"\bB0[A-Z0-9]{8}\b")
+
+
+def _asins_in(text: str) -> list[str]:
+    return _ASIN.findall(text)

@@ -1,0 +1,393 @@
+"""The catalog + orders store: the guardrails' source of truth for product IDs and prices.
+
+Built once from ``catalog.jsonl`` / ``orders.jsonl`` into an SQLite file (``CatalogStore.build``); served
+read-only (``CatalogStore(db_path)`` opens ``mode=ro``). The product table is small (thousands of rows)
+and immutable while serving, so it is loaded into memory at open: ``get_product``, ``all_asins``,
+``price_of`` and ``find_products`` are dictionary lookups that never touch SQLite or take a lock and are
+safe to call from any thread or directly on the event loop. Orders stay in SQLite and are read under a
+lock (one shared connection, ``check_same_thread=False``).
+
+``find_products`` resolves product mentions in free text: titles and series names are matched as whole
+phrases after case/punctuation normalisation, the longest phrase wins over phrases it contains
+("Boruto: Naruto Next Generations" over "Naruto"), and an explicit volume ("vol 3", "volume 3",
+"vol. 3", "#3", "v3", or a number right after the name) picks that volume. When no phrase matches, an
+FTS5 query (if this SQLite has FTS5) proposes candidates whose series name shares at least two
+distinctive words with the text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from server.retrieval.base import Product
+
+ASIN_RE = re.compile(r"^B0[A-Z0-9]{8}$")
+ORDER_ID_RE = re.compile(r"^MA-\d{8}$")
+
+_PRODUCT_COLUMNS = (
+    "asin", "title", "series", "volume", "author", "publisher", "format", "language", "age_rating",
+    "genres", "price", "stock", "release_date", "description", "review_summary",
+)  # fmt: skip
+_ORDER_COLUMNS = (
+    "order_id", "status", "carrier", "tracking_number", "items", "placed_at", "eta",
+)  # fmt: skip
+
+_SCHEMA = """
+CREATE TABLE products (
+    asin TEXT PRIMARY KEY, title TEXT NOT NULL, series TEXT NOT NULL, volume INTEGER,
+    author TEXT NOT NULL, publisher TEXT NOT NULL, format TEXT NOT NULL, language TEXT NOT NULL,
+    age_rating TEXT NOT NULL, genres TEXT NOT NULL, price REAL NOT NULL, stock INTEGER NOT NULL,
+    release_date TEXT NOT NULL, description TEXT NOT NULL, review_summary TEXT NOT NULL
+);
+CREATE INDEX products_series ON products(series, volume);
+CREATE TABLE orders (
+    order_id TEXT PRIMARY KEY, status TEXT NOT NULL, carrier TEXT, tracking_number TEXT,
+    items TEXT NOT NULL, placed_at TEXT NOT NULL, eta TEXT
+);
+CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_FTS_SCHEMA = """
+CREATE VIRTUAL TABLE products_fts USING fts5(
+    title, series, content='products', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+INSERT INTO products_fts(rowid, title, series) SELECT rowid, title, series FROM products;
+"""
+
+# Words that never make a mention on their own (fallback matching only).
+_STOPWORDS = frozenset(
+    "a an and the of to in on for with by is are was be do does have has my me i you your it its "
+    "this that what which who how when where vol volume book no part edition set box omnibus "
+    "deluxe manga series one s".split()
+)
+# An explicit volume: "vol 3", "vol. 3", "volume 3", "v3", "#3", "book 3", "no. 3".
+_VOLUME_MARKER = re.compile(r"(?:\bvol(?:ume)?s?\.?|\bv\.?(?=\d)|#|\bbook|\bno\.)\s*(\d{1,4})\b", re.I)
+
+
+@dataclass(frozen=True)
+class _Match:
+    start: int  # token positions in the normalised text
+    end: int
+    asins: tuple[str, ...]  # products the phrase names (one for a title, the series for a series)
+
+
+class CatalogStore:
+    """Read-only access to products and orders in an SQLite file built by :meth:`build`."""
+
+    def __init__(self, db_path: str | os.PathLike[str]) -> None:
+        self.db_path = Path(db_path)
+        if not self.db_path.is_file():
+            raise FileNotFoundError(f"catalog store not found: {self.db_path}")
+        self._conn = sqlite3.connect(
+            f"file:{self.db_path.resolve()}?mode=ro", uri=True, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        rows = self._conn.execute(f"SELECT {', '.join(_PRODUCT_COLUMNS)} FROM products").fetchall()
+        self._products: dict[str, Product] = {r["asin"]: _product(r) for r in rows}
+        self._asins = frozenset(self._products)
+        self._has_fts = bool(
+            self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='products_fts'"
+            ).fetchone()
+        )
+        # Phrase table for find_products: normalised title/series -> asins.
+        by_series: dict[str, list[Product]] = {}
+        for p in self._products.values():
+            by_series.setdefault(p.series, []).append(p)
+        self._phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for series, products in by_series.items():
+            key = tuple(_words(series))
+            if key:
+                asins = tuple(p.asin for p in sorted(products, key=_volume_order))
+                self._phrases[key] = tuple(dict.fromkeys(self._phrases.get(key, ()) + asins))
+        by_title: dict[tuple[str, ...], list[Product]] = {}
+        for p in self._products.values():
+            by_title.setdefault(tuple(_words(p.title)), []).append(p)
+        for key, products in by_title.items():
+            if key and key not in self._phrases:  # a series name that equals a title keeps the series
+                # The named products (every format of that title) first, then their series siblings.
+                named = tuple(p.asin for p in sorted(products, key=lambda p: p.asin))
+                siblings = [a for p in products for a in self._phrases.get(tuple(_words(p.series)), ())]
+                self._phrases[key] = tuple(dict.fromkeys(named + tuple(siblings)))
+        self._max_phrase = max((len(k) for k in self._phrases), default=0)
+
+    # ---- build -------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        catalog_jsonl: str | os.PathLike[str],
+        orders_jsonl: str | os.PathLike[str] | None,
+        db_path: str | os.PathLike[str],
+    ) -> CatalogStore:
+        """Create ``db_path`` from the JSONL files (replacing it atomically) and open it read-only.
+
+        Records are validated (ASIN / order-id format, required fields, duplicates); a bad record raises
+        ValueError naming the file and line.
+        """
+        db_path = Path(db_path)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = db_path.with_name(f".{db_path.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.executescript(_SCHEMA)
+            products = [_product_row(rec, where) for rec, where in _read_jsonl(catalog_jsonl)]
+            _insert_unique(conn, "products", _PRODUCT_COLUMNS, products, catalog_jsonl)
+            if orders_jsonl is not None:
+                orders = [_order_row(rec, where) for rec, where in _read_jsonl(orders_jsonl)]
+                _insert_unique(conn, "orders", _ORDER_COLUMNS, orders, orders_jsonl)
+            if fts5_available():
+                conn.executescript(_FTS_SCHEMA)
+            conn.execute(
+                "INSERT INTO store_meta VALUES ('source', ?)",
+                (json.dumps({"catalog": str(catalog_jsonl), "orders": str(orders_jsonl)}),),
+            )
+            conn.commit()
+        except BaseException:
+            conn.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        conn.close()
+        os.replace(tmp, db_path)
+        return cls(db_path)
+
+    # ---- products ----------------------------------------------------------------------------------
+
+    def get_product(self, asin: str) -> Product | None:
+        return self._products.get(asin)
+
+    def get_products(self, asins: Iterable[str]) -> dict[str, Product]:
+        """The known products among ``asins`` (unknown ids are simply absent from the result)."""
+        return {a: self._products[a] for a in asins if a in self._products}
+
+    def all_asins(self) -> frozenset[str]:
+        return self._asins
+
+    def price_of(self, asin: str) -> float | None:
+        product = self._products.get(asin)
+        return None if product is None else product.price
+
+    def find_products(self, text: str, limit: int = 3) -> list[Product]:
+        """Products mentioned in ``text``, best first (see the module docstring for the rules).
+
+        With several series mentioned, results alternate between them (longest mention first) so each
+        gets its best product into the first slots.
+        """
+        if limit <= 0 or not text:
+            return []
+        words = _words(text)
+        matches = self._phrase_matches(words)
+        if not matches and self._has_fts:
+            matches = self._fts_matches(words)
+        if not matches:
+            return []
+        volumes = _volume_mentions(text, words)
+        ranked: list[list[str]] = []
+        for m in matches:
+            next_start = min((o.start for o in matches if o.start >= m.end), default=len(words))
+            wanted = _volume_for(m, next_start, volumes, words, single=len(matches) == 1)
+            asins = list(m.asins)
+            if wanted is not None:
+                asins.sort(key=lambda a: self._products[a].volume != wanted)  # stable: keeps order
+            ranked.append(asins)
+        out: list[str] = []
+        for column in range(max(len(r) for r in ranked)):
+            for asins in ranked:
+                if column < len(asins) and asins[column] not in out:
+                    out.append(asins[column])
+                    if len(out) == limit:
+                        return [self._products[a] for a in out]
+        return [self._products[a] for a in out]
+
+    # ---- orders ------------------------------------------------------------------------------------
+
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        """The order record as in ``orders.jsonl`` (``items`` a list of ASINs), or None."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {', '.join(_ORDER_COLUMNS)} FROM orders WHERE order_id = ?", (order_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        order = dict(row)
+        order["items"] = json.loads(order["items"])
+        return order
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ---- matching internals ------------------------------------------------------------------------
+
+    def _phrase_matches(self, words: list[str]) -> list[_Match]:
+        """Longest phrase at each position; drop matches inside a longer one; longest first."""
+        found: list[_Match] = []
+        for i in range(len(words)):
+            for n in range(min(self._max_phrase, len(words) - i), 0, -1):
+                asins = self._phrases.get(tuple(words[i : i + n]))
+                if asins:
+                    found.append(_Match(i, i + n, asins))
+                    break
+        kept = [
+            m
+            for m in found
+            if not any(o is not m and o.start <= m.start and m.end <= o.end for o in found)
+        ]
+        return sorted(kept, key=lambda m: (-(m.end - m.start), m.start))
+
+    def _fts_matches(self, words: list[str]) -> list[_Match]:
+        """Fallback: series sharing >= 2 distinctive words with the text (FTS5 proposes candidates)."""
+        content = {w for w in words if w not in _STOPWORDS and not w.isdigit() and len(w) > 1}
+        if len(content) < 2:
+            return []
+        query = " OR ".join(f'"{w}"' for w in sorted(content))
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT p.series FROM products_fts f JOIN products p ON p.rowid = f.rowid "
+                "WHERE products_fts MATCH ? ORDER BY bm25(products_fts) LIMIT 50",
+                (f"series : ({query})",),
+            ).fetchall()
+        best: dict[tuple[str, ...], int] = {}
+        for (series,) in rows:
+            key = tuple(_words(series))
+            distinctive = {w for w in key if w not in _STOPWORDS and len(w) > 1}
+            shared = len(distinctive & content)
+            if shared >= 2 and shared * 2 >= len(distinctive) and key in self._phrases:
+                best[key] = shared
+        ordered = sorted(best, key=lambda k: -best[k])
+        return [_Match(len(words), len(words), self._phrases[k]) for k in ordered]
+
+
+def fts5_available() -> bool:
+    """Whether this Python's SQLite was compiled with FTS5."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+
+
+def _words(text: str) -> list[str]:
+    """Lowercase ASCII-folded words, digits split from letters ("v3" -> v, 3); apostrophes dropped."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    return re.findall(r"[a-z]+|[0-9]+", re.sub(r"['`]", "", folded))
+
+
+def _volume_mentions(text: str, words: list[str]) -> list[tuple[int, int]]:
+    """(word position, volume) for each explicit volume marker in ``text``."""
+    mentions = []
+    for m in _VOLUME_MARKER.finditer(text):
+        position = len(_words(text[: m.start(1)]))  # index of the number among the words
+        if position < len(words):
+            mentions.append((position, int(m.group(1))))
+    return mentions
+
+
+def _volume_for(
+    match: _Match,
+    next_start: int,
+    volumes: list[tuple[int, int]],
+    words: list[str],
+    *,
+    single: bool,
+) -> int | None:
+    """The volume asked for with ``match``: a marker between it and the next mention, else a bare
+    number right after it ("chainsaw man 5"), else (single mention only) any marker in the text."""
+    for position, volume in volumes:
+        if match.end <= position < next_start:
+            return volume
+    if match.end < len(words) and words[match.end].isdigit() and len(words[match.end]) <= 4:
+        return int(words[match.end])
+    if single and volumes:
+        return volumes[0][1]
+    return None
+
+
+def _volume_order(p: Product) -> tuple[int, int]:
+    return (p.volume is None, p.volume or 0)
+
+
+def _read_jsonl(path: str | os.PathLike[str]) -> Iterable[tuple[dict[str, Any], str]]:
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line), f"{path}:{lineno}"
+                except json.JSONDecodeError as err:
+                    raise ValueError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
+
+
+def _product_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
+    try:
+        if not ASIN_RE.match(rec["asin"]):
+            raise ValueError(f"bad asin {rec['asin']!r}")
+        return (
+            rec["asin"], rec["title"], rec["series"], rec.get("volume"), rec["author"],
+            rec["publisher"], rec["format"], rec["language"], rec["age_rating"],
+            json.dumps(list(rec.get("genres", []))), round(float(rec["price"]), 2),
+            int(rec.get("stock", 0)), rec.get("release_date", ""), rec.get("description", ""),
+            rec.get("review_summary", ""),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{where}: invalid catalog record: {err!r}") from err
+
+
+def _order_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
+    try:
+        if not ORDER_ID_RE.match(rec["order_id"]):
+            raise ValueError(f"bad order_id {rec['order_id']!r}")
+        return (
+            rec["order_id"], rec["status"], rec.get("carrier"), rec.get("tracking_number"),
+            json.dumps(list(rec["items"])), rec["placed_at"], rec.get("eta"),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{where}: invalid order record: {err!r}") from err
+
+
+def _insert_unique(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    source: str | os.PathLike[str],
+) -> None:
+    seen: set[str] = set()
+    for row in rows:
+        if row[0] in seen:
+            raise ValueError(f"{source}: duplicate {columns[0]} {row[0]!r}")
+        seen.add(row[0])
+    placeholders = ", ".join("?" for _ in columns)
+    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
+
+
+def _product(row: sqlite3.Row) -> Product:
+    return Product(
+        asin=row["asin"],
+        title=row["title"],
+        series=row["series"],
+        volume=row["volume"],
+        author=row["author"],
+        publisher=row["publisher"],
+        format=row["format"],
+        language=row["language"],
+        age_rating=row["age_rating"],
+        genres=tuple(json.loads(row["genres"])),
+        price=row["price"],
+        stock=row["stock"],
+        release_date=row["release_date"],
+    )

@@ -1,0 +1,65 @@
+"""The gRPC servicer: parse -> pipeline -> serialise. No logic lives here; errors are mapped by
+``server/interceptors.py``."""
+
+from __future__ import annotations
+
+from typing import AsyncIterator
+
+import grpc
+from mangaassist.v1 import mangaassist_pb2 as pb
+from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
+
+from server import convert
+from server.pipeline import Pipeline
+from server.request import new_request_id
+
+REQUEST_ID_KEY = "x-request-id"
+
+
+class MangaAssistServicer(pb_grpc.MangaAssistServicer):
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+
+    async def Chat(self, request: pb.ChatRequest, context: grpc.aio.ServicerContext) -> pb.ChatResponse:
+        result = await self.pipeline.chat(
+            convert.chat_from_pb(request, _request_id(context)), caller_remaining_s=context.time_remaining()
+        )
+        return convert.chat_to_pb(result)
+
+    async def ChatStream(
+        self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ChatStreamResponse]:
+        stream = self.pipeline.chat_stream(
+            convert.chat_from_pb(request, _request_id(context)), caller_remaining_s=context.time_remaining()
+        )
+        async for item in stream:
+            if isinstance(item, str):
+                if item:
+                    yield pb.ChatStreamResponse(delta=item)
+            else:
+                yield pb.ChatStreamResponse(final=convert.chat_to_pb(item))
+
+    async def Classify(self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext) -> pb.ClassifyResponse:
+        result = await self.pipeline.classify(
+            list(request.texts), request_id=_request_id(context), caller_remaining_s=context.time_remaining()
+        )
+        return convert.classify_to_pb(result)
+
+    async def Retrieve(self, request: pb.RetrieveRequest, context: grpc.aio.ServicerContext) -> pb.RetrieveResponse:
+        result = await self.pipeline.retrieve(
+            convert.retrieve_from_pb(request, _request_id(context)), caller_remaining_s=context.time_remaining()
+        )
+        return convert.retrieve_to_pb(result)
+
+    async def Describe(self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext) -> pb.DescribeResponse:
+        return convert.describe_to_pb(await self.pipeline.describe())
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    """The caller's ``x-request-id`` (sanitised) or a fresh one."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
+            value = "".join(ch for ch in value[:64] if ch.isalnum() or ch in "-_.")
+            if value:
+                return value
+    return new_request_id()

@@ -1,0 +1,383 @@
+"""The service's one settings object: frozen dataclasses, loaded once at start-up.
+
+Sources, later wins:
+
+1. the defaults below (a laptop/CI configuration: Triton on localhost:8001, FAISS, no LLM tiers);
+2. a YAML file -- ``load_settings(path)`` or the path in ``MANGAASSIST_CONFIG`` -- whose top-level keys are
+   the section names (``server``, ``triton``, ``budgets``, ...) and whose nested keys are field names;
+3. environment overrides ``MANGAASSIST_<SECTION>_<FIELD>`` (``MANGAASSIST_TRITON_URL``,
+   ``MANGAASSIST_BUDGETS_TOTAL_MS``, ``MANGAASSIST_ROUTING_TIERS='{"chitchat": "small"}'``) plus the short
+   aliases in :data:`ENV_ALIASES` (``MANGAASSIST_GRPC_PORT``, ``MANGAASSIST_METRICS_PORT``).
+
+This module is the only place in ``server/`` that reads the environment. Unknown YAML keys are errors
+(a typo must not silently fall back to a default); unknown ``MANGAASSIST_*`` variables are logged.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import json
+import logging
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from server.intents import INTENT_LABELS
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "MANGAASSIST_"
+CONFIG_ENV = "MANGAASSIST_CONFIG"
+#: Variables with the prefix that are not server settings (the client CLI reads MANGAASSIST_TARGET).
+ENV_NOT_SETTINGS = frozenset({"MANGAASSIST_CONFIG", "MANGAASSIST_TARGET", "MANGAASSIST_TOKEN"})
+#: Short names for the overrides an operator reaches for most.
+ENV_ALIASES: Mapping[str, tuple[str, str]] = types.MappingProxyType(
+    {
+        "MANGAASSIST_GRPC_PORT": ("server", "port"),
+        "MANGAASSIST_PORT": ("server", "port"),
+        "MANGAASSIST_METRICS_PORT": ("server", "metrics_port"),
+        "MANGAASSIST_AUTH_TOKENS": ("server", "auth_tokens"),
+        "MANGAASSIST_BUILD_DIR": ("paths", "build_dir"),
+    }
+)
+
+TIERS = ("template", "small", "large")
+
+
+def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return types.MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The gRPC listener, its limits and its lifecycle."""
+
+    host: str = "[::]"
+    port: int = 50051  # 0 = pick a free port (tests)
+    metrics_port: int = 9464  # Prometheus /metrics over HTTP; -1 disables, 0 = pick a free port
+    max_concurrency: int = 64  # in-flight model RPCs; the next one fails fast with RESOURCE_EXHAUSTED
+    max_message_bytes: int = 64 * 1024  # grpc max_receive_message_length; larger -> RESOURCE_EXHAUSTED
+    max_text_chars: int = 2000  # per chat message / classify text / retrieve query
+    max_classify_texts: int = 64  # texts per Classify call (the classifier's max_batch_size)
+    default_top_k: int = 5
+    max_top_k: int = 50
+    drain_grace_s: float = 10.0  # SIGTERM: in-flight RPCs get this long to finish
+    health_poll_s: float = 2.0  # how often readiness re-checks the model backend
+    auth_tokens: tuple[str, ...] = ()  # bearer tokens; empty = no auth
+    auth_exempt_prefixes: tuple[str, ...] = ("/grpc.health.v1.Health/",)  # kubelet probes carry no token
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None  # set -> mutual TLS (client certificates required)
+    service_version: str = "0.1.0"
+
+
+@dataclass(frozen=True)
+class TritonSettings:
+    """Where the models live and how calls to them behave. Model names are the CONTRACTS.md names."""
+
+    url: str = "localhost:8001"
+    classifier_model: str = "intent_classifier"
+    embedder_model: str = "query_embedder"
+    adapter_model: str = "embedding_adapter"
+    reranker_model: str = "reranker"
+    call_margin_ms: float = 5.0  # kept back from the remaining budget on every call (serialisation, network)
+    use_adapter: bool = True
+    #: also send the remaining budget as Triton's per-request queue ``timeout``; only honoured by models
+    #: whose queue_policy sets ``allow_timeout_override: true``.
+    send_queue_timeout: bool = False
+    max_batch_size: int = 64  # rows per infer call; larger batches are split and sent concurrently
+    breaker_failures: int = 5  # consecutive connection failures/timeouts that open a model's circuit
+    breaker_cooldown_s: float = 2.0  # open -> half-open (one trial call) after this long
+    ready_timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """Milliseconds. ``total_ms`` covers the non-LLM path; the deadline is min(caller's, total)."""
+
+    total_ms: float = 300.0
+    classify_ms: float = 50.0
+    embed_ms: float = 50.0
+    adapter_ms: float = 20.0
+    retrieve_ms: float = 30.0
+    rerank_ms: float = 100.0
+    #: rerank is skipped (degraded "rerank_skipped") when less than max(this, its observed p~90) is left
+    rerank_min_remaining_ms: float = 40.0
+    answer_ms: float = 8000.0  # the answer stage (LLM tier), bounded by the caller's deadline
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    backend: str = "faiss"  # "faiss" | "milvus"
+    top_k: int = 5  # chunks handed to the answer stage
+    rerank_top_n: int = 20  # vector candidates the reranker sees
+    index_dir: str = ".build/index"
+    catalog_db: str = ".build/index/catalog.sqlite"
+    milvus_uri: str = ".build/index/milvus.db"
+    milvus_collection: str = "mangaassist_chunks"
+    max_cards: int = 3
+    #: intents whose answers need retrieved context; the others skip embed/retrieve/rerank
+    retrieval_intents: tuple[str, ...] = (
+        "product_question",
+        "recommendation",
+        "return_refund",
+        "policy_faq",
+        "price_deal",
+    )
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    """intent -> tier, temperature and max_tokens. The router falls back large -> small -> template."""
+
+    tiers: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "product_question": "small",
+            "recommendation": "large",
+            "order_status": "template",
+            "return_refund": "small",
+            "policy_faq": "small",
+            "price_deal": "template",
+            "chitchat": "template",
+            "escalation": "template",
+        }
+    )
+    temperatures: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "product_question": 0.1,
+            "recommendation": 0.5,
+            "order_status": 0.1,
+            "return_refund": 0.2,
+            "policy_faq": 0.2,
+            "price_deal": 0.1,
+            "chitchat": 0.7,
+            "escalation": 0.1,
+        }
+    )
+    max_tokens: Mapping[str, int] = field(
+        default_factory=lambda: {
+            "product_question": 256,
+            "recommendation": 384,
+            "order_status": 128,
+            "return_refund": 256,
+            "policy_faq": 256,
+            "price_deal": 192,
+            "chitchat": 96,
+            "escalation": 96,
+        }
+    )
+    #: below this classifier confidence the intent is treated as unknown (template answer, no LLM)
+    min_confidence: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("tiers", "temperatures", "max_tokens"):
+            value = getattr(self, name)
+            missing = set(INTENT_LABELS) - set(value)
+            extra = set(value) - set(INTENT_LABELS)
+            if missing or extra:
+                raise ValueError(f"routing.{name}: missing {sorted(missing)}, unknown {sorted(extra)}")
+            object.__setattr__(self, name, _frozen_map(value))
+        bad = {k: v for k, v in self.tiers.items() if v not in TIERS}
+        if bad:
+            raise ValueError(f"routing.tiers: unknown tier(s) {bad}; use one of {TIERS}")
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    enabled: bool = False  # Bedrock tiers; off -> only the template (and any injected local) tier
+    bedrock_region: str = "us-east-1"
+    small_model_id: str = "anthropic.claude-3-haiku-20240307-v1:0"
+    large_model_id: str = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    small_input_usd_per_1k: float = 0.00025
+    small_output_usd_per_1k: float = 0.00125
+    large_input_usd_per_1k: float = 0.003
+    large_output_usd_per_1k: float = 0.015
+    max_attempts: int = 2  # botocore total_max_attempts (429/5xx retried once; 408 falls back at once)
+
+
+@dataclass(frozen=True)
+class GuardrailSettings:
+    """Unset (None) fields keep the guardrail suite's own defaults (server/guardrails/suite.py)."""
+
+    enabled: bool = True  # False -> pass-through guardrails (benchmarks of the bare path only)
+    injection_threshold: float | None = None
+    competitors: Mapping[str, str] | None = None  # name -> replacement text
+    redact_output_pii: bool = True
+    hallucination_alert: float = 0.5
+    hallucination_block: float = 0.7
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    otel_exporter: str = "none"  # "none" | "console" | "otlp"
+    otlp_endpoint: str | None = None
+    service_name: str = "mangaassist"
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    build_dir: str = ".build"
+
+    @property
+    def triton_repository(self) -> Path:
+        return Path(self.build_dir) / "triton" / "cpu"
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    triton: TritonSettings = field(default_factory=TritonSettings)
+    budgets: BudgetSettings = field(default_factory=BudgetSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    def replace(self, **sections: Mapping[str, Any]) -> "Settings":
+        """A copy with some fields changed: ``settings.replace(server={"port": 0})`` (tests, CLI flags)."""
+        return _build(_merge(to_dict(self), sections))
+
+
+def _check(s: Settings) -> None:
+    problems = []
+    if s.retrieval.backend not in ("faiss", "milvus"):
+        problems.append(f"retrieval.backend must be faiss|milvus, not {s.retrieval.backend!r}")
+    if s.telemetry.otel_exporter not in ("none", "console", "otlp"):
+        problems.append(f"telemetry.otel_exporter must be none|console|otlp, not {s.telemetry.otel_exporter!r}")
+    for f in dataclasses.fields(s.budgets):
+        if getattr(s.budgets, f.name) <= 0:
+            problems.append(f"budgets.{f.name} must be > 0")
+    if s.server.max_concurrency < 1:
+        problems.append("server.max_concurrency must be >= 1")
+    if not 1 <= s.server.default_top_k <= s.server.max_top_k:
+        problems.append("server.default_top_k must be in [1, max_top_k]")
+    if bool(s.server.tls_cert_file) != bool(s.server.tls_key_file):
+        problems.append("server.tls_cert_file and server.tls_key_file go together")
+    if problems:
+        raise ValueError("invalid settings: " + "; ".join(problems))
+
+
+# ------------------------------------------------------------------------------------------- loading
+def to_dict(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Plain nested dict (JSON-able) of every field; Describe and ``--print-config`` use it."""
+    out: dict[str, dict[str, Any]] = {}
+    for section in dataclasses.fields(settings):
+        obj = getattr(settings, section.name)
+        out[section.name] = {
+            f.name: (dict(v) if isinstance(v, Mapping) else list(v) if isinstance(v, tuple) else v)
+            for f in dataclasses.fields(obj)
+            for v in [getattr(obj, f.name)]
+        }
+    return out
+
+
+def _merge(base: dict[str, dict[str, Any]], overrides: Mapping[str, Mapping[str, Any]]) -> dict:
+    merged = {k: dict(v) for k, v in base.items()}
+    for section, values in overrides.items():
+        if section not in merged:
+            raise ValueError(f"unknown settings section {section!r}; known: {sorted(merged)}")
+        if not isinstance(values, Mapping):
+            raise ValueError(f"settings section {section!r} must be a mapping")
+        for key, value in values.items():
+            if key not in merged[section]:
+                raise ValueError(f"unknown setting {section}.{key}")
+            current = merged[section][key]
+            if isinstance(current, dict) and isinstance(value, Mapping):
+                value = {**current, **value}  # partial routing tables update the defaults
+            merged[section][key] = value
+    return merged
+
+
+def _section_types() -> dict[str, type]:
+    return {f.name: typing.get_type_hints(Settings)[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _build(data: Mapping[str, Mapping[str, Any]]) -> Settings:
+    sections = {}
+    for name, cls in _section_types().items():
+        hints = typing.get_type_hints(cls)
+        values = {k: _coerce(v, hints[k], f"{name}.{k}") for k, v in data.get(name, {}).items()}
+        sections[name] = cls(**values)
+    return Settings(**sections)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Coerce a YAML/env value to the field's annotated type (strings from the environment included)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, where)
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if hint in (int, float):
+            return hint(value)
+        if hint is str:
+            return str(value)
+        if origin is tuple:
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            return tuple(_coerce(v, args[0], where) for v in value)
+        if origin in (collections.abc.Mapping, dict):
+            if isinstance(value, str):
+                value = json.loads(value)
+            return {str(k): _coerce(v, args[1], where) for k, v in dict(value).items()}
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"setting {where}: cannot use {value!r} as {hint}") from err
+    return value
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    fields = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in _section_types().items()}
+    out: dict[str, dict[str, Any]] = {}
+    for key in sorted(env):
+        if not key.startswith(ENV_PREFIX) or key in ENV_NOT_SETTINGS:
+            continue
+        target = ENV_ALIASES.get(key)
+        if target is None:
+            rest = key[len(ENV_PREFIX) :].lower()
+            section, _, name = rest.partition("_")
+            if section in fields and name in fields[section]:
+                target = (section, name)
+        if target is None:
+            log.warning("ignoring %s: not a MangaAssist setting", key)
+            continue
+        value: Any = env[key]
+        if target[0] == "routing" and target[1] in ("tiers", "temperatures", "max_tokens"):
+            value = json.loads(value)  # a partial table, merged over the current one
+        out.setdefault(target[0], {})[target[1]] = value
+    return out
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] = os.environ) -> Settings:
+    """Defaults <- YAML file (``path`` or ``$MANGAASSIST_CONFIG``) <- ``MANGAASSIST_*`` environment."""
+    import yaml
+
+    data = to_dict(Settings())
+    path = path or env.get(CONFIG_ENV) or None
+    if path:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, Mapping):
+            raise ValueError(f"{path}: the settings file must be a mapping of sections")
+        data = _merge(data, loaded)
+    data = _merge(data, _env_overrides(env))
+    return _build(data)

@@ -1,0 +1,203 @@
+"""Rule fast path: decide the obvious messages with regexes (< 1 ms) before any model runs.
+
+Three rules, each built for precision over coverage because a wrong rule answer skips the classifier:
+
+* ``greeting``: the WHOLE message is greetings / thanks / goodbyes / acknowledgements (plus emoji and
+  punctuation): "hi", "thanks!!", "arigatou 🙏", "ok thanks, bye" -> ``chitchat``. "hi, where is my order"
+  is not a greeting.
+* ``human_request``: an explicit request for a person: "talk to a human", "connect me to an agent",
+  "representative please", "I want a manager" -> ``escalation``. A negated request ("no need to talk to
+  a human") does not fire.
+* ``order_lookup``: an order id (``MA-`` + 8 digits, also ``ma 12345678`` / ``#MA-...``) together with a
+  tracking word (where, status, tracking, shipped, arrive, ETA, ...) and none of the words that signal
+  another intent (refund/return/damaged -> return_refund; manager/lawyer/fraud -> escalation;
+  price/coupon -> price_deal) -> ``order_status`` with the canonical order id ``MA-12345678``.
+
+Anything else returns ``None`` and goes to the classifier. All patterns are compiled at import.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from server.intents import INTENT_LABELS
+
+__all__ = ["RuleMatch", "match", "evaluate"]
+
+#: Longest message the greeting rule looks at; real greetings are short.
+_MAX_GREETING_CHARS = 80
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    intent: str
+    rule: str
+    order_id: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------- greeting
+_ADDRESSEE = r"(?:there|all|everyone|everybody|team|guys|folks|friend|bot|mangaassist|y'?all|again)"
+_GREETING_PHRASES = (
+    r"hi+|hello+|hell?o+ there|hey+|heya|hiya|howdy|yo+|sup|wassup|what'?s up|greetings",
+    r"good (?:morning|afternoon|evening|day)|morning|evening",
+    r"konn?ichi ?wa|ohayo+u?(?: gozaimasu)?|konbanwa|moshi moshi|yaho+|hajimemashite",
+    r"thanks?|thank (?:you|u|ya|yu)|thanx|thnx|thx|tysm|tyvm|ty|many thanks|cheers|much appreciated",
+    r"(?:thanks?|thank (?:you|u)) (?:so much|very much|a lot|a ton|again|anyway|anyways)",
+    r"(?:thanks?|thank (?:you|u)) for (?:the|your|all the|all your) help|(?:thanks?|thank (?:you|u)) for (?:helping|everything)",
+    r"appreciate it|i appreciate (?:it|that|you)",
+    r"ari(?:ga|ag)to+u?(?: gozaimasu| gozaimashita| ne)?|domo(?: arigato+u?)?|sankyu|merci(?: beaucoup)?|gracias|danke",
+    r"bye+|bye bye|goodbye|good ?bye|see (?:ya|you|u)(?: later| soon| around)?|later|cya|take care|ttyl",
+    r"have a (?:good|great|nice|lovely) (?:day|one|night|evening|weekend)|good ?night|night|sayonara|mata ne|jaa ne|ja ne",
+    r"ok(?:ay)?|okie|kk|k|cool|great|awesome|perfect|nice|got it|gotcha|sounds good|alright|all right",
+    r"(?:that'?s|thats) (?:all|it)|no thanks|nope (?:that'?s|thats) all|lo+l|lmao|(?:ha){2,}h?|(?:he){2,}h?|yay|wow",
+)
+_GREETING_TOKEN = r"(?:" + r"|".join(_GREETING_PHRASES) + r")(?: " + _ADDRESSEE + r")?"
+_GREETING = re.compile(r"(?:" + _GREETING_TOKEN + r")(?: (?:and |so |very |again )?" + _GREETING_TOKEN + r")*")
+# Everything but letters, apostrophes and spaces is punctuation/emoji for the greeting rule; digits are
+# kept (and then fail the match), so "hi MA-12345678" is never a greeting.
+_NON_WORD = re.compile(r"[^a-z0-9' ]+")
+_SPACES = re.compile(r"\s+")
+
+# ------------------------------------------------------------------------------------------ human request
+_PERSON = (
+    r"(?:real |live |actual |human |customer service |customer support |support )?"
+    r"(?:human(?: being)?|person|agent|representative|rep|manager|supervisor|operator|"
+    r"customer (?:service|support)(?: agent| rep(?:resentative)?| team)?|support (?:agent|team|staff|person))"
+)
+_HUMAN_REQUEST = re.compile(
+    r"|".join((
+        # talk/speak/chat to a human
+        r"\b(?:talk|speak|chat)(?:ing)? (?:to|with) (?:a |an |the |your |some |one of your )?" + _PERSON + r"\b",
+        # connect/transfer/put me through to an agent
+        r"\b(?:connect|transfer|put|patch|pass|escalate (?:this|me|it)) (?:me |this |it )?(?:through |over |on )?"
+        r"(?:to|with) (?:a |an |the |your )?" + _PERSON + r"\b",
+        # I want / need / demand a human
+        r"\b(?:i|we) ?(?:want|need|demand|would like|'d like|wanna) (?:to (?:talk|speak) (?:to|with) )?"
+        r"(?:a |an |the |your )(?:real |live |actual )?(?:human|person|agent|representative|manager|supervisor)\b",
+        # a human I can talk to
+        r"\b(?:human|real person|live agent|agent|representative) (?:i|we) (?:can|could) (?:talk|speak|chat)\b",
+        # can I / let me talk to someone
+        r"\b(?:let me|can i|could i|may i) (?:talk|speak) (?:to|with) (?:someone|somebody|a real person)\b",
+    ))
+)
+_WHOLE_HUMAN_REQUEST = re.compile(
+    r"(?:(?:i want|i need|get me|give me) )?(?:a |an )?(?:real |live )?"
+    r"(?:human|agent|representative|rep|operator|customer service|person)"
+    r"(?: (?:please|pls|plz|now|asap|right now))*"
+)
+_NEGATION = re.compile(r"\b(?:don'?t|dont|do not|no need|not|never|without|instead of|rather than)\b")
+
+# ----------------------------------------------------------------------------------------- order lookup
+_ORDER_ID = re.compile(r"(?<![a-z0-9])#?\s?ma[-\s]?(\d{8})(?!\d)")
+_TRACKING = re.compile(
+    r"\b(?:where(?:'s| is| are)?|wheres|track(?:ing|ed)?|status|eta|shipped|ship yet|arriv\w*|"
+    r"deliver(?:y|ed|ing)?|out for delivery|in transit|on (?:its|the) way|still waiting|"
+    r"(?:has|have|did|hasn'?t|havent|haven'?t)\s+(?:not\s+)?(?:come|arrived|shipped|left|moved)|"
+    r"when (?:will|does|is|should|can|do)|get here|coming|dispatched|left the warehouse|processed|"
+    r"update|carrier|wya|come|haisou|make it)\b"
+)
+# Words that mean the message is (also) about something the order rule must not decide.
+_NOT_ORDER_STATUS = re.compile(
+    r"\b(?:refund\w*|return\w*|exchang\w*|swap|damag\w*|broken|bent|torn|ripped|crushed|dent\w*|wet|soaked|"
+    r"water|wrong (?:item|book|volume|edition|one)|missing|defect\w*|misprint\w*|replac\w*|cancel\w*|charg\w*|"
+    r"money back|send (?:it |them )?back|reimburs\w*|lawyer|legal|sue|fraud|scam|complain\w*|dispute|bbb|"
+    r"manager|supervisor|boss|human|agent|operator|person|representative|someone|somebody|nobody|no one|"
+    r"support|unacceptable|ridiculous|worst|report\w*|escalat\w*|account|hack\w*|stolen|police|"
+    r"price|cost|how much|discount|coupon|promo|sale|deal|recommend\w*|suggest\w*|privacy|data|"
+    r"review|harass\w*|illegal|injur\w*|hazard|crack\w*|scratch\w*|stain\w*|smell\w*|upside down)\b"
+)
+# The same signal words with one typo ("refudn", "reund", "damagd"): customers misspell, and a missed
+# block word would let the order rule answer a refund request. Symmetric-delete matching, edit distance 1.
+# ("charge" is left to the exact pattern: one typo away is "change", as in "change the delivery address".)
+_FUZZY_BLOCK_WORDS = (
+    "refund", "return", "returned", "exchange", "damaged", "damage", "broken", "replacement", "replace",
+    "cancel", "cancelled", "complaint", "complain", "manager", "supervisor", "lawyer",
+    "representative", "human", "agent", "fraud", "reimburse", "misprint", "defective", "missing",
+    "discount", "coupon", "price", "recommend", "escalate", "report", "dispute", "account", "privacy",
+    "cracked", "scratched", "wrong", "soaked", "ripped", "crushed",
+)
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+_FUZZY_BLOCK = frozenset(_FUZZY_BLOCK_WORDS) | frozenset().union(*(_deletes(w) for w in _FUZZY_BLOCK_WORDS))
+_WORD = re.compile(r"[a-z]{4,}")
+
+
+def _normalise(text: str) -> str:
+    return _SPACES.sub(" ", text.lower().replace("\u2019", "'")).strip()
+
+
+def match(text: str) -> RuleMatch | None:
+    """The rule that decides ``text``, or ``None`` when no rule is sure."""
+    norm = _normalise(text)
+    if not norm:
+        return None
+    if len(norm) <= _MAX_GREETING_CHARS:
+        bare = _SPACES.sub(" ", _NON_WORD.sub(" ", norm)).strip()
+        if bare and _GREETING.fullmatch(bare):
+            return RuleMatch(intent="chitchat", rule="greeting")
+        if bare and _WHOLE_HUMAN_REQUEST.fullmatch(bare):
+            return RuleMatch(intent="escalation", rule="human_request")
+    for m in _HUMAN_REQUEST.finditer(norm):
+        if not _NEGATION.search(norm, max(0, m.start() - 30), m.start()):
+            return RuleMatch(intent="escalation", rule="human_request")
+    order = _ORDER_ID.search(norm)
+    if order and _TRACKING.search(norm) and not _NOT_ORDER_STATUS.search(norm) and not _fuzzy_block(norm):
+        return RuleMatch(intent="order_status", rule="order_lookup", order_id=f"MA-{order.group(1)}")
+    return None
+
+
+def _fuzzy_block(norm: str) -> bool:
+    for word in _WORD.findall(norm):
+        if word in _FUZZY_BLOCK or not _deletes(word).isdisjoint(_FUZZY_BLOCK):
+            return True
+    return False
+
+
+def evaluate(examples: Iterable[Mapping[str, Any] | tuple[str, str]]) -> dict[str, Any]:
+    """Precision/coverage of the rules on labelled examples (``{"text", "label"}`` or ``(text, label)``).
+
+    ``precision``: correct / fired (``None`` when nothing fired); ``coverage``: fired / examples.
+    ``per_intent[label]``: for each gold label, ``support`` (examples), ``fired`` (rule decided an example
+    with this gold label), ``predicted`` (rule answered this intent), ``correct``, ``precision``
+    (correct / predicted) and ``coverage`` (correct / support). ``per_rule`` counts fires and hits.
+    """
+    per_intent = {label: {"support": 0, "fired": 0, "predicted": 0, "correct": 0} for label in INTENT_LABELS}
+    per_rule: dict[str, dict[str, int]] = {}
+    total = fired = correct = 0
+    for ex in examples:
+        text, label = (ex["text"], ex["label"]) if isinstance(ex, Mapping) else ex
+        total += 1
+        per_intent.setdefault(label, {"support": 0, "fired": 0, "predicted": 0, "correct": 0})
+        per_intent[label]["support"] += 1
+        m = match(text)
+        if m is None:
+            continue
+        fired += 1
+        hit = m.intent == label
+        correct += hit
+        per_intent[label]["fired"] += 1
+        per_intent[m.intent]["predicted"] += 1
+        per_intent[m.intent]["correct"] += hit
+        rule = per_rule.setdefault(m.rule, {"fired": 0, "correct": 0})
+        rule["fired"] += 1
+        rule["correct"] += hit
+    for stats in per_intent.values():
+        stats["precision"] = stats["correct"] / stats["predicted"] if stats["predicted"] else None
+        stats["coverage"] = stats["correct"] / stats["support"] if stats["support"] else None
+    for stats in per_rule.values():
+        stats["precision"] = stats["correct"] / stats["fired"]
+    return {
+        "n": total,
+        "fired": fired,
+        "correct": correct,
+        "precision": correct / fired if fired else None,
+        "coverage": fired / total if total else 0.0,
+        "per_intent": per_intent,
+        "per_rule": per_rule,
+    }

@@ -1,0 +1,70 @@
+"""Fixtures: a real grpc.aio MangaAssist server on port 0 with the fake backend, catalog and index."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fakes` from the tests in this folder
+
+from fakes import FakeCatalog, FakeIndex, rule_matcher  # noqa: E402
+
+from server.app import Components, RunningServer, start_server  # noqa: E402
+from server.backends.fake import FakeBackend  # noqa: E402
+from server.guardrails.base import PassThroughGuardrails  # noqa: E402
+from server.settings import Settings  # noqa: E402
+
+
+def test_settings(**sections: dict[str, Any]) -> Settings:
+    base = {"server": {"port": 0, "host": "127.0.0.1", "metrics_port": -1, "health_poll_s": 0.05}}
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return Settings().replace(**base)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def backend() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+async def make_server(backend: FakeBackend) -> AsyncIterator[Callable[..., Any]]:
+    """``await make_server(**settings_sections, components_overrides...)`` -> RunningServer (stopped after)."""
+    started: list[RunningServer] = []
+
+    async def factory(*, guardrails=None, tiers=None, index=None, catalog=None, **sections) -> RunningServer:
+        catalog = catalog or FakeCatalog()
+        components = Components(
+            backend=backend,
+            catalog=catalog,
+            index=index or FakeIndex(backend=backend),
+            guardrails=guardrails or PassThroughGuardrails(),
+            tiers=tiers or {},
+            rules=rule_matcher(),
+        )
+        running = await start_server(test_settings(**sections), components, serve_metrics=False)
+        started.append(running)
+        return running
+
+    yield factory
+    for running in started:
+        await running.drain(grace_s=0)
+
+
+@pytest.fixture
+async def server(make_server) -> RunningServer:
+    return await make_server()
+
+
+@pytest.fixture
+async def aclient(server: RunningServer):
+    from clients.sdk import AsyncMangaAssistClient
+
+    async with AsyncMangaAssistClient(server.target, timeout=5.0) as client:
+        yield client
