@@ -253,6 +253,40 @@ class Builder:
 
         return cache.cached_step(self.models / "reranker", key, run, label="reranker")
 
+    def build_index(self) -> dict[str, Any]:
+        """Chunk catalog/policy/review documents and embed them through the served Triton embedder +
+        adapter (the same models queries go through), into a FAISS index; plus the SQLite catalog."""
+        from server.retrieval import index_builder, store
+
+        key = cache.step_key(
+            "index",
+            config={"backend": "faiss"},
+            inputs=[
+                *self._data_files("documents.jsonl", "catalog.jsonl", "orders.jsonl"),
+                self.models / "query_embedder" / "manifest.json",
+                self.models / "embedding_adapter" / "manifest.json",
+            ],
+            code=[ROOT / "server/retrieval" / n for n in ("chunking.py", "index_builder.py", "store.py", "faiss_index.py")],
+        )
+
+        def run(out: Path) -> dict[str, Any]:
+            from tokenizers import Tokenizer
+
+            from server.triton_runtime import TritonServer
+
+            catalog = store.CatalogStore.build(self.data / "catalog.jsonl", self.data / "orders.jsonl", out / "catalog.sqlite")
+            products = len(catalog.all_asins())
+            catalog.close()
+            tokenizer = Tokenizer.from_file(str(Path(self.checkpoint) / "tokenizer.json"))
+            print("[index] starting tritonserver to embed chunks through query_embedder -> embedding_adapter", flush=True)
+            with TritonServer(self.dir / "triton" / "cpu") as triton:
+                index = index_builder.build_index(
+                    self.data / "documents.jsonl", tokenizer, triton_embed_fn(triton.grpc_url), out, backend="faiss", embedder_id=key
+                )
+            return {"chunks": len(index), "products": products}
+
+        return cache.cached_step(self.dir / "index", key, run, label="index", manifest_name="build_manifest.json")
+
     def rules_report(self) -> dict[str, Any]:
         from server.stages.rules import evaluate
 
@@ -276,6 +310,8 @@ class Builder:
             version = dest / name / "1"
             version.mkdir(parents=True)
             (dest / name / "config.pbtxt").write_text(spec.to_pbtxt(cfg))
+            for label_file in {o.label_filename for o in cfg.output if o.label_filename}:
+                (dest / name / label_file).write_text("\n".join(INTENT_LABELS) + "\n")
             if name in {t.name for t in spec.TOKENIZERS}:
                 shutil.copy2(PKG / "backends" / "tokenizer_model.py", version / "model.py")
                 shutil.copy2(tokenizer_json, version / "tokenizer.json")
@@ -284,9 +320,7 @@ class Builder:
                 _link_or_copy(src, version / "model.onnx")
                 if flavour == "cpu":
                     shutil.copy2(PKG / "backends" / "onnx_model.py", version / "model.py")
-                model = next(m for m in spec.ONNX_MODELS if m.name == name)
-                if any(t.label_filename for t in model.outputs):
-                    (dest / name / "labels.txt").write_text("\n".join(INTENT_LABELS) + "\n")
+
         return dest
 
     def build_all(self) -> dict[str, Any]:
@@ -301,11 +335,34 @@ class Builder:
         summary["rule_fast_path"] = self.rules_report()
         for flavour in spec.FLAVOURS:
             summary[f"repository_{flavour}"] = str(self.assemble(flavour))
+        summary["index"] = self.build_index()
         summary["build_seconds"] = round(time.perf_counter() - started, 1)
         self.reports.mkdir(parents=True, exist_ok=True)
         write_json(self.reports / "summary.json", summary)
         print(f"[build] done in {summary['build_seconds']}s; reports in {self.reports}/summary.json", flush=True)
         return summary
+
+
+def triton_embed_fn(grpc_url: str, batch_size: int = 32) -> Any:
+    """texts -> adapted, L2-normalised vectors via the served ``query_embedder`` and ``embedding_adapter``."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(grpc_url)
+
+    def infer(model: str, name: str, array: np.ndarray, dtype: str, output: str) -> np.ndarray:
+        tensor = grpcclient.InferInput(name, list(array.shape), dtype)
+        tensor.set_data_from_numpy(array)
+        return client.infer(model, [tensor], outputs=[grpcclient.InferRequestedOutput(output)]).as_numpy(output)
+
+    def embed(texts: list[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            chunk = np.array([t.encode("utf-8") for t in texts[i : i + batch_size]], dtype=object).reshape(-1, 1)
+            vectors = infer("query_embedder", "TEXT", chunk, "BYTES", "EMBEDDING")
+            out.append(infer("embedding_adapter", "EMBEDDING", vectors.astype(np.float32), "FP32", "ADAPTED"))
+        return np.concatenate(out).astype(np.float32)
+
+    return embed
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -35,12 +35,14 @@ def step_key(name: str, *, config: dict[str, Any], inputs: Iterable[Path] = (), 
     return h.hexdigest()[:16]
 
 
-def cached_step(out_dir: Path, key: str, build: Callable[[Path], dict[str, Any]], *, label: str) -> dict[str, Any]:
+def cached_step(
+    out_dir: Path, key: str, build: Callable[[Path], dict[str, Any]], *, label: str, manifest_name: str = "manifest.json"
+) -> dict[str, Any]:
     """Run ``build(out_dir)`` unless ``out_dir`` already holds the outputs for ``key``.
 
     ``build`` returns a JSON-able report which is stored in the manifest and returned either way.
     """
-    manifest = out_dir / "manifest.json"
+    manifest = out_dir / manifest_name
     if manifest.exists():
         data = json.loads(manifest.read_text())
         if data.get("key") == key:

@@ -1,0 +1,1 @@
+"""perf_analyzer sweeps of the served Triton models, with the in-process ONNX Runtime ceiling beside them."""

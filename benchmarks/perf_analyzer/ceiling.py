@@ -1,0 +1,81 @@
+"""The in-process ONNX Runtime ceiling: what the served ONNX file does with no server in the way.
+
+Same file Triton serves (``Builder.served_onnx``), same session options as the python-backend model
+(``model_repository/backends/onnx_model.py``: ORT_ENABLE_ALL, ``intra_op_threads`` from the spec, one
+inter-op thread), realistic inputs tokenised and bucket-padded like the served tokenizer. Reported at the
+best batch size among ``BATCH_SIZES``. Served throughput / ceiling is the serving efficiency: the share of
+the raw model speed left after gRPC, the ensemble, tokenisation and batching delays.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from benchmarks.perf_analyzer.inputs import Workloads
+from model_repository import spec
+
+BATCH_SIZES = (1, 8, 16, 32, 64)
+
+
+def served_threads(model: str) -> int:
+    return next(m.cpu_threads for m in spec.ONNX_MODELS if m.name == model)
+
+
+def session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def rows_per_second(sess: Any, feeds: Sequence[dict[str, Any]], seconds: float) -> float:
+    """Rows/s cycling through ``feeds`` for ``seconds`` (after one warm-up run of each)."""
+    for feed in feeds:
+        sess.run(None, feed)
+    rows = n = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or n < len(feeds):
+        feed = feeds[n % len(feeds)]
+        sess.run(None, feed)
+        rows += len(next(iter(feed.values())))
+        n += 1
+    return rows / (time.perf_counter() - start)
+
+
+def measure_ceiling(
+    model: str,
+    onnx_path: Path,
+    workloads: Workloads,
+    *,
+    batch_sizes: Sequence[int] = BATCH_SIZES,
+    seconds: float = 1.0,
+    variety: int = 4,
+) -> dict[str, Any]:
+    """rows/s per batch size and the best of them, for one served ONNX model."""
+    threads = served_threads(model)
+    sess = session(onnx_path, threads)
+    graph_inputs = {i.name for i in sess.get_inputs()}
+    by_batch: dict[str, float] = {}
+    widths: dict[str, list[int]] = {}
+    for b in batch_sizes:
+        feeds = []
+        for k in range(variety):
+            feed = workloads.batch(model, b, offset=k * b)
+            feeds.append({n: v for n, v in feed.items() if n in graph_inputs})
+        widths[str(b)] = sorted({int(f[next(iter(f))].shape[1]) for f in feeds})
+        by_batch[str(b)] = round(rows_per_second(sess, feeds, seconds), 1)
+    best = max(by_batch, key=by_batch.get)
+    return {
+        "model": model,
+        "onnx_file": str(onnx_path),
+        "intra_op_threads": threads,
+        "rows_per_s": by_batch,
+        "feed_widths": widths,  # token length (bucket) per batch size, or the embedding dim
+        "best_batch": int(best),
+        "best_rows_per_s": by_batch[best],
+    }

@@ -1,0 +1,54 @@
+"""Async hallucination scoring, off the request's critical path (DESIGN.md request path step 9).
+
+    answer -> claims.extract_claims -> scorer.HallucinationScorer (cross-encoder on Triton:
+    "hallucination_scorer", SOURCE/CLAIM -> SCORE logit) -> worker.ScoringQueue (bounded, drop-on-full)
+    -> metrics / review.ReviewQueue (score >= 0.5) / blocked sessions (score >= 0.7)
+
+Wiring: :func:`build_scoring_queue` builds the whole thing; :func:`make_submit_hook` is what the
+request path calls after it has produced a response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.hallucination.claims import Claim, extract_claims
+from server.hallucination.facts import fact_text
+from server.hallucination.metrics import HallucinationMetrics
+from server.hallucination.review import ReviewItem, ReviewQueue
+from server.hallucination.scorer import (
+    BackendScoreFn,
+    ClaimScore,
+    HallucinationResult,
+    HallucinationScorer,
+    TritonScoreFn,
+    lexical_score_fn,
+    onnx_score_fn,
+    triton_score_fn,
+)
+from server.hallucination.worker import HallucinationConfig, ScoringJob, ScoringQueue, make_submit_hook
+
+__all__ = [
+    "BackendScoreFn", "Claim", "ClaimScore", "HallucinationConfig", "HallucinationMetrics", "HallucinationResult",
+    "HallucinationScorer", "ReviewItem", "ReviewQueue", "ScoringJob", "ScoringQueue", "TritonScoreFn", "build_scoring_queue",
+    "extract_claims", "fact_text", "lexical_score_fn", "make_submit_hook", "onnx_score_fn", "triton_score_fn",
+]
+
+
+def build_scoring_queue(
+    settings: Any,
+    score_fn: BackendScoreFn,
+    *,
+    metrics: Any = None,
+    catalog: Any = None,
+    review_db: str = ":memory:",
+    maxsize: int = 256,
+    workers: int = 1,
+) -> ScoringQueue:
+    """Scorer + review queue + ScoringQueue with thresholds from ``settings.guardrails``. Call
+    ``queue.start()`` on the running loop and ``await queue.stop()`` when draining."""
+    scorer = HallucinationScorer(score_fn, catalog=catalog)
+    return ScoringQueue(
+        scorer, ReviewQueue(review_db), metrics, maxsize=maxsize, workers=workers,
+        config=HallucinationConfig.from_settings(settings),
+    )
