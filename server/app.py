@@ -291,7 +291,9 @@ def build_components(settings: Settings, *, fake_backend: bool = False) -> Compo
     return Components(backend=backend, catalog=catalog, index=index, guardrails=guardrails, tiers=tiers, closers=closers)
 
 
-async def _serve(settings: Settings, components: Components) -> None:
+async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:
+    # Built inside the running loop: grpc.aio clients bind to the loop that exists when they are created.
+    components = build_components(settings, fake_backend=fake_backend)
     running = await start_server(settings, components)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -312,5 +314,4 @@ def serve_forever(settings: Settings, *, launch_triton: bool = False, fake_backe
 
             triton = stack.enter_context(TritonServer(settings.paths.triton_repository))
             settings = settings.replace(triton={"url": triton.grpc_url})
-        components = build_components(settings, fake_backend=fake_backend)
-        asyncio.run(_serve(settings, components))
+        asyncio.run(_serve(settings, fake_backend=fake_backend))
