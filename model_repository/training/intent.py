@@ -31,6 +31,14 @@ def classification_report(y_true: list[int], y_pred: list[int]) -> dict[str, Any
     }
 
 
+def model_inputs(model: Any, enc: Any) -> dict[str, Any]:
+    """Only the tensors this architecture's forward() takes (DistilBERT has no token_type_ids)."""
+    import inspect
+
+    accepted = inspect.signature(model.forward).parameters
+    return {k: v for k, v in enc.items() if k in accepted}
+
+
 def predict_torch(model: Any, tokenizer: Any, texts: list[str], *, max_length: int = 64, batch_size: int = 64) -> np.ndarray:
     import torch
 
@@ -39,7 +47,7 @@ def predict_torch(model: Any, tokenizer: Any, texts: list[str], *, max_length: i
     with torch.inference_mode():
         for chunk in batches(texts, batch_size):
             enc = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            out.append(torch.softmax(model(**enc).logits, dim=-1).numpy())
+            out.append(torch.softmax(model(**model_inputs(model, enc)).logits, dim=-1).numpy())
     return np.concatenate(out) if out else np.zeros((0, len(INTENT_LABELS)), np.float32)
 
 
@@ -87,7 +95,7 @@ def train_intent_classifier(
         for batch in bar:
             enc = tokenizer([b["text"] for b in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
             labels = torch.tensor([LABEL_TO_ID[b["label"]] for b in batch])
-            loss = loss_fn(model(**enc).logits, labels)
+            loss = loss_fn(model(**model_inputs(model, enc)).logits, labels)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
