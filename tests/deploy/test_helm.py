@@ -291,7 +291,7 @@ def test_ensemble_grace_exceeds_drain_plus_prestop(rendered):
     c = container(rendered.ensemble, "ensemble")
     pre_stop = c["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
-    drain = int(env_of(c)["MANGAASSIST_DRAIN_GRACE_S"])
+    drain = int(env_of(c)["MANGAASSIST_SERVER_DRAIN_GRACE_S"])
     assert drain == rendered.values["ensemble"]["drainGraceSeconds"]
     assert spec["terminationGracePeriodSeconds"] > drain + int(pre_stop[1])
 
