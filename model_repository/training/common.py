@@ -58,3 +58,44 @@ def progress(iterable: Iterable[Any], **kwargs: Any) -> Iterable[Any]:
     from tqdm.auto import tqdm
 
     return tqdm(iterable, mininterval=2.0, **kwargs)
+
+
+def fit_cross_encoder(
+    pairs: list[tuple[str, str, float]],
+    checkpoint: Path,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    max_length: int,
+    rng: random.Random,
+    desc: str,
+) -> tuple[Any, Any, float]:
+    """Fine-tune ``checkpoint`` + a 1-logit head on (text_a, text_b, label in {0,1}) with BCE.
+
+    Returns (model, tokenizer, train_seconds). Shared by the reranker and the hallucination scorer.
+    """
+    import time
+
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = linear_schedule(optimizer, epochs * ((len(pairs) + batch_size - 1) // batch_size))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        bar = progress(list(batches(pairs, batch_size, rng=rng)), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch")
+        for batch in bar:
+            enc = tokenizer([p[0] for p in batch], [p[1] for p in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            loss = loss_fn(model(**enc).logits.squeeze(-1), torch.tensor([float(p[2]) for p in batch]))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model, tokenizer, time.perf_counter() - started

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import random
 import re
-import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from model_repository.training.common import batches, linear_schedule, progress, read_jsonl, seed_everything
+from model_repository.training.common import fit_cross_encoder, read_jsonl, seed_everything
 from server.hallucination.facts import FORMAT_NAMES, fact_text, model_input, sentences, windows
 
 THRESHOLDS = (0.3, 0.5, 0.7)
@@ -295,9 +294,6 @@ def train_hallucination_scorer(
     torch model's held-out metrics (:func:`evaluate_scorer`)."""
     import json
 
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     seed_everything(seed)
     rng = random.Random(seed)
     catalog = read_jsonl(Path(data_dir) / "catalog.jsonl")
@@ -309,26 +305,10 @@ def train_hallucination_scorer(
         with open(out_dir / "pairs" / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    scheduler = linear_schedule(optimizer, epochs * ((len(train) + batch_size - 1) // batch_size))
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    started = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        bar = progress(list(batches(train, batch_size, rng=rng)), desc=f"hallucination epoch {epoch + 1}/{epochs}", unit="batch")
-        for batch in bar:
-            inputs = [model_input(p["source"], p["claim"]) for p in batch]
-            enc = tokenizer([a for a, _ in inputs], [b for _, b in inputs], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            loss = loss_fn(model(**enc).logits.squeeze(-1), torch.tensor([float(p["label"]) for p in batch]))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    train_s = time.perf_counter() - started
+    pairs = [(*model_input(p["source"], p["claim"]), float(p["label"])) for p in train]
+    model, tokenizer, train_s = fit_cross_encoder(
+        pairs, checkpoint, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, rng=rng, desc="hallucination"
+    )
     model.eval()
     model.save_pretrained(out_dir / "hf")
     tokenizer.save_pretrained(out_dir / "hf")

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from model_repository.training.common import batches, linear_schedule, progress, read_jsonl, seed_everything
+from model_repository.training.common import batches, fit_cross_encoder, progress, read_jsonl, seed_everything
 
 EmbedFn = Callable[[list[str]], np.ndarray]
 
@@ -146,9 +146,6 @@ def train_reranker(
     seed: int = 11,
 ) -> dict[str, Any]:
     """Cross-encoder: (query, positive)=1 and (query, hard negative)=0 with BCE; saves ``out_dir/hf``."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     seed_everything(seed)
     rng = random.Random(seed)
     docs = {d["doc_id"]: d["text"] for d in read_jsonl(data_dir / "documents.jsonl")}
@@ -162,25 +159,9 @@ def train_reranker(
         if rng.random() < 0.25:  # a few easy negatives keep the scale calibrated
             pairs.append((t["query"], docs[rng.choice(doc_ids)], 0.0))
 
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
-    model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    scheduler = linear_schedule(optimizer, epochs * ((len(pairs) + batch_size - 1) // batch_size))
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    started = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        bar = progress(list(batches(pairs, batch_size, rng=rng)), desc=f"reranker epoch {epoch + 1}/{epochs}", unit="batch")
-        for batch in bar:
-            enc = tokenizer([p[0] for p in batch], [p[1] for p in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            loss = loss_fn(model(**enc).logits.squeeze(-1), torch.tensor([p[2] for p in batch]))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    train_s = time.perf_counter() - started
+    model, tokenizer, train_s = fit_cross_encoder(
+        pairs, checkpoint, epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, rng=rng, desc="reranker"
+    )
     model.save_pretrained(out_dir / "hf")
     tokenizer.save_pretrained(out_dir / "hf")
     return {"train_pairs": len(pairs), "train_seconds": round(train_s, 1), "pairs_per_second": round(len(pairs) * epochs / train_s, 1)}
