@@ -94,8 +94,10 @@ class RunningServer:
     async def refresh_health(self) -> bool:
         """Check the backend once and publish the result (the watcher does this periodically)."""
         try:
-            ready = await asyncio.wait_for(self.components.backend.is_ready(), timeout=self.settings.server.health_poll_s)
-        except (asyncio.TimeoutError, Exception) as err:  # noqa: BLE001 -- a failing check means not ready
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races completion
+            async with asyncio.timeout(self.settings.server.health_poll_s):
+                ready = await self.components.backend.is_ready()
+        except Exception as err:  # noqa: BLE001 -- a failing check means not ready
             log.info("readiness check failed: %r", err)
             ready = False
         for service in READY_SERVICES:
@@ -103,9 +105,11 @@ class RunningServer:
         return ready
 
     async def _watch(self) -> None:
-        while True:
+        # the flag check makes the loop end even if a cancel is ever lost, so drain cannot hang on it
+        while not self._draining:
             await asyncio.sleep(self.settings.server.health_poll_s)
-            await self.refresh_health()
+            if not self._draining:
+                await self.refresh_health()
 
     async def drain(self, grace_s: float | None = None) -> None:
         """Graceful shutdown; safe to call more than once (later calls wait for the first)."""
@@ -119,8 +123,7 @@ class RunningServer:
         self.pipeline.admission.draining = True
         if self._watcher is not None:
             self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+            await asyncio.wait({self._watcher}, timeout=max(1.0, 2 * self.settings.server.health_poll_s))
         await self.server.stop(grace)
         await self.components.backend.close()
         for close in self.components.closers:
