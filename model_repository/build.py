@@ -14,7 +14,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -30,15 +30,15 @@ DEFAULT_BUILD_DIR = ROOT / ".build"
 @dataclass(frozen=True)
 class BuildConfig:
     seed: int = 1234
-    intent_epochs: int = 2
+    intent_epochs: int = 3
     intent_max_train: int | None = None
-    reranker_max_triples: int = 1200
+    reranker_max_queries: int = 800
     adapter_epochs: int = 30
     quick: bool = False
 
     @classmethod
     def quick_config(cls) -> "BuildConfig":
-        return cls(intent_epochs=1, intent_max_train=256, reranker_max_triples=96, adapter_epochs=3, quick=True)
+        return cls(intent_epochs=1, intent_max_train=256, reranker_max_queries=48, adapter_epochs=3, quick=True)
 
 
 def _code(*names: str) -> list[Path]:
@@ -198,16 +198,26 @@ class Builder:
 
         key = cache.step_key(
             "reranker",
-            config={"max_triples": self.cfg.reranker_max_triples, "ckpt": str(self.checkpoint)},
+            config={"max_queries": self.cfg.reranker_max_queries, "ckpt": str(self.checkpoint)},
             inputs=self._data_files("documents.jsonl", "triples", "../models/embedding_adapter/manifest.json"),
-            code=_code("training/retrieval.py", "export.py"),
+            code=_code("training/retrieval.py", "training/common.py", "export.py"),
         )
 
         def run(out: Path) -> dict[str, Any]:
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-            report = train_reranker(self.data, out, checkpoint=self.checkpoint, max_triples=self.cfg.reranker_max_triples)
+            adapter = export.session(self.models / "embedding_adapter" / "model.onnx")
+            doc_adapted = np.load(self.models / "embedding_adapter" / "doc_vectors_adapted.npy")
+
+            def retrieve(queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+                """The served first stage: embedder -> adapter -> inner product over adapted documents."""
+                q = adapter.run(None, {"EMBEDDING": self.embed_fn()(queries)})[0]
+                sims = q @ doc_adapted.T
+                rows = np.argsort(-sims, axis=1)[:, :k]
+                return rows, np.take_along_axis(sims, rows, axis=1)
+
+            report = train_reranker(self.data, out, checkpoint=self.checkpoint, retrieve=retrieve, max_queries=self.cfg.reranker_max_queries)
             hf = out / "hf"
             paths = export.export_variants(hf, out / "onnx", "score")
             tok = AutoTokenizer.from_pretrained(hf)
@@ -242,16 +252,24 @@ class Builder:
             def score_pairs(p: list[tuple[str, str]]) -> np.ndarray:
                 return np.concatenate([sess.run(None, f)[0] for f in export.token_feeds(tok, p, max_length=128)]).reshape(-1)
 
-            adapter = export.session(self.models / "embedding_adapter" / "model.onnx")
-            queries = [t["query"] for t in read_jsonl(self.data / "triples" / "test.jsonl")][:300]
-            q_adapted = adapter.run(None, {"EMBEDDING": self.embed_fn()(queries)})[0]
-            doc_adapted = np.load(self.models / "embedding_adapter" / "doc_vectors_adapted.npy")
-            report["rerank_eval"] = evaluate_rerank(self.data, q_adapted, doc_adapted, score_pairs)
+            report["rerank_eval"] = evaluate_rerank(self.data, retrieve, score_pairs)
             print(f"[reranker] {report['rerank_eval']}", flush=True)
             report.update({"variants": variants, "served_cpu_variant": chosen, "served_gpu_variant": "fp32"})
             return report
 
         return cache.cached_step(self.models / "reranker", key, run, label="reranker")
+
+    def build_hallucination_scorer(self) -> dict[str, Any]:
+        """The (source, claim) cross-encoder of the async hallucination scorer (training/hallucination.py)."""
+        from model_repository.training import hallucination
+
+        return hallucination.build_step(self)
+
+    def build_smollm2(self) -> dict[str, Any]:
+        """SmolLM2-135M-Instruct -> ONNX with KV cache (training/smollm.py), served as ``llm_small``."""
+        from model_repository.training import smollm
+
+        return smollm.build_smollm2(self.models / spec.LLM_EXPORT_OF["llm_small"])
 
     def build_index(self) -> dict[str, Any]:
         """Chunk catalog/policy/review documents and embed them through the served Triton embedder +
@@ -299,12 +317,22 @@ class Builder:
         return out
 
     # ------------------------------------------------------------------ repository
-    def assemble(self, flavour: spec.Flavour, dest: Path | None = None, **render_kwargs: Any) -> Path:
-        """Lay out a loadable Triton repository for ``flavour`` (configs + model.py + weights)."""
+    def assemble(
+        self, flavour: spec.Flavour, dest: Path | None = None, *, models: Iterable[str] | None = None, **render_kwargs: Any
+    ) -> Path:
+        """Lay out a loadable Triton repository for ``flavour`` (configs + model.py + weights).
+
+        ``models``: only these (an ensemble needs its steps listed too); default every served model."""
         dest = Path(dest) if dest else self.dir / "triton" / flavour
         if dest.exists():
             shutil.rmtree(dest)
         configs = spec.render(flavour, **render_kwargs)
+        if models is not None:
+            wanted = set(models)
+            unknown = wanted - set(configs)
+            if unknown:
+                raise ValueError(f"unknown model(s) {sorted(unknown)}; served: {sorted(configs)}")
+            configs = {k: v for k, v in configs.items() if k in wanted}
         tokenizer_json = Path(self.checkpoint) / "tokenizer.json"
         for name, cfg in configs.items():
             version = dest / name / "1"
@@ -320,6 +348,11 @@ class Builder:
                 _link_or_copy(src, version / "model.onnx")
                 if flavour == "cpu":
                     shutil.copy2(PKG / "backends" / "onnx_model.py", version / "model.py")
+            elif name in spec.LLM_EXPORT_OF:
+                from model_repository.training.smollm import assemble_llm
+
+                assemble_llm(dest, self.models / spec.LLM_EXPORT_OF[name], flavour)  # model.py + ONNX + tokenizer
+                (dest / name / "config.pbtxt").write_text(spec.to_pbtxt(cfg))  # the spec's rendering (same config)
 
         return dest
 
@@ -332,6 +365,8 @@ class Builder:
         summary["query_embedder"] = embedder
         summary["embedding_adapter"] = self.build_adapter(embedder)
         summary["reranker"] = self.build_reranker()
+        summary["hallucination_scorer"] = self.build_hallucination_scorer()
+        summary["llm_small"] = self.build_smollm2()
         summary["rule_fast_path"] = self.rules_report()
         for flavour in spec.FLAVOURS:
             summary[f"repository_{flavour}"] = str(self.assemble(flavour))

@@ -2,8 +2,15 @@
 converts at the boundary. Read ``Pipeline.chat`` top-down -- one line per stage, each stage in its own
 module under ``server/stages/``:
 
-    admission -> validation -> input guardrail -> rule fast path -> classify (+ embed, concurrently)
-    -> adapter -> retrieve -> rerank -> tier routing -> answer -> output guardrail -> response
+    admission -> validation -> (session blocked?) -> input guardrail -> rule fast path -> classify
+    (+ embed, concurrently) -> adapter -> retrieve -> rerank -> tier routing -> answer -> output guardrail
+    -> response -> (after it is sent) queue the answer for async hallucination scoring
+
+Hallucination scoring (``server/hallucination``) never runs on the request path: once the response has
+gone out (``after_response``, the servicer's RPC-done callback) the answer, its retrieved chunks and the
+products in play are put on a bounded queue (a full queue drops the job and counts it); a background
+worker scores it. A session whose answer scored >= the block threshold gets the safe template answer
+(``blocked``, guardrail ``hallucination``) until the block expires.
 
 Budgets: the request deadline is min(caller's gRPC deadline, ``budgets.total_ms``) for the model path;
 each backend call gets min(its stage budget, what is left - margin) (``server/budget.py``); the answer
@@ -60,6 +67,10 @@ log = logging.getLogger(__name__)
 #: Intents whose answers show product cards.
 CARD_INTENTS = frozenset({"product_question", "recommendation", "price_deal", ""})
 RuleMatcher = Callable[[str], Any]  # server.stages.rules.match: text -> RuleMatch(intent, rule, order_id) | None
+#: ``after_response(fn)``: run ``fn()`` once the response has been sent (the servicer's RPC-done callback).
+AfterResponse = Callable[[Callable[[], None]], None]
+#: The guardrail action of an answer refused because the session is blocked by the hallucination scorer.
+SESSION_BLOCKED = GuardrailAction("hallucination", "blocked", "session blocked: an earlier answer scored >= the block threshold")
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,9 @@ class Pipeline:
         metrics: Metrics | None = None,
         admission: Admission | None = None,
         rules: RuleMatcher | None = None,
+        scoring: Any | None = None,
     ) -> None:
+        """``scoring``: the async hallucination :class:`~server.hallucination.worker.ScoringQueue` (or None)."""
         if rules is None:
             from server.stages.rules import match as rules  # the rule fast path (regex, < 1 ms)
         self.settings = settings
@@ -95,12 +108,23 @@ class Pipeline:
         self.admission = admission or Admission(settings.server.max_concurrency, self.metrics)
         self.rules = rules
         self.rerank_estimate = rerank_stage.LatencyEstimate()
+        self.scoring = scoring
+        self._submit_for_scoring = None
+        if scoring is not None:
+            from server.hallucination.worker import make_submit_hook
+
+            self._submit_for_scoring = make_submit_hook(scoring)
 
     # ================================================================================== Chat
-    async def chat(self, request: ChatInput, *, caller_remaining_s: float | None = None) -> ChatResult:
+    async def chat(
+        self, request: ChatInput, *, caller_remaining_s: float | None = None, after_response: AfterResponse | None = None
+    ) -> ChatResult:
+        """``after_response(fn)`` runs ``fn`` once the response has been sent (default: at once)."""
         ctx = self._context(request.request_id, caller_remaining_s)
         with self.admission.slot():                                                      # 1 admission
             message = self._validate_message(request.message, ctx)                       # 1 validation
+            if self._session_blocked(request.session_id):
+                return self._blocked(request, (SESSION_BLOCKED,), ctx)
             screen = guard.screen_input(self.guardrails, message, ctx)                   # 2 input guardrail
             if screen.blocked:
                 return self._blocked(request, screen.actions, ctx)
@@ -111,13 +135,22 @@ class Pipeline:
             llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
             answer = await answer_stage.answer(self.router, route, llm_request, facts, ctx)  # 7 answer
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
-            return await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
+            result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
+        self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
+        return result
 
-    async def chat_stream(self, request: ChatInput, *, caller_remaining_s: float | None = None):
+    async def chat_stream(
+        self, request: ChatInput, *, caller_remaining_s: float | None = None, after_response: AfterResponse | None = None
+    ):
         """Yield ``str`` deltas (each screened by the output guardrails), then one final :class:`ChatResult`."""
         ctx = self._context(request.request_id, caller_remaining_s)
         with self.admission.slot():
             message = self._validate_message(request.message, ctx)
+            if self._session_blocked(request.session_id):
+                result = self._blocked(request, (SESSION_BLOCKED,), ctx)
+                yield result.answer
+                yield result
+                return
             screen = guard.screen_input(self.guardrails, message, ctx)
             if screen.blocked:
                 result = self._blocked(request, screen.actions, ctx)
@@ -141,7 +174,9 @@ class Pipeline:
             if answer is None:
                 raise InternalBug("the tier router ended a stream without an answer")
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)
-            yield await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)
+            result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)
+        self._score_later(result, request.session_id, chunks, facts, after_response)
+        yield result
 
     # ------------------------------------------------------------------ Chat stages, in order
     def _validate_message(self, message: str, ctx: RequestContext) -> str:
@@ -191,6 +226,7 @@ class Pipeline:
         chunks, _ = await rerank_stage.rerank(
             self.backend, text, candidates, cfg.top_k, ctx,
             budgets=self.settings.budgets, estimate=self.rerank_estimate,
+            fusion_weight=cfg.rerank_fusion_weight,
         )
         return chunks
 
@@ -256,6 +292,29 @@ class Pipeline:
             products = list(facts.products)
         return [_card(p) for p in products[: self.settings.retrieval.max_cards]]
 
+    def _session_blocked(self, session_id: str) -> bool:
+        return self.scoring is not None and self.scoring.is_session_blocked(session_id)
+
+    def _score_later(
+        self, result: ChatResult, session_id: str, chunks: Sequence[ScoredChunk], facts: Facts,
+        after_response: AfterResponse | None,
+    ) -> None:
+        """Queue the answer for hallucination scoring once the response is out. Never waits or raises."""
+        submit = self._submit_for_scoring
+        if submit is None:
+            return
+
+        def job() -> None:
+            submit(result, session_id=session_id, chunks=tuple(chunks), products=facts.products)
+
+        if after_response is None:
+            job()
+            return
+        try:
+            after_response(job)
+        except Exception:  # noqa: BLE001 -- scoring is best-effort; the answer must not fail
+            log.exception("could not defer hallucination scoring; this is a bug")
+
     def _blocked(self, request: ChatInput, actions: Sequence[GuardrailAction], ctx: RequestContext) -> ChatResult:
         answer = self.router.template.blocked()
         self.metrics.tiers.labels("template").inc()
@@ -318,6 +377,7 @@ class Pipeline:
                 chunks, reranked = await rerank_stage.rerank(
                     self.backend, query, candidates, top_k, ctx,
                     budgets=self.settings.budgets, estimate=self.rerank_estimate,
+                    fusion_weight=self.settings.retrieval.rerank_fusion_weight,
                 )
             else:
                 chunks, reranked = list(candidates[:top_k]), False

@@ -114,7 +114,10 @@ class BudgetSettings:
 class RetrievalSettings:
     backend: str = "faiss"  # "faiss" | "milvus"
     top_k: int = 5  # chunks handed to the answer stage
-    rerank_top_n: int = 20  # vector candidates the reranker sees
+    rerank_top_n: int = 10  # vector candidates the reranker sees (its build evaluation uses 10 too)
+    #: final rerank score = cross-encoder logit + this x retrieval cosine; the build picks it on held-out
+    #: tuning queries (reports/summary.json reranker.rerank_eval.fusion_weight). 0 = cross-encoder only.
+    rerank_fusion_weight: float = 0.0
     index_dir: str = ".build/index"
     catalog_db: str = ".build/index/catalog.sqlite"
     milvus_uri: str = ".build/index/milvus.db"
@@ -197,6 +200,12 @@ class LLMSettings:
     large_input_usd_per_1k: float = 0.003
     large_output_usd_per_1k: float = 0.015
     max_attempts: int = 2  # botocore total_max_attempts (429/5xx retried once; 408 falls back at once)
+    #: the local SmolLM2 tier (Triton model ``local_model``): "auto" = when the built repository
+    #: (``paths.triton_repository``) has it; "on" = always (Triton elsewhere, e.g. the cluster); "off".
+    #: It serves "small", and "large" too when Bedrock is off (``enabled``); answers report ``model``.
+    local_tier: str = "auto"
+    local_model: str = "llm_small"
+    local_warmup: bool = True  # one 1-token call at start-up caches the shared prompt prefix's KV
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,12 @@ class GuardrailSettings:
     redact_output_pii: bool = True
     hallucination_alert: float = 0.5
     hallucination_block: float = 0.7
+    #: async scoring after each Chat answer (server/hallucination): "auto" = Triton's
+    #: ``hallucination_scorer`` when the built repository has it, else the lexical scorer; "triton"
+    #: (falls back to lexical while the model is missing); "lexical"; "off"
+    hallucination_scoring: str = "auto"
+    hallucination_queue_size: int = 256  # answers waiting to be scored; a full queue drops (counted)
+    hallucination_review_db: str = ":memory:"  # SQLite review queue (score >= alert); a path persists it
 
 
 @dataclass(frozen=True)
@@ -261,6 +276,12 @@ def _check(s: Settings) -> None:
         problems.append("server.max_concurrency must be >= 1")
     if not 1 <= s.server.default_top_k <= s.server.max_top_k:
         problems.append("server.default_top_k must be in [1, max_top_k]")
+    if s.llm.local_tier not in ("auto", "on", "off"):
+        problems.append(f"llm.local_tier must be auto|on|off, not {s.llm.local_tier!r}")
+    if s.guardrails.hallucination_scoring not in ("auto", "triton", "lexical", "off"):
+        problems.append(f"guardrails.hallucination_scoring must be auto|triton|lexical|off, not {s.guardrails.hallucination_scoring!r}")
+    if s.guardrails.hallucination_queue_size < 1:
+        problems.append("guardrails.hallucination_queue_size must be >= 1")
     if bool(s.server.tls_cert_file) != bool(s.server.tls_key_file):
         problems.append("server.tls_cert_file and server.tls_key_file go together")
     if problems:

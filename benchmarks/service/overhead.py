@@ -45,7 +45,7 @@ RETRIEVAL_INTENTS = ("product_question", "recommendation", "return_refund", "pol
 class RawPath:
     """The service's model path done directly with ``tritonclient.grpc.aio`` (no service in between)."""
 
-    def __init__(self, url: str, index: Any, *, rerank_top_n: int = 20, top_k: int = 5) -> None:
+    def __init__(self, url: str, index: Any, *, rerank_top_n: int = 10, top_k: int = 5) -> None:
         from tritonclient.grpc import aio as triton_aio
 
         self.client = triton_aio.InferenceServerClient(url)

@@ -206,6 +206,18 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "can you suggest a completed series? nothing too long",
         "what's good to read if I liked the vibe of {series}",
         "got any recs for {genre}? I'm open to anything",
+        "just finished {series}, what should I pick up next?",
+        "finished {series} vol {vol} and need something similar asap",
+        "I can't stop thinking about {series}, got anything with the same vibe?",
+        "rereading {series} again, I need something new like it",
+        "what's peak {genre} right now",
+        "which {genre} manga should I start with? total newbie",
+        "recommend a manga for a {age} year old who loved {series}",
+        "give me 3 series like {series}",
+        "anything similar to {author}'s work but more lighthearted?",
+        "is {series} worth it or should I read something else first",
+        "bored of {genre}, suggest something completely different",
+        "what should I buy next? I've read {series} and {series2}",
     ),
     "order_status": (
         "where is my order {order_id}?",
@@ -548,6 +560,34 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "ok thank you, have a nice day",
         "lmao same",
         "what can you do?",
+        "just finished {series} vol {vol}, what a ride 😭",
+        "{series} vol {vol} had me screaming at 2am lol",
+        "rereading {series} for the third time, no regrets",
+        "the ending of {series} wrecked me ngl",
+        "{char} deserved better tbh",
+        "ok {series} is peak, that's all I wanted to say",
+        "my {rel} just got into {series} and won't stop talking about it haha",
+        "finally caught up on {series}!! so hyped",
+        "{author} is a genius honestly",
+        "my shelf is full of {series} now lol, send help",
+        "can't believe {char} did that in vol {vol} omg",
+        "currently reading {series} on my lunch break, living my best life",
+        "ugh the wait for the next {series} volume is killing me",
+        "sorry, wrong chat lol",
+        "brb",
+        "that's hilarious 😂",
+        "no worries, take your time",
+        "i'm back!",
+        "my cat just sat on my {series} volumes lmao",
+        "sugoi! thanks",
+        "good evening, hope you're well",
+        "just saying hi 👋",
+        "do you get tired of people asking about {series}?",
+        "what anime are you watching this season?",
+        "{series} really is goated isn't it",
+        "i stayed up all night reading {series} and regret nothing",
+        "{char} and {char} are the best duo, change my mind",
+        "nothing, just browsing",
     ),
     "escalation": (
         "I want to talk to a human",
@@ -863,10 +903,14 @@ def _make_split(
     secondaries = [s for s in COMPOSITE_SECONDARIES.get(label, ()) if pools.get(s)]
     out: list[dict[str, str]] = []
     order = list(own)
+    cap = max(3, -(-3 * n // (2 * len(own))))  # ceil(1.5 * n / templates)
+    used: dict[str, int] = {}
     attempts = 0
     while len(out) < n and attempts < n * 30:
         attempts += 1
         tid = order[attempts % len(order)]
+        if used.get(tid, 0) >= cap:  # no template may dominate a split (slot-free ones dedupe out early)
+            continue
         text = fill(TEMPLATES[label][int(tid.split(":")[1])], values)
         if secondaries and rng.random() < COMPOSITE_SHARE:
             other = rng.choice(pools[rng.choice(secondaries)])
@@ -880,6 +924,7 @@ def _make_split(
         if not key or key in seen:
             continue
         seen.add(key)
+        used[tid.split("+")[0]] = used.get(tid.split("+")[0], 0) + 1
         out.append({"text": text, "label": label, "template_id": tid})
     return out
 

@@ -70,9 +70,13 @@ def fit_cross_encoder(
     max_length: int,
     rng: random.Random,
     desc: str,
+    group_size: int | None = None,
 ) -> tuple[Any, Any, float]:
-    """Fine-tune ``checkpoint`` + a 1-logit head on (text_a, text_b, label in {0,1}) with BCE.
+    """Fine-tune ``checkpoint`` + a 1-logit head on (text_a, text_b, label in {0,1}).
 
+    Pointwise (BCE) by default. With ``group_size`` the pairs come in consecutive groups of that size,
+    each one positive followed by its negatives, and the loss is listwise: softmax cross-entropy over
+    each group's logits (what a ranker is judged on), with ``batch_size`` counted in groups.
     Returns (model, tokenizer, train_seconds). Shared by the reranker and the hallucination scorer.
     """
     import time
@@ -82,16 +86,28 @@ def fit_cross_encoder(
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1)
+    items: list[Any] = list(pairs)
+    if group_size:
+        if len(pairs) % group_size:
+            raise ValueError(f"{len(pairs)} pairs do not split into groups of {group_size}")
+        items = [pairs[i : i + group_size] for i in range(0, len(pairs), group_size)]
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    scheduler = linear_schedule(optimizer, epochs * ((len(pairs) + batch_size - 1) // batch_size))
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    scheduler = linear_schedule(optimizer, epochs * ((len(items) + batch_size - 1) // batch_size))
+    bce = torch.nn.BCEWithLogitsLoss()
     started = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        bar = progress(list(batches(pairs, batch_size, rng=rng)), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch")
+        bar = progress(list(batches(items, batch_size, rng=rng)), desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch")
         for batch in bar:
-            enc = tokenizer([p[0] for p in batch], [p[1] for p in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            loss = loss_fn(model(**enc).logits.squeeze(-1), torch.tensor([float(p[2]) for p in batch]))
+            flat = [p for group in batch for p in group] if group_size else batch
+            enc = tokenizer([p[0] for p in flat], [p[1] for p in flat], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            logits = model(**enc).logits.squeeze(-1)
+            targets = torch.tensor([float(p[2]) for p in flat])
+            if group_size:  # listwise: each group's positive should win its softmax
+                grouped, labels = logits.view(-1, group_size), targets.view(-1, group_size).argmax(dim=1)
+                loss = torch.nn.functional.cross_entropy(grouped, labels)
+            else:
+                loss = bce(logits, targets)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()

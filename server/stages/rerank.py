@@ -48,8 +48,10 @@ async def rerank(
     *,
     budgets: BudgetSettings,
     estimate: LatencyEstimate,
+    fusion_weight: float = 0.0,
 ) -> tuple[list[ScoredChunk], bool]:
-    """(best ``top_k`` chunks, whether they were reranked)."""
+    """(best ``top_k`` chunks, whether they were reranked). Reranked scores are the cross-encoder logit
+    plus ``fusion_weight`` x the retrieval score."""
     if not candidates:
         return [], False
     needed_ms = max(budgets.rerank_min_remaining_ms, estimate.estimate_ms())
@@ -67,5 +69,6 @@ async def rerank(
         return list(candidates[:top_k]), False
     estimate.observe((time.perf_counter() - start) * 1000)
     check_rows("reranker", scores, len(candidates), None)
-    order = sorted(range(len(candidates)), key=lambda i: float(scores[i]), reverse=True)
-    return [ScoredChunk(candidates[i].chunk, float(scores[i]), reranked=True) for i in order[:top_k]], True
+    fused = [float(scores[i]) + fusion_weight * candidates[i].score for i in range(len(candidates))]
+    order = sorted(range(len(candidates)), key=lambda i: fused[i], reverse=True)
+    return [ScoredChunk(candidates[i].chunk, fused[i], reranked=True) for i in order[:top_k]], True

@@ -172,6 +172,17 @@ def test_no_template_leakage_between_splits(data):
     assert not texts["validation"] & texts["test"]
 
 
+def test_no_template_dominates_a_split(data):
+    """One slot-rich template must not fill a held-out split (it once made 30 of 105 chitchat test rows)."""
+    for split in ("train", "validation", "test"):
+        rows = data[f"intents/{split}"]
+        for label in INTENT_LABELS:
+            per_template = collections.Counter(r["template_id"].split("+")[0] for r in rows if r["label"] == label)
+            total = sum(per_template.values())
+            assert max(per_template.values()) <= max(3, -(-3 * total // (2 * len(per_template)))) + 1, (split, label)
+            assert max(per_template.values()) / total < 0.2, (split, label, per_template.most_common(1))
+
+
 def test_generated_data_has_the_promised_variety(data):
     rows = [r for s in ("train", "validation", "test") for r in data[f"intents/{s}"]]
     text = "\n".join(r["text"] for r in rows)

@@ -98,6 +98,17 @@ async def test_rerank_orders_by_score():
     assert not c.degraded
 
 
+async def test_rerank_fuses_cross_encoder_and_retrieval_scores():
+    cands = _candidates(["nothing here", "refund within 30 days", "refund"])  # retrieval 1.0, 0.9, 0.8
+    # cross-encoder alone: c1 (5.0) > c2 (-1.67) > c0 (-5.0); a heavy retrieval weight restores vector order
+    out, reranked = await rerank.rerank(
+        FakeBackend(), "refund 30 days", cands, 3, ctx(), budgets=BudgetSettings(),
+        estimate=rerank.LatencyEstimate(), fusion_weight=200.0,
+    )
+    assert reranked and [x.chunk.chunk_id for x in out] == ["c0", "c1", "c2"]
+    assert out[0].score == pytest.approx(-5.0 + 200.0 * 1.0) and out[1].score == pytest.approx(5.0 + 200.0 * 0.9)
+
+
 async def test_rerank_skipped_when_budget_is_short_or_call_fails():
     cands = _candidates(["a", "b", "c"])
     backend = FakeBackend()
