@@ -8,6 +8,10 @@ Every served model is declared once here; :func:`render` turns the declarations 
 * ``gpu`` — the cluster flavour for the NGC image: the same models with the native ``onnxruntime``
   backend and the TensorRT execution accelerator in FP16; tokenisers stay python models on CPU.
 
+The local LLM ``llm_small`` (SmolLM2, decoupled/streaming) is a python-backend model in *both* flavours:
+its token loop with a KV cache is not something the onnxruntime backend can drive. Its ModelConfig is
+built by ``model_repository/training/smollm.py:llm_model_config`` and declared here like the others.
+
 Names, inputs and outputs are identical in both flavours (a test proves it); only the execution
 details differ. The committed ``model_repository/{cpu,gpu}/*/config.pbtxt`` files are the rendered
 output of this module (``python -m model_repository configs`` rewrites them; a test checks they match).
@@ -89,6 +93,16 @@ class Ensemble:
     max_batch_size: int = 64
 
 
+@dataclass(frozen=True)
+class LLMModel:
+    """A decoupled (streaming) python-backend LLM, one prompt per request (``max_batch_size`` 0, no
+    batcher). The ModelConfig comes from :func:`model_repository.training.smollm.llm_model_config`."""
+
+    name: str
+    max_input_tokens: int = 1024
+    max_new_tokens: int = 512
+
+
 def _token_tensors() -> tuple[Tensor, ...]:
     return tuple(Tensor(n, "INT64", (-1,)) for n in TOKEN_INPUTS)
 
@@ -102,12 +116,23 @@ TOKENIZERS: tuple[Tokenizer, ...] = (
     Tokenizer("intent_tokenizer", "single", max_length=64, buckets=(16, 32, 64), text_inputs=("TEXT",)),
     Tokenizer("embed_tokenizer", "single", max_length=256, buckets=(16, 32, 64, 128, 256), text_inputs=("TEXT",)),
     Tokenizer("rerank_tokenizer", "pair", max_length=128, buckets=(32, 64, 128), text_inputs=("QUERY", "PASSAGE")),
+    Tokenizer("hallucination_tokenizer", "pair", max_length=128, buckets=(32, 64, 128), text_inputs=("SOURCE", "CLAIM")),
 )
 
 ONNX_MODELS: tuple[OnnxModel, ...] = (
     OnnxModel("intent_classifier_onnx", _token_tensors(), (PROBS,)),
     OnnxModel("query_embedder_onnx", _token_tensors(), (EMBEDDING,)),
     OnnxModel("reranker_onnx", _token_tensors(), (SCORE,), warmup_seq=64),
+    # Scored off the request path (server/hallucination): throughput over latency, so a longer batching window.
+    OnnxModel(
+        "hallucination_scorer_onnx",
+        _token_tensors(),
+        (SCORE,),
+        batching=Batching(preferred_batch_size=(16, 32, 64), max_queue_delay_microseconds=5000),
+        cpu_threads=1,
+        gpu_instances=1,
+        warmup_seq=64,
+    ),
     OnnxModel(
         "embedding_adapter",
         (EMBEDDING,),
@@ -130,19 +155,43 @@ ENSEMBLES: tuple[Ensemble, ...] = (
         (Tensor("QUERY", "STRING", (1,)), Tensor("PASSAGE", "STRING", (1,))),
         (SCORE,),
     ),
+    Ensemble(
+        "hallucination_scorer",
+        "hallucination_tokenizer",
+        "hallucination_scorer_onnx",
+        (Tensor("SOURCE", "STRING", (1,)), Tensor("CLAIM", "STRING", (1,))),
+        (SCORE,),
+    ),
 )
+
+LLM_MODELS: tuple[LLMModel, ...] = (LLMModel("llm_small"),)
 
 #: Which trained artefact each ONNX model serves (build output directory under .build/models/).
 ARTEFACT_OF: dict[str, str] = {
     "intent_classifier_onnx": "intent_classifier",
     "query_embedder_onnx": "query_embedder",
     "reranker_onnx": "reranker",
+    "hallucination_scorer_onnx": "hallucination_scorer",
     "embedding_adapter": "embedding_adapter",
+}
+
+#: Which build output each LLM serves (the SmolLM2 export directory under .build/models/).
+LLM_EXPORT_OF: dict[str, str] = {"llm_small": "smollm2"}
+
+#: Comment lines written above a model's rendered config (what the config alone does not say).
+NOTES: dict[str, tuple[str, ...]] = {
+    "llm_small": (
+        "SmolLM2-135M-Instruct, decoupled (streaming), one prompt per request: max_batch_size 0, no batcher, so",
+        "no queue policy; the service bounds each call by its deadline and cancels the stream on expiry.",
+        "Python backend in both flavours (a KV-cache token loop; Triton's onnxruntime backend cannot drive it).",
+        "gpu flavour: a KIND_GPU instance, but the model uses ONNX Runtime's CUDA provider only when the image's",
+        "onnxruntime has it (onnxruntime-gpu); otherwise it runs on the CPU (model_repository/backends/llm_model.py).",
+    ),
 }
 
 
 def served_model_names() -> tuple[str, ...]:
-    return tuple(m.name for m in (*TOKENIZERS, *ONNX_MODELS, *ENSEMBLES))
+    return tuple(m.name for m in (*TOKENIZERS, *ONNX_MODELS, *ENSEMBLES, *LLM_MODELS))
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -267,6 +316,15 @@ def _ensemble_config(e: Ensemble) -> mc.ModelConfig:
     )
 
 
+def _llm_config(m: LLMModel, flavour: Flavour) -> mc.ModelConfig:
+    from model_repository.training.smollm import llm_model_config
+
+    cfg = llm_model_config(flavour, max_input_tokens=m.max_input_tokens, max_new_tokens=m.max_new_tokens)
+    if cfg.name != m.name:
+        raise ValueError(f"llm_model_config names its model {cfg.name!r}, spec declares {m.name!r}; this is a bug")
+    return cfg
+
+
 def render(
     flavour: Flavour, *, max_queue_size: int | None = None, dynamic_batching: bool = True
 ) -> dict[str, mc.ModelConfig]:
@@ -284,6 +342,8 @@ def render(
         configs[m.name] = _onnx_config(m, flavour, max_queue_size)
     for e in ENSEMBLES:
         configs[e.name] = _ensemble_config(e)
+    for llm in LLM_MODELS:
+        configs[llm.name] = _llm_config(llm, flavour)
     if not dynamic_batching:
         for cfg in configs.values():
             cfg.ClearField("dynamic_batching")
@@ -292,7 +352,8 @@ def render(
 
 def to_pbtxt(cfg: mc.ModelConfig) -> str:
     header = "# Generated by `python -m model_repository configs` from model_repository/spec.py. Do not edit.\n"
-    return header + text_format.MessageToString(cfg)
+    notes = "".join(f"# {line}\n" for line in NOTES.get(cfg.name, ()))
+    return header + notes + text_format.MessageToString(cfg)
 
 
 def parse_pbtxt(text: str) -> mc.ModelConfig:

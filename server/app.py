@@ -9,7 +9,12 @@ Health (``grpc.health.v1``) services:
 
 Shutdown (SIGTERM/SIGINT, or :meth:`RunningServer.drain`): readiness -> NOT_SERVING, admission refuses new
 requests (UNAVAILABLE, reason ``draining``), ``server.stop(grace)`` lets in-flight RPCs finish for up to
-``server.drain_grace_s`` and then cancels what is left, then the backend is closed.
+``server.drain_grace_s`` and then cancels what is left, the hallucination scoring queue drains for at most
+its ``drain_timeout_s`` (5 s; what is left is counted as dropped), then the backend and tiers are closed.
+
+Readiness follows the backend's request-path models only: neither ``llm_small`` (big, slow to load; the
+router falls back to the template tier while it is missing) nor the hallucination scorer (off the request
+path; lexical fallback) can make the service unready.
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ class Components:
     guardrails: Guardrails
     tiers: Mapping[str, LLMTier] = field(default_factory=dict)  # "small" / "large"; template is built in
     rules: RuleMatcher | None = None  # None -> server.stages.rules.match
+    #: (sources, claims) -> logits for async hallucination scoring (server/hallucination); None = off
+    hallucination_score_fn: Any | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)  # sync close() callables, run at exit
 
 
@@ -86,6 +93,8 @@ class RunningServer:
     _watcher: asyncio.Task | None = None
     _drained: asyncio.Event = field(default_factory=asyncio.Event)
     _draining: bool = False
+    scoring: Any | None = None  # the hallucination ScoringQueue (server/hallucination/worker.py)
+    _warmup: asyncio.Task | None = None
 
     @property
     def target(self) -> str:
@@ -125,7 +134,15 @@ class RunningServer:
             self._watcher.cancel()
             await asyncio.wait({self._watcher}, timeout=max(1.0, 2 * self.settings.server.health_poll_s))
         await self.server.stop(grace)
+        if self._warmup is not None:
+            self._warmup.cancel()
+            await asyncio.wait({self._warmup}, timeout=1.0)
+        if self.scoring is not None:
+            await self.scoring.stop(drain=True)  # bounded by its config.drain_timeout_s
+            if self.scoring.review_store is not None:
+                self.scoring.review_store.close()
         await self.components.backend.close()
+        await _close_async(self.components.hallucination_score_fn, *self.components.tiers.values())
         for close in self.components.closers:
             with contextlib.suppress(Exception):
                 close()
@@ -140,7 +157,7 @@ class RunningServer:
         await self._drained.wait()
 
 
-def build_pipeline(settings: Settings, components: Components, metrics: Metrics) -> Pipeline:
+def build_pipeline(settings: Settings, components: Components, metrics: Metrics, scoring: Any | None = None) -> Pipeline:
     template = TemplateTier(components.catalog.get_order)
     return Pipeline(
         settings,
@@ -152,13 +169,42 @@ def build_pipeline(settings: Settings, components: Components, metrics: Metrics)
         metrics=metrics,
         admission=Admission(settings.server.max_concurrency, metrics),
         rules=components.rules,
+        scoring=scoring,
     )
+
+
+def build_scoring(settings: Settings, components: Components, metrics: Metrics) -> Any | None:
+    """The async hallucination scoring queue (not started), or None when scoring is off."""
+    g = settings.guardrails
+    if components.hallucination_score_fn is None or g.hallucination_scoring == "off":
+        return None
+    from server.hallucination import build_scoring_queue
+
+    return build_scoring_queue(
+        settings, components.hallucination_score_fn, metrics=metrics, catalog=components.catalog,
+        review_db=g.hallucination_review_db, maxsize=g.hallucination_queue_size,
+    )
+
+
+async def _close_async(*resources: Any) -> None:
+    """``await close()`` on each distinct resource that has an async one (LocalTier, TritonScoreFn)."""
+    seen: set[int] = set()
+    for resource in resources:
+        close = getattr(resource, "close", None)
+        if resource is None or id(resource) in seen or close is None or not asyncio.iscoroutinefunction(close):
+            continue
+        seen.add(id(resource))
+        try:
+            await close()
+        except Exception as err:  # noqa: BLE001 -- closing at exit: log and go on
+            log.info("closing %r failed: %r", resource, err)
 
 
 async def start_server(settings: Settings, components: Components, *, serve_metrics: bool = True) -> RunningServer:
     """Build and start the server; returns once it accepts connections (port 0 -> a free port)."""
     metrics = Metrics()
-    pipeline = build_pipeline(settings, components, metrics)
+    scoring = build_scoring(settings, components, metrics)
+    pipeline = build_pipeline(settings, components, metrics, scoring)
     cfg = settings.server
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(tokens=cfg.auth_tokens, exempt_prefixes=cfg.auth_exempt_prefixes, metrics=metrics)],
@@ -187,7 +233,9 @@ async def start_server(settings: Settings, components: Components, *, serve_metr
     if port == 0:
         raise RuntimeError(f"could not bind {address}")
 
-    running = RunningServer(server, port, pipeline, health, metrics, settings, components)
+    running = RunningServer(server, port, pipeline, health, metrics, settings, components, scoring=scoring)
+    if scoring is not None:
+        scoring.start()
     await health.set(LIVENESS, SERVING)
     await running.refresh_health()
     if serve_metrics and cfg.metrics_port >= 0:
@@ -276,32 +324,86 @@ def build_components(settings: Settings, *, fake_backend: bool = False) -> Compo
             overrides["competitors"] = dict(g.competitors)
         guardrails = GuardrailSuite(catalog, GuardrailConfig(**overrides))
 
+    tiers = build_tiers(settings, catalog, fake_backend=fake_backend)
+    return Components(
+        backend=backend, catalog=catalog, index=index, guardrails=guardrails, tiers=tiers, closers=closers,
+        hallucination_score_fn=build_hallucination_score_fn(settings, fake_backend=fake_backend),
+    )
+
+
+def _repository_has(settings: Settings, model: str) -> bool:
+    return (settings.paths.triton_repository / model / "config.pbtxt").is_file()
+
+
+def build_tiers(settings: Settings, catalog: Any, *, fake_backend: bool = False) -> dict[str, LLMTier]:
+    """small: the local SmolLM2 on Triton when available (``llm.local_tier``), else Bedrock's small model;
+    large: Bedrock when configured (``llm.enabled``), else the same local tier. Whichever answers, the
+    response's ``tier`` and ``model`` fields say so (e.g. ``small`` / ``smollm2-135m-instruct``)."""
+    llm = settings.llm
+    local: LLMTier | None = None
+    if llm.local_tier == "on" or (llm.local_tier == "auto" and not fake_backend and _repository_has(settings, llm.local_model)):
+        from server.llm.local import LocalTier
+
+        local = LocalTier("small", settings.triton.url, llm.local_model, catalog=catalog)
     tiers: dict[str, LLMTier] = {}
-    if settings.llm.enabled:
+    if llm.enabled:
         from server.llm.bedrock import BedrockTier
 
-        llm = settings.llm
-        tiers["small"] = BedrockTier(
-            "small", llm.small_model_id, llm.bedrock_region,
-            {"input": llm.small_input_usd_per_1k, "output": llm.small_output_usd_per_1k},
-            max_attempts=llm.max_attempts, catalog=catalog,
-        )
+        if local is None:
+            tiers["small"] = BedrockTier(
+                "small", llm.small_model_id, llm.bedrock_region,
+                {"input": llm.small_input_usd_per_1k, "output": llm.small_output_usd_per_1k},
+                max_attempts=llm.max_attempts, catalog=catalog,
+            )
         tiers["large"] = BedrockTier(
             "large", llm.large_model_id, llm.bedrock_region,
             {"input": llm.large_input_usd_per_1k, "output": llm.large_output_usd_per_1k},
             max_attempts=llm.max_attempts, catalog=catalog,
         )
-    return Components(backend=backend, catalog=catalog, index=index, guardrails=guardrails, tiers=tiers, closers=closers)
+    if local is not None:
+        tiers["small"] = local
+        tiers.setdefault("large", local)  # no Bedrock: "large" intents are answered by the local model
+    return tiers
+
+
+def build_hallucination_score_fn(settings: Settings, *, fake_backend: bool = False) -> Any | None:
+    """The scorer's backend (``guardrails.hallucination_scoring``): Triton's ``hallucination_scorer``
+    ensemble with the lexical scorer as fallback while it is missing or down, or the lexical scorer alone."""
+    from server.hallucination import FallbackScoreFn, lexical_score_fn, triton_score_fn
+
+    mode = settings.guardrails.hallucination_scoring
+    if mode == "off":
+        return None
+    use_triton = mode == "triton" or (mode == "auto" and not fake_backend and _repository_has(settings, "hallucination_scorer"))
+    if not use_triton:
+        return lexical_score_fn()
+    return FallbackScoreFn(triton_score_fn(settings.triton.url), lexical_score_fn())
 
 
 async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:
     # Built inside the running loop: grpc.aio clients bind to the loop that exists when they are created.
     components = build_components(settings, fake_backend=fake_backend)
     running = await start_server(settings, components)
+    if settings.llm.local_warmup:
+        running._warmup = asyncio.create_task(_warm_up_tiers(components.tiers.values()), name="llm-warmup")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(running.drain()))
     await running.wait()
+
+
+async def _warm_up_tiers(tiers: Any) -> None:
+    """Best effort: cache the shared prompt prefix of each local tier (readiness never waits for this)."""
+    seen: set[int] = set()
+    for tier in tiers:
+        if id(tier) in seen or not hasattr(tier, "warm_up"):
+            continue
+        seen.add(id(tier))
+        try:
+            await tier.warm_up()
+            log.info("llm tier %s warmed up", getattr(tier, "model", tier))
+        except Exception as err:  # noqa: BLE001 -- the first real request just pays the prefill
+            log.info("llm tier warm-up skipped: %r", err)
 
 
 def serve_forever(settings: Settings, *, launch_triton: bool = False, fake_backend: bool = False) -> None:

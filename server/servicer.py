@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import grpc
 from mangaassist.v1 import mangaassist_pb2 as pb
@@ -22,7 +22,8 @@ class MangaAssistServicer(pb_grpc.MangaAssistServicer):
 
     async def Chat(self, request: pb.ChatRequest, context: grpc.aio.ServicerContext) -> pb.ChatResponse:
         result = await self.pipeline.chat(
-            convert.chat_from_pb(request, _request_id(context)), caller_remaining_s=context.time_remaining()
+            convert.chat_from_pb(request, _request_id(context)), caller_remaining_s=context.time_remaining(),
+            after_response=_after_response(context),
         )
         return convert.chat_to_pb(result)
 
@@ -30,7 +31,8 @@ class MangaAssistServicer(pb_grpc.MangaAssistServicer):
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         stream = self.pipeline.chat_stream(
-            convert.chat_from_pb(request, _request_id(context)), caller_remaining_s=context.time_remaining()
+            convert.chat_from_pb(request, _request_id(context)), caller_remaining_s=context.time_remaining(),
+            after_response=_after_response(context),
         )
         async for item in stream:
             if isinstance(item, str):
@@ -53,6 +55,11 @@ class MangaAssistServicer(pb_grpc.MangaAssistServicer):
 
     async def Describe(self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext) -> pb.DescribeResponse:
         return convert.describe_to_pb(await self.pipeline.describe())
+
+
+def _after_response(context: grpc.aio.ServicerContext) -> Callable[[Callable[[], None]], None]:
+    """Run work (hallucination scoring) when the RPC is done, i.e. after the response was sent."""
+    return lambda fn: context.add_done_callback(lambda _context: fn())
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:

@@ -19,6 +19,7 @@ from server.hallucination.review import ReviewItem, ReviewQueue
 from server.hallucination.scorer import (
     BackendScoreFn,
     ClaimScore,
+    FallbackScoreFn,
     HallucinationResult,
     HallucinationScorer,
     TritonScoreFn,
@@ -29,7 +30,7 @@ from server.hallucination.scorer import (
 from server.hallucination.worker import HallucinationConfig, ScoringJob, ScoringQueue, make_submit_hook
 
 __all__ = [
-    "BackendScoreFn", "Claim", "ClaimScore", "HallucinationConfig", "HallucinationMetrics", "HallucinationResult",
+    "BackendScoreFn", "Claim", "ClaimScore", "FallbackScoreFn", "HallucinationConfig", "HallucinationMetrics", "HallucinationResult",
     "HallucinationScorer", "ReviewItem", "ReviewQueue", "ScoringJob", "ScoringQueue", "TritonScoreFn", "build_scoring_queue",
     "extract_claims", "fact_text", "lexical_score_fn", "make_submit_hook", "onnx_score_fn", "triton_score_fn",
 ]

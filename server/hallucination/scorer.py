@@ -12,8 +12,10 @@ as unverifiable and not scored (template answers built from the order DB, small 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping, Sequence
 
@@ -21,6 +23,8 @@ import numpy as np
 
 from server.hallucination.claims import Claim, extract_claims
 from server.hallucination.facts import fact_text, model_input, unique, windows
+
+log = logging.getLogger(__name__)
 
 #: (sources, claims) -- parallel lists, one row per pair -> [n] logits (higher = more likely fabricated)
 BackendScoreFn = Callable[[list[str], list[str]], Awaitable[np.ndarray]]
@@ -212,6 +216,44 @@ class TritonScoreFn:
 def triton_score_fn(client_or_url: Any, **kwargs: Any) -> TritonScoreFn:
     """See :class:`TritonScoreFn`."""
     return TritonScoreFn(client_or_url, **kwargs)
+
+
+class FallbackScoreFn:
+    """``primary`` (the Triton model) while it answers; ``fallback`` (the lexical scorer) for
+    ``retry_after_s`` after it fails -- the model is absent from the repository, Triton is down or
+    shedding -- then the primary is tried again. ``using_fallback`` says which one scored last."""
+
+    def __init__(
+        self, primary: BackendScoreFn, fallback: BackendScoreFn, *, retry_after_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.retry_after_s = retry_after_s
+        self._monotonic = monotonic
+        self._primary_down_until = 0.0
+        self.using_fallback = False
+
+    async def __call__(self, sources: list[str], claims: list[str]) -> np.ndarray:
+        if self._monotonic() >= self._primary_down_until:
+            try:
+                logits = await self.primary(sources, claims)
+                if self.using_fallback:
+                    log.info("hallucination scorer: the primary backend answers again")
+                self.using_fallback = False
+                return logits
+            except Exception as err:  # noqa: BLE001 -- any backend failure: score lexically meanwhile
+                if not self.using_fallback:
+                    log.warning("hallucination scorer: primary backend failed (%s); lexical scoring for %.0fs", err, self.retry_after_s)
+                self._primary_down_until = self._monotonic() + self.retry_after_s
+        self.using_fallback = True
+        return await self.fallback(sources, claims)
+
+    async def close(self) -> None:
+        for fn in (self.primary, self.fallback):
+            close = getattr(fn, "close", None)
+            if close is not None:
+                await close()
 
 
 def onnx_score_fn(onnx_path: str, tokenizer_dir: str, *, max_length: int = 128, threads: int = 1, batch_size: int = 32) -> BackendScoreFn:

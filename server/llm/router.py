@@ -96,6 +96,8 @@ class TierRouter:
                 parsed = parser.close()
                 flags = ("answer_format_invalid",) if fatal_schema_errors(parsed) else ()
                 model = getattr(impl, "model_id", getattr(impl, "model", current))
-                yield LLMAnswer(text=parsed.text, tier=current, model=model, product_asins=parsed.asins, degraded=flags), degraded
+                # the tier that answered, like generate(): a local tier standing in for "large" says "small"
+                answered = getattr(impl, "name", current) or current
+                yield LLMAnswer(text=parsed.text, tier=answered, model=model, product_asins=parsed.asins, degraded=flags), degraded
                 return
             degraded.append(f"tier_fallback:{current}->{following}")

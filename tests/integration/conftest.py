@@ -38,7 +38,12 @@ async def make_server(backend: FakeBackend) -> AsyncIterator[Callable[..., Any]]
     """``await make_server(**settings_sections, components_overrides...)`` -> RunningServer (stopped after)."""
     started: list[RunningServer] = []
 
-    async def factory(*, guardrails=None, tiers=None, index=None, catalog=None, **sections) -> RunningServer:
+    async def factory(
+        *, guardrails=None, tiers=None, index=None, catalog=None, hallucination_score_fn=None, guardrail_settings=None,
+        **sections,
+    ) -> RunningServer:
+        if guardrail_settings:  # the settings section (``guardrails=`` is the Guardrails component)
+            sections["guardrails"] = guardrail_settings
         catalog = catalog or FakeCatalog()
         components = Components(
             backend=backend,
@@ -47,6 +52,7 @@ async def make_server(backend: FakeBackend) -> AsyncIterator[Callable[..., Any]]
             guardrails=guardrails or PassThroughGuardrails(),
             tiers=tiers or {},
             rules=rule_matcher(),
+            hallucination_score_fn=hallucination_score_fn,
         )
         running = await start_server(test_settings(**sections), components, serve_metrics=False)
         started.append(running)
