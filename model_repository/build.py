@@ -32,7 +32,7 @@ class BuildConfig:
     seed: int = 1234
     intent_epochs: int = 3
     intent_max_train: int | None = None
-    reranker_max_queries: int = 800
+    reranker_max_queries: int = 1000
     adapter_epochs: int = 30
     quick: bool = False
 
@@ -196,9 +196,10 @@ class Builder:
     def build_reranker(self) -> dict[str, Any]:
         from model_repository.training.retrieval import evaluate_rerank, train_reranker
 
+        seq = next(t.max_length for t in spec.TOKENIZERS if t.name == "rerank_tokenizer")  # what Triton will feed it
         key = cache.step_key(
             "reranker",
-            config={"max_queries": self.cfg.reranker_max_queries, "ckpt": str(self.checkpoint)},
+            config={"max_queries": self.cfg.reranker_max_queries, "seq": seq, "ckpt": str(self.checkpoint)},
             inputs=self._data_files("documents.jsonl", "triples", "../models/embedding_adapter/manifest.json"),
             code=_code("training/retrieval.py", "training/common.py", "export.py"),
         )
@@ -217,7 +218,9 @@ class Builder:
                 rows = np.argsort(-sims, axis=1)[:, :k]
                 return rows, np.take_along_axis(sims, rows, axis=1)
 
-            report = train_reranker(self.data, out, checkpoint=self.checkpoint, retrieve=retrieve, max_queries=self.cfg.reranker_max_queries)
+            report = train_reranker(
+                self.data, out, checkpoint=self.checkpoint, retrieve=retrieve, max_queries=self.cfg.reranker_max_queries, max_length=seq
+            )
             hf = out / "hf"
             paths = export.export_variants(hf, out / "onnx", "score")
             tok = AutoTokenizer.from_pretrained(hf)
@@ -227,7 +230,7 @@ class Builder:
             model = AutoModelForSequenceClassification.from_pretrained(hf).eval()
             with torch.inference_mode():
                 ref = np.concatenate(
-                    [model(**tok([a for a, _ in c], [b for _, b in c], padding=True, truncation=True, max_length=128, return_tensors="pt")).logits.numpy()
+                    [model(**tok([a for a, _ in c], [b for _, b in c], padding=True, truncation=True, max_length=seq, return_tensors="pt")).logits.numpy()
                      for c in (pairs[i : i + 32] for i in range(0, len(pairs), 32))]
                 )
             n = len(test)
@@ -240,8 +243,8 @@ class Builder:
                     "max_abs_diff": round(float(np.abs(s - r).max()), 4),
                 }
 
-            feeds = export.token_feeds(tok, pairs, max_length=128)
-            bench = lambda b: export.token_feeds(tok, (pairs * 2)[:b], max_length=128, batch_size=b)[0]  # noqa: E731
+            feeds = export.token_feeds(tok, pairs, max_length=seq)
+            bench = lambda b: export.token_feeds(tok, (pairs * 2)[:b], max_length=seq, batch_size=b)[0]  # noqa: E731
             variants = export.measure_variants(paths, feeds, ref, quality, bench)
             torch_acc = variants["fp32"]["quality"]["pairwise_accuracy"]
             chosen = export.choose(
@@ -250,7 +253,7 @@ class Builder:
             sess = export.session(paths[chosen])
 
             def score_pairs(p: list[tuple[str, str]]) -> np.ndarray:
-                return np.concatenate([sess.run(None, f)[0] for f in export.token_feeds(tok, p, max_length=128)]).reshape(-1)
+                return np.concatenate([sess.run(None, f)[0] for f in export.token_feeds(tok, p, max_length=seq)]).reshape(-1)
 
             report["rerank_eval"] = evaluate_rerank(self.data, retrieve, score_pairs)
             print(f"[reranker] {report['rerank_eval']}", flush=True)
@@ -297,10 +300,16 @@ class Builder:
             catalog.close()
             tokenizer = Tokenizer.from_file(str(Path(self.checkpoint) / "tokenizer.json"))
             print("[index] starting tritonserver to embed chunks through query_embedder -> embedding_adapter", flush=True)
-            with TritonServer(self.dir / "triton" / "cpu") as triton:
-                index = index_builder.build_index(
-                    self.data / "documents.jsonl", tokenizer, triton_embed_fn(triton.grpc_url), out, backend="faiss", embedder_id=key
-                )
+            # only the embedding models: the served ones, without loading the LLM and the other models
+            repo = self.assemble("cpu", self.dir / "triton" / "index_embedders",
+                                 models=("query_embedder", "embed_tokenizer", "query_embedder_onnx", "embedding_adapter"))
+            try:
+                with TritonServer(repo) as triton:
+                    index = index_builder.build_index(
+                        self.data / "documents.jsonl", tokenizer, triton_embed_fn(triton.grpc_url), out, backend="faiss", embedder_id=key
+                    )
+            finally:
+                shutil.rmtree(repo, ignore_errors=True)
             return {"chunks": len(index), "products": products}
 
         return cache.cached_step(self.dir / "index", key, run, label="index", manifest_name="build_manifest.json")

@@ -75,7 +75,11 @@ class OnnxModel:
     outputs: tuple[Tensor, ...]
     max_batch_size: int = 64
     batching: Batching = field(default_factory=Batching)
-    cpu_threads: int = 2
+    #: cpu: instances x ORT threads each. Two single-threaded instances rather than one two-threaded one:
+    #: with a bounded queue policy Triton's batcher cannot prefetch, and a request that arrives while every
+    #: instance is busy waits for the batcher's 500 ms idle wake-up (benchmarks/perf_analyzer/queue_stall.py)
+    cpu_instances: int = 2
+    cpu_threads: int = 1
     gpu_instances: int = 2
     tensorrt: bool = True
     warmup_seq: int = 16
@@ -115,7 +119,9 @@ SCORE = Tensor("SCORE", "FP32", (1,))
 TOKENIZERS: tuple[Tokenizer, ...] = (
     Tokenizer("intent_tokenizer", "single", max_length=64, buckets=(16, 32, 64), text_inputs=("TEXT",)),
     Tokenizer("embed_tokenizer", "single", max_length=256, buckets=(16, 32, 64, 128, 256), text_inputs=("TEXT",)),
-    Tokenizer("rerank_tokenizer", "pair", max_length=128, buckets=(32, 64, 128), text_inputs=("QUERY", "PASSAGE")),
+    # 64 tokens: a chunk's title line (series, volume, edition) is what separates candidates, and it halves
+    # the per-pair cost on CPU compared with 128 (the reranker is trained at this length too)
+    Tokenizer("rerank_tokenizer", "pair", max_length=64, buckets=(32, 64), text_inputs=("QUERY", "PASSAGE")),
     Tokenizer("hallucination_tokenizer", "pair", max_length=128, buckets=(32, 64, 128), text_inputs=("SOURCE", "CLAIM")),
 )
 
@@ -129,6 +135,7 @@ ONNX_MODELS: tuple[OnnxModel, ...] = (
         _token_tensors(),
         (SCORE,),
         batching=Batching(preferred_batch_size=(16, 32, 64), max_queue_delay_microseconds=5000),
+        cpu_instances=1,
         cpu_threads=1,
         gpu_instances=1,
         warmup_seq=64,
@@ -227,7 +234,7 @@ def _tokenizer_config(t: Tokenizer, flavour: Flavour, max_queue_size: int | None
         input=[_io(mc.ModelInput, Tensor(n, "STRING", (1,))) for n in t.text_inputs],
         output=[_io(mc.ModelOutput, x) for x in _token_tensors()],
         dynamic_batching=_dynamic_batching(t.batching, max_queue_size),
-        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1 if flavour == "cpu" else 4)],
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=2 if flavour == "cpu" else 4)],
     )
     for k, v in _params(
         mode=t.mode,
@@ -266,7 +273,7 @@ def _onnx_config(m: OnnxModel, flavour: Flavour, max_queue_size: int | None) -> 
     )
     if flavour == "cpu":
         cfg.backend = "python"
-        cfg.instance_group.append(mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1))
+        cfg.instance_group.append(mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=m.cpu_instances))
         for k, v in _params(onnx_file="model.onnx", intra_op_threads=m.cpu_threads).items():
             cfg.parameters[k].CopyFrom(v)
     else:

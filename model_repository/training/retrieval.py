@@ -134,19 +134,31 @@ def train_adapter(
 
 # ----------------------------------------------------------------------------- reranker
 Retrieve = Callable[[list[str], int], tuple[np.ndarray, np.ndarray]]  # (queries, k) -> (doc rows, scores)
-FUSION_GRID = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+FUSION_GRID = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
-def rerank_queries(data_dir: Path, *, seed: int = 11, tuning: int = 150) -> tuple[list[dict], list[dict]]:
-    """Distinct training queries ``{"query", "positive", "negatives"}`` split into (train, tuning); the
-    tuning queries never reach the optimiser and pick the score-fusion weight."""
+def rerank_queries(data_dir: Path, *, seed: int = 11) -> list[dict]:
+    """Distinct training queries ``{"query", "positive", "negatives"}``, shuffled."""
     groups: dict[str, dict[str, Any]] = {}
     for t in read_jsonl(data_dir / "triples" / "train.jsonl"):
         g = groups.setdefault(t["query"], {"query": t["query"], "positive": t["positive_doc_id"], "negatives": []})
         g["negatives"].append(t["negative_doc_id"])
     items = sorted(groups.values(), key=lambda g: g["query"])
     random.Random(seed).shuffle(items)
-    return items[tuning:], items[:tuning]
+    return items
+
+
+def held_out_queries(data_dir: Path, *, seed: int = 5) -> tuple[list[dict], list[dict]]:
+    """Distinct held-out (test-split) queries ``{"query", "positive"}`` split in two disjoint halves:
+    (tuning, evaluation). Neither the adapter nor the reranker trained on either; the tuning half picks
+    the score-fusion weight, the evaluation half reports it."""
+    seen: dict[str, dict[str, Any]] = {}
+    for t in read_jsonl(data_dir / "triples" / "test.jsonl"):
+        seen.setdefault(t["query"], {"query": t["query"], "positive": t["positive_doc_id"]})
+    items = sorted(seen.values(), key=lambda g: g["query"])
+    random.Random(seed).shuffle(items)
+    half = len(items) // 2
+    return items[:half], items[half:]
 
 
 def train_reranker(
@@ -155,12 +167,12 @@ def train_reranker(
     *,
     checkpoint: Path,
     retrieve: Retrieve,
-    max_queries: int = 800,
+    max_queries: int = 1000,
     negatives: int = 3,
-    epochs: int = 1,
+    epochs: int = 2,
     batch_size: int = 8,
-    lr: float = 5e-5,
-    max_length: int = 128,
+    lr: float = 8e-5,
+    max_length: int = 64,
     seed: int = 11,
 ) -> dict[str, Any]:
     """Cross-encoder trained listwise on what it will see when served: each training query's positive
@@ -170,8 +182,7 @@ def train_reranker(
     rng = random.Random(seed)
     docs = read_jsonl(data_dir / "documents.jsonl")
     text = {d["doc_id"]: d["text"] for d in docs}
-    train_q, _ = rerank_queries(data_dir, seed=seed)
-    train_q = train_q[:max_queries]
+    train_q = rerank_queries(data_dir, seed=seed)[:max_queries]
     rows, _ = retrieve([g["query"] for g in train_q], 10)
     groups: list[tuple[str, str, float]] = []
     for g, row in zip(train_q, rows):
@@ -210,11 +221,11 @@ def evaluate_rerank(
     candidates: int = 10,
     max_queries: int = 300,
 ) -> dict[str, Any]:
-    """Recall@3 of retrieve(top-``candidates``)-then-rerank vs retrieve only, on held-out test queries.
+    """Recall@3 of retrieve(top-``candidates``)-then-rerank vs retrieve only, on held-out queries.
 
     The cross-encoder score alone, and fused with the retrieval score (``ce + w * cosine``, the
-    serving default ``retrieval.rerank_fusion_weight``), with ``w`` picked on tuning queries held out
-    of the reranker's training set -- never on the test queries."""
+    serving setting ``retrieval.rerank_fusion_weight``), with ``w`` picked on held-out tuning queries
+    that are disjoint from the evaluation queries."""
     docs = read_jsonl(data_dir / "documents.jsonl")
     doc_index = {d["doc_id"]: i for i, d in enumerate(docs)}
 
@@ -223,17 +234,18 @@ def evaluate_rerank(
         ce = score_pairs([(q, docs[j]["text"]) for q, row in zip(queries, rows) for j in row]).reshape(len(queries), candidates)
         return rows, cos, ce
 
-    _, tuning = rerank_queries(data_dir)
+    tuning, evaluation = held_out_queries(data_dir)
+    tuning, evaluation = tuning[:max_queries], evaluation[:max_queries]
     t_rows, t_cos, t_ce = scored([g["query"] for g in tuning])
     t_targets = [doc_index[g["positive"]] for g in tuning]
     tuned = {w: _recall_at_3(t_rows, t_ce + w * t_cos, t_targets) for w in FUSION_GRID}
     weight = max(FUSION_GRID, key=lambda w: (tuned[w], -w))
 
-    test = read_jsonl(data_dir / "triples" / "test.jsonl")[:max_queries]
-    rows, cos, ce = scored([t["query"] for t in test])
-    targets = [doc_index[t["positive_doc_id"]] for t in test]
+    rows, cos, ce = scored([g["query"] for g in evaluation])
+    targets = [doc_index[g["positive"]] for g in evaluation]
     return {
-        "queries": len(test),
+        "queries": len(evaluation),
+        "tuning_queries": len(tuning),
         "candidates": candidates,
         "recall@3_retrieve_only": round(_recall_at_3(rows, cos, targets), 4),
         "recall@3_retrieve_then_rerank": round(_recall_at_3(rows, ce, targets), 4),
