@@ -12,6 +12,7 @@ trap 'kill -TERM $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null' EXIT
 echo "[run] waiting for readiness on localhost:$PORT"
 for _ in $(seq 1 240); do
   if .venv/bin/mangaassist --target "localhost:$PORT" health --service readiness >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$SERVE_PID" 2>/dev/null; then echo "[run] the service exited before it was ready (see its log above)" >&2; exit 1; fi
   sleep 1
 done
 .venv/bin/mangaassist --target "localhost:$PORT" health --service readiness

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -383,13 +384,41 @@ def build_hallucination_score_fn(settings: Settings, *, fake_backend: bool = Fal
 async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:
     # Built inside the running loop: grpc.aio clients bind to the loop that exists when they are created.
     components = build_components(settings, fake_backend=fake_backend)
+    rerank_ms = None if fake_backend else await warm_up_backend(components.backend, settings.retrieval.rerank_top_n)
     running = await start_server(settings, components)
+    if rerank_ms is not None:  # a reranker too slow for its budget is skipped from the first request on
+        running.pipeline.rerank_estimate.observe(rerank_ms)
     if settings.llm.local_warmup:
         running._warmup = asyncio.create_task(_warm_up_tiers(components.tiers.values()), name="llm-warmup")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(running.drain()))
     await running.wait()
+
+
+async def warm_up_backend(backend: ModelBackend, rerank_pairs: int = 10, timeout_s: float = 10.0) -> float | None:
+    """One call per request-path model before the port opens; returns the rerank call's milliseconds for
+    ``rerank_pairs`` passage-sized pairs (None when the warm-up failed).
+
+    Without it the first requests pay the first executions against their 50 ms stage budgets (measured with
+    the real Triton on CPU: the first chat degraded to classifier_unavailable + retrieval_unavailable), and
+    the first chats try a reranker that cannot fit its budget on CPU (10 pairs ~300-650 ms against 100 ms):
+    Triton keeps executing a cut call, which starves the next requests' classify calls. Seeding the rerank
+    estimate with the measured time skips it up front instead. Best effort: a Triton that is not up yet is
+    the readiness watcher's business."""
+    passage = " ".join(["volume"] * 160)  # fills the reranker's token window, like real chunks
+    try:
+        async with asyncio.timeout(timeout_s):
+            await backend.classify(["hello"], timeout_s=timeout_s)
+            vectors = await backend.embed(["hello"], timeout_s=timeout_s)
+            await backend.adapt(vectors, timeout_s=timeout_s)
+            await backend.rerank("hello", [passage], timeout_s=timeout_s)
+            start = time.perf_counter()
+            await backend.rerank("hello", [passage] * max(1, rerank_pairs), timeout_s=timeout_s)
+            return (time.perf_counter() - start) * 1000
+    except Exception as err:  # noqa: BLE001 -- start-up must not depend on Triton being up
+        log.info("model backend warm-up skipped: %r", err)
+        return None
 
 
 async def _warm_up_tiers(tiers: Any) -> None:
@@ -406,6 +435,10 @@ async def _warm_up_tiers(tiers: Any) -> None:
             log.info("llm tier warm-up skipped: %r", err)
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve_forever(settings: Settings, *, launch_triton: bool = False, fake_backend: bool = False) -> None:
     """Run until SIGTERM/SIGINT. ``launch_triton`` starts tritonserver on the built model repository
     (``paths.build_dir``/triton/cpu) first, points the backend at it, and stops it on exit."""
@@ -413,6 +446,9 @@ def serve_forever(settings: Settings, *, launch_triton: bool = False, fake_backe
         level=settings.telemetry.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     setup_tracing(settings.telemetry)
+    # SIGTERM while tritonserver starts (before the loop's handlers exist) must still stop it: as SystemExit
+    # the ExitStack below runs TritonServer.stop; Python's default SIGTERM action would orphan the server.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with contextlib.ExitStack() as stack:
         if launch_triton and not fake_backend:
             from server.triton_runtime import TritonServer

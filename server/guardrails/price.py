@@ -109,18 +109,21 @@ class PriceGuardrail:
         return out
 
     def _mentions(self, unit: Unit, products: dict[str, Product]) -> list[_Mention]:
-        found: list[_Mention] = []
+        # (mention, rank): an ASIN beats an exact title, which beats "<series> vol. N" -- editions share
+        # series and volume, so "Series, Vol. 2: $13.99" is the print title even though the digital
+        # edition's "Series vol 2" pattern matches the same span.
+        found: list[tuple[_Mention, int]] = []
         for m in find_asin_like(unit.text):
             if m.group(0).upper() in products:
-                found.append(_Mention(m.start(), m.end(), m.group(0).upper()))
+                found.append((_Mention(m.start(), m.end(), m.group(0).upper()), 0))
         for asin, p in products.items():
-            for pat in _mention_patterns(p):
+            for rank, pat in enumerate(_mention_patterns(p), start=1):
                 for m in pat.finditer(unit.text):
-                    found.append(_Mention(m.start(), m.end(), asin))
+                    found.append((_Mention(m.start(), m.end(), asin), rank))
         # Title patterns of "Series, Vol. 1" also match inside "Series, Vol. 10": keep the longest span.
-        found.sort(key=lambda x: (x.start, -(x.end - x.start)))
+        found.sort(key=lambda x: (x[0].start, -(x[0].end - x[0].start), x[1]))
         pruned: list[_Mention] = []
-        for mention in found:
+        for mention, _ in found:
             if any(o.start <= mention.start and mention.end <= o.end and o.asin != mention.asin for o in pruned):
                 continue
             pruned.append(mention)

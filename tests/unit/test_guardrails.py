@@ -129,6 +129,25 @@ def test_schema_case(case):
         assert "{" not in result.text and "\u201c" not in result.text
 
 
+def test_price_of_a_print_title_is_not_attributed_to_its_digital_edition():
+    """Found by the service e2e tests: editions share "<series> vol. N", so the digital edition's series
+    pattern matched the print title's exact span and its price "corrected" the print price."""
+    from server.retrieval.base import Product
+
+    def vol2(asin, title, fmt, price):
+        return Product(asin, title, "Neon Yokai", 2, "A", "P", fmt, "English", "Teen", price=price)
+
+    catalog = InMemoryCatalog([
+        vol2("B00150HRSF", "Neon Yokai, Vol. 2 (Digital Edition)", "digital", 8.99),
+        vol2("B0OGEFTW7R", "Neon Yokai, Vol. 2", "tankobon", 13.99),
+    ])
+    text = "Neon Yokai, Vol. 2 (Digital Edition): $8.99, in stock. Neon Yokai, Vol. 2: $13.99, in stock."
+    result = PriceGuardrail(catalog).check(text, ["B00150HRSF", "B0OGEFTW7R"])
+    assert not result.acted and result.text == text
+    wrong = PriceGuardrail(catalog).check("Neon Yokai, Vol. 2: $8.99, in stock.", ["B00150HRSF", "B0OGEFTW7R"])
+    assert wrong.text == "Neon Yokai, Vol. 2: $13.99, in stock."
+
+
 def test_luhn():
     assert luhn_ok("4111111111111111") and not luhn_ok("1234567812345678")
 

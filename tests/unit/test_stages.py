@@ -124,6 +124,26 @@ async def test_rerank_skipped_when_budget_is_short_or_call_fails():
     assert not reranked and c.degraded == ["rerank_skipped"] and est.estimate_ms() >= 15
 
 
+async def test_rerank_cut_by_its_deadline_backs_off_then_probes():
+    cands = _candidates(["a", "b", "c"])
+    backend = FakeBackend()
+    backend.latency_s["rerank"] = 1.0
+    now = [0.0]
+    est = rerank.LatencyEstimate(backoff_s=5.0, clock=lambda: now[0])
+    budgets = BudgetSettings(rerank_ms=20)
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=20), budgets=budgets, estimate=est)
+    assert not reranked and backend.calls.count("rerank") == 1  # tried, cut at 20 ms
+    backend.latency_s["rerank"] = 0.0
+    c = ctx(rerank_ms=20)
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, c, budgets=budgets, estimate=est)
+    assert not reranked and c.degraded == ["rerank_skipped"] and backend.calls.count("rerank") == 1  # backing off
+    now[0] = 5.0  # back-off over: this request probes, and the reranker is back
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=20), budgets=budgets, estimate=est)
+    assert reranked and backend.calls.count("rerank") == 2
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=20), budgets=budgets, estimate=est)
+    assert reranked
+
+
 def test_latency_estimate():
     est = rerank.LatencyEstimate()
     assert est.estimate_ms() == 0
