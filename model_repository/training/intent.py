@@ -62,13 +62,8 @@ def train_intent_classifier(
     max_length: int = 48,
     seed: int = 13,
     max_train_examples: int | None = None,
-    train_on_validation: bool = False,
 ) -> dict[str, Any]:
-    """Fine-tune ``checkpoint`` and save the HF model + tokenizer to ``out_dir/hf``. Returns a report.
-
-    With ``train_on_validation`` the validation split's templates join the training set (a fixed number
-    of epochs, no early stopping; the test split stays untouched) -- more phrasings to learn from.
-    """
+    """Fine-tune ``checkpoint`` and save the HF model + tokenizer to ``out_dir/hf``. Returns a report."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -79,8 +74,6 @@ def train_intent_classifier(
     test = read_jsonl(data_dir / "intents" / "test.jsonl")
     if max_train_examples:
         train = rng.sample(train, min(max_train_examples, len(train)))
-    if train_on_validation:
-        train = train + val
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -113,7 +106,7 @@ def train_intent_classifier(
         acc = float((probs.argmax(1) == np.array([LABEL_TO_ID[v["label"]] for v in val])).mean())
         history.append({"epoch": epoch + 1, "val_accuracy": round(acc, 4)})
         print(f"[intent] epoch {epoch + 1}: validation accuracy {acc:.4f}", flush=True)
-        if acc > best_acc or train_on_validation:  # validation is training data then: keep the last epoch
+        if acc > best_acc:
             best_acc, best_state = acc, {k: v.detach().clone() for k, v in model.state_dict().items()}
     train_s = time.perf_counter() - started
     if best_state is not None:
