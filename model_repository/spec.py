@@ -75,9 +75,11 @@ class OnnxModel:
     outputs: tuple[Tensor, ...]
     max_batch_size: int = 64
     batching: Batching = field(default_factory=Batching)
-    #: cpu: instances x ORT threads each. Two single-threaded instances rather than one two-threaded one:
-    #: with a bounded queue policy Triton's batcher cannot prefetch, and a request that arrives while every
-    #: instance is busy waits for the batcher's 500 ms idle wake-up (benchmarks/perf_analyzer/queue_stall.py)
+    #: cpu: instances x ORT threads each. Two single-threaded instances rather than one two-threaded one, so
+    #: a request more often finds an idle instance: with a bounded queue policy Triton's batcher cannot
+    #: prefetch, and a request that arrives while every instance is busy can wait for the batcher's 500 ms
+    #: idle wake-up. Fewer stalls, not none (benchmarks/results/queue_stall.md); zeroing the Batching queue
+    #: fields (no bound, no timeout) removes them at the price of an unbounded queue.
     cpu_instances: int = 2
     cpu_threads: int = 1
     gpu_instances: int = 2

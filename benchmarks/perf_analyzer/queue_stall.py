@@ -1,6 +1,6 @@
 """Reproduce (and size the fix for) the ~500 ms latency stalls seen with dynamic batching on.
 
-    python -m benchmarks.perf_analyzer.queue_stall [--build-dir .build] [--seconds 8]
+    python -m benchmarks.perf_analyzer.queue_stall [--repo .build/triton/cpu] [--seconds 8]
 
 What it shows: Triton's dynamic batcher can only *prefetch* a payload when the model has no queue policy
 (no ``max_queue_size``, no timeouts). With a ``default_queue_policy`` -- which our specs set on purpose,
@@ -86,10 +86,10 @@ def drive(url: str, concurrency: int, seconds: float) -> list[float]:
     return latencies
 
 
-def run(build_dir: Path, seconds: float, concurrencies: tuple[int, ...], variants: list[str]) -> list[dict[str, Any]]:
+def run(repo_dir: Path, seconds: float, concurrencies: tuple[int, ...], variants: list[str]) -> list[dict[str, Any]]:
     from server.triton_runtime import TritonServer
 
-    source = build_dir / "triton" / "cpu" / MODEL
+    source = repo_dir / MODEL
     if not source.exists():
         raise SystemExit(f"{source} is missing: run `python -m model_repository build` first")
     rows = []
@@ -116,14 +116,14 @@ def run(build_dir: Path, seconds: float, concurrencies: tuple[int, ...], variant
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.perf_analyzer.queue_stall", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR)
+    parser.add_argument("--repo", type=Path, default=DEFAULT_BUILD_DIR / "triton" / "cpu", help="built CPU repository")
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", default="1,4")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     args = parser.parse_args(argv)
     concurrencies = tuple(int(c) for c in args.concurrency.split(","))
-    rows = run(args.build_dir, args.seconds, concurrencies, args.variants.split(","))
+    rows = run(args.repo, args.seconds, concurrencies, args.variants.split(","))
     device = device_info()
     write_json(args.out / "queue_stall.json", {"device": device, "seconds": args.seconds, "rows": rows})
     stall = f"stalls_over_{int(STALL_MS)}ms"

@@ -259,3 +259,17 @@ def test_percentile_matches_numpy_and_cpu_model_parsing():
     assert np.isnan(common.percentile([], 50))
     assert common.cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n") == "AMD EPYC 7B13"
     assert common.device_info()["gpu"] in ("no GPU", "NVIDIA device present (unused: CPU flavour)")
+
+
+def test_queue_stall_variants_rewrite_the_real_config():
+    """The stall experiment is only meaningful if each variant really changes the rendered config."""
+    from benchmarks.perf_analyzer.queue_stall import VARIANTS
+
+    base = spec.to_pbtxt(spec.render("cpu")["embedding_adapter"])
+    rendered = {name: rewrite(base) for name, (_, rewrite) in VARIANTS.items()}
+    assert "max_queue_size" in rendered["policy_1_instance"] and "count: 1\n" in rendered["policy_1_instance"]
+    assert "count: 2\n" in rendered["policy_2_instances"] and "count: 4\n" in rendered["policy_4_instances"]
+    assert "default_queue_policy" not in rendered["no_policy_1_instance"]
+    assert "dynamic_batching" in rendered["no_policy_1_instance"]
+    assert "dynamic_batching" not in rendered["no_batching_1_instance"]
+    assert len(set(rendered.values())) == len(VARIANTS)
