@@ -75,13 +75,12 @@ class OnnxModel:
     outputs: tuple[Tensor, ...]
     max_batch_size: int = 64
     batching: Batching = field(default_factory=Batching)
-    #: cpu: instances x ORT threads each. Two single-threaded instances rather than one two-threaded one, so
-    #: a request more often finds an idle instance: with a bounded queue policy Triton's batcher cannot
-    #: prefetch, and a request that arrives while every instance is busy can wait for the batcher's 500 ms
-    #: idle wake-up. Fewer stalls, not none (benchmarks/results/queue_stall.md); zeroing the Batching queue
-    #: fields (no bound, no timeout) removes them at the price of an unbounded queue.
-    cpu_instances: int = 2
-    cpu_threads: int = 1
+    #: cpu: instances x ORT threads each. One two-threaded instance: a lone request (the common case at
+    #: low load, and the index build) gets both cores. Two single-threaded instances cut the batcher's
+    #: queue-policy stalls somewhat (benchmarks/results/queue_stall.md) but halve single-request speed
+    #: (index build measured 8.7 vs 42 chunks/s), so they are not the default.
+    cpu_instances: int = 1
+    cpu_threads: int = 2
     gpu_instances: int = 2
     tensorrt: bool = True
     warmup_seq: int = 16
@@ -236,7 +235,7 @@ def _tokenizer_config(t: Tokenizer, flavour: Flavour, max_queue_size: int | None
         input=[_io(mc.ModelInput, Tensor(n, "STRING", (1,))) for n in t.text_inputs],
         output=[_io(mc.ModelOutput, x) for x in _token_tensors()],
         dynamic_batching=_dynamic_batching(t.batching, max_queue_size),
-        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=2 if flavour == "cpu" else 4)],
+        instance_group=[mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=1 if flavour == "cpu" else 4)],
     )
     for k, v in _params(
         mode=t.mode,
