@@ -78,7 +78,7 @@ class OnnxModel:
     #: cpu: instances x ORT threads each. One two-threaded instance: a lone request (the common case at
     #: low load, and the index build) gets both cores. Two single-threaded instances cut the batcher's
     #: queue-policy stalls somewhat (benchmarks/results/queue_stall.md) but halve single-request speed
-    #: (index build measured 8.7 vs 42 chunks/s), so they are not the default.
+    #: (the index build's embedding: ~9 vs ~15-45 chunks/s), so they are not the default.
     cpu_instances: int = 1
     cpu_threads: int = 2
     gpu_instances: int = 2
