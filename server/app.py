@@ -385,11 +385,18 @@ async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:
     # Built inside the running loop: grpc.aio clients bind to the loop that exists when they are created.
     components = build_components(settings, fake_backend=fake_backend)
     rerank_ms = None if fake_backend else await warm_up_backend(components.backend, settings.retrieval.rerank_top_n)
+    if settings.llm.local_warmup:
+        # Before the port opens, bounded: on a 2-core box a background prefill steals the CPU the first
+        # requests' 50 ms classify/embed budgets need (measured: the demo chat lost its classifier to it).
+        warmup = asyncio.create_task(_warm_up_tiers(components.tiers.values()), name="llm-warmup")
+        done, _ = await asyncio.wait({warmup}, timeout=LLM_WARMUP_WAIT_S)
+        if not done:
+            log.info("llm warm-up still running after %.0fs; serving anyway", LLM_WARMUP_WAIT_S)
     running = await start_server(settings, components)
     if rerank_ms is not None:  # a reranker too slow for its budget is skipped from the first request on
         running.pipeline.rerank_estimate.observe(rerank_ms)
-    if settings.llm.local_warmup:
-        running._warmup = asyncio.create_task(_warm_up_tiers(components.tiers.values()), name="llm-warmup")
+    if settings.llm.local_warmup and not warmup.done():
+        running._warmup = warmup  # cancelled on drain
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(running.drain()))
@@ -421,8 +428,12 @@ async def warm_up_backend(backend: ModelBackend, rerank_pairs: int = 10, timeout
         return None
 
 
+LLM_WARMUP_WAIT_S = 30.0
+
+
 async def _warm_up_tiers(tiers: Any) -> None:
-    """Best effort: cache the shared prompt prefix of each local tier (readiness never waits for this)."""
+    """Best effort: cache the shared prompt prefix of each local tier. Start-up waits for it at most
+    ``LLM_WARMUP_WAIT_S``; a missing or slow ``llm_small`` never blocks serving."""
     seen: set[int] = set()
     for tier in tiers:
         if id(tier) in seen or not hasattr(tier, "warm_up"):
