@@ -210,10 +210,11 @@ class Builder:
 
             adapter = export.session(self.models / "embedding_adapter" / "model.onnx")
             doc_adapted = np.load(self.models / "embedding_adapter" / "doc_vectors_adapted.npy")
+            embed = self.embed_fn()
 
             def retrieve(queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
                 """The served first stage: embedder -> adapter -> inner product over adapted documents."""
-                q = adapter.run(None, {"EMBEDDING": self.embed_fn()(queries)})[0]
+                q = adapter.run(None, {"EMBEDDING": embed(queries)})[0]
                 sims = q @ doc_adapted.T
                 rows = np.argsort(-sims, axis=1)[:, :k]
                 return rows, np.take_along_axis(sims, rows, axis=1)
