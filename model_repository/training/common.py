@@ -54,6 +54,18 @@ def linear_schedule(optimizer: Any, total_steps: int, warmup_ratio: float = 0.1)
     return get_linear_schedule_with_warmup(optimizer, int(total_steps * warmup_ratio), total_steps)
 
 
+def optimizer_step(loss: Any, model: Any, optimizer: Any, scheduler: Any, bar: Any) -> None:
+    """Backward, clip the gradient norm to 1, step optimiser and schedule, reset, show the loss."""
+    import torch
+
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+    bar.set_postfix(loss=f"{loss.item():.3f}")
+
+
 def progress(iterable: Iterable[Any], **kwargs: Any) -> Iterable[Any]:
     from tqdm.auto import tqdm
 
@@ -108,10 +120,5 @@ def fit_cross_encoder(
                 loss = torch.nn.functional.cross_entropy(grouped, labels)
             else:
                 loss = bce(logits, targets)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            optimizer_step(loss, model, optimizer, scheduler, bar)
     return model, tokenizer, time.perf_counter() - started

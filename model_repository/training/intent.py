@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from model_repository.training.common import batches, linear_schedule, progress, read_jsonl, seed_everything
+from model_repository.training.common import batches, linear_schedule, optimizer_step, progress, read_jsonl, seed_everything
 from server.intents import INTENT_LABELS, LABEL_TO_ID
 
 
@@ -96,12 +96,7 @@ def train_intent_classifier(
             enc = tokenizer([b["text"] for b in batch], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
             labels = torch.tensor([LABEL_TO_ID[b["label"]] for b in batch])
             loss = loss_fn(model(**model_inputs(model, enc)).logits, labels)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            optimizer_step(loss, model, optimizer, scheduler, bar)
         probs = predict_torch(model, tokenizer, [v["text"] for v in val], max_length=max_length)
         acc = float((probs.argmax(1) == np.array([LABEL_TO_ID[v["label"]] for v in val])).mean())
         history.append({"epoch": epoch + 1, "val_accuracy": round(acc, 4)})
