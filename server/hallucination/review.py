@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+#: the columns :func:`_item` reads, in its order
+_SELECT = (
+    "SELECT id, created_at, session_id, request_id, answer, claim, score, sources, reviewed_at, verdict "
+    "FROM hallucination_review"
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS hallucination_review (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -75,8 +80,7 @@ class ReviewQueue:
         """Unreviewed items, worst score first (then oldest)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, created_at, session_id, request_id, answer, claim, score, sources, reviewed_at, verdict "
-                "FROM hallucination_review WHERE reviewed_at IS NULL ORDER BY score DESC, id LIMIT ?",
+                f"{_SELECT} WHERE reviewed_at IS NULL ORDER BY score DESC, id LIMIT ?",
                 (int(limit),),
             ).fetchall()
         return [_item(r) for r in rows]
@@ -84,8 +88,7 @@ class ReviewQueue:
     def get(self, item_id: int) -> ReviewItem | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT id, created_at, session_id, request_id, answer, claim, score, sources, reviewed_at, verdict "
-                "FROM hallucination_review WHERE id = ?",
+                f"{_SELECT} WHERE id = ?",
                 (int(item_id),),
             ).fetchone()
         return None if row is None else _item(row)
