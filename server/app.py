@@ -385,6 +385,7 @@ async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:
     # Built inside the running loop: grpc.aio clients bind to the loop that exists when they are created.
     components = build_components(settings, fake_backend=fake_backend)
     rerank_ms = None if fake_backend else await warm_up_backend(components.backend, settings.retrieval.rerank_top_n)
+    warmup: asyncio.Task | None = None
     if settings.llm.local_warmup:
         # Before the port opens, bounded: on a 2-core box a background prefill steals the CPU the first
         # requests' 50 ms classify/embed budgets need (measured: the demo chat lost its classifier to it).
@@ -395,7 +396,7 @@ async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:
     running = await start_server(settings, components)
     if rerank_ms is not None:  # a reranker too slow for its budget is skipped from the first request on
         running.pipeline.rerank_estimate.observe(rerank_ms)
-    if settings.llm.local_warmup and not warmup.done():
+    if warmup is not None and not warmup.done():
         running._warmup = warmup  # cancelled on drain
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
