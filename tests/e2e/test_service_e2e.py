@@ -33,6 +33,7 @@ from server.app import RunningServer, build_components, start_server
 from server.intents import INTENT_LABELS
 from server.settings import Settings
 from server.triton_runtime import TritonServer
+from tests.support.servers import drained_after
 
 pytestmark = pytest.mark.L1
 
@@ -108,17 +109,13 @@ def e2e_settings(triton_url: str, **sections: dict[str, Any]) -> Settings:
 @pytest.fixture
 async def start_service(built_outputs):
     """``await start_service(triton_url, **settings_sections)`` -> RunningServer, drained after the test."""
-    started: list[RunningServer] = []
 
-    async def factory(triton_url: str, **sections: dict[str, Any]) -> RunningServer:
+    async def start(triton_url: str, **sections: dict[str, Any]) -> RunningServer:
         settings = e2e_settings(triton_url, **sections)
-        running = await start_server(settings, build_components(settings), serve_metrics=False)
-        started.append(running)
-        return running
+        return await start_server(settings, build_components(settings), serve_metrics=False)
 
-    yield factory
-    for running in started:
-        await running.drain(grace_s=0)
+    async with drained_after(start) as factory:
+        yield factory
 
 
 @pytest.fixture

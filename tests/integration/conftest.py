@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fakes` from 
 from fakes import FakeCatalog, FakeIndex, rule_matcher  # noqa: E402
 
 from server.app import Components, RunningServer, start_server  # noqa: E402
+from tests.support.servers import drained_after  # noqa: E402
 from server.backends.fake import FakeBackend  # noqa: E402
 from server.guardrails.base import PassThroughGuardrails  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -36,9 +37,8 @@ def backend() -> FakeBackend:
 @pytest.fixture
 async def make_server(backend: FakeBackend) -> AsyncIterator[Callable[..., Any]]:
     """``await make_server(**settings_sections, components_overrides...)`` -> RunningServer (stopped after)."""
-    started: list[RunningServer] = []
 
-    async def factory(
+    async def start(
         *, guardrails=None, tiers=None, index=None, catalog=None, hallucination_score_fn=None, guardrail_settings=None,
         **sections,
     ) -> RunningServer:
@@ -54,13 +54,10 @@ async def make_server(backend: FakeBackend) -> AsyncIterator[Callable[..., Any]]
             rules=rule_matcher(),
             hallucination_score_fn=hallucination_score_fn,
         )
-        running = await start_server(test_settings(**sections), components, serve_metrics=False)
-        started.append(running)
-        return running
+        return await start_server(test_settings(**sections), components, serve_metrics=False)
 
-    yield factory
-    for running in started:
-        await running.drain(grace_s=0)
+    async with drained_after(start) as factory:
+        yield factory
 
 
 @pytest.fixture
