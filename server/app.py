@@ -7,6 +7,9 @@ Health (``grpc.health.v1``) services:
 - ``readiness``, ``""`` and ``mangaassist.v1.MangaAssist``: follow the model backend's ``is_ready()``,
   re-checked every ``server.health_poll_s`` by a watcher task; NOT_SERVING for good once draining starts.
 
+With ``server.health_port`` set (the Helm chart sets it when TLS is on), the same health statuses are also
+served in plaintext on that port, alone: kubelet's gRPC probes cannot speak TLS.
+
 Shutdown (SIGTERM/SIGINT, or :meth:`RunningServer.drain`): readiness -> NOT_SERVING, admission refuses new
 requests (UNAVAILABLE, reason ``draining``), ``server.stop(grace)`` lets in-flight RPCs finish for up to
 ``server.drain_grace_s`` and then cancels what is left, the hallucination scoring queue drains for at most
@@ -90,6 +93,8 @@ class RunningServer:
     settings: Settings
     components: Components
     metrics_port: int | None = None
+    health_port: int | None = None  # the plaintext health-only listener, when server.health_port >= 0
+    _health_server: grpc.aio.Server | None = None
     _metrics_httpd: Any = None
     _watcher: asyncio.Task | None = None
     _drained: asyncio.Event = field(default_factory=asyncio.Event)
@@ -135,6 +140,8 @@ class RunningServer:
             self._watcher.cancel()
             await asyncio.wait({self._watcher}, timeout=max(1.0, 2 * self.settings.server.health_poll_s))
         await self.server.stop(grace)
+        if self._health_server is not None:  # probes answer NOT_SERVING until the very end
+            await self._health_server.stop(0)
         if self._warmup is not None:
             self._warmup.cancel()
             await asyncio.wait({self._warmup}, timeout=1.0)
@@ -201,6 +208,18 @@ async def _close_async(*resources: Any) -> None:
             log.info("closing %r failed: %r", resource, err)
 
 
+async def _start_health_listener(health: _Health, address: str) -> tuple[grpc.aio.Server, int]:
+    """A plaintext server with only grpc.health.v1 (the same servicer, so the same statuses), for kubelet
+    probes when the service port is TLS: nothing else is reachable through it."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"could not bind the health port {address}")
+    await server.start()
+    return server, port
+
+
 async def start_server(settings: Settings, components: Components, *, serve_metrics: bool = True) -> RunningServer:
     """Build and start the server; returns once it accepts connections (port 0 -> a free port)."""
     metrics = Metrics()
@@ -241,9 +260,12 @@ async def start_server(settings: Settings, components: Components, *, serve_metr
     await running.refresh_health()
     if serve_metrics and cfg.metrics_port >= 0:
         running._metrics_httpd, running.metrics_port = metrics.serve_http(cfg.metrics_port)
+    if cfg.health_port >= 0:
+        running._health_server, running.health_port = await _start_health_listener(health, f"{cfg.host}:{cfg.health_port}")
     await server.start()
     running._watcher = asyncio.create_task(running._watch(), name="readiness-watcher")
-    log.info("MangaAssist serving on %s (metrics port %s)", address.replace(f":{cfg.port}", f":{port}"), running.metrics_port)
+    log.info("MangaAssist serving on %s (metrics port %s, health port %s)", address.replace(f":{cfg.port}", f":{port}"),
+             running.metrics_port, running.health_port)
     return running
 
 

@@ -40,6 +40,7 @@ ENV_ALIASES: Mapping[str, tuple[str, str]] = types.MappingProxyType(
         "MANGAASSIST_GRPC_PORT": ("server", "port"),
         "MANGAASSIST_PORT": ("server", "port"),
         "MANGAASSIST_METRICS_PORT": ("server", "metrics_port"),
+        "MANGAASSIST_HEALTH_PORT": ("server", "health_port"),
         "MANGAASSIST_AUTH_TOKENS": ("server", "auth_tokens"),
         "MANGAASSIST_BUILD_DIR": ("paths", "build_dir"),
     }
@@ -59,6 +60,9 @@ class ServerSettings:
     host: str = "[::]"
     port: int = 50051  # 0 = pick a free port (tests)
     metrics_port: int = 9464  # Prometheus /metrics over HTTP; -1 disables, 0 = pick a free port
+    #: a plaintext listener serving ONLY grpc.health.v1 (kubelet's gRPC probes cannot speak TLS); -1 = none,
+    #: 0 = pick a free port. The Helm chart sets it (MANGAASSIST_HEALTH_PORT) when TLS is on.
+    health_port: int = -1
     max_concurrency: int = 64  # in-flight model RPCs; the next one fails fast with RESOURCE_EXHAUSTED
     max_message_bytes: int = 64 * 1024  # grpc max_receive_message_length; larger -> RESOURCE_EXHAUSTED
     max_text_chars: int = 2000  # per chat message / classify text / retrieve query

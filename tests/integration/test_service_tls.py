@@ -62,3 +62,22 @@ async def test_mutual_tls_requires_a_client_certificate(make_server, pki):
     async with AsyncMangaAssistClient(target, credentials=_creds(pki, client_cert=False), timeout=2) as anonymous:
         with pytest.raises(client_errors.Unavailable):
             await anonymous.chat("hello")
+
+
+async def test_plaintext_health_port_serves_only_health_while_tls_is_on(make_server, pki):
+    """kubelet's gRPC probes cannot speak TLS: the chart points them at server.health_port."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    server = await make_server(server={
+        "tls_cert_file": str(pki / "server.crt"), "tls_key_file": str(pki / "server.key"), "health_port": 0,
+    })
+    assert server.health_port and server.health_port != server.port
+    async with grpc.aio.insecure_channel(f"localhost:{server.health_port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("liveness", "readiness"):
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        async with AsyncMangaAssistClient(f"localhost:{server.health_port}", timeout=2) as plaintext:
+            with pytest.raises(client_errors.MangaAssistError) as err:  # the API is not on the health port
+                await plaintext.chat("hello")
+            assert err.value.code == grpc.StatusCode.UNIMPLEMENTED
