@@ -157,6 +157,45 @@ SUMMARY_HEADERS = (
 )
 
 
+CPU_HEADERS = (
+    "model", "batching", "concurrency", "infer/s", "% of ceiling", "model stub", "tokenizer stub", "tritonserver",
+    "perf_analyzer", "idle", "model cores: served / ceiling", "rows per model core-s: served / ceiling",
+)
+
+
+def cpu_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Where the cores went at each series' best concurrency, and the served/ceiling ratio split in two:
+    how many cores the model's stub got compared with the ceiling, and how many rows it did per core-second
+    compared with the ceiling (batch size and per-request overhead inside the stub)."""
+    rows = []
+    for series in results:
+        best = best_point(series.get("points", []))
+        cpu = (best or {}).get("cpu")
+        if not cpu:
+            continue
+        share = cpu["share"]
+        compute = series.get("compute_model", series["model"])
+        tokenizer = next((m for m in series.get("composing_models", []) if m != compute), None)
+        ceiling = series.get("ceiling") or {}
+        ceiling_rps = ceiling.get("best_rows_per_s")
+        ceiling_cores = (ceiling.get("cores_used") or {}).get(str(ceiling.get("best_batch")))
+        model_cores = share.get(compute, 0.0) * cpu["cores"]
+        pct = lambda v: "" if v is None else f"{100 * v:.0f}%"  # noqa: E731
+        cores_ratio = per_core = ""
+        if ceiling_rps and ceiling_cores and model_cores:
+            cores_ratio = f"{model_cores:.2f} / {ceiling_cores:.2f}"
+            per_core = f"{best['throughput'] / model_cores:,.0f} / {ceiling_rps / ceiling_cores:,.0f}"
+        rows.append(
+            [
+                f"`{series['model']}`", series["batching"], str(best["concurrency"]), fmt(best["throughput"]),
+                pct(best["throughput"] / ceiling_rps) if ceiling_rps else "",
+                pct(share.get(compute)), pct(share.get(tokenizer)) if tokenizer else "-", pct(share.get("tritonserver")),
+                pct(share.get("perf_analyzer")), pct(share.get("idle")), cores_ratio, per_core,
+            ]
+        )
+    return rows
+
+
 def render_summary(results: Sequence[Mapping[str, Any]], device: Mapping[str, Any], *, command: str = "") -> str:
     """perf_summary.md: the table the README quotes, with the machine it was measured on."""
     lines = [
@@ -188,6 +227,18 @@ def render_summary(results: Sequence[Mapping[str, Any]], device: Mapping[str, An
         "batch size (b) on realistic token lengths; *% of ceiling* = served infer/s at the best concurrency / ceiling.",
         "",
     ]
+    cpu = cpu_rows(results)
+    if cpu:
+        lines += [
+            "## Where the cores went (best concurrency of each series)",
+            "",
+            "Share of the machine (cores x wall time of the run) each process used; *model stub* is the python-backend",
+            "process running ONNX Runtime for the model. The ceiling runs alone, so served / ceiling = (cores the",
+            "model got / cores the ceiling used) x (rows per core-second served / in the ceiling).",
+            "",
+            markdown_table(CPU_HEADERS, cpu),
+            "",
+        ]
     return "\n".join(lines)
 
 

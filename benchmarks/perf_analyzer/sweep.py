@@ -6,8 +6,10 @@
 
 For each batching mode: start tritonserver (``TritonServer``) on the repository -- the built CPU repository
 for "on", ``Builder.assemble("cpu", tmp, dynamic_batching=False)`` for "off" -- and run perf_analyzer over
-gRPC once per concurrency value with realistic ``--input-data``; Triton's statistics are read before and
-after every run, so each point carries the average batch size the dynamic batcher achieved. The in-process
+gRPC once per concurrency value with realistic ``--input-data``; Triton's statistics and every process's
+CPU time (``cpu.py``) are read before and after every run, so each point carries the average batch size the
+dynamic batcher achieved and the share of the cores each process (model stubs, tritonserver, perf_analyzer)
+used. The in-process
 ONNX Runtime ceiling of every ONNX model is measured first, with no server running.
 
 Writes into ``--out``: ``perf_<model>.json`` / ``perf_<model>.csv`` per model, ``perf_results.csv``,
@@ -30,6 +32,7 @@ from benchmarks import common
 from benchmarks.perf_analyzer import ceiling as ceiling_mod
 from benchmarks.perf_analyzer import results as res
 from benchmarks.perf_analyzer.binary import perf_analyzer_binary, perf_analyzer_env
+from benchmarks.perf_analyzer.cpu import CpuMeter, cpu_shares
 from benchmarks.perf_analyzer.inputs import Workloads, composing_models, onnx_model_of, write_input_data
 
 log = logging.getLogger("benchmarks.perf_analyzer")
@@ -132,11 +135,13 @@ def sweep_mode(
     started = time.perf_counter()
     with TritonServer(repo, startup_timeout_s=startup_timeout_s) as triton:
         log.info("[%s] tritonserver ready on %s in %.1fs (%s)", mode, triton.grpc_url, time.perf_counter() - started, repo)
+        meter = CpuMeter(triton.pid)
         for model in models:
             watched = (model, *composing_models(model))
             points = []
             for c in concurrency:
                 before = triton_stats(triton.grpc_url)
+                cpu_before, t0 = meter.snapshot(), time.perf_counter()
                 try:
                     point = run_point(binary, env, model, triton.grpc_url, c, inputs[model], scratch,
                                       measurement_ms=measurement_ms, stability=stability, max_trials=max_trials)
@@ -144,6 +149,7 @@ def sweep_mode(
                     log.error("%s", err)
                     points.append({"concurrency": c, "error": str(err)[-800:]})
                     continue
+                point["cpu"] = cpu_shares(cpu_before, meter.snapshot(), time.perf_counter() - t0)
                 point["triton_stats"] = res.stats_delta(before, triton_stats(triton.grpc_url), watched)
                 compute = point["triton_stats"].get(onnx_model_of(model), {})
                 log.info(

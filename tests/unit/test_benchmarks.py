@@ -273,3 +273,93 @@ def test_queue_stall_variants_rewrite_the_real_config():
     assert "dynamic_batching" in rendered["no_policy_1_instance"]
     assert "dynamic_batching" not in rendered["no_batching_1_instance"]
     assert len(set(rendered.values())) == len(VARIANTS)
+
+
+# ----------------------------------------------------------------------------------- ceiling and CPU shares
+def test_ceiling_covers_the_whole_workload_at_every_batch_size(data_dir, repo_dir, monkeypatch):
+    """Each batch size is measured on every text perf_analyzer sends, not on an easier first slice."""
+    from benchmarks.perf_analyzer import ceiling
+
+    class RecordingSession:
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, ...]] = []
+
+        def get_inputs(self):
+            return [type("I", (), {"name": n})() for n in spec.TOKEN_INPUTS]
+
+        def run(self, _outputs, feed):
+            self.seen.append(tuple(feed["input_ids"][:, 0]))
+
+    sess = RecordingSession()
+    monkeypatch.setattr(ceiling, "session", lambda path, threads: sess)
+    workloads = Workloads(data_dir, repo_dir, limit=2)  # the two unique texts: "hi" (id 2), "is one piece ..." (id 3)
+    report = ceiling.measure_ceiling("intent_classifier_onnx", Path("unused.onnx"), workloads, batch_sizes=(1, 2), seconds=0.0)
+    assert set(report["rows_per_s"]) == {"1", "2"} and set(report["cores_used"]) == {"1", "2"}
+    assert {(2,), (3,)} <= set(sess.seen)  # batch size 1 ran both texts, not only the first
+    assert (2, 3) in sess.seen  # batch size 2: both in one feed
+    assert report["feed_widths"]["1"] == [16]
+
+
+def test_process_label_names_python_backend_stubs_by_model():
+    from benchmarks.perf_analyzer.cpu import process_label
+
+    stub = ["/venv/lib/python3.11/site-packages/pytriton/tritonserver/backends/python/triton_python_backend_stub",
+            "/build/triton/cpu/intent_tokenizer/1/model.py", "triton_python_backend_shm_region_7", "1048576"]
+    assert process_label(stub) == "intent_tokenizer"
+    assert process_label(["/opt/tritonserver/bin/tritonserver", "--model-repository", "/m"]) == "tritonserver"
+    assert process_label([]) == "?"
+
+
+def test_cpu_shares_split_the_machine_and_leave_the_rest_idle():
+    from benchmarks.perf_analyzer.cpu import cpu_shares
+
+    out = cpu_shares({"tritonserver": 1.0, "m": 0.0, "perf_analyzer": 2.0}, {"tritonserver": 2.0, "m": 1.5, "perf_analyzer": 2.5},
+                     wall_s=2.0, cores=2)
+    assert out["cpu_seconds"] == {"tritonserver": 1.0, "m": 1.5, "perf_analyzer": 0.5}
+    assert out["share"] == {"tritonserver": 0.25, "m": 0.375, "perf_analyzer": 0.125, "idle": 0.25}
+
+
+def test_cpu_meter_reads_a_real_process_tree(tmp_path):
+    """A parent that burns CPU and a child whose command line names a model.py, like a backend stub."""
+    import subprocess
+    import sys
+    import time
+
+    from benchmarks.perf_analyzer.cpu import CLIENT, SERVER, CpuMeter
+
+    burn = "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass\ntime.sleep(30)"
+    model_py = tmp_path / "repo" / "my_model" / "1" / "model.py"
+    parent_code = (
+        "import subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', {burn!r}, {str(model_py)!r}])\n" + burn
+    )
+    server = subprocess.Popen([sys.executable, "-c", parent_code])
+    try:
+        meter = CpuMeter(server.pid)
+        deadline = time.monotonic() + 30
+        snap = meter.snapshot()
+        while (snap.get("my_model", 0) < 0.25 or snap[SERVER] < 0.25) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            snap = meter.snapshot()
+        assert snap[SERVER] >= 0.25 and snap["my_model"] >= 0.25
+        before = snap[CLIENT]
+        subprocess.run([sys.executable, "-c", burn.replace("time.sleep(30)", "")], check=True)  # a reaped child
+        assert meter.snapshot()[CLIENT] - before >= 0.25
+    finally:
+        for child in __import__("psutil").Process(server.pid).children(recursive=True):
+            child.kill()
+        server.kill()
+        server.wait()
+
+
+def test_summary_splits_the_ceiling_gap_into_cores_and_per_core_rate():
+    series = _series("intent_classifier", "on", [(4, 150.0, 20.0, 40.0)], 300.0)
+    series["composing_models"] = ["intent_tokenizer", "intent_classifier_onnx"]
+    series["ceiling"]["cores_used"] = {"32": 2.0}
+    series["points"][0]["cpu"] = {"cores": 2, "wall_s": 10.0, "share": {
+        "intent_classifier_onnx": 0.5, "intent_tokenizer": 0.1, "tritonserver": 0.2, "perf_analyzer": 0.15, "idle": 0.05}}
+    md = res.render_summary([series], DEVICE)
+    row = next(line for line in md.splitlines() if line.startswith("| `intent_classifier` | on | 4 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4:] == ["50%", "50%", "10%", "20%", "15%", "5%", "1.00 / 2.00", "150 / 150"]
+    assert "Where the cores went" in md
