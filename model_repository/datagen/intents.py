@@ -140,6 +140,51 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "which edition of {series} has the bigger trim size",
         "was {series} cancelled or is it still running",
         "how many volumes of {series} are out in english so far",
+        # availability before release: a question about the title, not about an order (that is order_status)
+        "is {series} vol {vol} up for pre-order yet?",
+        "when do pre-orders open for {title}",
+        "has vol {vol} of {series} been announced in {lang} yet? want to reserve it",
+        "can i reserve a copy of {title} before it comes out",
+        "{series} vol {vol} preorder?? is it even listed on your site yet",
+        "is the next {series} volume available to pre-order or do I have to wait for the release",
+        # format and edition
+        "what format is {title}, tankobon or omnibus?",
+        "is the {series} box set hardback",
+        "does {title} come with a dust jacket",
+        "softcover or hardback for the {series} {fmt}?",
+        "is the {series} {fmt} the deluxe edition or the regular one",
+        "paperback or hardcover? {title}",
+        "which edition is this {series} vol {vol}, the 2-in-1 or the single volume?",
+        # finished or ongoing, how far the translation got
+        "has {series} finished its run in {lang}?",
+        "is the {lang} release of {series} caught up with japan",
+        "are all volumes of {series} translated or is it stuck at vol {vol}",
+        "before I commit to vol 1, is {series} completed or still coming out?",
+        "did {series} ever get an ending or is it abandoned",
+        # Japanese mixed in
+        "{series} no saishinkan wa itsu hatsubai desu ka?",
+        "{series} wa kanketsu shimashita ka?",
+        "{series} no eigoban wa arimasu ka",
+        "{title} zaiko aru?",
+        "{series} {vol}-kan, mada arimasu?",
+        # stock and basic facts, phrased loosely
+        "any copies of {series} vol {vol} left?",
+        "yo is {series} {vol} available or sold out",
+        "who publishes {series} in {lang}",
+        "page count for {title}?",
+        "does {title} ship as a physical book or is it a download",
+        # one fact about one book ({attr}: ISBN, page count, trim size ...); "the price for" is price_deal
+        "what's the {attr} for {title}?",
+        "{attr} of {series} vol {vol}?",
+        "need the {attr} of {title} pls",
+        "do you know the {attr} on {series} vol {vol}",
+        "{title}: {attr}?",
+        "can you check the {attr} for {series} {vol}",
+        # which format ({fmtpair}: paperback or hardcover, print or digital ...)
+        "{fmtpair}? {title}",
+        "is {title} {fmtpair}",
+        "quick q, {fmtpair} for {series} vol {vol}",
+        "{series} {fmt}: {fmtpair}?",
     ),
     "recommendation": (
         "can you recommend something like {series}?",
@@ -283,6 +328,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "whats the tracking on my order from {month} {day}",
         "my order shows 'in transit' since {weekday}, when does it arrive",
         "is {order_id} out for delivery today",
+        "my package hasn't moved in a week, is it lost? {order_id}",
+        "tracking shows {order_id} went to {city} instead of here, is it still coming?",
+        "{order_id} has said 'label created' since {weekday}, did it actually ship",
+        "the carrier says delivery exception on {order_id}, what does that mean for my books",
+        "any update on {order_id}? tracking hasn't changed in days",
+        "did {order_id} get lost in the mail or is it just slow",
     ),
     "return_refund": (
         "I want to return {title}",
@@ -418,6 +469,14 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "when do you charge for pre-orders, at checkout or when it ships?",
         "is there a monthly fee for premium",
         "how many copies of one book can I pre-order",
+        "is same-day or overnight shipping an option?",
+        "is express delivery available to {country}?",
+        "how does the Manga Club free trial work",
+        "is there a trial period for the membership",
+        "do you take PayPal or just cards?",
+        "do you ship to PO boxes",
+        "what are the Manga Club perks exactly",
+        "is delivery available on weekends",
     ),
     "price_deal": (
         "how much is {title}?",
@@ -487,6 +546,14 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "how much is it for vol {vol}?",
         "price for the {lang} edition?",
         "is there a cheaper version of {title}",
+        "{competitor} has {title} for {price}, will you price match?",
+        "found {series} vol {vol} cheaper at {competitor} ({price}), can you beat it",
+        "any {holiday} sale coming up?",
+        "are you doing discounts for {holiday}",
+        "is there a bundle price if I buy {series} 1-{n2}",
+        "how much would the whole {series} set cost me",
+        "does the {code} code work on box sets",
+        "is {title} going on sale soon",
     ),
     "chitchat": (
         "hi",
@@ -588,6 +655,18 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "i stayed up all night reading {series} and regret nothing",
         "{char} and {char} are the best duo, change my mind",
         "nothing, just browsing",
+        "just testing if this chat works",
+        "hello? is this thing on",
+        "ohayo gozaimasu!",
+        "oyasumi, going to bed now",
+        "konbanwa~ just saying hi",
+        "do you even like manga?",
+        "who's your favourite character ever",
+        "honestly {char} carried that whole arc",
+        "that {series} finale had me crying for an hour",
+        "{char} is the goat, no debate",
+        "ok that's all, bye!",
+        "lol you're pretty helpful for a bot",
     ),
     "escalation": (
         "I want to talk to a human",
@@ -691,6 +770,11 @@ _GENRES = ("shonen", "seinen", "shojo", "josei", "isekai", "mecha", "slice of li
            "sports", "fantasy", "mystery", "sci-fi", "comedy", "cooking", "psychological", "action")
 _FORMATS = ("tankobon", "omnibus", "box set", "digital edition", "deluxe edition", "hardcover", "paperback",
             "collector's edition", "3-in-1")
+_ATTRIBUTES = ("ISBN", "isbn", "page count", "number of pages", "trim size", "dimensions", "weight", "publisher",
+               "release date", "age rating", "translator", "chapter count", "cover artist", "binding", "print run",
+               "reading direction", "shipping weight", "edition", "imprint", "language")
+_FORMAT_PAIRS = ("paperback or hardcover", "softcover or hardback", "hardcover or paperback", "print or digital",
+                 "tankobon or omnibus", "single volume or 3-in-1", "regular or deluxe", "physical or ebook")
 _LANGS = ("English", "Japanese", "Spanish", "French", "German", "Portuguese", "Italian")
 _RELS = ("son", "daughter", "nephew", "niece", "girlfriend", "boyfriend", "sister", "brother", "best friend",
          "dad", "mom", "coworker", "wife", "husband", "kid")
@@ -820,6 +904,7 @@ class _Slots:
             "age": lambda: str(rng.randrange(7, 17)), "n": lambda: str(rng.randrange(2, 12)),
             "n2": lambda: str(rng.randrange(12, 40)), "pct": lambda: str(rng.choice((10, 15, 20, 25, 30, 40, 50))),
             "chap": lambda: str(rng.randrange(1, 160)),
+            "attr": lambda: rng.choice(_ATTRIBUTES), "fmtpair": lambda: rng.choice(_FORMAT_PAIRS),
         }
 
 
