@@ -275,7 +275,7 @@ def _onnx_config(m: OnnxModel, flavour: Flavour, max_queue_size: int | None) -> 
     if flavour == "cpu":
         cfg.backend = "python"
         cfg.instance_group.append(mc.ModelInstanceGroup(kind=mc.ModelInstanceGroup.KIND_CPU, count=m.cpu_instances))
-        for k, v in _params(onnx_file="model.onnx", intra_op_threads=m.cpu_threads).items():
+        for k, v in _params(onnx_file="model.onnx", intra_op_threads=m.cpu_threads, allow_spinning=0).items():
             cfg.parameters[k].CopyFrom(v)
     else:
         cfg.backend = "onnxruntime"

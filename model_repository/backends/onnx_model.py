@@ -3,7 +3,9 @@
 Triton's dynamic batcher hands ``execute`` N requests; Triton does not concatenate them. We stack every
 input along the batch axis (grouping requests whose non-batch shapes match), run the session once per
 group and split the outputs back, checking the batch contract (outputs per request == inputs per request).
-Config parameters: onnx_file, intra_op_threads.
+Config parameters: onnx_file, intra_op_threads, allow_spinning ("0"/"1": whether ORT's idle intra-op threads
+spin-wait for work; default "0", because on a CPU shared with the tokenizer stubs, tritonserver and the
+clients, a spinning thread burns cores that those need -- benchmarks/results/perf_summary.md measures it).
 """
 
 import json
@@ -22,6 +24,7 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(params.get("intra_op_threads", "1"))
         options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", params.get("allow_spinning", "0"))
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         graph_inputs = {i.name for i in self.session.get_inputs()}
