@@ -7,7 +7,10 @@ much of the machine the model got, which bounds the served/ceiling ratio on a ma
 
 * tritonserver and its python-backend stubs: ``psutil`` CPU times (user + system) of the server process and
   its children, before and after the run; a stub is named by the model directory on its command line;
-* perf_analyzer: ``resource.getrusage(RUSAGE_CHILDREN)`` around the run (it is the only child reaped then).
+* perf_analyzer: ``resource.getrusage(RUSAGE_CHILDREN)`` around the run (it is the only child reaped then);
+* steal: machine-wide CPU time the hypervisor gave to other guests (``psutil.cpu_times().steal``). On a shared
+  VM it can be large and it changes from minute to minute, which moves every absolute number; CPU seconds
+  per row do not count it, so they compare runs taken at different times.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import psutil
 
 SERVER = "tritonserver"
 CLIENT = "perf_analyzer"
+STEAL = "steal"
 
 
 def process_label(cmdline: list[str]) -> str:
@@ -54,12 +58,13 @@ class CpuMeter:
                 continue
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         out[CLIENT] = usage.ru_utime + usage.ru_stime
+        out[STEAL] = getattr(psutil.cpu_times(), "steal", 0.0)
         return out
 
 
 def cpu_shares(before: Mapping[str, float], after: Mapping[str, float], wall_s: float, cores: int | None = None) -> dict[str, Any]:
-    """Each process's CPU seconds over the run and its share of the machine (``cores`` x ``wall_s``); ``idle``
-    is what nobody used (other processes on the box count as idle here)."""
+    """Each process's CPU seconds over the run (and the machine's ``steal``) as shares of the machine
+    (``cores`` x ``wall_s``); ``idle`` is what is left (other processes on the box count as idle here)."""
     cores = cores or len(os.sched_getaffinity(0))
     capacity = max(wall_s, 1e-9) * cores
     seconds = {k: round(max(0.0, after.get(k, 0.0) - before.get(k, 0.0)), 3) for k in after}

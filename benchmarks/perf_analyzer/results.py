@@ -159,7 +159,7 @@ SUMMARY_HEADERS = (
 
 CPU_HEADERS = (
     "model", "batching", "concurrency", "infer/s", "% of ceiling", "model stub", "tokenizer stub", "tritonserver",
-    "perf_analyzer", "idle", "model cores: served / ceiling", "rows per model core-s: served / ceiling",
+    "perf_analyzer", "steal", "idle", "model cores: served / ceiling", "rows per model core-s: served / ceiling",
 )
 
 
@@ -190,7 +190,7 @@ def cpu_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
                 f"`{series['model']}`", series["batching"], str(best["concurrency"]), fmt(best["throughput"]),
                 pct(best["throughput"] / ceiling_rps) if ceiling_rps else "",
                 pct(share.get(compute)), pct(share.get(tokenizer)) if tokenizer else "-", pct(share.get("tritonserver")),
-                pct(share.get("perf_analyzer")), pct(share.get("idle")), cores_ratio, per_core,
+                pct(share.get("perf_analyzer")), pct(share.get("steal")), pct(share.get("idle")), cores_ratio, per_core,
             ]
         )
     return rows
@@ -233,8 +233,10 @@ def render_summary(results: Sequence[Mapping[str, Any]], device: Mapping[str, An
             "## Where the cores went (best concurrency of each series)",
             "",
             "Share of the machine (cores x wall time of the run) each process used; *model stub* is the python-backend",
-            "process running ONNX Runtime for the model. The ceiling runs alone, so served / ceiling = (cores the",
-            "model got / cores the ceiling used) x (rows per core-second served / in the ceiling).",
+            "process running ONNX Runtime for the model; *steal* is CPU time the hypervisor gave other guests. The",
+            "ceiling runs alone, so served / ceiling = (cores the model got / cores the ceiling used) x (rows per",
+            "core-second served / in the ceiling). Rows per core-second do not count steal, so they compare runs",
+            "taken minutes apart on a shared VM; absolute infer/s do not.",
             "",
             markdown_table(CPU_HEADERS, cpu),
             "",

@@ -325,7 +325,7 @@ def test_cpu_meter_reads_a_real_process_tree(tmp_path):
     import sys
     import time
 
-    from benchmarks.perf_analyzer.cpu import CLIENT, SERVER, CpuMeter
+    from benchmarks.perf_analyzer.cpu import CLIENT, SERVER, STEAL, CpuMeter
 
     burn = "import time\nt=time.process_time()\nwhile time.process_time()-t<0.3: pass\ntime.sleep(30)"
     model_py = tmp_path / "repo" / "my_model" / "1" / "model.py"
@@ -341,7 +341,7 @@ def test_cpu_meter_reads_a_real_process_tree(tmp_path):
         while (snap.get("my_model", 0) < 0.25 or snap[SERVER] < 0.25) and time.monotonic() < deadline:
             time.sleep(0.1)
             snap = meter.snapshot()
-        assert snap[SERVER] >= 0.25 and snap["my_model"] >= 0.25
+        assert snap[SERVER] >= 0.25 and snap["my_model"] >= 0.25 and snap[STEAL] >= 0.0
         before = snap[CLIENT]
         subprocess.run([sys.executable, "-c", burn.replace("time.sleep(30)", "")], check=True)  # a reaped child
         assert meter.snapshot()[CLIENT] - before >= 0.25
@@ -357,9 +357,10 @@ def test_summary_splits_the_ceiling_gap_into_cores_and_per_core_rate():
     series["composing_models"] = ["intent_tokenizer", "intent_classifier_onnx"]
     series["ceiling"]["cores_used"] = {"32": 2.0}
     series["points"][0]["cpu"] = {"cores": 2, "wall_s": 10.0, "share": {
-        "intent_classifier_onnx": 0.5, "intent_tokenizer": 0.1, "tritonserver": 0.2, "perf_analyzer": 0.15, "idle": 0.05}}
+        "intent_classifier_onnx": 0.5, "intent_tokenizer": 0.1, "tritonserver": 0.2, "perf_analyzer": 0.1, "steal": 0.05,
+        "idle": 0.05}}
     md = res.render_summary([series], DEVICE)
     row = next(line for line in md.splitlines() if line.startswith("| `intent_classifier` | on | 4 |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[4:] == ["50%", "50%", "10%", "20%", "15%", "5%", "1.00 / 2.00", "150 / 150"]
+    assert cells[4:] == ["50%", "50%", "10%", "20%", "10%", "5%", "5%", "1.00 / 2.00", "150 / 150"]
     assert "Where the cores went" in md
