@@ -2,7 +2,9 @@
 
 Same file Triton serves (``Builder.served_onnx``), same session options as the python-backend model
 (``model_repository/backends/onnx_model.py``: ORT_ENABLE_ALL, ``intra_op_threads`` from the spec, one
-inter-op thread), realistic inputs tokenised and bucket-padded like the served tokenizer. Reported at the
+inter-op thread) except that ORT's intra-op threads keep their default spin-waiting: the ceiling runs alone,
+where spinning is ORT's fastest setting (the served model turns it off because it shares the cores).
+Realistic inputs, tokenised and bucket-padded like the served tokenizer. Reported at the
 best batch size among ``BATCH_SIZES``. Served throughput / ceiling is the serving efficiency: the share of
 the raw model speed left after gRPC, the ensemble, tokenisation and batching delays.
 """
