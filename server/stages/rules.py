@@ -106,7 +106,8 @@ _NOT_ORDER_STATUS = re.compile(
     r"manager|supervisor|boss|human|agent|operator|person|representative|someone|somebody|nobody|no one|"
     r"support|unacceptable|ridiculous|worst|report\w*|escalat\w*|account|hack\w*|stolen|police|"
     r"price|cost|how much|discount|coupon|promo|sale|deal|recommend\w*|suggest\w*|privacy|data|"
-    r"review|harass\w*|illegal|injur\w*|hazard|crack\w*|scratch\w*|stain\w*|smell\w*|upside down)\b"
+    r"review|harass\w*|illegal|injur\w*|hazard|crack\w*|scratch\w*|stain\w*|smell\w*|upside down|"
+    r"unsubscrib\w*|marketing|spam\w*|emails?)\b"
 )
 # The same signal words with one typo ("refudn", "reund", "damagd"): customers misspell, and a missed
 # block word would let the order rule answer a refund request. Symmetric-delete matching, edit distance 1.
@@ -116,7 +117,7 @@ _FUZZY_BLOCK_WORDS = (
     "cancel", "cancelled", "complaint", "complain", "manager", "supervisor", "lawyer",
     "representative", "human", "agent", "fraud", "reimburse", "misprint", "defective", "missing",
     "discount", "coupon", "price", "recommend", "escalate", "report", "dispute", "account", "privacy",
-    "cracked", "scratched", "wrong", "soaked", "ripped", "crushed",
+    "cracked", "scratched", "wrong", "soaked", "ripped", "crushed", "illegal", "unsubscribed", "marketing",
 )
 
 

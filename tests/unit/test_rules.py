@@ -93,6 +93,8 @@ def test_rules_abstain_when_unsure(text):
     ("hey, can I get a human? my order MA-12345678 is lost", "escalation"),
     ("hello, how much is shipping? also track MA-12345678", "order_status"),
     ("hi thanks, do you price match? MA-12345678 arrived today", "price_deal"),
+    ("real quick, is my order going to come in one box or several? ma-41802719\n"
+     "stop sending me marketing emails, i've unsubscribed 5 times, this is illgeal", "escalation"),
 ])
 def test_multi_intent_messages_never_get_a_wrong_rule_label(text, label):
     m = match(text)
