@@ -291,10 +291,11 @@ def test_ceiling_covers_the_whole_workload_at_every_batch_size(data_dir, repo_di
             self.seen.append(tuple(feed["input_ids"][:, 0]))
 
     sess = RecordingSession()
-    monkeypatch.setattr(ceiling, "session", lambda path, threads: sess)
+    monkeypatch.setattr(ceiling, "session", lambda path, threads, spinning: sess)
     workloads = Workloads(data_dir, repo_dir, limit=2)  # the two unique texts: "hi" (id 2), "is one piece ..." (id 3)
     report = ceiling.measure_ceiling("intent_classifier_onnx", Path("unused.onnx"), workloads, batch_sizes=(1, 2), seconds=0.0)
     assert set(report["rows_per_s"]) == {"1", "2"} and set(report["cores_used"]) == {"1", "2"}
+    assert set(report["rows_per_s_other_spinning"]) == {"1", "2"} and isinstance(report["spinning"], bool)
     assert {(2,), (3,)} <= set(sess.seen)  # batch size 1 ran both texts, not only the first
     assert (2, 3) in sess.seen  # batch size 2: both in one feed
     assert report["feed_widths"]["1"] == [16]
