@@ -75,11 +75,12 @@ class OnnxModel:
     outputs: tuple[Tensor, ...]
     max_batch_size: int = 64
     batching: Batching = field(default_factory=Batching)
-    #: cpu: instances x ORT threads each. One two-threaded instance: a lone request (the common case at
-    #: low load, and the index build) gets both cores. Two single-threaded instances cut the batcher's
-    #: queue-policy stalls somewhat (benchmarks/results/queue_stall.md) but halve single-request speed
-    #: (the index build's embedding: ~9 vs ~15-45 chunks/s), so they are not the default.
-    cpu_instances: int = 1
+    #: cpu: instances x ORT threads each. Two instances of two threads: a lone request still gets both cores,
+    #: and while one instance runs, the other is waiting for work, which is what wakes Triton 2.51's dynamic
+    #: batcher on enqueue when a queue policy is set (with one busy instance a request could wait for the
+    #: batcher's 500 ms poll: benchmarks/results/queue_stall.md). The threads never spin-wait
+    #: (allow_spinning=0), so the idle instance costs memory, not CPU (benchmarks/results/ort_spinning.md).
+    cpu_instances: int = 2
     cpu_threads: int = 2
     gpu_instances: int = 2
     tensorrt: bool = True

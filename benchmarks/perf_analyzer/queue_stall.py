@@ -49,10 +49,10 @@ def _no_batching(cfg: str) -> str:
 
 #: name -> (what it is, config rewrite)
 VARIANTS: dict[str, tuple[str, Callable[[str], str]]] = {
-    "policy_1_instance": ("bounded queue policy, 1 instance (shipped)", _instances(1)),
+    "policy_1_instance": ("bounded queue policy, 1 instance", _instances(1)),
     "no_policy_1_instance": ("no queue policy, 1 instance", lambda c: _no_policy(_instances(1)(c))),
     "no_batching_1_instance": ("dynamic batching off, 1 instance", lambda c: _no_batching(_instances(1)(c))),
-    "policy_2_instances": ("bounded queue policy, 2 instances", _instances(2)),
+    "policy_2_instances": ("bounded queue policy, 2 instances (shipped)", _instances(2)),
     "policy_4_instances": ("bounded queue policy, 4 instances", _instances(4)),
 }
 
