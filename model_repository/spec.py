@@ -130,7 +130,9 @@ TOKENIZERS: tuple[Tokenizer, ...] = (
 ONNX_MODELS: tuple[OnnxModel, ...] = (
     OnnxModel("intent_classifier_onnx", _token_tensors(), (PROBS,)),
     OnnxModel("query_embedder_onnx", _token_tensors(), (EMBEDDING,)),
-    OnnxModel("reranker_onnx", _token_tensors(), (SCORE,), warmup_seq=64),
+    # One instance: compute-bound at 64-token pairs, it gains more from one bigger batch (avg 4.4 vs 3.0 at c=8)
+    # than from a second two-threaded instance competing for the same two cores (perf_summary.md, 20:40 run).
+    OnnxModel("reranker_onnx", _token_tensors(), (SCORE,), warmup_seq=64, cpu_instances=1),
     # Scored off the request path (server/hallucination): throughput over latency, so a longer batching window.
     OnnxModel(
         "hallucination_scorer_onnx",
