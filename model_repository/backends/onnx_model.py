@@ -5,7 +5,7 @@ input along the batch axis (grouping requests whose non-batch shapes match), run
 group and split the outputs back, checking the batch contract (outputs per request == inputs per request).
 Config parameters: onnx_file, intra_op_threads, allow_spinning ("0"/"1": whether ORT's idle intra-op threads
 spin-wait for work; default "0", because on a CPU shared with the tokenizer stubs, tritonserver and the
-clients, a spinning thread burns cores that those need -- benchmarks/results/perf_summary.md measures it).
+clients, a spinning thread burns cores that those need -- benchmarks/results/ort_spinning.md measures it).
 """
 
 import json
