@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from benchmarks.common import fmt, markdown_table
+from benchmarks.perf_analyzer.cpu import CLIENT, SERVER, STEAL
 
 _US_COLUMNS = {
     "p50 latency": "p50_ms",
@@ -163,6 +164,10 @@ CPU_HEADERS = (
 )
 
 
+def _pct(share: float | None) -> str:
+    return "" if share is None else f"{100 * share:.0f}%"
+
+
 def cpu_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     """Where the cores went at each series' best concurrency, and the served/ceiling ratio split in two:
     how many cores the model's stub got compared with the ceiling, and how many rows it did per core-second
@@ -180,7 +185,6 @@ def cpu_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         ceiling_rps = ceiling.get("best_rows_per_s")
         ceiling_cores = (ceiling.get("cores_used") or {}).get(str(ceiling.get("best_batch")))
         model_cores = share.get(compute, 0.0) * cpu["cores"]
-        pct = lambda v: "" if v is None else f"{100 * v:.0f}%"  # noqa: E731
         cores_ratio = per_core = ""
         if ceiling_rps and ceiling_cores and model_cores:
             cores_ratio = f"{model_cores:.2f} / {ceiling_cores:.2f}"
@@ -188,9 +192,9 @@ def cpu_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
         rows.append(
             [
                 f"`{series['model']}`", series["batching"], str(best["concurrency"]), fmt(best["throughput"]),
-                pct(best["throughput"] / ceiling_rps) if ceiling_rps else "",
-                pct(share.get(compute)), pct(share.get(tokenizer)) if tokenizer else "-", pct(share.get("tritonserver")),
-                pct(share.get("perf_analyzer")), pct(share.get("steal")), pct(share.get("idle")), cores_ratio, per_core,
+                _pct(best["throughput"] / ceiling_rps) if ceiling_rps else "",
+                _pct(share.get(compute)), _pct(share.get(tokenizer)) if tokenizer else "-", _pct(share.get(SERVER)),
+                _pct(share.get(CLIENT)), _pct(share.get(STEAL)), _pct(share.get("idle")), cores_ratio, per_core,
             ]
         )
     return rows
