@@ -6,6 +6,15 @@
     mangaassist health [--service readiness]  # exit status 0 only when SERVING
     mangaassist describe
     mangaassist serve [--config FILE] [--port N] [--fake-backend]
+    mangaassist eval [--golden PATH] [--data DIR] [--summary PATH] [--out DIR] [--gate] [--threshold k=v]...
+                     [--budget tier=ms]... [--concurrency N] [--limit N] [--filter-intent I] [--stream-sample N]
+                     [--export-raters CSV] [--import-raters CSV]
+
+``eval`` judges a running service's answers on a golden set (factual correctness, relevance, completeness,
+helpfulness, fluency, safety, format, latency; see :mod:`clients.evaluation`) and writes eval.json, eval.md
+and plots to ``--out``. With ``--gate`` it exits 3 when a threshold fails, naming each on stderr; it exits 1
+when the run itself broke (service unreachable, every call failed, unreadable golden set or data), 2 for a
+bad ``--threshold`` / ``--budget`` / rater sheet.
 
 Global: ``--target`` (default ``$MANGAASSIST_TARGET`` or localhost:50051), ``--token`` (default
 ``$MANGAASSIST_TOKEN``), ``--timeout`` seconds. Errors print ``error: CODE (reason): details`` to stderr
@@ -61,6 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--triton-url", help="use a running Triton instead of launching one")
     serve.add_argument("--fake-backend", action="store_true")
+
+    ev = sub.add_parser("eval", help="judge the service's answers on a golden set (seven dimensions + latency)")
+    ev.add_argument("--golden", default=".build/data/golden.jsonl", help="golden set JSONL")
+    ev.add_argument("--data", default=".build/data", help="store data dir (catalog, policies, orders, series)")
+    ev.add_argument("--summary", default=".build/reports/summary.json", help="the build's model report (optional)")
+    ev.add_argument("--out", default="benchmarks/results/eval", help="where eval.json, eval.md and plots go")
+    ev.add_argument("--gate", action="store_true", help="exit 3 when a threshold fails")
+    ev.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="override a gate threshold")
+    ev.add_argument("--budget", action="append", default=[], metavar="TIER=MS", help="answer-stage p99 budget for a tier")
+    ev.add_argument("--concurrency", type=int, default=4)
+    ev.add_argument("--timeout", dest="eval_timeout", type=float, metavar="S", help="per-call deadline (default: --timeout)")
+    ev.add_argument("--limit", type=int, help="only the first N records")
+    ev.add_argument("--filter-intent", help="only records of this golden intent")
+    ev.add_argument("--stream-sample", type=int, default=100, help="records timed over ChatStream (first text)")
+    ev.add_argument("--export-raters", metavar="CSV", help="write a stratified sample of 50 answers for human rating")
+    ev.add_argument("--import-raters", metavar="CSV", help="read human 1-5 scores into the report")
+    ev.add_argument("--seed", type=int, default=1234, help="seed of the rater sample")
     return p
 
 
@@ -69,6 +95,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
     out = stdout or sys.stdout
     if args.command == "serve":
         return _serve(args)
+    if args.command == "eval":
+        return _eval(args, out)
     from clients.sdk import MangaAssistClient
 
     try:
@@ -169,6 +197,21 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.replace(triton={"url": args.triton_url})
     serve_forever(settings, launch_triton=not (args.triton_url or args.fake_backend), fake_backend=args.fake_backend)
     return 0
+
+
+def _eval(args: argparse.Namespace, out: TextIO) -> int:
+    from clients.evaluation import EvalOptions, run_eval
+
+    return run_eval(
+        EvalOptions(
+            target=args.target, token=args.token, golden=args.golden, data=args.data, summary=args.summary,
+            out=args.out, gate=args.gate, thresholds=args.threshold, budgets=args.budget, concurrency=args.concurrency,
+            timeout=args.eval_timeout or args.timeout, limit=args.limit, filter_intent=args.filter_intent,
+            stream_sample=args.stream_sample, export_raters=args.export_raters, import_raters=args.import_raters,
+            seed=args.seed,
+        ),
+        out,
+    )
 
 
 def _print_json(message, out: TextIO) -> None:

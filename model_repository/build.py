@@ -284,7 +284,7 @@ class Builder:
             "index",
             config={"backend": "faiss"},
             inputs=[
-                *self._data_files("documents.jsonl", "catalog.jsonl", "orders.jsonl"),
+                *self._data_files("documents.jsonl", "catalog.jsonl", "orders.jsonl", "series.jsonl"),
                 self.models / "query_embedder" / "manifest.json",
                 self.models / "embedding_adapter" / "manifest.json",
             ],
@@ -296,7 +296,9 @@ class Builder:
 
             from server.triton_runtime import TritonServer
 
-            catalog = store.CatalogStore.build(self.data / "catalog.jsonl", self.data / "orders.jsonl", out / "catalog.sqlite")
+            catalog = store.CatalogStore.build(
+                self.data / "catalog.jsonl", self.data / "orders.jsonl", out / "catalog.sqlite", self.data / "series.jsonl"
+            )
             products = len(catalog.all_asins())
             catalog.close()
             tokenizer = Tokenizer.from_file(str(Path(self.checkpoint) / "tokenizer.json"))

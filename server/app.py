@@ -282,6 +282,18 @@ class EmptyCatalog:
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         return None
 
+    def series_names(self) -> list[Any]:
+        return []
+
+    def series_products(self, series: str) -> list[Product]:
+        return []
+
+    def script_mentions(self, text: str) -> list[Any]:
+        return []
+
+    def products_by_genre(self, genres: Any, limit: int, exclude_series: str | None = None) -> list[Product]:
+        return []
+
 
 class EmptyIndex:
     dim = 384

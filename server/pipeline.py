@@ -3,8 +3,14 @@ converts at the boundary. Read ``Pipeline.chat`` top-down -- one line per stage,
 module under ``server/stages/``:
 
     admission -> validation -> (session blocked?) -> input guardrail -> rule fast path -> classify
-    (+ embed, concurrently) -> adapter -> retrieve -> rerank -> tier routing -> answer -> output guardrail
-    -> response -> (after it is sent) queue the answer for async hallucination scoring
+    (+ embed, concurrently) -> adapter -> retrieve -> rerank -> tier routing -> facts (entity resolution:
+    which products, or "we don't carry X") -> answer -> output guardrail -> response -> (after it is sent)
+    queue the answer for async hallucination scoring
+
+Answers are grounded by design: the facts stage resolves the series / volume / edition the customer means
+(``server/retrieval/entities.py``: lexical + alias + fuzzy + dense), and the template tier composes the answer
+only from those catalog rows, the order row and quoted policy sentences (``server/llm/templates.py``). The
+retrieval query carries English glosses of Japanese store words (``server/retrieval/query.py``).
 
 Hallucination scoring (``server/hallucination``) never runs on the request path: once the response has
 gone out (``after_response``, the servicer's RPC-done callback) the answer, its retrieved chunks and the
@@ -23,7 +29,6 @@ fails the call. Classify and Retrieve have nothing to degrade to, so there backe
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -38,10 +43,13 @@ from server.guardrails.base import GuardrailAction, Guardrails
 from server.intents import INTENT_LABELS
 from server.llm.base import LLMAnswer
 from server.llm.router import TierRouter
-from server.llm.templates import Facts, find_order_id
+from server.ids import find_asins, find_order_id
+from server.llm.templates import Facts
 from server.metrics import Metrics
 from server.request import RequestContext, new_request_id
 from server.retrieval.base import Product, ScoredChunk, VectorIndex
+from server.retrieval.entities import EntityResolver
+from server.retrieval.query import expand as retrieval_query
 from server.schema import (
     Card,
     ChatInput,
@@ -58,6 +66,7 @@ from server.settings import Settings
 from server.stages import answer as answer_stage
 from server.stages import classify as classify_stage
 from server.stages import embed as embed_stage
+from server.stages import entities as entities_stage
 from server.stages import guard, rerank as rerank_stage, retrieve as retrieve_stage, routing, validation
 from server.stages.retrieve import Catalog
 from server.telemetry import StageTimings
@@ -101,6 +110,7 @@ class Pipeline:
         self.settings = settings
         self.backend = backend
         self.catalog = catalog
+        self.entities = EntityResolver(catalog)  # type: ignore[arg-type]
         self.index = index
         self.guardrails = guardrails
         self.router = router
@@ -189,9 +199,11 @@ class Pipeline:
             rule = self.rules(text)
         if rule is not None:
             intent = classify_stage.from_rule(rule.intent, rule.rule)
-            vector = await self._embed_or_degrade(text, ctx) if self._needs_retrieval(rule.intent) else None
+            vector = await self._embed_or_degrade(retrieval_query(text), ctx) if self._needs_retrieval(rule.intent) else None
             return Understanding(intent, vector, rule.order_id)
-        intent, vector = await concurrently(self._classify_or_degrade(text, ctx), self._embed_or_degrade(text, ctx))
+        intent, vector = await concurrently(
+            self._classify_or_degrade(text, ctx), self._embed_or_degrade(retrieval_query(text), ctx)
+        )
         return Understanding(intent, vector, find_order_id(text))
 
     async def _classify_or_degrade(self, text: str, ctx: RequestContext) -> IntentResult:
@@ -224,7 +236,7 @@ class Pipeline:
             ctx.degrade("retrieval_unavailable")
             return []
         chunks, _ = await rerank_stage.rerank(
-            self.backend, text, candidates, cfg.top_k, ctx,
+            self.backend, retrieval_query(text), candidates, cfg.top_k, ctx,
             budgets=self.settings.budgets, estimate=self.rerank_estimate,
             fusion_weight=cfg.rerank_fusion_weight,
         )
@@ -241,12 +253,9 @@ class Pipeline:
             return vector
 
     async def _facts(self, text: str, seen: Understanding, chunks: Sequence[ScoredChunk], ctx: RequestContext) -> Facts:
-        products: list[Product] = []
-        if seen.intent.intent in CARD_INTENTS:
-            products = await retrieve_stage.products_for(
-                self.catalog, text, chunks, self.settings.retrieval.max_cards, ctx
-            )
-        return Facts(order_id=seen.order_id, products=tuple(products))
+        return await entities_stage.facts_for(
+            self.entities, text, seen.intent.intent, seen.order_id, chunks, self.settings.retrieval.max_cards, ctx
+        )
 
     async def _screen_answer(self, answer: LLMAnswer, llm_request, facts: Facts, chunks, ctx: RequestContext):
         screened = guard.screen_output(self.guardrails, answer, chunks, ctx)
@@ -286,7 +295,7 @@ class Pipeline:
     async def _cards(self, answer: LLMAnswer, facts: Facts, intent: str, ctx: RequestContext) -> list[Card]:
         """Cards for the products the answer names (ASINs checked against the catalog), else -- for
         product intents -- the products the message and context point at. Prices always from the catalog."""
-        named = [*answer.product_asins, *_asins_in(answer.text)]
+        named = [*answer.product_asins, *find_asins(answer.text)]
         products = await retrieve_stage.resolve(self.catalog, named, ctx)
         if not products and intent in CARD_INTENTS:
             products = list(facts.products)
@@ -477,9 +486,3 @@ class _no_fallback:
 def _card(p: Product) -> Card:
     return Card(asin=p.asin, title=p.title, price=p.price, currency="USD", in_stock=p.stock > 0)
 
-
-_ASIN = re.compile(r"\bB0[A-Z0-9]{8}\b")
-
-
-def _asins_in(text: str) -> list[str]:
-    return _ASIN.findall(text)

@@ -50,7 +50,8 @@ def ensure_catalog(build_dir: Path, scratch: Path) -> Path:
     if not db.is_file():
         data = build_dir / "data"
         orders = data / "orders.jsonl"
-        CatalogStore.build(data / "catalog.jsonl", orders if orders.is_file() else None, db).close()
+        series = data / "series.jsonl"
+        CatalogStore.build(data / "catalog.jsonl", orders if orders.is_file() else None, db, series if series.is_file() else None).close()
     return db
 
 

@@ -13,7 +13,7 @@ import pathlib
 import random
 from typing import Any, Iterable
 
-from model_repository.datagen.catalog import generate_catalog
+from model_repository.datagen.catalog import generate_catalog, series_records
 from model_repository.datagen.documents import generate_documents
 from model_repository.datagen.intents import SPLITS, generate_intents
 from model_repository.datagen.orders import generate_orders
@@ -55,6 +55,7 @@ def generate_all(out_dir: pathlib.Path, seed: int = DEFAULT_SEED) -> dict[str, p
         "policies": write_jsonl(out_dir / "policies.jsonl", policies),
         "orders": write_jsonl(out_dir / "orders.jsonl", orders),
         "documents": write_jsonl(out_dir / "documents.jsonl", documents),
+        "series": write_jsonl(out_dir / "series.jsonl", series_records(series)),
     }
     for split in SPLITS:
         paths[f"intents/{split}"] = write_jsonl(out_dir / "intents" / f"{split}.jsonl", intents[split])

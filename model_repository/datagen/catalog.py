@@ -1,9 +1,13 @@
-"""The generated manga catalog: ~150 fictional series, each sold as volumes in several editions.
+"""The generated manga catalog: ~150 fictional series plus the real series customers name, each sold as
+volumes in several editions.
 
-Every product is a row of ``catalog.jsonl`` (CONTRACTS.md). Series are invented (a hand-written list plus
-pattern-generated names), authors are Japanese-style names, and each description carries facts that
-tell one product apart from its siblings (volume number, arc, characters, chapters, page count, format
-extras) so retrieval and reranking have something to discriminate on.
+Every product is a row of ``catalog.jsonl`` (CONTRACTS.md). Fictional series are invented (a hand-written
+list plus pattern-generated names) with Japanese-style author names; real series
+(``real_series.CARRIED``) keep their real title, author and English publisher, while the store's editions,
+prices, stock and dates are generated like the rest. Each description carries facts that tell one product
+apart from its siblings (volume number, arc, characters, chapters, page count, format extras) so retrieval
+and reranking have something to discriminate on. ``series_records`` lists every series with the names
+customers use for it, including the well-known series the store does not carry (``carried: false``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import string
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
+
+from model_repository.datagen.real_series import CARRIED, NOT_CARRIED
 
 N_SERIES = 150
 FORMATS = ("tankobon", "omnibus", "box_set", "digital")
@@ -173,6 +179,8 @@ class Series:
     start: date
     chapters_per_volume: int
     translations: tuple[str, ...] = field(default_factory=tuple)
+    aliases: tuple[str, ...] = ()  # other names customers use (real series: Japanese script, romaji, short forms)
+    real: bool = False
 
     def arc_of(self, volume: int) -> str:
         per = max(1, -(-self.n_volumes // len(self.arcs)))
@@ -241,7 +249,38 @@ def make_series(rng: random.Random) -> list[Series]:
                 translations=tuple(rng.sample(TRANSLATED_LANGUAGES, k=n_trans)),
             )
         )
+    out.extend(_real_series(rng, authors))
     return out
+
+
+def _real_series(rng: random.Random, fictional_authors: list[str]) -> list[Series]:
+    """The carried real series: real title/author/publisher/characters, generated store facts."""
+    out = []
+    for r in CARRIED:
+        n_vol = r.max_volumes
+        out.append(
+            Series(
+                name=r.name, genres=r.genres, setting=r.setting, author=r.author, publisher=r.publisher,
+                age_rating=_age_rating(rng, r.genres), hero=r.hero, ally=r.ally,
+                villain=rng.choice(_VILLAIN_TITLES), arcs=tuple(rng.sample(_ARC_WORDS, k=min(4, max(2, n_vol // 3)))),
+                n_volumes=n_vol, start=date(2006, 1, 1) + timedelta(days=rng.randrange(0, 365 * 18)),
+                chapters_per_volume=rng.choice((8, 9, 10, 11)),
+                translations=tuple(rng.sample(TRANSLATED_LANGUAGES, k=rng.choice((0, 1, 1, 2)))),
+                aliases=r.aliases, real=True,
+            )
+        )
+    return out
+
+
+def series_records(series: list[Series]) -> list[dict[str, Any]]:
+    """``series.jsonl``: every series the store carries, then the real ones it does not; sorted by name."""
+    def record(name: str, author: str, aliases: tuple[str, ...], genres: tuple[str, ...], carried: bool, real: bool):
+        return {"series": name, "author": author, "carried": carried, "real": real, "aliases": list(aliases),
+                "genres": list(genres)}
+
+    rows = [record(s.name, s.author, s.aliases, s.genres, True, s.real) for s in series]
+    rows += [record(r.name, r.author, r.aliases, r.genres, False, True) for r in NOT_CARRIED]
+    return sorted(rows, key=lambda r: r["series"])
 
 
 def _asin(rng: random.Random, used: set[str]) -> str:

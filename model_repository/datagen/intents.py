@@ -51,6 +51,7 @@ import re
 from typing import Callable, Sequence
 
 from model_repository.datagen.catalog import Series
+from model_repository.datagen.real_series import japanese_names
 from server.intents import INTENT_LABELS
 
 SPLITS = ("train", "validation", "test")
@@ -734,6 +735,111 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Japanese-script messages (customers write 「返品したい」 as often as "henpin shitai"). Appended to each label's
+# templates, so they are split by template like the rest: some phrasings are only ever seen in validation/test.
+JAPANESE_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "product_question": (
+        "{series_ja}の{vol}巻は在庫ありますか？",
+        "この巻の在庫ありますか",
+        "{series_ja}は全何巻ですか",
+        "{series_ja}の最新刊はいつ発売ですか？",
+        "{series_ja} {vol}巻 英語版ありますか",
+        "{series_ja}の作者は誰ですか",
+        "{series_ja}って完結してる？",
+        "{series_ja}の対象年齢を教えてください",
+        "{series_ja}の{vol}巻って在庫ある？",
+        "{series_ja}のボックスセットはまだ買えますか",
+        "{series_ja}の{vol}巻は何ページですか",
+        "{series} {vol}巻 在庫ある?",
+    ),
+    "recommendation": (
+        "{series_ja}みたいな漫画を教えて",
+        "おすすめの{genre_ja}漫画はありますか？",
+        "初心者におすすめの漫画は？",
+        "{rel_ja}へのプレゼントにいい漫画ある？",
+        "泣ける漫画を探しています",
+        "{series_ja}が好きなんだけど、似たような作品ある？",
+        "ダークファンタジーでおすすめは？",
+        "怖いホラー漫画を読みたい",
+        "{series}っぽいの何かない？",
+        "最近おもしろい漫画ある？",
+    ),
+    "order_status": (
+        "注文{order_id}はどこにありますか",
+        "注文した商品がまだ届きません",
+        "{order_id}の配送状況を教えてください",
+        "荷物の追跡番号を知りたい",
+        "いつ届きますか？注文番号は{order_id}です",
+        "もう発送されましたか？",
+        "配達済みになってるけど届いてない",
+        "注文状況を確認したい {order_id}",
+        "{order_id} まだ届かないんだけど",
+        "荷物が止まってるみたいです",
+    ),
+    "return_refund": (
+        "返品したい",
+        "返品したいです。{order_id}の本が破れていました",
+        "返金はいつされますか",
+        "違う巻が届いたので交換してほしい",
+        "届いた本が破損していました",
+        "返品の送料は誰が払いますか",
+        "開封したボックスセットは返品できますか",
+        "返金してください",
+        "返品期限は何日ですか",
+        "{series_ja}の{vol}巻が二冊届いた、一冊返したい",
+    ),
+    "policy_faq": (
+        "送料はいくらですか",
+        "{country_ja}に発送できますか",
+        "支払い方法は何が使えますか",
+        "マンガクラブの会費はいくら？",
+        "予約注文はいつ請求されますか",
+        "配送にどのくらいかかりますか",
+        "PayPalは使えますか",
+        "ポイントの有効期限は？",
+        "速達はありますか",
+        "予約したらいつ課金される？",
+    ),
+    "price_deal": (
+        "{series_ja}の{vol}巻はいくらですか",
+        "クーポンコードが使えません",
+        "セールはやっていますか",
+        "{series_ja}のボックスセットの値段は？",
+        "他の店より高いので価格を合わせてもらえますか",
+        "割引はありますか",
+        "電子版の方が安いですか",
+        "{series} {vol}巻 いくら？",
+        "{code}のクーポンが無効って出る",
+        "まとめ買いで安くなりますか",
+    ),
+    "chitchat": (
+        "こんにちは",
+        "ありがとうございます！",
+        "おはようございます",
+        "あなたはロボットですか？",
+        "またね",
+        "助かりました、ありがとう",
+        "よろしくお願いします",
+        "こんばんは〜",
+        "了解です",
+        "漫画好きなの？",
+    ),
+    "escalation": (
+        "人間のオペレーターと話したい",
+        "担当者につないでください",
+        "身に覚えのない請求があります",
+        "責任者を出してください",
+        "アカウントが乗っ取られたかもしれない",
+        "電話で話したいです",
+        "クレームを入れたい。対応が最悪です",
+        "個人情報を削除してください",
+        "偽物が届いた、訴えます",
+        "人と話させて",
+    ),
+}
+TEMPLATES = {label: templates + JAPANESE_TEMPLATES[label] for label, templates in TEMPLATES.items()}
+
+
 # A few extra generic fragments mixed into messages (greetings, thanks, slang, rambling, Japanese).
 GREETINGS = ("hi, ", "hello! ", "hey ", "hi there, ", "good morning! ", "konnichiwa! ", "sumimasen, ", "yo ",
              "hiya, ", "excuse me, ", "Hi team, ", "hey hey ", "Hello, ")
@@ -788,6 +894,10 @@ _CITIES = ("Memphis", "Louisville", "Chicago", "Dallas", "Newark", "Atlanta", "O
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "yesterday", "last week")
+_JA_SERIES = japanese_names()
+_GENRES_JA = ("少年", "青年", "少女", "ホラー", "ファンタジー", "恋愛", "スポーツ", "ミステリー", "異世界", "日常系", "グルメ")
+_RELS_JA = ("息子", "娘", "彼女", "彼氏", "友達", "姉", "弟", "父", "母")
+_COUNTRIES_JA = ("カナダ", "イギリス", "ドイツ", "オーストラリア", "日本", "メキシコ", "フランス")
 _STOPWORDS = frozenset(("a", "an", "as", "of", "the", "in", "to", "is", "on", "at", "and", "who"))
 _CODES = ("MANGA20", "SUMMER15", "WELCOME10", "OTAKU25", "BOXSET30", "FREESHIP", "SPRING10", "NEWREADER")
 
@@ -840,6 +950,12 @@ class _Slots:
             elif r < 0.22 and name.startswith("The "):
                 name = name[4:]
         return name.lower() if rng.random() < 0.3 else name
+
+    def series_ja(self) -> str:
+        """A series name as Japanese customers write it: Japanese script mostly, else the English name."""
+        if self.rng.random() < 0.75:
+            return self.rng.choice(_JA_SERIES)
+        return self.series_name()
 
     def title(self) -> str:
         rng = self.rng
@@ -905,6 +1021,8 @@ class _Slots:
             "n2": lambda: str(rng.randrange(12, 40)), "pct": lambda: str(rng.choice((10, 15, 20, 25, 30, 40, 50))),
             "chap": lambda: str(rng.randrange(1, 160)),
             "attr": lambda: rng.choice(_ATTRIBUTES), "fmtpair": lambda: rng.choice(_FORMAT_PAIRS),
+            "series_ja": self.series_ja, "genre_ja": lambda: rng.choice(_GENRES_JA),
+            "rel_ja": lambda: rng.choice(_RELS_JA), "country_ja": lambda: rng.choice(_COUNTRIES_JA),
         }
 
 
@@ -976,7 +1094,8 @@ def decorate(text: str, rng: random.Random, label: str) -> str:
 
 
 def _normalise(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    """Dedupe key: lowercase word characters (kana and kanji included), punctuation and spacing dropped."""
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
 
 def _make_split(

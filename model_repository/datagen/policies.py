@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TOPICS = ("shipping", "returns", "payment", "membership", "preorders")
+TOPICS = ("shipping", "returns", "payment", "membership", "preorders", "pricing")
 
 # topic -> [(section_id, title, text)]
 _POLICIES: dict[str, list[tuple[str, str, str]]] = {
@@ -152,6 +152,31 @@ _POLICIES: dict[str, list[tuple[str, str, str]]] = {
          "Pre-orders use the shipping speed you chose when ordering, and the $35 free shipping threshold is "
          "checked against the whole order, even when the items ship on different days. You can change the "
          "shipping address of a pre-order from Your Orders until the day before it ships."),
+    ],
+    "pricing": [
+        ("price_match", "Price match",
+         "We match the current price of an identical new item (same title, volume, edition, and language) that "
+         "another major US retailer sells and ships itself. Ask within 14 days of your purchase, or before you "
+         "order, through chat or the Help page with a link to the other offer. We do not match marketplace or "
+         "third-party sellers, used or digital copies, coupon or membership prices, bundle deals, or flash sales "
+         "that last under 24 hours. A price match is limited to one per item and 5 copies per customer, and the "
+         "difference is refunded to the original payment method."),
+        ("coupons", "Coupon and promo codes",
+         "You can use one coupon code per order. Coupon codes cannot be combined with each other or with the "
+         "10% Manga Club member discount, and they do not apply to gift cards. A code that fails usually has "
+         "expired, has not reached its minimum order amount, or excludes the items in your cart; the terms are "
+         "shown next to the code when you apply it. Codes cannot be added to an order after it has been placed."),
+        ("sales", "Sales and price adjustments",
+         "Sale prices are shown on the product page and apply while the sale runs. If an item you bought goes "
+         "on sale within 7 days of delivery, we refund the difference once per item when you ask through chat. "
+         "Bundle discounts apply automatically at checkout: buy 3 or more volumes of the same series in one "
+         "order and save 5%. Sale and bundle prices can be combined with the Manga Club discount."),
+        ("price_changes", "Price changes and listed prices",
+         "Prices on the store can change at any time before you order. The price shown in your cart when you "
+         "place the order is the price you pay, even if it changes before the order ships; pre-orders follow "
+         "the pre-order price guarantee instead. Digital editions are priced separately from print and are "
+         "often cheaper. We never charge a different price at checkout than the one on your order "
+         "confirmation, and our chat assistant quotes prices only from the current catalog."),
     ],
 }
 

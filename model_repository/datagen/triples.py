@@ -82,6 +82,22 @@ REVIEW_TEMPLATES = (
 )
 # policy_id -> phrasings (the policy ids come from policies.py)
 POLICY_QUERIES: dict[str, tuple[str, ...]] = {
+    "pricing-price_match": (
+        "do you price match", "can you match a lower price from another store", "price match policy",
+        "another shop sells this volume cheaper", "will you match a competitor price", "price match after I ordered",
+        "do you match marketplace sellers", "how do I ask for a price match"),
+    "pricing-coupons": (
+        "my coupon code doesn't work", "can I use two promo codes", "does the coupon stack with membership discount",
+        "why is my discount code invalid", "add a coupon after ordering", "promo code on a gift card",
+        "minimum order for coupon", "how many coupons per order"),
+    "pricing-sales": (
+        "item went on sale after I bought it", "price dropped right after delivery", "do you have a sale now",
+        "bundle discount for a whole series", "buy 3 volumes discount", "refund the difference on a sale price",
+        "do sale prices combine with membership", "when are your sales"),
+    "pricing-price_changes": (
+        "why did the price change", "price went up after I added it to cart", "which price do I pay if it changes",
+        "is digital cheaper than print", "price on my confirmation is different", "do prices change often",
+        "will I be charged the new price", "price changed before shipping"),
     "shipping-standard": (
         "how much is standard shipping", "is shipping free over 35 dollars", "how long does standard shipping take",
         "do you ship to po boxes", "shipping time to alaska", "minimum order for free shipping",

@@ -15,9 +15,9 @@ from server.guardrails._text import meaningful, remove_units, strip_dangling_lea
 from server.guardrails.base import GuardrailAction
 from server.guardrails.catalog import CatalogLike, CatalogView
 from server.guardrails.result import CheckResult
+from server.ids import ASIN_RE
 
 NAME = "asin"
-ASIN_RE = re.compile(r"^B0[A-Z0-9]{8}$")
 #: Anything that looks like an attempt at an ASIN (``B0``/``b0`` + 6..10 alphanumerics; no word starts so).
 ASIN_LIKE_RE = re.compile(r"(?<![A-Za-z0-9])[Bb]0[A-Za-z0-9]{6,10}(?![A-Za-z0-9])")
 

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Union
 
+from server.ids import ASIN_RE
+
 EVENT_TYPES = ("text", "product", "end")
 
 #: Instructions for the system prompt (kept here so the parser and the prompt never drift apart).
@@ -36,7 +38,6 @@ outside JSON). Allowed objects:
 {"type": "end"}
 Write the text lines first, then one product line per product you mention, and finish with the end line."""
 
-_ASIN_RE = re.compile(r"^B0[A-Z0-9]{8}$")
 _FENCE_RE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*$")
 _TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u2033": '"'})
@@ -286,7 +287,7 @@ def schema_errors(parsed: ParsedAnswer) -> list[str]:
         if code in _FATAL:
             errs.append(e)
     for asin in parsed.asins:
-        if not _ASIN_RE.match(asin):
+        if not ASIN_RE.match(asin):
             errs.append(f"bad_asin:{asin}")
     if not parsed.complete:
         errs.append("incomplete")

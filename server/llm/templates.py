@@ -1,8 +1,13 @@
-"""The template tier: grounded answers without an LLM, for every intent.
+"""The template tier: grounded answers composed from verified facts, for every intent.
 
-Used directly for the intents routed to "template" and as the last fallback of every other route. Facts
-come only from the catalog (titles, prices, stock), the orders table and retrieved policy chunks -- the
-template never invents a product, a price or a policy.
+Every product, price, stock state, date, order id and policy figure in a template answer is copied from the
+store's data the pipeline looked up (``Facts``): catalog rows resolved by ``server/retrieval/entities.py``, the
+order row for an id the customer gave, and sentences quoted from the retrieved policy chunks. Nothing is
+invented: with no fact to state, the answer asks for what is missing (a title, an order number) or says what
+the store does not carry.
+
+Used directly for the intents routed to "template" (the default for every intent: the golden-set eval shows
+it beats the local LLM tier, see README "Answers") and as the last fallback of every other route.
 """
 
 from __future__ import annotations
@@ -11,10 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Sequence
 
+from server.ids import find_order_id
 from server.llm.base import LLMAnswer, LLMRequest
 from server.retrieval.base import Product, ScoredChunk
+from server.retrieval.entities import Resolution
+from server.retrieval.query import expand as expand_query
 
-ORDER_ID = re.compile(r"\bMA-\d{8}\b")
 MODEL = "template"
 
 BLOCKED = (
@@ -25,19 +32,24 @@ UNAVAILABLE = (
     "Sorry, I can't look that up right now. Please try again in a moment, "
     "or ask for a human agent and we'll take it from there."
 )
+ASK_ORDER_ID = "I can check that for you. What's your order number? You'll find it in your order confirmation email."
+HUMAN_HANDOFF = (
+    "I'm sorry for the trouble. I'm handing this conversation to a human agent now; "
+    "they will see everything so far, so you won't need to repeat yourself."
+)
+_FORMAT_NAMES = {"tankobon": "paperback", "omnibus": "omnibus", "box_set": "box set", "digital": "digital"}
 
 
 @dataclass(frozen=True)
 class Facts:
-    """What the pipeline already knows, handed to the template tier."""
+    """What the pipeline already knows, handed to the answer tiers."""
 
     order_id: str | None = None
-    products: tuple[Product, ...] = ()
+    products: tuple[Product, ...] = ()  # what the customer asks about (resolved), or related picks
+    resolution: Resolution | None = None  # how the products were resolved (not carried, fuzzy, volume asked)
 
 
-def find_order_id(text: str) -> str | None:
-    found = ORDER_ID.search(text.upper())
-    return found.group(0) if found else None
+__all__ = ["BLOCKED", "Facts", "TemplateTier", "UNAVAILABLE", "find_order_id"]
 
 
 class TemplateTier:
@@ -48,18 +60,7 @@ class TemplateTier:
         self._get_order = get_order
 
     async def generate(self, request: LLMRequest, facts: Facts | None = None) -> LLMAnswer:
-        facts = facts or Facts()
-        handler = {
-            "chitchat": self._chitchat,
-            "escalation": self._escalation,
-            "order_status": self._order_status,
-            "return_refund": self._policy,
-            "policy_faq": self._policy,
-            "product_question": self._product,
-            "price_deal": self._price,
-            "recommendation": self._recommendation,
-        }.get(request.intent, self._unknown)
-        text, asins = handler(request, facts)
+        text, asins = compose(request, facts or Facts(), self._get_order)
         return LLMAnswer(text=text, tier="template", model=MODEL, product_asins=tuple(asins))
 
     async def stream(self, request: LLMRequest, facts: Facts | None = None) -> AsyncIterator[str]:
@@ -69,84 +70,57 @@ class TemplateTier:
     def blocked(self) -> LLMAnswer:
         return LLMAnswer(text=BLOCKED, tier="template", model=MODEL)
 
-    # ---------------------------------------------------------------- per intent
-    def _chitchat(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        words = set(re.findall(r"[a-z]+", request.user_message.lower()))
-        if words & {"thanks", "thank", "thx", "cheers"}:
-            return "You're welcome! Is there anything else I can help you find?", []
-        if words & {"bye", "goodbye", "later"}:
-            return "Thanks for stopping by. Happy reading!", []
-        return (
-            "Hi! I'm MangaAssist. I can help you find manga, check prices and stock, "
-            "track an order, or explain our shipping and return policies.",
-            [],
-        )
 
-    def _escalation(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        return (
-            "I'm sorry for the trouble. I'm handing this conversation to a human agent now; "
-            "they will see everything so far, so you won't need to repeat yourself.",
-            [],
-        )
-
-    def _order_status(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        order_id = facts.order_id or find_order_id(request.user_message)
-        if order_id is None:
-            return "I can check that for you. What's your order number? It looks like MA-12345678.", []
-        order = self._get_order(order_id)
-        if order is None:
-            return f"I couldn't find an order {order_id}. Could you double-check the number?", []
-        return _order_text(order_id, order), []
-
-    def _policy(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        chunk = _first(request.context, "policy")
-        if chunk is None:
-            return (
-                "I couldn't look up that policy just now. You can find all our policies on the Help page, "
-                "or ask for a human agent.",
-                [],
-            )
-        return f"Here's what our policy says: {_excerpt(chunk.chunk.text)}", []
-
-    def _product(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        if not facts.products:
-            return _not_found()
-        p = facts.products[0]
-        details = ", ".join(x for x in (p.format, p.language, f"rated {p.age_rating}" if p.age_rating else "") if x)
-        text = f"{p.title}" + (f" ({details})" if details else "") + f" is {_price(p)} and {_stock(p)}."
-        if p.release_date:
-            text += f" Release date: {p.release_date}."
-        others = [o for o in facts.products[1:]]
-        if others:
-            text += " Also in our catalog: " + "; ".join(f"{o.title} ({_price(o)})" for o in others) + "."
-        return text, [x.asin for x in facts.products]
-
-    def _price(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        if not facts.products:
-            return _not_found()
-        lines = [f"{p.title}: {_price(p)}, {_stock(p)}." for p in facts.products]
-        return " ".join(lines), [p.asin for p in facts.products]
-
-    def _recommendation(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        if not facts.products:
-            return (
-                "Tell me a series or genre you enjoy and I'll suggest something similar from our catalog.",
-                [],
-            )
-        picks = "; ".join(f"{p.title} by {p.author} ({_price(p)})" if p.author else f"{p.title} ({_price(p)})"
-                          for p in facts.products)
-        return f"You might enjoy: {picks}.", [p.asin for p in facts.products]
-
-    def _unknown(self, request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
-        if facts.products:
-            return self._price(request, facts)
-        chunk = _first(request.context, "policy")
-        if chunk is not None:
-            return f"This may help: {_excerpt(chunk.chunk.text)}", []
-        return UNAVAILABLE, []
+def compose(
+    request: LLMRequest, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]
+) -> tuple[str, list[str]]:
+    """(answer text, ASINs it names) for ``request.intent``; each part states only facts it was given."""
+    message, intent = request.user_message, request.intent
+    if intent == "escalation":
+        return HUMAN_HANDOFF, []
+    if intent == "chitchat":
+        return _chitchat(message), []
+    if intent == "order_status":
+        return _order(message, facts, get_order), []
+    if intent in ("return_refund", "policy_faq"):
+        text = _policy(message, request.context) or _no_policy()
+        order_id = facts.order_id or find_order_id(message)
+        if intent == "return_refund" and order_id:
+            text = _order(message, facts, get_order) + " " + text
+        return text, []
+    if intent == "recommendation":
+        return _recommendation(message, facts)
+    if intent in ("product_question", "price_deal"):
+        return _product_or_pricing(message, intent, facts, request.context)
+    return _unknown(message, facts, request.context)
 
 
-def _order_text(order_id: str, order: dict[str, Any]) -> str:
+# ---------------------------------------------------------------------------------------- per intent
+def _chitchat(message: str) -> str:
+    low = message.lower()
+    words = set(re.findall(r"[a-z]+", low))
+    if words & {"thanks", "thank", "thx", "ty", "cheers", "arigatou", "arigato"} or "ありがと" in message or "助かり" in message:
+        return "You're welcome! Is there anything else I can help you find?"
+    if words & {"bye", "goodbye", "later", "cya"} or "またね" in message or "さようなら" in message:
+        return "Thanks for stopping by. Happy reading!"
+    if words & {"bot", "robot", "ai", "human", "real"} or "ロボット" in message:
+        return ("I'm MangaAssist, the store's automated assistant. I can help you find manga, check prices and "
+                "stock, track an order, or explain our policies, and I can hand you to a human agent any time.")
+    return ("Hi! I'm MangaAssist. I can help you find manga, check prices and stock, "
+            "track an order, or explain our shipping and return policies.")
+
+
+def _order(message: str, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]) -> str:
+    order_id = facts.order_id or find_order_id(message)
+    if order_id is None:
+        return ASK_ORDER_ID
+    order = get_order(order_id)
+    if order is None:
+        return f"I couldn't find an order {order_id}. Could you double-check the number?"
+    return order_text(order_id, order)
+
+
+def order_text(order_id: str, order: dict[str, Any]) -> str:
     status = str(order.get("status", "")).lower()
     carrier = order.get("carrier") or "the carrier"
     tracking = order.get("tracking_number")
@@ -164,24 +138,188 @@ def _order_text(order_id: str, order: dict[str, Any]) -> str:
     return text
 
 
-def _not_found() -> tuple[str, list[str]]:
-    return (
-        "I couldn't find that title in our catalog. Could you share the series name or the volume number?",
-        [],
+def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequence[ScoredChunk]) -> tuple[str, list[str]]:
+    res = facts.resolution or Resolution(products=facts.products)
+    parts: list[str] = []
+    asins: list[str] = []
+    if res.not_carried:
+        parts.append(_decline(res.not_carried))
+        if facts.products:
+            picks = facts.products[:2]
+            parts.append("You might like " + "; ".join(f"{p.title} ({_price(p)})" for p in picks) + ".")
+            asins += [p.asin for p in picks]
+        return " ".join(parts), asins
+    if not facts.products:
+        policy = _policy(message, context) if _PRICING_WORDS.search(message) else ""
+        if policy:
+            return policy, []
+        return _not_found(), []
+    if res.matched_by == "fuzzy" and res.series:
+        parts.append(f"Did you mean {res.series}?")
+    main = facts.products[0]
+    if res.series and res.volume_missing:
+        parts.append(_volumes_line(res) + f" Volume {res.volume} isn't in our catalog.")
+        return " ".join(parts), []
+    if res.series and res.format and main.format != res.format:
+        parts.append(f"We don't have a {_FORMAT_NAMES.get(res.format, res.format)} edition of {res.series}.")
+    if res.series and res.language and main.language != res.language:
+        parts.append(f"We don't have {res.series} in {res.language}.")
+    parts.append(_product_line(main, message, intent))
+    asins.append(main.asin)
+    detail = _detail_lines(main, message, res)
+    parts.extend(detail)
+    others = [p for p in facts.products[1:3] if p.asin != main.asin]
+    if others and intent == "price_deal":
+        parts.append("Also: " + "; ".join(f"{p.title}: {_price(p)}, {_stock(p)}" for p in others) + ".")
+        asins += [p.asin for p in others]
+    policy = _policy(message, context) if _POLICY_WORDS.search(message) else ""
+    if policy:
+        parts.append(policy)
+    return " ".join(parts), asins
+
+
+def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
+    res = facts.resolution
+    parts = []
+    if res is not None and res.not_carried:
+        parts.append(_decline(res.not_carried))
+    if not facts.products:
+        parts.append("Tell me a series or genre you enjoy and I'll suggest something similar from our catalog.")
+        return " ".join(parts), []
+    picks = "; ".join(
+        f"{p.title} by {p.author} ({', '.join(p.genres[:2])}, {_price(p)})" if p.author else f"{p.title} ({_price(p)})"
+        for p in facts.products
     )
+    parts.append(f"You might enjoy: {picks}.")
+    return " ".join(parts), [p.asin for p in facts.products]
+
+
+def _unknown(message: str, facts: Facts, context: Sequence[ScoredChunk]) -> tuple[str, list[str]]:
+    if facts.resolution is not None and facts.resolution.not_carried:
+        return _decline(facts.resolution.not_carried), []
+    if facts.products:
+        lines = [f"{p.title}: {_price(p)}, {_stock(p)}." for p in facts.products]
+        return " ".join(lines), [p.asin for p in facts.products]
+    policy = _policy(message, context)
+    if policy:
+        return policy, []
+    return UNAVAILABLE, []
+
+
+# ---------------------------------------------------------------------------------------- products
+_ASKS = {
+    "author": re.compile(r"\bauthor|mangaka|who (?:wrote|writes|draws|drew|made)|written by|作者|作家|誰", re.I),
+    "publisher": re.compile(r"publish|出版", re.I),
+    "release": re.compile(r"release|come out|coming out|out yet|when (?:is|does|will)|drop|pre-?order|発売|いつ", re.I),
+    "volumes": re.compile(r"how many (?:volumes|books)|finished|complete[d]?\b|ongoing|still going|last volume|final volume|全何巻|完結|何巻", re.I),
+    "rating": re.compile(r"age|rated|rating|kid|child|son|daughter|mature|gore|年齢|対象", re.I),
+    "language": re.compile(r"english|japanese|spanish|french|german|italian|portuguese|translat|language|英語|日本語", re.I),
+    "format": re.compile(r"hardcover|paperback|softcover|format|digital|ebook|omnibus|box set|edition|physical", re.I),
+}
+_POLICY_WORDS = re.compile(
+    r"\bship|shipping|deliver|return|refund|exchange|payment|pay with|paypal|member|club|pre-?order policy|"
+    r"price match|coupon|promo|送料|発送|配送|返品|返金|交換|支払|会員|クーポン", re.I,
+)
+_PRICING_WORDS = re.compile(
+    r"price match|match (?:the |a |their )?price|cheaper|competitor|coupon|promo|discount|code|sale\b|bundle|"
+    r"deal|price (?:drop|change)|価格|クーポン|セール|割引|安く", re.I,
+)
+
+
+def _product_line(p: Product, message: str, intent: str) -> str:
+    if intent == "price_deal":
+        return f"{p.title} is {_price(p)} and {_stock(p)}."
+    bits = [x for x in (_FORMAT_NAMES.get(p.format, p.format), p.language) if x]
+    return f"{p.title} ({', '.join(bits)}) is {_price(p)} and {_stock(p)}."
+
+
+def _detail_lines(p: Product, message: str, res: Resolution) -> list[str]:
+    out = []
+    if _ASKS["author"].search(message):
+        out.append(f"{p.series} is by {p.author}" + (f", published in English by {p.publisher}." if p.publisher else "."))
+    elif _ASKS["publisher"].search(message) and p.publisher:
+        out.append(f"It is published by {p.publisher}.")
+    if _ASKS["release"].search(message) and p.release_date:
+        out.append(f"Release date: {p.release_date}.")
+    if _ASKS["volumes"].search(message) and res.volumes_carried:
+        out.append(_volumes_line(res))
+    if _ASKS["rating"].search(message) and p.age_rating:
+        out.append(f"It is rated {p.age_rating}.")
+    return out
+
+
+def _volumes_line(res: Resolution) -> str:
+    vols = res.volumes_carried
+    if not vols:
+        return f"We don't carry single volumes of {res.series}."
+    n = len(vols)
+    if n == 1:
+        return f"We carry 1 volume of {res.series} in English (Vol. {vols[0]})."
+    return f"We carry {n} volumes of {res.series} in English (Vols. {vols[0]}-{vols[-1]})."
+
+
+def _decline(series: Sequence[str]) -> str:
+    names = " or ".join(series)
+    return f"Sorry, we don't carry {names}, so I can't check its stock or price."
+
+
+def _not_found() -> str:
+    return "I couldn't find that title in our catalog. Could you share the series name or the volume number?"
+
+
+# ---------------------------------------------------------------------------------------- policies
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+_ABBREV = (("p.m.", "p\u2024m\u2024"), ("a.m.", "a\u2024m\u2024"), ("e.g.", "e\u2024g\u2024"), ("i.e.", "i\u2024e\u2024"))
+_STOP = frozenset(
+    "a an and the of to in on for with by is are was be do does did have has my me i you your it its this that what "
+    "which who how when where can could would will there their if or any i'm im so just about get".split()
+)
+
+
+def _policy(message: str, context: Sequence[ScoredChunk], max_sentences: int = 3) -> str:
+    """The policy sentences that answer ``message``, quoted from the best retrieved policy chunk."""
+    chunks = [c for c in context if c.chunk.source_type == "policy"]
+    if not chunks:
+        return ""
+    query = {w for w in re.findall(r"[a-z0-9$%]+", expand_query(message).lower()) if w not in _STOP}
+    best_text, best_sentences, best_score = "", [], -1.0
+    for rank, c in enumerate(chunks[:3]):
+        title, _, body = c.chunk.text.partition("\n")
+        sentences = _sentences(body or title)
+        scored = [(_overlap(query, s), i, s) for i, s in enumerate(sentences)]
+        top = sorted(scored, key=lambda t: (-t[0], t[1]))[:max_sentences]
+        # the chunk whose best sentences overlap most, the higher-ranked chunk on ties
+        score = sum(t[0] for t in top[:2]) + _overlap(query, title) * 0.5 - rank * 0.25
+        if score > best_score:
+            keep = [t for t in top if t[0] > 0] or top[:2]
+            best_text, best_sentences, best_score = title, [s for _, _, s in sorted(keep, key=lambda t: t[1])], score
+    if not best_sentences:
+        return ""
+    return f"{best_text}: " + " ".join(best_sentences)
+
+
+def _sentences(text: str) -> list[str]:
+    for a, b in _ABBREV:
+        text = text.replace(a, b)
+    out = [s.strip() for s in _SENTENCE.split(" ".join(text.split())) if s.strip()]
+    for a, b in _ABBREV:
+        out = [s.replace(b, a) for s in out]
+    return out
+
+
+def _overlap(query: set[str], sentence: str) -> float:
+    words = {w for w in re.findall(r"[a-z0-9$%]+", sentence.lower()) if w not in _STOP}
+    stems = {w[:5] for w in words}
+    return sum(1.0 if w in words else 0.6 if w[:5] in stems else 0.0 for w in query)
+
+
+def _no_policy() -> str:
+    return ("I couldn't look up that policy just now. You can find all our policies on the Help page, "
+            "or ask for a human agent.")
 
 
 def _first(chunks: Sequence[ScoredChunk], source_type: str) -> ScoredChunk | None:
     return next((c for c in chunks if c.chunk.source_type == source_type), None)
-
-
-def _excerpt(text: str, limit: int = 400) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit]
-    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
-    return cut[: end + 1] if end > 80 else cut.rstrip() + "..."
 
 
 def _price(p: Product) -> str:
@@ -189,4 +327,6 @@ def _price(p: Product) -> str:
 
 
 def _stock(p: Product) -> str:
+    if p.format == "digital":
+        return "in stock (digital, available instantly)"
     return "in stock" if p.stock > 0 else "currently out of stock"

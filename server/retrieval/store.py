@@ -7,10 +7,13 @@ and immutable while serving, so it is loaded into memory at open: ``get_product`
 safe to call from any thread or directly on the event loop. Orders stay in SQLite and are read under a
 lock (one shared connection, ``check_same_thread=False``).
 
-``find_products`` resolves product mentions in free text: titles and series names are matched as whole
+``find_products`` resolves product mentions in free text: titles, series names and the series' aliases
+(``series.jsonl``: romaji, abbreviations; Japanese-script aliases match as substrings) are matched as whole
 phrases after case/punctuation normalisation, the longest phrase wins over phrases it contains
 ("Boruto: Naruto Next Generations" over "Naruto"), and an explicit volume ("vol 3", "volume 3",
-"vol. 3", "#3", "v3", or a number right after the name) picks that volume. When no phrase matches, an
+"vol. 3", "#3", "v3", "3巻", or a number right after the name) picks that volume. ``series_names`` lists
+every series name and alias with whether the store carries it (``carried: false`` rows are well-known series
+the store does not sell), for entity resolution (``server/retrieval/entities.py``). When no phrase matches, an
 FTS5 query (if this SQLite has FTS5) proposes candidates whose series name shares at least two
 distinctive words with the text.
 """
@@ -27,10 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from server.ids import ASIN_RE, ORDER_ID_RE
 from server.retrieval.base import Product
 
-ASIN_RE = re.compile(r"^B0[A-Z0-9]{8}$")
-ORDER_ID_RE = re.compile(r"^MA-\d{8}$")
 
 _PRODUCT_COLUMNS = (
     "asin", "title", "series", "volume", "author", "publisher", "format", "language", "age_rating",
@@ -53,6 +55,10 @@ CREATE TABLE orders (
     items TEXT NOT NULL, placed_at TEXT NOT NULL, eta TEXT
 );
 CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE series (
+    series TEXT PRIMARY KEY, author TEXT NOT NULL, carried INTEGER NOT NULL, aliases TEXT NOT NULL,
+    genres TEXT NOT NULL
+);
 """
 _FTS_SCHEMA = """
 CREATE VIRTUAL TABLE products_fts USING fts5(
@@ -68,7 +74,19 @@ _STOPWORDS = frozenset(
     "deluxe manga series one s".split()
 )
 # An explicit volume: "vol 3", "vol. 3", "volume 3", "v3", "#3", "book 3", "no. 3".
-_VOLUME_MARKER = re.compile(r"(?:\bvol(?:ume)?s?\.?|\bv\.?(?=\d)|#|\bbook|\bno\.)\s*(\d{1,4})\b", re.I)
+_VOLUME_MARKER = re.compile(
+    r"(?:\bvol(?:ume)?s?\.?|\bv\.?(?=\d)|#|\bbook|\bno\.|第)\s*(\d{1,4})(?:\b|(?=\s*巻))|(\d{1,4})\s*巻", re.I
+)
+
+
+@dataclass(frozen=True)
+class SeriesName:
+    """One name customers use for a series: the series name itself or an alias."""
+
+    name: str  # as written (an alias may be Japanese script)
+    series: str  # the series it names
+    carried: bool  # False: a well-known series the store does not sell
+    words: tuple[str, ...]  # normalised words (empty for a Japanese-script alias: match it as a substring)
 
 
 @dataclass(frozen=True)
@@ -117,7 +135,32 @@ class CatalogStore:
                 named = tuple(p.asin for p in sorted(products, key=lambda p: p.asin))
                 siblings = [a for p in products for a in self._phrases.get(tuple(_words(p.series)), ())]
                 self._phrases[key] = tuple(dict.fromkeys(named + tuple(siblings)))
+        self._names = self._load_series_names(by_series)
+        for n in self._names:  # aliases of carried series resolve like the series name
+            if n.carried and n.words and n.words not in self._phrases and n.series in by_series:
+                self._phrases[n.words] = self._phrases.get(tuple(_words(n.series)), ())
+        self._script_names = [n for n in self._names if not n.words]
         self._max_phrase = max((len(k) for k in self._phrases), default=0)
+
+    def _load_series_names(self, by_series: Mapping[str, list[Product]]) -> list[SeriesName]:
+        has_table = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='series'"
+        ).fetchone()
+        rows = self._conn.execute("SELECT series, carried, aliases FROM series").fetchall() if has_table else []
+        names: list[SeriesName] = []
+        listed = set()
+        for row in rows:
+            listed.add(row["series"])
+            carried = bool(row["carried"]) and row["series"] in by_series
+            for name in (row["series"], *json.loads(row["aliases"])):
+                words = tuple(_words(name)) if name.isascii() else ()
+                if not name.isascii() and _script_key(name) == "":
+                    continue
+                names.append(SeriesName(name, row["series"], carried, words))
+        for series in by_series:  # a store built without series.jsonl: every catalog series, no aliases
+            if series not in listed:
+                names.append(SeriesName(series, series, True, tuple(_words(series))))
+        return names
 
     # ---- build -------------------------------------------------------------------------------------
 
@@ -127,6 +170,7 @@ class CatalogStore:
         catalog_jsonl: str | os.PathLike[str],
         orders_jsonl: str | os.PathLike[str] | None,
         db_path: str | os.PathLike[str],
+        series_jsonl: str | os.PathLike[str] | None = None,
     ) -> CatalogStore:
         """Create ``db_path`` from the JSONL files (replacing it atomically) and open it read-only.
 
@@ -145,6 +189,9 @@ class CatalogStore:
             if orders_jsonl is not None:
                 orders = [_order_row(rec, where) for rec, where in _read_jsonl(orders_jsonl)]
                 _insert_unique(conn, "orders", _ORDER_COLUMNS, orders, orders_jsonl)
+            if series_jsonl is not None:
+                rows = [_series_row(rec, where) for rec, where in _read_jsonl(series_jsonl)]
+                _insert_unique(conn, "series", ("series", "author", "carried", "aliases", "genres"), rows, series_jsonl)
             if fts5_available():
                 conn.executescript(_FTS_SCHEMA)
             conn.execute(
@@ -164,6 +211,37 @@ class CatalogStore:
 
     def get_product(self, asin: str) -> Product | None:
         return self._products.get(asin)
+
+    def series_names(self) -> list[SeriesName]:
+        """Every series name and alias, carried or not (entity resolution's vocabulary)."""
+        return list(self._names)
+
+    def series_products(self, series: str) -> list[Product]:
+        """The products of one series, by volume then ASIN."""
+        asins = self._phrases.get(tuple(_words(series)), ())
+        return sorted(
+            (self._products[a] for a in asins if self._products[a].series == series),
+            key=lambda p: (_volume_order(p), p.asin),
+        )
+
+    def script_mentions(self, text: str) -> list[SeriesName]:
+        """Japanese-script aliases contained in ``text`` (longest first; one per series)."""
+        key = _script_key(text)
+        found = [n for n in self._script_names if _script_key(n.name) in key]
+        found.sort(key=lambda n: -len(n.name))
+        seen: set[str] = set()
+        return [n for n in found if not (n.series in seen or seen.add(n.series))]
+
+    def products_by_genre(self, genres: Iterable[str], limit: int, exclude_series: str | None = None) -> list[Product]:
+        """First volumes (English print) of the series sharing the most of ``genres``; in stock first."""
+        wanted = set(genres)
+        starts = [
+            p for p in self._products.values()
+            if p.volume == 1 and p.format == "tankobon" and p.language == "English" and p.series != exclude_series
+            and wanted & set(p.genres)
+        ]
+        starts.sort(key=lambda p: (-len(wanted & set(p.genres)), p.stock <= 0, p.asin))
+        return starts[:limit]
 
     def get_products(self, asins: Iterable[str]) -> dict[str, Product]:
         """The known products among ``asins`` (unknown ids are simply absent from the result)."""
@@ -186,6 +264,12 @@ class CatalogStore:
             return []
         words = _words(text)
         matches = self._phrase_matches(words)
+        if not matches:
+            matches = [
+                _Match(len(words), len(words), self._phrases[tuple(_words(n.series))])
+                for n in self.script_mentions(text)
+                if n.carried and tuple(_words(n.series)) in self._phrases
+            ]
         if not matches and self._has_fts:
             matches = self._fts_matches(words)
         if not matches:
@@ -292,9 +376,10 @@ def _volume_mentions(text: str, words: list[str]) -> list[tuple[int, int]]:
     """(word position, volume) for each explicit volume marker in ``text``."""
     mentions = []
     for m in _VOLUME_MARKER.finditer(text):
-        position = len(_words(text[: m.start(1)]))  # index of the number among the words
+        group = 1 if m.group(1) is not None else 2
+        position = len(_words(text[: m.start(group)]))  # index of the number among the words
         if position < len(words):
-            mentions.append((position, int(m.group(1))))
+            mentions.append((position, int(m.group(group))))
     return mentions
 
 
@@ -345,6 +430,21 @@ def _product_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{where}: invalid catalog record: {err!r}") from err
+
+
+def _series_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
+    try:
+        return (
+            rec["series"], rec.get("author", ""), int(bool(rec.get("carried", True))),
+            json.dumps(list(rec.get("aliases", [])), ensure_ascii=False), json.dumps(list(rec.get("genres", []))),
+        )  # fmt: skip
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{where}: invalid series record: {err!r}") from err
+
+
+def _script_key(text: str) -> str:
+    """Japanese-script matching key: NFKC, lowercase, no spaces or punctuation (「」【】・!)."""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).lower())
 
 
 def _order_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:

@@ -55,9 +55,10 @@ _GREETING_PHRASES = (
 )
 _GREETING_TOKEN = r"(?:" + r"|".join(_GREETING_PHRASES) + r")(?: " + _ADDRESSEE + r")?"
 _GREETING = re.compile(r"(?:" + _GREETING_TOKEN + r")(?: (?:and |so |very |again )?" + _GREETING_TOKEN + r")*")
-# Everything but letters, apostrophes and spaces is punctuation/emoji for the greeting rule; digits are
-# kept (and then fail the match), so "hi MA-12345678" is never a greeting.
-_NON_WORD = re.compile(r"[^a-z0-9' ]+")
+# Everything but letters, apostrophes and spaces is punctuation/emoji for the greeting rule; digits and
+# letters of other scripts are kept (and then fail the match), so neither "hi MA-12345678" nor
+# "hi, 返品したい" is a greeting.
+_NON_WORD = re.compile(r"[^\w' ]+|_")
 _SPACES = re.compile(r"\s+")
 
 # ------------------------------------------------------------------------------------------ human request
@@ -109,6 +110,8 @@ _NOT_ORDER_STATUS = re.compile(
     r"review|harass\w*|illegal|injur\w*|hazard|crack\w*|scratch\w*|stain\w*|smell\w*|upside down|"
     r"unsubscrib\w*|marketing|spam\w*|emails?)\b"
 )
+# ... and in Japanese script (返品 return, 返金 refund, 交換 exchange, 破損/破れ damaged, 訴え sue, 偽物 counterfeit, ...)
+_NOT_ORDER_STATUS_JA = re.compile(r"返品|返金|交換|破損|破れ|違う|不良|訴え|偽物|請求|キャンセル|担当|人間|責任者|乗っ取|値段|いくら|おすすめ")
 # The same signal words with one typo ("refudn", "reund", "damagd"): customers misspell, and a missed
 # block word would let the order rule answer a refund request. Symmetric-delete matching, edit distance 1.
 # ("charge" is left to the exact pattern: one typo away is "change", as in "change the delivery address".)
@@ -148,7 +151,10 @@ def match(text: str) -> RuleMatch | None:
         if not _NEGATION.search(norm, max(0, m.start() - 30), m.start()):
             return RuleMatch(intent="escalation", rule="human_request")
     order = _ORDER_ID.search(norm)
-    if order and _TRACKING.search(norm) and not _NOT_ORDER_STATUS.search(norm) and not _fuzzy_block(norm):
+    if (
+        order and _TRACKING.search(norm) and not _NOT_ORDER_STATUS.search(norm)
+        and not _NOT_ORDER_STATUS_JA.search(norm) and not _fuzzy_block(norm)
+    ):
         return RuleMatch(intent="order_status", rule="order_lookup", order_id=f"MA-{order.group(1)}")
     return None
 

@@ -19,8 +19,19 @@ from server.guardrails.base import PassThroughGuardrails  # noqa: E402
 from server.settings import Settings  # noqa: E402
 
 
+#: The service tests exercise the LLM tiers, their fallbacks and their guardrails, so they route intents to
+#: them explicitly (the shipped default answers every intent from the template tier).
+LLM_ROUTES = {
+    "product_question": "small", "recommendation": "large", "order_status": "template", "return_refund": "small",
+    "policy_faq": "small", "price_deal": "template", "chitchat": "template", "escalation": "template",
+}
+
+
 def test_settings(**sections: dict[str, Any]) -> Settings:
-    base = {"server": {"port": 0, "host": "127.0.0.1", "metrics_port": -1, "health_poll_s": 0.05}}
+    base = {
+        "server": {"port": 0, "host": "127.0.0.1", "metrics_port": -1, "health_poll_s": 0.05},
+        "routing": {"tiers": LLM_ROUTES},
+    }
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}
     return Settings().replace(**base)

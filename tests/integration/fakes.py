@@ -14,6 +14,7 @@ import numpy as np
 
 from server.backends.fake import FakeBackend
 from server.retrieval.base import Chunk, Product, ScoredChunk
+from server.retrieval.store import SeriesName
 
 PRODUCTS = (
     Product(
@@ -80,6 +81,21 @@ class FakeCatalog:
 
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         return self.orders.get(order_id)
+
+    # entity resolution (server/retrieval/entities.py): every fake series is carried, no aliases
+    def series_names(self) -> list[SeriesName]:
+        names = {p.series for p in self.products.values()}
+        return [SeriesName(n, n, True, tuple(re.findall(r"[a-z]+|[0-9]+", n.lower()))) for n in sorted(names)]
+
+    def series_products(self, series: str) -> list[Product]:
+        return sorted((p for p in self.products.values() if p.series == series), key=lambda p: (p.volume or 0, p.asin))
+
+    def script_mentions(self, text: str) -> list[SeriesName]:
+        return []
+
+    def products_by_genre(self, genres, limit: int, exclude_series: str | None = None) -> list[Product]:
+        hits = [p for p in self.products.values() if set(genres) & set(p.genres) and p.series != exclude_series]
+        return hits[:limit]
 
     def close(self) -> None:
         self.closed = True

@@ -44,12 +44,12 @@ def data(paths) -> dict[str, list[dict]]:
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    return re.sub(r"[\W_]+", " ", text.lower()).strip()  # word characters of any script (kana, kanji)
 
 
 def test_writes_every_contract_file(paths):
     assert sorted(paths) == sorted([
-        "catalog", "policies", "orders", "documents", "intents/train", "intents/validation", "intents/test",
+        "catalog", "policies", "orders", "documents", "series", "intents/train", "intents/validation", "intents/test",
         "triples/train", "triples/test"])
     root = paths["catalog"].parent
     for rel in ("catalog.jsonl", "policies.jsonl", "orders.jsonl", "documents.jsonl", "intents/train.jsonl",

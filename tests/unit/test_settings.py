@@ -53,7 +53,7 @@ def test_yaml_then_env(tmp_path):
     assert s.budgets.total_ms == 250.0
     assert s.server.auth_tokens == ("a", "b")
     assert s.llm.enabled is True
-    assert s.routing.tiers["chitchat"] == "small" and s.routing.tiers["recommendation"] == "large"
+    assert s.routing.tiers["chitchat"] == "small" and s.routing.tiers["recommendation"] == "template"
 
 
 @pytest.mark.parametrize(

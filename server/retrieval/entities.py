@@ -1,0 +1,281 @@
+"""Entity resolution: which series, volume and edition the customer means -- or that the store does not carry it.
+
+Hybrid, most precise first:
+
+1. **lexical** -- series names, titles and aliases as whole phrases (``CatalogStore.find_products``), Japanese
+   script aliases as substrings (「葬送のフリーレン」), explicit volumes ("vol 3", "#3", "3巻");
+2. **not carried** -- a well-known series the store does not sell (``series.jsonl`` ``carried: false``),
+   named exactly: the answer declines it as such rather than offering another series under its name;
+3. **fuzzy** -- typos ("vinlnad saga", "chainsw man"): word windows of the message against every name and
+   alias with rapidfuzz (``fuzzy_cutoff``, 0-100); a fuzzy hit is reported as "did you mean";
+4. **dense** -- the products behind the retrieved (adapter + reranker) chunks, but for a question about one
+   title only when the chunk's series shares a distinctive word with the message: retrieval always
+   returns *something*, and "is chainsaw man vol 3 in stock?" must not be answered with another series.
+
+Edition and language words ("omnibus", "box set", "digital", "hardcover", "in Spanish", 「英語版」) pick among
+a series' products; without them the English print edition is preferred.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+from rapidfuzz import fuzz, process
+
+from server.retrieval.base import Product, ScoredChunk
+
+FORMAT_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("box_set", re.compile(r"box\s*-?\s*sets?|boxset|complete set|ボックス", re.I)),
+    ("omnibus", re.compile(r"omnibus|3-in-1|3 in 1|three-in-one|愛蔵版", re.I)),
+    ("digital", re.compile(r"\bdigital\b|\be-?books?\b|\bkindle\b|\bebook\b|電子", re.I)),
+    ("tankobon", re.compile(r"tankobon|paperback|softcover|physical|print(?:ed)? (?:copy|edition)|単行本|紙", re.I)),
+)
+LANGUAGES = ("English", "Japanese", "Spanish", "French", "German", "Italian", "Portuguese")
+_LANGUAGE_WORDS: dict[str, re.Pattern[str]] = {
+    "English": re.compile(r"\benglish\b|英語", re.I),
+    "Japanese": re.compile(r"\bjapanese (?:edition|version|language|original)|\bin japanese\b|日本語版", re.I),
+    "Spanish": re.compile(r"\bspanish\b|español|espanol|スペイン語", re.I),
+    "French": re.compile(r"\bfrench\b|français|フランス語", re.I),
+    "German": re.compile(r"\bgerman\b|deutsch|ドイツ語", re.I),
+    "Italian": re.compile(r"\bitalian\b|italiano|イタリア語", re.I),
+    "Portuguese": re.compile(r"\bportuguese\b|português|ポルトガル語", re.I),
+}
+_GENERIC_WORDS = frozenset(
+    "a an and the of to in on for with by is are was be do does have has my me i you your it its this that what "
+    "which who how when where vol volume book no part edition set box omnibus deluxe manga series one s x "
+    "new last first next all my our love war end days man boys world".split()
+)
+
+
+class SeriesCatalog(Protocol):
+    """What resolution needs from ``server.retrieval.store.CatalogStore``."""
+
+    def find_products(self, text: str, limit: int) -> list[Product]: ...
+
+    def get_product(self, asin: str) -> Product | None: ...
+
+    def series_names(self) -> list: ...  # list[SeriesName]
+
+    def series_products(self, series: str) -> list[Product]: ...
+
+    def products_by_genre(self, genres: Sequence[str], limit: int, exclude_series: str | None = None) -> list[Product]: ...
+
+    def script_mentions(self, text: str) -> list: ...  # list[SeriesName]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the customer asks about, as far as the store's data can tell."""
+
+    products: tuple[Product, ...] = ()  # best first: the edition asked for, then its siblings
+    series: str | None = None  # the carried series the message names
+    matched_by: str = ""  # "name" | "fuzzy" | "retrieval" | ""
+    said: str = ""  # what the customer typed, for a fuzzy match ("did you mean")
+    not_carried: tuple[str, ...] = ()  # well-known series named that the store does not sell
+    volume: int | None = None  # the volume asked for
+    format: str | None = None  # the edition asked for (tankobon | omnibus | box_set | digital)
+    language: str | None = None  # the language asked for
+    volumes_carried: tuple[int, ...] = field(default_factory=tuple)  # English print volumes of ``series``
+
+    @property
+    def volume_missing(self) -> bool:
+        """A volume was asked for that the store does not have in that series."""
+        return self.series is not None and self.volume is not None and not any(
+            p.volume == self.volume for p in self.products
+        )
+
+
+class EntityResolver:
+    def __init__(self, catalog: SeriesCatalog, *, fuzzy_cutoff: float = 86.0) -> None:
+        self.catalog = catalog
+        self.fuzzy_cutoff = fuzzy_cutoff
+        names = catalog.series_names()
+        self._not_carried = {n.words: n.series for n in names if not n.carried and n.words}
+        self._carried_words = {n.words for n in names if n.carried and n.words}
+        # fuzzy vocabulary: ascii names of >= 6 letters (short aliases like "csm" only match exactly)
+        self._fuzzy = [(" ".join(n.words), n) for n in names if n.words and len("".join(n.words)) >= 6]
+        self._fuzzy_keys = [k for k, _ in self._fuzzy]
+        self._max_words = max((len(n.words) for n in names), default=1)
+
+    def resolve(self, text: str, chunks: Sequence[ScoredChunk] = (), *, limit: int = 3) -> Resolution:
+        fmt, language = requested_format(text), requested_language(text)
+        volume = requested_volume(text)
+        named = self.catalog.find_products(text, 50)
+        not_carried = self._not_carried_in(text)
+        if named:
+            series = named[0].series
+            if volume is None and named[0].volume is not None and str(named[0].volume) in _words(text):
+                volume = named[0].volume  # a bare number after the name ("jjk 5")
+            return self._pick(series, named, "name", "", not_carried, volume, fmt, language, limit)
+        if not not_carried:
+            hit = self._fuzzy_match(text)
+            if hit is not None:
+                said, name = hit
+                if not name.carried:
+                    return Resolution(not_carried=(name.series,), said=said, volume=volume, format=fmt, language=language)
+                products = self.catalog.series_products(name.series)
+                return self._pick(name.series, products, "fuzzy", said, (), volume, fmt, language, limit)
+        if not_carried:
+            return Resolution(not_carried=tuple(not_carried), volume=volume, format=fmt, language=language)
+        dense = self._dense(text, chunks, limit)
+        return Resolution(products=tuple(dense), matched_by="retrieval" if dense else "", volume=volume,
+                          format=fmt, language=language)
+
+    def recommend(self, text: str, res: Resolution, chunks: Sequence[ScoredChunk], limit: int) -> list[Product]:
+        """Picks for "something like X" / a genre or mood: first volumes sharing the genres asked for (or X's),
+        else the products behind the retrieved chunks."""
+        genres = requested_genres(text)
+        exclude = None
+        if res.series and res.products:
+            genres = genres or list(res.products[0].genres)
+            exclude = res.series
+        if genres:
+            picks = self.catalog.products_by_genre(genres, limit, exclude_series=exclude)
+            if picks:
+                return picks
+        return [p for p in self.related(chunks, limit * 2) if p.series != exclude][:limit]
+
+    def related(self, chunks: Sequence[ScoredChunk], limit: int) -> list[Product]:
+        """Products behind retrieved chunks, best first (for recommendations and "something similar")."""
+        out: dict[str, Product] = {}
+        for c in chunks:
+            if c.chunk.asin and c.chunk.asin not in out:
+                p = self.catalog.get_product(c.chunk.asin)
+                if p is not None:
+                    out[p.asin] = p
+            if len(out) >= limit:
+                break
+        return list(out.values())
+
+    # ------------------------------------------------------------------ internals
+    def _pick(
+        self, series: str, candidates: Sequence[Product], how: str, said: str, not_carried: Sequence[str],
+        volume: int | None, fmt: str | None, language: str | None, limit: int,
+    ) -> Resolution:
+        """The product asked for first: same series, the volume, the edition and language asked for."""
+        pool = [p for p in self.catalog.series_products(series)] or list(candidates)
+        volumes = tuple(sorted({p.volume for p in pool if p.volume is not None and p.format == "tankobon"
+                                and p.language == "English"}))
+
+        def rank(p: Product) -> tuple:
+            return (
+                volume is not None and p.volume != volume,
+                fmt is not None and p.format != fmt,
+                p.language != (language or "English"),
+                fmt is None and p.format != "tankobon",
+                p.volume or 0,
+                p.asin,
+            )
+
+        if fmt == "box_set":
+            volume = None  # a box set has no volume number
+        if volume is not None and any(p.volume == volume for p in pool):
+            pool = [p for p in pool if p.volume == volume]  # that volume's editions only
+        ordered = sorted(pool, key=rank)
+        return Resolution(
+            products=tuple(ordered[:limit]), series=series, matched_by=how, said=said,
+            not_carried=tuple(not_carried), volume=volume, format=fmt, language=language, volumes_carried=volumes,
+        )
+
+    def _not_carried_in(self, text: str) -> list[str]:
+        found: list[str] = []
+        words = _words(text)
+        i = 0
+        while i < len(words):
+            for n in range(min(self._max_words, len(words) - i), 0, -1):
+                key = tuple(words[i : i + n])
+                if key in self._carried_words:  # a carried name at this position wins ("Naruto" in "Boruto...")
+                    i += n - 1
+                    break
+                series = self._not_carried.get(key)
+                if series:
+                    found.append(series)
+                    i += n - 1
+                    break
+            i += 1
+        for n in self.catalog.script_mentions(text):
+            if not n.carried:
+                found.append(n.series)
+        return list(dict.fromkeys(found))
+
+    def _fuzzy_match(self, text: str) -> tuple[str, object] | None:
+        words = _words(text)
+        best: tuple[float, str, object] | None = None
+        for size in range(1, min(self._max_words, 6) + 1):
+            for i in range(0, len(words) - size + 1):
+                window = " ".join(words[i : i + size])
+                if len(window.replace(" ", "")) < 6 or set(words[i : i + size]) <= _GENERIC_WORDS:
+                    continue
+                hit = process.extractOne(window, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff)
+                if hit is not None and (best is None or hit[1] > best[0]):
+                    best = (hit[1], window, self._fuzzy[hit[2]][1])
+        return None if best is None else (best[1], best[2])
+
+    def _dense(self, text: str, chunks: Sequence[ScoredChunk], limit: int) -> list[Product]:
+        """Retrieved products whose series shares a distinctive word with the message."""
+        content = {w for w in _words(text) if w not in _GENERIC_WORDS and not w.isdigit() and len(w) > 2}
+        out = []
+        for p in self.related(chunks, limit * 3):
+            series_words = {w for w in _words(p.series) if w not in _GENERIC_WORDS and len(w) > 2}
+            if series_words & content:
+                out.append(p)
+        return out[:limit]
+
+
+#: genre words and moods -> the catalog's genre labels
+_GENRES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
+    (re.compile(p, re.I), g) for p, g in (
+        (r"shou?nen|少年", ("shonen",)), (r"seinen|青年", ("seinen",)), (r"shou?jo|少女", ("shojo",)),
+        (r"josei", ("josei",)), (r"isekai|another world|異世界", ("isekai",)), (r"mecha|robot", ("mecha",)),
+        (r"slice[- ]of[- ]life|cozy|wholesome|chill|日常", ("slice of life",)),
+        (r"horror|scary|creepy|spooky|ホラー|怖", ("horror",)), (r"romance|romantic|love story|恋愛", ("romance",)),
+        (r"sports?|volleyball|basketball|soccer|baseball|スポーツ", ("sports",)),
+        (r"fantasy|magic|ファンタジー", ("fantasy",)), (r"myster(?:y|ies)|detective|whodunn?it|ミステリー", ("mystery",)),
+        (r"sci-?fi|science fiction|space|SF", ("sci-fi",)), (r"comedy|funny|hilarious|laugh|コメディ|笑", ("comedy",)),
+        (r"cooking|food|cook|グルメ|料理", ("cooking",)), (r"psychological|mind[- ]bending", ("psychological",)),
+        (r"action|fights?|battle|バトル", ("action",)), (r"dark|grim|ダーク", ("seinen", "psychological", "horror")),
+        (r"historical|samurai|history", ("historical",)), (r"drama|cry|sad|tearjerker|泣ける", ("drama",)),
+        (r"supernatural|ghosts?|yokai|spirits", ("supernatural",)), (r"music|band|idol", ("music",)),
+        (r"adventure|journey|pirates?", ("adventure",)),
+    )
+)
+
+
+def requested_genres(text: str) -> list[str]:
+    out: list[str] = []
+    for pattern, genres in _GENRES:
+        if pattern.search(text):
+            out.extend(genres)
+    return list(dict.fromkeys(out))
+
+
+def requested_format(text: str) -> str | None:
+    for fmt, pattern in FORMAT_WORDS:
+        if pattern.search(text):
+            return fmt
+    return None
+
+
+def requested_language(text: str) -> str | None:
+    for language, pattern in _LANGUAGE_WORDS.items():
+        if pattern.search(text):
+            return language
+    return None
+
+
+_VOLUME = re.compile(r"(?:\bvol(?:ume)?s?\.?|\bv\.?(?=\d)|#|\bbook|\bno\.|第)\s*(\d{1,4})|(\d{1,4})\s*巻", re.I)
+
+
+def requested_volume(text: str) -> int | None:
+    m = _VOLUME.search(text)
+    if m:
+        return int(m.group(1) or m.group(2))
+    return None
+
+
+def _words(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    return re.findall(r"[a-z]+|[0-9]+", re.sub(r"['`]", "", folded))

@@ -1,0 +1,38 @@
+"""Stage 6b: the facts an answer may state -- which products the customer means (or that the store does not
+carry them), resolved from the message and the retrieved chunks (``server/retrieval/entities.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Sequence
+
+from server.llm.templates import Facts
+from server.request import RequestContext
+from server.retrieval.base import ScoredChunk
+from server.retrieval.entities import EntityResolver
+
+#: Intents whose answers are about products (and show product cards).
+PRODUCT_INTENTS = frozenset({"product_question", "price_deal", "recommendation", ""})
+
+
+async def facts_for(
+    resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk],
+    limit: int, ctx: RequestContext,
+) -> Facts:
+    with ctx.timings.stage("entities"):
+        return await asyncio.to_thread(_facts, resolver, text, intent, order_id, chunks, limit)
+
+
+def _facts(
+    resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk], limit: int
+) -> Facts:
+    res = resolver.resolve(text, chunks, limit=limit)
+    if intent == "recommendation":
+        products = resolver.recommend(text, res, chunks, limit)
+    elif intent in PRODUCT_INTENTS and res.not_carried:
+        products = resolver.recommend(text, res, chunks, 2)  # "something similar" -- real catalog products
+    elif intent in PRODUCT_INTENTS:
+        products = list(res.products)
+    else:
+        products = []
+    return Facts(order_id=order_id, products=tuple(products), resolution=res)
