@@ -176,7 +176,7 @@ class Pipeline:
             with ctx.timings.stage("answer"):
                 async for item in self.router.stream(route.tier, llm_request, facts):
                     if isinstance(item, str):
-                        yield self._screen_delta(item, route.tier, chunks)
+                        yield self._screen_delta(item, route.tier, chunks, screen.text)
                     else:
                         answer, degraded = item
                         for reason in (*degraded, *answer.degraded):
@@ -258,7 +258,7 @@ class Pipeline:
         )
 
     async def _screen_answer(self, answer: LLMAnswer, llm_request, facts: Facts, chunks, ctx: RequestContext):
-        screened = guard.screen_output(self.guardrails, answer, chunks, ctx)
+        screened = guard.screen_output(self.guardrails, answer, chunks, llm_request.user_message, ctx)
         if not screened.needs_fallback:
             return screened.answer, screened.actions
         ctx.degrade("output_guard_fallback")
@@ -340,10 +340,10 @@ class Pipeline:
             blocked=True,
         )
 
-    def _screen_delta(self, text: str, tier: str, chunks: Sequence[ScoredChunk]) -> str:
+    def _screen_delta(self, text: str, tier: str, chunks: Sequence[ScoredChunk], message: str) -> str:
         """A streamed piece, screened on its own (ASINs, prices, PII, competitors); dropped if unfixable.
         The final message carries the whole answer screened again -- that one is authoritative."""
-        screened = self.guardrails.screen_output(LLMAnswer(text=text, tier=tier, model=tier), chunks)
+        screened = self.guardrails.screen_output(LLMAnswer(text=text, tier=tier, model=tier), chunks, message)
         return "" if screened.needs_fallback else screened.answer.text
 
     # ================================================================================== Classify

@@ -33,7 +33,9 @@ class OutputScreen:
 class Guardrails(Protocol):
     def screen_input(self, message: str) -> InputScreen: ...
 
-    def screen_output(self, answer: LLMAnswer, context: Sequence[ScoredChunk]) -> OutputScreen: ...
+    def screen_output(
+        self, answer: LLMAnswer, context: Sequence[ScoredChunk], message: str | None = None
+    ) -> OutputScreen: ...
 
 
 class PassThroughGuardrails:
@@ -42,5 +44,7 @@ class PassThroughGuardrails:
     def screen_input(self, message: str) -> InputScreen:
         return InputScreen(text=message)
 
-    def screen_output(self, answer: LLMAnswer, context: Sequence[ScoredChunk]) -> OutputScreen:
+    def screen_output(
+        self, answer: LLMAnswer, context: Sequence[ScoredChunk], message: str | None = None
+    ) -> OutputScreen:
         return OutputScreen(answer=answer)

@@ -1,7 +1,8 @@
 """The synchronous guardrail suite the pipeline runs around every LLM call, plus its fixture evaluation.
 
 Input  (before any model): PII redaction -> prompt-injection score (blocked above the threshold).
-Output (before the caller): schema -> system-prompt leak -> PII -> competitors -> ASINs -> prices.
+Output (before the caller): schema -> system-prompt leak -> PII -> competitors -> ASINs -> prices -> order ids
+and policy figures (``figures.py``: only the customer's own order id, only figures found in the store's data).
 Repairs are surgical (a sentence removed, a price rewritten); ``needs_fallback`` only when nothing safe
 is left, and then the pipeline answers from the template tier.
 
@@ -23,6 +24,7 @@ from server.guardrails.asin import AsinGuardrail
 from server.guardrails.base import GuardrailAction, InputScreen, OutputScreen
 from server.guardrails.catalog import CatalogLike, InMemoryCatalog
 from server.guardrails.competitor import DEFAULT_COMPETITORS, CompetitorGuardrail
+from server.guardrails.figures import FiguresGuardrail
 from server.guardrails.injection import DEFAULT_THRESHOLD, InjectionDetector, LeakDetector
 from server.guardrails.pii import PiiRedactor
 from server.guardrails.price import PriceGuardrail
@@ -67,6 +69,7 @@ class GuardrailSuite:
         self.competitor = CompetitorGuardrail(self.config.competitors)
         self.asin = AsinGuardrail(catalog)
         self.price = PriceGuardrail(catalog)
+        self.figures = FiguresGuardrail(catalog)
 
     # --- input -----------------------------------------------------------------------------------
     def screen_input(self, message: str) -> InputScreen:
@@ -78,7 +81,10 @@ class GuardrailSuite:
         return InputScreen(text=redaction.text, actions=tuple(actions), blocked=verdict.blocked)
 
     # --- output ----------------------------------------------------------------------------------
-    def screen_output(self, answer: LLMAnswer, context: Sequence[ScoredChunk]) -> OutputScreen:
+    def screen_output(
+        self, answer: LLMAnswer, context: Sequence[ScoredChunk], message: str | None = None
+    ) -> OutputScreen:
+        """``message``: the customer's redacted message (order ids it names are the only ones an answer may state)."""
         actions: list[GuardrailAction] = []
         text, asins = answer.text, tuple(answer.product_asins)
 
@@ -93,6 +99,7 @@ class GuardrailSuite:
             self.competitor.check,
             self.asin.check,
             lambda t, a: self.price.check(t, a, context),
+            lambda t, a: self.figures.check(t, a, context, message),
         ]
         for step in steps:
             result = step(text, asins)

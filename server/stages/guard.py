@@ -16,7 +16,7 @@ def screen_input(guardrails: Guardrails, message: str, ctx: RequestContext) -> I
 
 
 def screen_output(
-    guardrails: Guardrails, answer: LLMAnswer, context: Sequence[ScoredChunk], ctx: RequestContext
+    guardrails: Guardrails, answer: LLMAnswer, context: Sequence[ScoredChunk], message: str, ctx: RequestContext
 ) -> OutputScreen:
     with ctx.timings.stage("output_guard"):
-        return guardrails.screen_output(answer, context)
+        return guardrails.screen_output(answer, context, message)
