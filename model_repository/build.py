@@ -79,8 +79,23 @@ class Builder:
 
         return cache.cached_step(self.data, key, run, label="data")
 
+    def build_golden(self) -> dict[str, Any]:
+        """The golden evaluation set (model_repository/golden) -> ``<build>/golden/golden.jsonl``."""
+        from model_repository.golden import write_golden
+
+        golden = PKG / "golden"
+        key = cache.step_key(
+            "golden",
+            config={"seed": self.cfg.seed},
+            inputs=self._data_files("catalog.jsonl", "policies.jsonl", "orders.jsonl", "series.jsonl", "intents"),
+            code=sorted(golden.glob("*.py")) + [golden / "handwritten.jsonl"],
+        )
+        return cache.cached_step(
+            self.dir / "golden", key, lambda out: write_golden(self.data, out / "golden.jsonl", seed=self.cfg.seed), label="golden"
+        )
+
     def build_intent(self) -> dict[str, Any]:
-        from model_repository.training.intent import classification_report, predict_torch, train_intent_classifier
+        from model_repository.training.intent import classification_report, classifier_input, predict_torch, train_intent_classifier
         from server.intents import LABEL_TO_ID
 
         cfg = {"epochs": self.cfg.intent_epochs, "max_train": self.cfg.intent_max_train, "ckpt": str(self.checkpoint)}
@@ -88,7 +103,8 @@ class Builder:
             "intent_classifier",
             config=cfg,
             inputs=self._data_files("intents"),
-            code=_code("training/intent.py", "training/common.py", "export.py") + [ROOT / "tests/fixtures/intents_handwritten.jsonl"],
+            code=_code("training/intent.py", "training/common.py", "export.py")
+            + [ROOT / "tests/fixtures/intents_handwritten.jsonl", ROOT / "server/retrieval/query.py"],
         )
 
         def run(out: Path) -> dict[str, Any]:
@@ -100,7 +116,7 @@ class Builder:
             hf = out / "hf"
             paths = export.export_variants(hf, out / "onnx", "softmax")
             test = read_jsonl(self.data / "intents" / "test.jsonl")
-            texts = [t["text"] for t in test]
+            texts = [classifier_input(t["text"]) for t in test]
             y = [LABEL_TO_ID[t["label"]] for t in test]
             tok = AutoTokenizer.from_pretrained(hf)
             reference = predict_torch(AutoModelForSequenceClassification.from_pretrained(hf), tok, texts)
@@ -372,6 +388,7 @@ class Builder:
         started = time.perf_counter()
         summary: dict[str, Any] = {"config": asdict(self.cfg)}
         summary["data"] = self.build_data()
+        summary["golden"] = self.build_golden()
         summary["intent_classifier"] = self.build_intent()
         embedder = self.build_embedder()
         summary["query_embedder"] = embedder

@@ -15,6 +15,7 @@ import numpy as np
 
 from model_repository.training.common import batches, linear_schedule, optimizer_step, progress, read_jsonl, seed_everything
 from server.intents import INTENT_LABELS, LABEL_TO_ID
+from server.retrieval.query import expand as classifier_input
 
 
 def classification_report(y_true: list[int], y_pred: list[int]) -> dict[str, Any]:
@@ -72,6 +73,8 @@ def train_intent_classifier(
     train = read_jsonl(data_dir / "intents" / "train.jsonl")
     val = read_jsonl(data_dir / "intents" / "validation.jsonl")
     test = read_jsonl(data_dir / "intents" / "test.jsonl")
+    for row in (*train, *val, *test):  # the classifier's input is the message + English glosses, as served
+        row["text"] = classifier_input(row["text"])
     if max_train_examples:
         train = rng.sample(train, min(max_train_examples, len(train)))
 
@@ -125,6 +128,8 @@ def train_intent_classifier(
     handwritten = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "intents_handwritten.jsonl"
     if handwritten.exists():
         rows = read_jsonl(handwritten)
+        for row in rows:
+            row["text"] = classifier_input(row["text"])
         probs = predict_torch(model, tokenizer, [r["text"] for r in rows], max_length=max_length)
         report["handwritten"] = classification_report([LABEL_TO_ID[r["label"]] for r in rows], probs.argmax(1).tolist())
     return report

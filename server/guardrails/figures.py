@@ -35,7 +35,7 @@ FIGURE_RE = re.compile(
     r"|\b\d+(?:\.\d+)?\s?%"
     r"|\b\d+(?:\s?(?:-|–|to)\s?\d+)?[\s-](?:business\s|calendar\s)?(?:days?|weeks?|months?|years?|hours?)\b"
     r"|\b\d+\s(?:countries|points?|copies|packages|volumes? per customer)\b"
-    r"|\b\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am|pm)\b",
+    r"|\b\d{1,2}(?::\d{2})?\s?(?:[ap]\.m\.|[ap]m\b)",  # no \b after "p.m." (it would need a letter next)
     re.IGNORECASE,
 )
 
@@ -97,6 +97,7 @@ def _norm(figure: str) -> str:
     f = re.sub(r"\s?(?:-|to)\s?(?=\d)", "-", f)
     f = re.sub(r"(\d)[\s-](?=(?:business |calendar )?(?:day|week|month|year|hour))", r"\1 ", f)
     f = re.sub(r"\s?%", "%", f).replace("$ ", "$").replace(",", "")
+    f = re.sub(r"(\d)\s?([ap])\.?m\.?$", r"\1 \2m", f)  # "1 p.m." == "1 pm" == "1pm"
     f = re.sub(r"(days|weeks|months|years|hours|points|copies)\b", lambda m: m.group(1)[:-1], f)
     return f
 

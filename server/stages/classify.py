@@ -9,6 +9,7 @@ import numpy as np
 from server.backends.base import NUM_INTENTS, ModelBackend, check_rows
 from server.intents import INTENT_LABELS
 from server.request import RequestContext
+from server.retrieval.query import expand as classifier_input
 from server.schema import IntentResult
 
 UNKNOWN = IntentResult(intent="", confidence=0.0, scores={})
@@ -18,7 +19,8 @@ async def classify(backend: ModelBackend, texts: Sequence[str], ctx: RequestCont
     """One backend call for the batch; raises the BackendError family (callers decide whether to degrade)."""
     timeout_s = ctx.budget.timeout_for("classify")
     with ctx.timings.stage("classify"):
-        probs = await backend.classify(list(texts), timeout_s=timeout_s)
+        # the classifier is trained on the message + English glosses of Japanese store words (retrieval/query.py)
+        probs = await backend.classify([classifier_input(t) for t in texts], timeout_s=timeout_s)
     check_rows("intent classifier", probs, len(texts), NUM_INTENTS)
     return [from_probs(row) for row in probs]
 
