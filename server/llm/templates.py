@@ -276,17 +276,30 @@ _STOP = frozenset(
 )
 
 
+#: A question asking for an amount or a duration is answered by the sentence stating one, even when that
+#: sentence shares no word with it ("do you ship to canada and how much?" -> "... a flat $14.99 per order").
+_ASKS_FIGURE: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"how much|\bcosts?\b|\bfees?\b|\bcharges?\b|expensive|\bcheap|\bfree\b", re.I),
+     re.compile(r"\$\d|\bfree\b", re.I)),
+    (re.compile(r"how long|how many (?:days|weeks)|how soon|\bwhen\b|deadline|time limit|\bwithin\b", re.I),
+     re.compile(r"\b\d+(?:\s?(?:-|\u2013|to)\s?\d+)?[\s-](?:business\s|calendar\s)?(?:days?|weeks?|months?|hours?)\b", re.I)),
+)
+
+
 def _policy(message: str, context: Sequence[ScoredChunk], max_sentences: int = 3) -> str:
     """The policy sentences that answer ``message``, quoted from the best retrieved policy chunk."""
     chunks = [c for c in context if c.chunk.source_type == "policy"]
     if not chunks:
         return ""
-    query = {w for w in re.findall(r"[a-z0-9$%]+", expand_query(message).lower()) if w not in _STOP}
+    expanded = expand_query(message)
+    query = {w for w in re.findall(r"[a-z0-9$%]+", expanded.lower()) if w not in _STOP}
+    wanted = [states for asks, states in _ASKS_FIGURE if asks.search(expanded)]
     best_text, best_sentences, best_score = "", [], -1.0
     for rank, c in enumerate(chunks[:3]):
         title, _, body = c.chunk.text.partition("\n")
         sentences = _sentences(body or title)
-        scored = [(_overlap(query, s), i, s) for i, s in enumerate(sentences)]
+        scored = [(_overlap(query, s) + sum(1.0 for states in wanted if states.search(s)), i, s)
+                  for i, s in enumerate(sentences)]
         top = sorted(scored, key=lambda t: (-t[0], t[1]))[:max_sentences]
         # the chunk whose best sentences overlap most, the higher-ranked chunk on ties
         score = sum(t[0] for t in top[:2]) + _overlap(query, title) * 0.5 - rank * 0.25

@@ -165,7 +165,7 @@ class EntityResolver:
                 volume is not None and p.volume != volume,
                 fmt is not None and p.format != fmt,
                 p.language != (language or "English"),
-                fmt is None and p.format != "tankobon",
+                p.format != "tankobon",  # print first when the edition asked for is missing
                 p.volume or 0,
                 p.asin,
             )

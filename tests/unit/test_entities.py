@@ -1,0 +1,175 @@
+"""Entity resolution against a real CatalogStore built from the generated data (seed 1234)."""
+
+from __future__ import annotations
+
+import pytest
+
+from model_repository.datagen import generate_all
+from server.retrieval.base import Chunk, ScoredChunk
+from server.retrieval.entities import (
+    EntityResolver,
+    requested_format,
+    requested_language,
+    requested_volume,
+)
+from server.retrieval.query import expand
+from server.retrieval.store import CatalogStore
+
+pytestmark = pytest.mark.L0
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> CatalogStore:
+    d = tmp_path_factory.mktemp("entities_data")
+    generate_all(d, seed=1234)
+    s = CatalogStore.build(d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite", d / "series.jsonl")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def resolver(store) -> EntityResolver:
+    return EntityResolver(store)
+
+
+def _chunk(asin: str, score: float = 0.9) -> ScoredChunk:
+    return ScoredChunk(Chunk(f"p-{asin}#0", f"p-{asin}", "product", "some product text", asin), score)
+
+
+# --- not carried ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message, series",
+    [
+        ("is chainsaw man vol 3 in stock?", "Chainsaw Man"),
+        ("チェンソーマンありますか", "Chainsaw Man"),
+        ("do you have mha", "My Hero Academia"),
+    ],
+)
+def test_not_carried_series_is_declined_without_products(resolver, store, message, series):
+    # retrieval always returns something: a carried product's chunk must not be offered under that name
+    some_asin = next(iter(sorted(store.all_asins())))
+    res = resolver.resolve(message, [_chunk(some_asin)])
+    assert res.not_carried == (series,)
+    assert res.products == () and res.series is None
+
+
+# --- named series, volumes, editions --------------------------------------------------------------
+
+
+def test_japanese_series_and_volume(resolver):
+    res = resolver.resolve("ワンピースの3巻は在庫ありますか")
+    assert res.series == "One Piece" and res.volume == 3 and res.matched_by == "name"
+    first = res.products[0]
+    assert first.title == "One Piece, Vol. 3"
+    assert (first.format, first.language, first.volume) == ("tankobon", "English", 3)
+    assert all(p.volume == 3 for p in res.products)
+    assert not res.volume_missing
+
+
+def test_alias_with_bare_number_after_name(resolver):
+    res = resolver.resolve("jjk 5 price")
+    assert res.series == "Jujutsu Kaisen" and res.volume == 5
+    assert res.products[0].title == "Jujutsu Kaisen, Vol. 5"
+    assert res.products[0].format == "tankobon"
+
+
+def test_romanised_japanese_alias(resolver):
+    res = resolver.resolve("sousou no frieren vol 2")
+    assert res.series is not None and res.series.startswith("Frieren")
+    assert res.volume == 2 and res.products[0].volume == 2 and res.products[0].format == "tankobon"
+
+
+def test_typo_is_a_fuzzy_match(resolver):
+    res = resolver.resolve("vinlnad saga vol 2 price")
+    assert res.series == "Vinland Saga" and res.matched_by == "fuzzy"
+    assert res.said == "vinlnad saga"
+    assert res.products[0].title == "Vinland Saga, Vol. 2"
+
+
+def test_exact_name_is_not_reported_as_fuzzy(resolver):
+    res = resolver.resolve("vinland saga vol 2 price")
+    assert res.series == "Vinland Saga" and res.matched_by == "name" and res.said == ""
+
+
+def test_volume_not_in_catalog_is_missing(resolver):
+    res = resolver.resolve("one piece vol 40")
+    assert res.series == "One Piece" and res.volume == 40
+    assert res.volume_missing
+    assert 40 not in res.volumes_carried and res.volumes_carried
+    assert all(p.series == "One Piece" for p in res.products)
+
+
+def test_box_set_requested(resolver):
+    res = resolver.resolve("berserk box set")
+    assert res.series == "Berserk" and res.format == "box_set" and res.volume is None
+    assert all(p.series == "Berserk" for p in res.products)
+
+
+def test_box_set_is_picked_when_the_series_has_one(resolver, store):
+    boxed = next(p for a in sorted(store.all_asins()) if (p := store.get_product(a)).format == "box_set")
+    res = resolver.resolve(f"{boxed.series.lower()} box set")
+    assert res.series == boxed.series and res.format == "box_set"
+    assert res.products[0].format == "box_set"
+
+
+def test_requested_words():
+    assert requested_language("in spanish") == "Spanish"
+    assert requested_language("英語版はありますか") == "English"
+    assert requested_language("one piece vol 3") is None
+    assert requested_format("berserk box set") == "box_set"
+    assert requested_format("is it on kindle") == "digital"
+    assert requested_format("one piece vol 3") is None
+    assert requested_volume("one piece vol. 12") == 12
+    assert requested_volume("ワンピース3巻") == 3
+    assert requested_volume("one piece") is None
+
+
+def test_language_picks_the_edition(resolver):
+    res = resolver.resolve("one piece vol 3 in italian")
+    assert res.language == "Italian"
+    assert res.products[0].language == "Italian" and res.products[0].volume == 3
+
+
+# --- recommendations and fallbacks ----------------------------------------------------------------
+
+
+def test_recommend_like_series_shares_genres_and_excludes_it(resolver):
+    message = "something like berserk"
+    res = resolver.resolve(message)
+    assert res.series == "Berserk"
+    berserk_genres = set(res.products[0].genres)
+    picks = resolver.recommend(message, res, [], 5)
+    assert len(picks) == 5 and len({p.series for p in picks}) == 5
+    for p in picks:
+        assert p.series != "Berserk"
+        assert (p.volume, p.format, p.language) == (1, "tankobon", "English")
+        assert berserk_genres & set(p.genres), p
+
+
+def test_message_naming_no_title_resolves_to_nothing(resolver):
+    res = resolver.resolve("what are your store hours?", [])
+    assert res.products == () and res.series is None and res.not_carried == () and res.matched_by == ""
+
+
+def test_dense_products_need_a_shared_distinctive_word(resolver, store):
+    p = store.series_products("Berserk")[0]
+    # a retrieved chunk for an unrelated series is not offered for a message that does not name it
+    assert resolver.resolve("tell me about your catalog", [_chunk(p.asin)]).products == ()
+
+
+# --- query expansion ------------------------------------------------------------------------------
+
+
+def test_expand_ascii_is_unchanged():
+    for text in ("how much is shipping?", "one piece vol 3", ""):
+        assert expand(text) == text
+
+
+def test_expand_japanese_gets_english_glosses():
+    out = expand("送料はいくらですか")
+    assert out.startswith("送料はいくらですか")
+    assert "shipping" in out and "price" in out
+    assert "in stock" in expand("ワンピースの3巻は在庫ありますか")
+    assert expand("ふむふむ") == "ふむふむ"  # no store words: unchanged

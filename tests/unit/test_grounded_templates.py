@@ -1,0 +1,229 @@
+"""The template composer states only facts it was given: catalog rows, the customer's order, quoted policy text."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from model_repository.datagen import generate_all
+from model_repository.datagen.policies import generate_policies
+from server.guardrails.figures import FiguresGuardrail
+from server.llm.base import LLMRequest
+from server.llm.templates import ASK_ORDER_ID, Facts, TemplateTier, compose
+from server.retrieval.base import Chunk, Product, ScoredChunk
+from server.retrieval.entities import EntityResolver, Resolution
+from server.retrieval.store import CatalogStore
+
+pytestmark = pytest.mark.L0
+
+POLICIES = {p["policy_id"]: p for p in generate_policies()}
+
+
+def policy_chunk(policy_id: str, score: float = 0.9) -> ScoredChunk:
+    p = POLICIES[policy_id]
+    return ScoredChunk(Chunk(f"{policy_id}#0", policy_id, "policy", p["title"] + "\n" + p["text"]), score)
+
+
+def req(intent: str, message: str, context=()) -> LLMRequest:
+    return LLMRequest(intent=intent, user_message=message, context=tuple(context), temperature=0.0,
+                      max_tokens=256, timeout_s=2.0)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> CatalogStore:
+    d = tmp_path_factory.mktemp("templates_data")
+    generate_all(d, seed=1234)
+    s = CatalogStore.build(d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite", d / "series.jsonl")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def resolver(store) -> EntityResolver:
+    return EntityResolver(store)
+
+
+@pytest.fixture(scope="module")
+def tier(store) -> TemplateTier:
+    return TemplateTier(store.get_order)
+
+
+def facts_for(resolver: EntityResolver, message: str) -> Facts:
+    res = resolver.resolve(message)
+    return Facts(products=res.products, resolution=res)
+
+
+# --- "every figure comes from the facts" ----------------------------------------------------------
+
+_MONEY = re.compile(r"\$\d[\d,]*(?:\.\d{2})?")
+_DAYS = re.compile(r"\b\d+(?:-\d+)?\s(?:business\s)?days?\b", re.I)
+
+
+def figures_in(text: str) -> list[str]:
+    return _MONEY.findall(text) + _DAYS.findall(text)
+
+
+def assert_figures_grounded(answer: str, request: LLMRequest, facts: Facts) -> None:
+    source = " ".join(c.chunk.text for c in request.context) + " " + request.user_message
+    prices = {f"${p.price:.2f}" for p in facts.products}
+    for fig in figures_in(answer):
+        assert fig in source or fig in prices, f"{fig!r} in {answer!r} is not in the facts given"
+
+
+# --- products -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["ワンピースの3巻は在庫ありますか", "is one piece vol 1 in stock?", "jjk 5 price", "sousou no frieren vol 2"],
+)
+async def test_product_answer_states_title_price_and_stock_from_the_product(tier, resolver, message):
+    facts = facts_for(resolver, message)
+    request = req("product_question", message)
+    a = await tier.generate(request, facts)
+    p = facts.products[0]
+    assert p.title in a.text
+    assert f"${p.price:.2f}" in a.text
+    if p.stock > 0:
+        assert "in stock" in a.text and "out of stock" not in a.text
+    else:
+        assert "out of stock" in a.text and "in stock" not in a.text
+    assert a.product_asins[0] == p.asin and a.tier == "template"
+    assert_figures_grounded(a.text, request, facts)
+
+
+def test_hand_made_product_out_of_stock():
+    p = Product(asin="B0TESTPR01", title="Test Series, Vol. 7", series="Test Series", volume=7, author="A. Author",
+                publisher="Pub", format="tankobon", language="English", age_rating="Teen", price=12.49, stock=0)
+    text, asins = compose(req("product_question", "is test series 7 in stock?"), Facts(products=(p,)), lambda _: None)
+    assert "Test Series, Vol. 7" in text and "$12.49" in text and "out of stock" in text
+    assert asins == ["B0TESTPR01"]
+
+
+async def test_not_carried_is_declined_and_states_no_price(tier, resolver):
+    for facts in (Facts(resolution=Resolution(not_carried=("Chainsaw Man",))),
+                  facts_for(resolver, "is chainsaw man vol 3 in stock?")):
+        a = await tier.generate(req("product_question", "is chainsaw man vol 3 in stock?"), facts)
+        assert "don't carry Chainsaw Man" in a.text
+        assert "$" not in a.text and a.product_asins == ()
+
+
+async def test_fuzzy_match_says_did_you_mean(tier, resolver):
+    message = "vinlnad saga vol 2 price"
+    facts = facts_for(resolver, message)
+    a = await tier.generate(req("price_deal", message), facts)
+    assert a.text.startswith("Did you mean Vinland Saga?")
+    assert "Vinland Saga, Vol. 2" in a.text and f"${facts.products[0].price:.2f}" in a.text
+    assert_figures_grounded(a.text, req("price_deal", message), facts)
+
+
+async def test_missing_volume_lists_what_is_carried_and_no_price(tier, resolver):
+    facts = facts_for(resolver, "one piece vol 40")
+    a = await tier.generate(req("product_question", "one piece vol 40"), facts)
+    assert "Volume 40 isn't in our catalog" in a.text
+    assert "$" not in a.text and a.product_asins == ()
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+async def test_order_status_without_id_asks_for_it(tier):
+    a = await tier.generate(req("order_status", "where is my order?"), Facts())
+    assert a.text == ASK_ORDER_ID and "order number" in a.text
+    assert "MA-" not in a.text
+
+
+async def test_order_status_unknown_id(tier):
+    a = await tier.generate(req("order_status", "where is MA-99999999?"), Facts())
+    assert "couldn't find" in a.text and "MA-99999999" in a.text
+
+
+async def test_order_status_known_id_states_the_order_row(tier, store):
+    import json
+
+    rows = [json.loads(line) for line in open(store_orders_path(store), encoding="utf-8")]
+    shipped = next(o for o in rows if o["status"] == "shipped")
+    a = await tier.generate(req("order_status", f"where is {shipped['order_id']}"), Facts())
+    assert shipped["order_id"] in a.text and shipped["carrier"] in a.text and shipped["tracking_number"] in a.text
+    assert shipped["eta"] in a.text
+    ids = set(re.findall(r"MA-\d{8}", a.text))
+    assert ids == {shipped["order_id"]}
+
+
+def store_orders_path(store: CatalogStore):
+    row = store._conn.execute("SELECT value FROM store_meta WHERE key = 'source'").fetchone()
+    import json
+
+    return json.loads(row[0])["orders"]
+
+
+# --- policies -------------------------------------------------------------------------------------
+
+
+CANADA = "do you ship to canada and how much?"
+PRICE_MATCH = "how long do I have to ask for a price match?"
+
+
+async def test_international_shipping_quotes_the_price(tier):
+    context = [policy_chunk("shipping-international"), policy_chunk("shipping-standard", 0.5)]
+    request = req("policy_faq", CANADA, context)
+    a = await tier.generate(request, Facts())
+    assert "$14.99" in a.text
+    assert "Canada" in a.text
+    assert_figures_grounded(a.text, request, Facts())
+
+
+async def test_price_match_quotes_the_window(tier):
+    context = [policy_chunk("pricing-price_match"), policy_chunk("pricing-coupons", 0.5)]
+    request = req("policy_faq", PRICE_MATCH, context)
+    a = await tier.generate(request, Facts())
+    assert "14 days" in a.text
+    assert_figures_grounded(a.text, request, Facts())
+
+
+async def test_policy_without_chunks_states_no_figure(tier):
+    a = await tier.generate(req("policy_faq", CANADA, ()), Facts())
+    assert figures_in(a.text) == [] and "human agent" in a.text
+
+
+# --- every composed answer: figures grounded, and the figures guardrail has nothing to remove -----
+
+
+def _cases(resolver):
+    yield req("policy_faq", CANADA, [policy_chunk("shipping-international")]), Facts()
+    yield req("policy_faq", PRICE_MATCH, [policy_chunk("pricing-price_match")]), Facts()
+    yield req("return_refund", "how long do I have to return something?", [policy_chunk("returns-window")]), Facts()
+    yield req("policy_faq", "送料はいくらですか", [policy_chunk("shipping-standard")]), Facts()
+    for message in ("ワンピースの3巻は在庫ありますか", "jjk 5 price", "berserk box set", "one piece vol 40"):
+        yield req("product_question", message), facts_for(resolver, message)
+    yield req("price_deal", "jjk 5 price, and do you price match?", [policy_chunk("pricing-price_match")]), \
+        facts_for(resolver, "jjk 5 price")
+    res = resolver.resolve("something like berserk")
+    picks = tuple(resolver.recommend("something like berserk", res, [], 3))
+    yield req("recommendation", "something like berserk"), Facts(products=picks, resolution=res)
+
+
+def test_every_figure_in_composed_answers_is_in_the_facts(store, resolver):
+    guard = FiguresGuardrail(store)
+    n = 0
+    for request, facts in _cases(resolver):
+        text, asins = compose(request, facts, store.get_order)
+        assert_figures_grounded(text, request, facts)
+        checked = guard.check(text, tuple(asins), request.context, request.user_message)
+        assert checked.actions == (), (text, checked.actions)
+        n += 1
+    assert n == 10
+
+
+# --- escalation, chitchat -------------------------------------------------------------------------
+
+
+async def test_escalation_hands_to_a_human(tier):
+    a = await tier.generate(req("escalation", "this is ridiculous, let me talk to someone"), Facts())
+    assert "human agent" in a.text
+
+
+async def test_japanese_thanks(tier):
+    a = await tier.generate(req("chitchat", "ありがとうございます！"), Facts())
+    assert a.text.startswith("You're welcome")
