@@ -146,7 +146,7 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
         parts.append(_decline(res.not_carried))
         if facts.products:
             picks = facts.products[:2]
-            parts.append("You might like " + "; ".join(f"{p.title} ({_price(p)})" for p in picks) + ".")
+            parts.append("From our catalog you might like " + " or ".join(p.title for p in picks) + ".")
             asins += [p.asin for p in picks]
         return " ".join(parts), asins
     if not facts.products:
