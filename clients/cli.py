@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fake-backend", action="store_true")
 
     ev = sub.add_parser("eval", help="judge the service's answers on a golden set (seven dimensions + latency)")
-    ev.add_argument("--golden", default=".build/data/golden.jsonl", help="golden set JSONL")
+    ev.add_argument("--golden", default=".build/golden/golden.jsonl", help="golden set JSONL")
     ev.add_argument("--data", default=".build/data", help="store data dir (catalog, policies, orders, series)")
     ev.add_argument("--summary", default=".build/reports/summary.json", help="the build's model report (optional)")
     ev.add_argument("--out", default="benchmarks/results/eval", help="where eval.json, eval.md and plots go")

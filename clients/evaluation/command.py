@@ -20,7 +20,7 @@ EXIT_OK, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2
 class EvalOptions:
     target: str = "localhost:50051"
     token: str | None = None
-    golden: str = ".build/data/golden.jsonl"
+    golden: str = ".build/golden/golden.jsonl"
     data: str = ".build/data"
     summary: str | None = ".build/reports/summary.json"
     out: str = "benchmarks/results/eval"
