@@ -87,6 +87,9 @@ def compose(
         order_id = facts.order_id or find_order_id(message)
         if intent == "return_refund" and order_id:
             text = _order(message, facts, get_order) + " " + text
+        res = facts.resolution
+        if intent == "return_refund" and res is not None and res.products:
+            text = f"Sorry about your copy of {res.products[0].title}. " + text
         return text, []
     if intent == "recommendation":
         return _recommendation(message, facts)
@@ -130,7 +133,7 @@ def order_text(order_id: str, order: dict[str, Any]) -> str:
         "processing": f"Your order {order_id} is being prepared and hasn't shipped yet.",
         "shipped": f"Your order {order_id} has shipped with {carrier}{track}.",
         "out_for_delivery": f"Your order {order_id} is out for delivery with {carrier}{track}.",
-        "delivered": f"Your order {order_id} was delivered.",
+        "delivered": f"Your order {order_id} was delivered by {carrier}{track}.",
         "cancelled": f"Your order {order_id} was cancelled.",
     }.get(status, f"Your order {order_id} has status '{status or 'unknown'}'.")
     if eta and status in ("processing", "shipped", "out_for_delivery"):
@@ -173,9 +176,10 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
         parts.append("Also: " + "; ".join(f"{p.title}: {_price(p)}, {_stock(p)}" for p in others) + ".")
         asins += [p.asin for p in others]
     policy = _policy(message, context) if _POLICY_WORDS.search(message) else ""
-    if policy:
-        parts.append(policy)
-    return " ".join(parts), asins
+    text = " ".join(parts)
+    # its own paragraph: a policy amount must never read as the product's price (the price guardrail
+    # attaches a price to the product mentioned in the same paragraph)
+    return (text + "\n\n" + policy if policy else text), asins
 
 
 def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
@@ -186,11 +190,12 @@ def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
     if not facts.products:
         parts.append("Tell me a series or genre you enjoy and I'll suggest something similar from our catalog.")
         return " ".join(parts), []
+    liked = res.series if res is not None and res.series and not res.not_carried else None
     picks = "; ".join(
         f"{p.title} by {p.author} ({', '.join(p.genres[:2])}, {_price(p)})" if p.author else f"{p.title} ({_price(p)})"
         for p in facts.products
     )
-    parts.append(f"You might enjoy: {picks}.")
+    parts.append(f"If you liked {liked}, you might enjoy: {picks}." if liked else f"You might enjoy: {picks}.")
     return " ".join(parts), [p.asin for p in facts.products]
 
 
@@ -210,8 +215,8 @@ def _unknown(message: str, facts: Facts, context: Sequence[ScoredChunk]) -> tupl
 _ASKS = {
     "author": re.compile(r"\bauthor|mangaka|who (?:wrote|writes|draws|drew|made)|written by|作者|作家|誰", re.I),
     "publisher": re.compile(r"publish|出版", re.I),
-    "release": re.compile(r"release|come out|coming out|out yet|when (?:is|does|will)|drop|pre-?order|発売|いつ", re.I),
-    "volumes": re.compile(r"how many (?:volumes|books)|finished|complete[d]?\b|ongoing|still going|last volume|final volume|全何巻|完結|何巻", re.I),
+    "release": re.compile(r"release|come out|coming out|out yet|when (?:is|does|will|was)|what date|\bdate\b|drop|pre-?order|発売|いつ", re.I),
+    "volumes": re.compile(r"how many (?:volumes|books)|number of (?:volumes|books)|volumes (?:do you|in your|are there)|finished|complete[d]?\b|ongoing|still going|last volume|final volume|全何巻|完結|何巻", re.I),
     "rating": re.compile(r"age|rated|rating|kid|child|son|daughter|mature|gore|年齢|対象", re.I),
     "language": re.compile(r"english|japanese|spanish|french|german|italian|portuguese|translat|language|英語|日本語", re.I),
     "format": re.compile(r"hardcover|paperback|softcover|format|digital|ebook|omnibus|box set|edition|physical", re.I),
@@ -305,6 +310,8 @@ def _policy(message: str, context: Sequence[ScoredChunk], max_sentences: int = 3
         score = sum(t[0] for t in top[:2]) + _overlap(query, title) * 0.5 - rank * 0.25
         if score > best_score:
             keep = [t for t in top if t[0] > 0] or top[:2]
+            if scored and all(t[1] != 0 for t in keep):  # the section's opening rule (its main figures) leads
+                keep = [scored[0], *keep[: max_sentences - 1]]
             best_text, best_sentences, best_score = title, [s for _, _, s in sorted(keep, key=lambda t: t[1])], score
     if not best_sentences:
         return ""

@@ -239,7 +239,8 @@ _GENRES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"action|fights?|battle|バトル", ("action",)), (r"dark|grim|ダーク", ("seinen", "psychological", "horror")),
         (r"historical|samurai|history", ("historical",)), (r"drama|cry|sad|tearjerker|泣ける", ("drama",)),
         (r"supernatural|ghosts?|yokai|spirits", ("supernatural",)), (r"music|band|idol", ("music",)),
-        (r"adventure|journey|pirates?", ("adventure",)),
+        (r"adventure|journey|pirates?", ("adventure",)), (r"military|\bwar\b|soldiers?", ("military",)),
+        (r"crime|mafia|yakuza|gangsters?", ("crime",)),
     )
 )
 
@@ -266,7 +267,11 @@ def requested_language(text: str) -> str | None:
     return None
 
 
-_VOLUME = re.compile(r"(?:\bvol(?:ume)?s?\.?|\bv\.?(?=\d)|#|\bbook|\bno\.|第)\s*(\d{1,4})|(\d{1,4})\s*巻", re.I)
+_VOLUME = re.compile(
+    r"(?:\bvol(?:ume)?s?\.?|\bv\.?(?=\d)|#|\bbook|\bno\.|\bnumber|\bomnibus|第|\bdai)\s*(\d{1,4})"
+    r"|(\d{1,4})\s*(?:巻|-?\s?kan\b)",
+    re.I,
+)
 
 
 def requested_volume(text: str) -> int | None:
