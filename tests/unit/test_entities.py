@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from model_repository.datagen import generate_all
 from server.retrieval.base import Chunk, ScoredChunk
 from server.retrieval.entities import (
-    EntityResolver,
     requested_format,
     requested_language,
     requested_volume,
@@ -18,18 +16,7 @@ from server.retrieval.store import CatalogStore
 pytestmark = pytest.mark.L0
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> CatalogStore:
-    d = tmp_path_factory.mktemp("entities_data")
-    generate_all(d, seed=1234)
-    s = CatalogStore.build(d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite", d / "series.jsonl")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def resolver(store) -> EntityResolver:
-    return EntityResolver(store)
+# store, resolver: tests/unit/conftest.py
 
 
 def _chunk(asin: str, score: float = 0.9) -> ScoredChunk:

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from model_repository.datagen import generate_all
 from model_repository.datagen.policies import generate_policies
 from server.guardrails.figures import FiguresGuardrail
 from server.llm.base import LLMRequest
@@ -30,18 +29,7 @@ def req(intent: str, message: str, context=()) -> LLMRequest:
                       max_tokens=256, timeout_s=2.0)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> CatalogStore:
-    d = tmp_path_factory.mktemp("templates_data")
-    generate_all(d, seed=1234)
-    s = CatalogStore.build(d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite", d / "series.jsonl")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def resolver(store) -> EntityResolver:
-    return EntityResolver(store)
+# store, resolver: tests/unit/conftest.py
 
 
 @pytest.fixture(scope="module")
