@@ -210,13 +210,21 @@ async def test_short_client_deadline_is_deadline_exceeded_quickly_and_server_kee
     async with grpc.aio.insecure_channel(service.target) as channel:
         stub = pb_grpc.MangaAssistStub(channel)
         for call in (
-            lambda: stub.Chat(pb.ChatRequest(message="recommend a dark fantasy series like Berserk"), timeout=0.01),
-            lambda: stub.Classify(pb.ClassifyRequest(texts=["is vol 3 in stock?"] * 8), timeout=0.01),
-            lambda: stub.Retrieve(pb.RetrieveRequest(query="refund policy for damaged items"), timeout=0.02),
+            lambda timeout: stub.Chat(pb.ChatRequest(message="recommend a dark fantasy series like Berserk"), timeout=timeout),
+            lambda timeout: stub.Classify(pb.ClassifyRequest(texts=["is vol 3 in stock?"] * 8), timeout=timeout),
+            lambda timeout: stub.Retrieve(pb.RetrieveRequest(query="refund policy for damaged items"), timeout=timeout),
         ):
+            # the deadline is 1/20 of the fastest warm call on this machine: even the parts that cannot degrade (the
+            # embed of Retrieve, the classifier of Classify) do not fit in it, however fast the machine
+            warm = []
+            for _ in range(3):
+                start = time.perf_counter()
+                await call(30.0)
+                warm.append(time.perf_counter() - start)
+            deadline = max(0.001, min(warm) / 20)
             start = time.perf_counter()
             with pytest.raises(grpc.aio.AioRpcError) as err:
-                await call()
+                await call(deadline)
             elapsed = time.perf_counter() - start
             assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert elapsed < 1.0, elapsed
@@ -238,7 +246,11 @@ async def test_reranker_cut_by_its_stage_budget_is_skipped_and_reported(start_se
         reply = await c.chat("how do I return a damaged item?")
         assert "rerank_skipped" in reply.degraded and "retrieval_unavailable" not in reply.degraded
         assert reply.intent == "return_refund"
-        assert "policy" in reply.answer.lower() and "couldn't" not in reply.answer  # grounded in vector order
+        assert "damaged" in reply.answer.lower() and "couldn't" not in reply.answer
+        # grounded in vector order: the answer quotes a policy chunk retrieved without the reranker
+        in_vector_order = await c.retrieve("how do I return a damaged item?", top_k=5, rerank=False)
+        opening = reply.answer.split(": ", 1)[-1].split(". ")[0]  # "<section title>: <quoted sentence>. ..."
+        assert any(opening in ch.text for ch in in_vector_order.chunks if ch.source_type == "policy"), reply.answer
         stages = _stages(reply)
         assert "retrieve" in stages and 0 < stages["rerank"] < 500  # tried, then cut -- not waited for
         # a cut reranker backs off: the next requests skip it up front instead of paying its budget again
