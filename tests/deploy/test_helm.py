@@ -308,8 +308,18 @@ def test_ensemble_config_and_environment(rendered):
     triton_url = f"{RELEASE}-triton-headless.{NAMESPACE}.svc.cluster.local:8001"
     assert config["triton"]["url"] == env["MANGAASSIST_TRITON_URL"] == triton_url
     assert config["budgets"]["total_ms"] == 300
-    assert config["llm"]["bedrock"]["region"] == rendered.values["aws"]["region"]
-    assert config["llm"]["bedrock"]["small_model_id"] and config["llm"]["bedrock"]["large_model_id"]
+    # Flat llm.* keys, as server/settings.py's LLMSettings names them (test_chart_settings.py loads
+    # the whole file through the real loader).
+    bedrock = rendered.values["ensemble"]["bedrock"]
+    assert config["llm"]["enabled"] is bedrock["enabled"]
+    assert config["llm"]["bedrock_region"] == (bedrock["region"] or rendered.values["aws"]["region"])
+    assert config["llm"]["small_model_id"] == bedrock["smallModelId"]
+    assert config["llm"]["large_model_id"] == bedrock["largeModelId"]
+    assert "bedrock" not in config["llm"]
+    # The index path is where the ensemble image puts it, not the checkout's relative .build/index.
+    index = rendered.values["ensemble"]["indexDir"]
+    assert config["retrieval"]["index_dir"] == index == "/opt/mangaassist/index"
+    assert config["retrieval"]["catalog_db"] == f"{index}/catalog.sqlite"
     # A config change rolls the pods.
     annotations = rendered.ensemble["spec"]["template"]["metadata"]["annotations"]
     assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/config"])
@@ -327,7 +337,9 @@ def test_tls_secret_is_mounted_when_enabled(production_render, default_render):
     tls = next(v for v in spec["volumes"] if v["name"] == "tls")
     assert tls["secret"]["secretName"] == "mangaassist-ensemble-tls"
     assert any(m["name"] == "tls" and m["readOnly"] for m in c["volumeMounts"])
-    assert env_of(c)["MANGAASSIST_TLS_CERT_FILE"].endswith("/tls.crt")
+    assert env_of(c)["MANGAASSIST_SERVER_TLS_CERT_FILE"] == "/etc/mangaassist/tls/tls.crt"
+    assert env_of(c)["MANGAASSIST_SERVER_TLS_KEY_FILE"] == "/etc/mangaassist/tls/tls.key"
+    assert "MANGAASSIST_TLS_CERT_FILE" not in env_of(c)  # not a setting: the loader ignores it
     default_spec = default_render.ensemble["spec"]["template"]["spec"]
     assert all(v["name"] != "tls" for v in default_spec["volumes"])
 

@@ -94,9 +94,50 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-admin" (include "mangaassist.triton.fullname" .)) .Values.triton.restrictedProtocols.existingSecret -}}
 {{- end -}}
 
-{{/* The ensemble service configuration document (toYaml then tpl). */}}
+{{/* Bedrock region: ensemble.bedrock.region, else aws.region. */}}
+{{- define "mangaassist.bedrock.region" -}}
+{{- default .Values.aws.region .Values.ensemble.bedrock.region -}}
+{{- end -}}
+
+{{/* Secret holding the ensemble's bearer tokens. */}}
+{{- define "mangaassist.ensemble.authSecretName" -}}
+{{- default (printf "%s-auth" (include "mangaassist.ensemble.fullname" .)) .Values.ensemble.auth.existingSecret -}}
+{{- end -}}
+
+{{/* The settings the chart owns, in the flat section.field shape of server/settings.py. */}}
+{{- define "mangaassist.ensemble.ownedConfig" -}}
+{{- $e := .Values.ensemble -}}
+{{- $index := trimSuffix "/" $e.indexDir -}}
+triton:
+  url: {{ include "mangaassist.triton.grpcAddress" . | quote }}
+retrieval:
+  index_dir: {{ $index | quote }}
+  catalog_db: {{ printf "%s/catalog.sqlite" $index | quote }}
+  milvus_uri: {{ printf "%s/milvus.db" $index | quote }}
+llm:
+  enabled: {{ $e.bedrock.enabled }}
+  bedrock_region: {{ include "mangaassist.bedrock.region" . | quote }}
+  small_model_id: {{ $e.bedrock.smallModelId | quote }}
+  large_model_id: {{ $e.bedrock.largeModelId | quote }}
+  {{- if .Values.triton.enabled }}
+  # The local SmolLM2 tier is served by this release's Triton (llm_small); the pod has no model
+  # repository for "auto" to look at.
+  local_tier: "on"
+  {{- end }}
+{{- if .Values.triton.enabled }}
+guardrails:
+  # Triton's hallucination_scorer (lexical fallback while it is missing); "auto" would look for a
+  # local model repository, which the pod does not have.
+  hallucination_scoring: triton
+{{- end }}
+{{- end -}}
+
+{{/* The ensemble service configuration document: the chart-owned settings, with
+ensemble.config (toYaml then tpl) merged over them. */}}
 {{- define "mangaassist.ensemble.config" -}}
-{{- tpl (toYaml .Values.ensemble.config) . -}}
+{{- $owned := include "mangaassist.ensemble.ownedConfig" . | fromYaml -}}
+{{- $user := tpl (toYaml .Values.ensemble.config) . | fromYaml -}}
+{{- toYaml (mustMergeOverwrite $owned $user) -}}
 {{- end -}}
 
 {{/* Pod and container security contexts (restricted profile). */}}
@@ -140,6 +181,15 @@ call with (dict "ctx" $ "component" "triton" "constraints" list). */}}
 {{- end -}}
 {{- if and .Values.tls.enabled (not .Values.tls.secretName) -}}
 {{- fail "tls.secretName is required when tls.enabled is true" -}}
+{{- end -}}
+{{- if and $e.bedrock.enabled (not (include "mangaassist.bedrock.region" .)) -}}
+{{- fail "ensemble.bedrock.region (or aws.region) is required when ensemble.bedrock.enabled is true" -}}
+{{- end -}}
+{{- if and (kindIs "map" $e.config.server) (hasKey $e.config.server "auth_tokens") -}}
+{{- fail "ensemble.config.server.auth_tokens would put tokens in a ConfigMap: use ensemble.auth (a Secret) instead" -}}
+{{- end -}}
+{{- if and (kindIs "map" $e.config.llm) (hasKey $e.config.llm "bedrock") -}}
+{{- fail "ensemble.config.llm.bedrock is not a setting: use ensemble.bedrock (region, smallModelId, largeModelId)" -}}
 {{- end -}}
 {{- if and .Values.tls.enabled (eq (int .Values.tls.healthPort) (int $e.ports.grpc)) -}}
 {{- fail "tls.healthPort must differ from ensemble.ports.grpc (kubelet gRPC probes cannot use TLS)" -}}
