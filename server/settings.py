@@ -47,6 +47,9 @@ ENV_ALIASES: Mapping[str, tuple[str, str]] = types.MappingProxyType(
 )
 
 TIERS = ("template", "small", "large")
+#: (section, field) pairs holding secrets: ``to_dict`` (``--print-config``) shows them redacted.
+SECRET_FIELDS = frozenset({("server", "auth_tokens")})
+REDACTED = "<redacted>"
 
 
 def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -71,7 +74,7 @@ class ServerSettings:
     max_top_k: int = 50
     drain_grace_s: float = 10.0  # SIGTERM: in-flight RPCs get this long to finish
     health_poll_s: float = 2.0  # how often readiness re-checks the model backend
-    auth_tokens: tuple[str, ...] = ()  # bearer tokens; empty = no auth
+    auth_tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens; empty = no auth (secret)
     auth_exempt_prefixes: tuple[str, ...] = ("/grpc.health.v1.Health/",)  # kubelet probes carry no token
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
@@ -257,7 +260,7 @@ class Settings:
 
     def replace(self, **sections: Mapping[str, Any]) -> "Settings":
         """A copy with some fields changed: ``settings.replace(server={"port": 0})`` (tests, CLI flags)."""
-        return _build(_merge(to_dict(self), sections))
+        return _build(_merge(to_dict(self, redact_secrets=False), sections))
 
 
 def _check(s: Settings) -> None:
@@ -286,8 +289,9 @@ def _check(s: Settings) -> None:
 
 
 # ------------------------------------------------------------------------------------------- loading
-def to_dict(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Plain nested dict (JSON-able) of every field; Describe and ``--print-config`` use it."""
+def to_dict(settings: Settings, *, redact_secrets: bool = True) -> dict[str, dict[str, Any]]:
+    """Plain nested dict (JSON-able) of every field; Describe and ``--print-config`` use it. Fields in
+    :data:`SECRET_FIELDS` show :data:`REDACTED` per value unless ``redact_secrets=False`` (``replace``)."""
     out: dict[str, dict[str, Any]] = {}
     for section in dataclasses.fields(settings):
         obj = getattr(settings, section.name)
@@ -296,6 +300,10 @@ def to_dict(settings: Settings) -> dict[str, dict[str, Any]]:
             for f in dataclasses.fields(obj)
             for v in [getattr(obj, f.name)]
         }
+    if redact_secrets:
+        for section, name in SECRET_FIELDS:
+            value = out[section][name]
+            out[section][name] = [REDACTED] * len(value) if isinstance(value, list) else REDACTED if value else value
     return out
 
 

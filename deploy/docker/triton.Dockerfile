@@ -13,10 +13,15 @@
 ARG TRITON_IMAGE=nvcr.io/nvidia/tritonserver:24.10-py3
 FROM ${TRITON_IMAGE}
 
-# Same versions the project pins for the CPU flavour (pyproject.toml): tokenizers 0.21.x and
-# numpy < 2. Installed into the interpreter the python backend stub runs (system Python).
-RUN python3 -m pip install --no-cache-dir "tokenizers==0.21.*" "numpy<2" \
- && python3 -c "import tokenizers, numpy; assert numpy.__version__.split('.')[0] == '1'; print('tokenizers', tokenizers.__version__, 'numpy', numpy.__version__)"
+# Same versions the project pins for the CPU flavour (pyproject.toml): tokenizers 0.21.x, numpy < 2
+# and ONNX Runtime 1.22 -- its CUDA build here, for llm_small (model_repository/backends/llm_model.py:
+# a python-backend KV-cache loop that imports onnxruntime; the image's native onnxruntime *backend*
+# is not importable from Python). Without it llm_small fails to load and, with
+# --model-control-mode=none, Triton exits at start. Installed into the interpreter the python
+# backend stub runs (system Python). tests/deploy/test_chart_settings.py checks this list against
+# the models' imports.
+RUN python3 -m pip install --no-cache-dir "tokenizers==0.21.*" "numpy<2" "onnxruntime-gpu==1.22.*" \
+ && python3 -c "import tokenizers, numpy, onnxruntime; assert numpy.__version__.split('.')[0] == '1'; print('tokenizers', tokenizers.__version__, 'numpy', numpy.__version__, 'onnxruntime', onnxruntime.__version__, onnxruntime.get_available_providers())"
 
 # Non-root (uid 1000 is the image's triton-server user); the chart also enforces it.
 USER 1000:1000
