@@ -607,6 +607,12 @@ BAD_COMBINATIONS = {
         "terminationGracePeriodSeconds"),
     "pvc source without a claim": ({"triton": {"modelRepository": {"source": "pvc"}}}, "claimName"),
     "tls without a secret": ({"tls": {"enabled": True}}, "tls.secretName"),
+    "bedrock without a region": ({"aws": {"region": ""}, "ensemble": {"bedrock": {"enabled": True}}},
+                                 "ensemble.bedrock.region (or aws.region) is required"),
+    "tokens in the ConfigMap": ({"ensemble": {"config": {"server": {"auth_tokens": ["plain"]}}}},
+                                "ensemble.config.server.auth_tokens"),
+    "nested bedrock config": ({"ensemble": {"config": {"llm": {"bedrock": {"region": "us-east-1"}}}}},
+                              "ensemble.config.llm.bedrock is not a setting"),
     "hpa min above max": ({"ensemble": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}}, "minReplicas"),
 }
 
@@ -614,6 +620,23 @@ BAD_COMBINATIONS = {
 @pytest.mark.parametrize("overrides,message", BAD_COMBINATIONS.values(), ids=BAD_COMBINATIONS.keys())
 def test_template_rejects_inconsistent_values(chart, overrides, message):
     with pytest.raises(helm_python.HelmRenderError, match=re.escape(message)):
+        chart.render(overrides, name=RELEASE, namespace=NAMESPACE)
+
+
+SCHEMA_REJECTIONS_NAMING_THE_VALUE = {
+    "GPU node selector with zero GPUs": (
+        {"triton": {"gpu": {"count": 0}, "nodeSelector": {"nvidia.com/gpu.present": "true"}}}, "/triton/gpu/count"),
+    "bedrock region malformed": ({"ensemble": {"bedrock": {"enabled": True, "region": "Virginia"}}},
+                                 "/ensemble/bedrock/region"),
+    "a token value in values": ({"ensemble": {"auth": {"tokens": "plain"}}}, "/ensemble/auth"),
+    "relative index path": ({"ensemble": {"indexDir": ".build/index"}}, "/ensemble/indexDir"),
+}
+
+
+@pytest.mark.parametrize("overrides,where", SCHEMA_REJECTIONS_NAMING_THE_VALUE.values(),
+                         ids=SCHEMA_REJECTIONS_NAMING_THE_VALUE.keys())
+def test_schema_rejection_names_the_value(chart, overrides, where):
+    with pytest.raises(helm_python.HelmValuesError, match=re.escape(where)):
         chart.render(overrides, name=RELEASE, namespace=NAMESPACE)
 
 
