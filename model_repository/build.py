@@ -300,7 +300,7 @@ class Builder:
             "index",
             config={"backend": "faiss"},
             inputs=[
-                *self._data_files("documents.jsonl", "catalog.jsonl", "orders.jsonl", "series.jsonl"),
+                *self._data_files("documents.jsonl", "catalog.jsonl", "orders.jsonl", "series.jsonl", "policies.jsonl"),
                 self.models / "query_embedder" / "manifest.json",
                 self.models / "embedding_adapter" / "manifest.json",
             ],
@@ -313,7 +313,8 @@ class Builder:
             from server.triton_runtime import TritonServer
 
             catalog = store.CatalogStore.build(
-                self.data / "catalog.jsonl", self.data / "orders.jsonl", out / "catalog.sqlite", self.data / "series.jsonl"
+                self.data / "catalog.jsonl", self.data / "orders.jsonl", out / "catalog.sqlite", self.data / "series.jsonl",
+                self.data / "policies.jsonl",
             )
             products = len(catalog.all_asins())
             catalog.close()

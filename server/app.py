@@ -294,6 +294,12 @@ class EmptyCatalog:
     def products_by_genre(self, genres: Any, limit: int, exclude_series: str | None = None) -> list[Product]:
         return []
 
+    def series_genres(self, series: str) -> tuple[str, ...]:
+        return ()
+
+    def search_policies(self, text: str, limit: int) -> list[Any]:
+        return []
+
 
 class EmptyIndex:
     dim = 384

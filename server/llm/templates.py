@@ -47,9 +47,17 @@ class Facts:
     order_id: str | None = None
     products: tuple[Product, ...] = ()  # what the customer asks about (resolved), or related picks
     resolution: Resolution | None = None  # how the products were resolved (not carried, fuzzy, volume asked)
+    policies: tuple[ScoredChunk, ...] = ()  # the policy sections that answer the message, best first
 
 
-__all__ = ["BLOCKED", "Facts", "TemplateTier", "UNAVAILABLE", "find_order_id"]
+__all__ = ["BLOCKED", "Facts", "RECOMMEND_WORDS", "TemplateTier", "UNAVAILABLE", "find_order_id"]
+
+#: A message asking for picks, whatever the classifier made of the rest of it.
+RECOMMEND_WORDS = re.compile(
+    r"\brecommend|\bsuggest|\bsomething (?:like|similar)|similar to|\bif i liked\b|what should i read|\bany (?:good )?\w+ "
+    r"(?:picks|suggestions|recs)\b|\brecs?\b|おすすめ|オススメ|似た|みたいな|っぽい|\bosusume\b",
+    re.I,
+)
 
 
 class TemplateTier:
@@ -74,8 +82,13 @@ class TemplateTier:
 def compose(
     request: LLMRequest, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]
 ) -> tuple[str, list[str]]:
-    """(answer text, ASINs it names) for ``request.intent``; each part states only facts it was given."""
-    message, intent = request.user_message, request.intent
+    """(answer text, ASINs it names) for ``request.intent``; each part states only facts it was given.
+
+    A second ask in the same message gets its own paragraph: a policy asked about next to a product or a
+    recommendation, a product named or picks asked for next to a policy question."""
+    message = request.user_message
+    intent = _answering(request.intent, message, facts)
+    policies = facts.policies or tuple(request.context)
     if intent == "escalation":
         return HUMAN_HANDOFF, []
     if intent == "chitchat":
@@ -83,19 +96,53 @@ def compose(
     if intent == "order_status":
         return _order(message, facts, get_order), []
     if intent in ("return_refund", "policy_faq"):
-        text = _policy(message, request.context) or _no_policy()
-        order_id = facts.order_id or find_order_id(message)
-        if intent == "return_refund" and order_id:
-            text = _order(message, facts, get_order) + " " + text
-        res = facts.resolution
-        if intent == "return_refund" and res is not None and res.products:
-            text = f"Sorry about your copy of {res.products[0].title}. " + text
-        return text, []
+        return _policy_answer(message, intent, facts, policies, get_order)
     if intent == "recommendation":
-        return _recommendation(message, facts)
+        text, asins = _recommendation(message, facts)
+        return _with_policy(text, message, policies), asins
     if intent in ("product_question", "price_deal"):
-        return _product_or_pricing(message, intent, facts, request.context)
-    return _unknown(message, facts, request.context)
+        return _product_or_pricing(message, intent, facts, policies)
+    return _unknown(message, facts, policies)
+
+
+def _answering(intent: str, message: str, facts: Facts) -> str:
+    """The intent the answer is composed for: the classifier's, unless the store's data says the message names
+    a title ("mha volume 30 pls" classified chitchat; 「チェンソーマンの1巻ってもう出てますか」 as order_status)."""
+    res = facts.resolution
+    if res is None or facts.order_id or find_order_id(message):
+        return intent
+    if intent == "chitchat" and (res.not_carried or res.matched_by in ("name", "fuzzy")) and not _SMALL_TALK.search(message):
+        return "recommendation" if RECOMMEND_WORDS.search(message) else "product_question"
+    if intent == "order_status" and res.not_carried:
+        return "product_question"
+    return intent
+
+
+def _policy_answer(
+    message: str, intent: str, facts: Facts, policies: Sequence[ScoredChunk],
+    get_order: Callable[[str], dict[str, Any] | None],
+) -> tuple[str, list[str]]:
+    text = _policy(message, policies) or _no_policy()
+    order_id = facts.order_id or find_order_id(message)
+    if intent == "return_refund" and order_id:
+        text = _order(message, facts, get_order) + " " + text
+    res = facts.resolution
+    if intent == "return_refund" and res is not None and res.products and res.matched_by in ("name", "fuzzy"):
+        return f"Sorry about your copy of {res.products[0].title}. " + text, []
+    lead, asins = "", []
+    if res is not None and res.not_carried:
+        lead = _decline(res.not_carried)
+    elif RECOMMEND_WORDS.search(message) and facts.products:
+        lead, asins = _recommendation(message, facts)
+    elif res is not None and res.matched_by in ("name", "fuzzy") and facts.products:
+        lead, asins = _product_or_pricing(message, "product_question", facts, ())
+    # the product part first, the policy in its own paragraph (a policy amount never reads as a product price)
+    return (lead + "\n\n" + text if lead else text), asins
+
+
+def _with_policy(text: str, message: str, policies: Sequence[ScoredChunk]) -> str:
+    policy = _policy(message, policies) if _POLICY_WORDS.search(message) else ""
+    return text + "\n\n" + policy if policy else text
 
 
 # ---------------------------------------------------------------------------------------- per intent
@@ -175,11 +222,9 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
     if others and intent == "price_deal":
         parts.append("Also: " + "; ".join(f"{p.title}: {_price(p)}, {_stock(p)}" for p in others) + ".")
         asins += [p.asin for p in others]
-    policy = _policy(message, context) if _POLICY_WORDS.search(message) else ""
-    text = " ".join(parts)
-    # its own paragraph: a policy amount must never read as the product's price (the price guardrail
-    # attaches a price to the product mentioned in the same paragraph)
-    return (text + "\n\n" + policy if policy else text), asins
+    # the policy in its own paragraph: a policy amount must never read as the product's price (the price
+    # guardrail attaches a price to the product mentioned in the same paragraph)
+    return _with_policy(" ".join(parts), message, context), asins
 
 
 def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
@@ -223,10 +268,15 @@ _ASKS = {
 }
 _POLICY_WORDS = re.compile(
     r"\bship|shipping|deliver|return|refund|exchange|payment|pay with|paypal|member|club|pre-?order policy|"
-    r"price match|coupon|promo|送料|発送|配送|返品|返金|交換|支払|会員|クーポン", re.I,
+    r"price match|\bmatch(?:es|ing)? (?:it|that|the price|their|this)|\bcompetitor|coupon|promo|"
+    r"送料|発送|配送|返品|返金|交換|支払|会員|クーポン", re.I,
+)
+_SMALL_TALK = re.compile(
+    r"\b(?:thanks?|thank you|thx|ty|cheers|bye|goodbye|later|cya|bot|robot|human|arigat\w*)\b|ありがと|助かり|またね|さようなら|ロボット",
+    re.I,
 )
 _PRICING_WORDS = re.compile(
-    r"price match|match (?:the |a |their )?price|cheaper|competitor|coupon|promo|discount|code|sale\b|bundle|"
+    r"price match|\bmatch(?:es|ing)?\b|cheaper|competitor|coupon|promo|discount|code|sale\b|bundle|"
     r"deal|price (?:drop|change)|価格|クーポン|セール|割引|安く", re.I,
 )
 

@@ -14,6 +14,11 @@ Hybrid, most precise first:
 
 Edition and language words ("omnibus", "box set", "digital", "hardcover", "in Spanish", 「英語版」) pick among
 a series' products; without them the English print edition is preferred.
+
+Policy sections are found the same hybrid way (:meth:`EntityResolver.policies`): BM25 over the store's policy
+sections (SQLite FTS5) fused with the dense-retrieved policy chunks by reciprocal rank. Dense retrieval alone
+ranks thousands of product and review chunks above the one section that answers "how much is a prepaid return
+label?"; word overlap alone misses paraphrase. Each ranks what the other misses.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Protocol, Sequence
 
 from rapidfuzz import fuzz, process
 
-from server.retrieval.base import Product, ScoredChunk
+from server.retrieval.base import Chunk, Product, ScoredChunk
+from server.retrieval.query import expand as expand_query
 
 FORMAT_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("box_set", re.compile(r"box\s*-?\s*sets?|boxset|complete set|ボックス", re.I)),
@@ -64,6 +70,23 @@ class SeriesCatalog(Protocol):
     def products_by_genre(self, genres: Sequence[str], limit: int, exclude_series: str | None = None) -> list[Product]: ...
 
     def script_mentions(self, text: str) -> list: ...  # list[SeriesName]
+
+    def search_policies(self, text: str, limit: int) -> list: ...  # list[PolicySection], BM25 order
+
+    def series_genres(self, series: str) -> tuple[str, ...]: ...
+
+
+#: Customer words -> the words the policy sections use (the lexical half of policy search only).
+_POLICY_SYNONYMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p, re.I), w) for p, w in (
+        (r"\bswap|trade (?:it|in)|switch (?:it|to)", "exchange"), (r"send (?:it |them )?back|take (?:it )?back", "return"),
+        (r"money back|reimburse", "refund"), (r"\bfaster|quicker|express|rush|overnight", "expedited"),
+        (r"\babroad|overseas|outside the us", "international"), (r"\bmatch\b|competitor|cheaper (?:at|on|elsewhere)", "price match"),
+        (r"\bbroken|torn|ripped|crushed|bent|misprint", "damaged"), (r"\bsubscription|premium", "membership"),
+        (r"\bcharged twice|double charged|charged two", "charged twice"), (r"\bpromo|voucher|discount code", "coupon"),
+    )
+)
+RRF_K = 60  # reciprocal-rank fusion constant (the usual 60: a rank-1 hit in one list outweighs rank 3 in both)
 
 
 @dataclass(frozen=True)
@@ -132,11 +155,37 @@ class EntityResolver:
         if res.series and res.products:
             genres = genres or list(res.products[0].genres)
             exclude = res.series
+        elif res.not_carried:  # "something like Chainsaw Man": its genres, from series.jsonl
+            genres = genres or list(self.catalog.series_genres(res.not_carried[0]))
         if genres:
             picks = self.catalog.products_by_genre(genres, limit, exclude_series=exclude)
             if picks:
                 return picks
-        return [p for p in self.related(chunks, limit * 2) if p.series != exclude][:limit]
+        picks: dict[str, Product] = {}  # one pick per series, the first volume in English print preferred
+        for p in sorted(self.related(chunks, limit * 4), key=lambda p: (p.language != "English", p.format != "tankobon")):
+            if p.series != exclude and p.series not in picks:
+                picks[p.series] = p
+        return list(picks.values())[:limit]
+
+    def policies(self, text: str, chunks: Sequence[ScoredChunk], limit: int = 3) -> list[ScoredChunk]:
+        """The policy sections that answer ``text``: BM25 over the store's sections (the message, its English
+        glosses and policy synonyms) fused with the dense-retrieved policy chunks by reciprocal rank."""
+        query = expand_query(text)
+        extra = [word for pattern, word in _POLICY_SYNONYMS if pattern.search(text)]
+        lexical = self.catalog.search_policies(" ".join([query, *extra]), limit * 3)
+        dense = [c for c in chunks if c.chunk.source_type == "policy"]
+        fused: dict[str, float] = {}
+        by_doc: dict[str, ScoredChunk] = {}
+        for rank, c in enumerate(dense):
+            fused[c.chunk.doc_id] = fused.get(c.chunk.doc_id, 0.0) + 1.0 / (RRF_K + rank)
+            by_doc.setdefault(c.chunk.doc_id, c)
+        for rank, section in enumerate(lexical):
+            doc_id = f"policy:{section.policy_id}"
+            fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (RRF_K + rank)
+            by_doc.setdefault(doc_id, ScoredChunk(
+                Chunk(chunk_id=doc_id, doc_id=doc_id, source_type="policy", text=f"{section.title}\n{section.text}"), 0.0))
+        ordered = sorted(fused, key=lambda d: -fused[d])[:limit]
+        return [ScoredChunk(by_doc[d].chunk, fused[d]) for d in ordered]
 
     def related(self, chunks: Sequence[ScoredChunk], limit: int) -> list[Product]:
         """Products behind retrieved chunks, best first (for recommendations and "something similar")."""

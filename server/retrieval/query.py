@@ -4,11 +4,15 @@ The classifier, the embedder, the adapter and the reranker are English MiniLM mo
 embeds close to nothing useful. Appending the English words a Japanese message contains ("送料" -> "shipping
 cost") lets the same models classify it and retrieve the right chunk; the message itself is kept first and
 unchanged. The intent classifier is trained on ``expand(text)`` too (model_repository/training/intent.py), so
-serving and training see the same input. The table is hand-written store vocabulary; the golden set's
-hand-written Japanese messages (written apart from it) measure how far it carries.
+serving and training see the same input. Romaji ("henpin kigen wa?", "zaiko arimasu ka") gets the same treatment
+word by word (:data:`ROMAJI`; only words that are not also English words). The tables are hand-written store
+vocabulary; the golden set's hand-written Japanese and romaji messages (written apart from them) measure how far
+they carry.
 """
 
 from __future__ import annotations
+
+import re
 
 GLOSSES: tuple[tuple[str, str], ...] = (
     ("送料", "shipping cost"), ("発送", "ship shipping"), ("配送", "delivery shipping"), ("配達", "delivered delivery"),
@@ -47,9 +51,35 @@ GLOSSES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: romaji word -> English gloss (whole words, lower case; spelling variants customers use).
+ROMAJI: dict[str, str] = {
+    **dict.fromkeys(("henpin", "henpinn"), "return"), **dict.fromkeys(("henkin", "henkinn"), "refund"),
+    **dict.fromkeys(("koukan", "kokan", "koukann"), "exchange"), **dict.fromkeys(("souryou", "soryo", "souryo"), "shipping cost"),
+    **dict.fromkeys(("haisou", "haiso", "hassou", "hasso"), "shipping delivery"),
+    **dict.fromkeys(("todoku", "todokanai", "todoita", "todokimasu", "todokimasen"), "arrive delivery"),
+    "kigen": "window days deadline", "zaiko": "in stock",
+    **dict.fromkeys(("nedan", "kakaku"), "price"), "ikura": "how much price", "yasui": "cheap",
+    "waribiki": "discount", **dict.fromkeys(("kuupon", "kupon"), "coupon code"),
+    **dict.fromkeys(("chuumon", "chumon", "chuumonn"), "order"), "tsuiseki": "tracking",
+    "osusume": "recommend", **dict.fromkeys(("niteru", "mitai"), "similar like"),
+    "hatsubai": "release date", "saishinkan": "latest volume release", "kaiin": "membership member",
+    "shiharai": "payment pay", "yoyaku": "pre-order", "hason": "damaged",
+    **dict.fromkeys(("furyou", "furyo"), "defective"), "kanada": "Canada international", "doitsu": "Germany international",
+    "igirisu": "UK international", "kaigai": "international shipping", "kanzei": "customs duties",
+    **dict.fromkeys(("tantousha", "tantosha", "operetaa", "opereetaa"), "agent representative"),
+    "okutte": "ship send", "ningen": "human", **dict.fromkeys(("hanasitai", "hanashitai", "hanasasete"), "talk to"),
+    **dict.fromkeys(("arigatou", "arigato", "arigatoo"), "thanks"), **dict.fromkeys(("konnichiwa", "konnichiha"), "hello"),
+    "eigo": "English", "eigoban": "English edition", "denshi": "digital edition",
+    "nankan": "how many volumes", "kanketsu": "complete finished", "sakusha": "author",
+}
+_WORD = re.compile(r"[a-z]+")
+
+
 def expand(text: str) -> str:
-    """``text`` plus the English glosses of the Japanese store words it contains (unchanged if none)."""
+    """``text`` plus the English glosses of the Japanese (script or romaji) store words it contains; unchanged if
+    none."""
     if text.isascii():
-        return text
-    extra = [gloss for ja, gloss in GLOSSES if ja in text]
+        extra = [ROMAJI[w] for w in _WORD.findall(text.lower()) if w in ROMAJI]
+    else:
+        extra = [gloss for ja, gloss in GLOSSES if ja in text]
     return f"{text} ({' '.join(dict.fromkeys(extra))})" if extra else text

@@ -59,12 +59,17 @@ CREATE TABLE series (
     series TEXT PRIMARY KEY, author TEXT NOT NULL, carried INTEGER NOT NULL, aliases TEXT NOT NULL,
     genres TEXT NOT NULL
 );
+CREATE TABLE policies (policy_id TEXT PRIMARY KEY, topic TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL);
 """
 _FTS_SCHEMA = """
 CREATE VIRTUAL TABLE products_fts USING fts5(
     title, series, content='products', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
 );
 INSERT INTO products_fts(rowid, title, series) SELECT rowid, title, series FROM products;
+CREATE VIRTUAL TABLE policies_fts USING fts5(
+    title, text, content='policies', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+);
+INSERT INTO policies_fts(rowid, title, text) SELECT rowid, title, text FROM policies;
 """
 
 # Words that never make a mention on their own (fallback matching only).
@@ -87,6 +92,16 @@ class SeriesName:
     series: str  # the series it names
     carried: bool  # False: a well-known series the store does not sell
     words: tuple[str, ...]  # normalised words (empty for a Japanese-script alias: match it as a substring)
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    """One section of the store's policies (``policies.jsonl``), as the lexical policy search returns it."""
+
+    policy_id: str
+    topic: str
+    title: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,9 @@ class CatalogStore:
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='products_fts'"
             ).fetchone()
         )
+        self._has_policy_fts = bool(
+            self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='policies_fts'").fetchone()
+        )
         # Phrase table for find_products: normalised title/series -> asins.
         by_series: dict[str, list[Product]] = {}
         for p in self._products.values():
@@ -135,6 +153,7 @@ class CatalogStore:
                 named = tuple(p.asin for p in sorted(products, key=lambda p: p.asin))
                 siblings = [a for p in products for a in self._phrases.get(tuple(_words(p.series)), ())]
                 self._phrases[key] = tuple(dict.fromkeys(named + tuple(siblings)))
+        self._series_genres: dict[str, tuple[str, ...]] = {}
         self._names = self._load_series_names(by_series)
         for n in self._names:  # aliases of carried series resolve like the series name
             if n.carried and n.words and n.words not in self._phrases and n.series in by_series:
@@ -146,11 +165,12 @@ class CatalogStore:
         has_table = self._conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='series'"
         ).fetchone()
-        rows = self._conn.execute("SELECT series, carried, aliases FROM series").fetchall() if has_table else []
+        rows = self._conn.execute("SELECT series, carried, aliases, genres FROM series").fetchall() if has_table else []
         names: list[SeriesName] = []
         listed = set()
         for row in rows:
             listed.add(row["series"])
+            self._series_genres[row["series"]] = tuple(json.loads(row["genres"]))
             carried = bool(row["carried"]) and row["series"] in by_series
             for name in (row["series"], *json.loads(row["aliases"])):
                 words = tuple(_words(name)) if name.isascii() else ()
@@ -171,6 +191,7 @@ class CatalogStore:
         orders_jsonl: str | os.PathLike[str] | None,
         db_path: str | os.PathLike[str],
         series_jsonl: str | os.PathLike[str] | None = None,
+        policies_jsonl: str | os.PathLike[str] | None = None,
     ) -> CatalogStore:
         """Create ``db_path`` from the JSONL files (replacing it atomically) and open it read-only.
 
@@ -192,6 +213,9 @@ class CatalogStore:
             if series_jsonl is not None:
                 rows = [_series_row(rec, where) for rec, where in _read_jsonl(series_jsonl)]
                 _insert_unique(conn, "series", ("series", "author", "carried", "aliases", "genres"), rows, series_jsonl)
+            if policies_jsonl is not None:
+                rows = [_policy_row(rec, where) for rec, where in _read_jsonl(policies_jsonl)]
+                _insert_unique(conn, "policies", ("policy_id", "topic", "title", "text"), rows, policies_jsonl)
             if fts5_available():
                 conn.executescript(_FTS_SCHEMA)
             conn.execute(
@@ -206,6 +230,24 @@ class CatalogStore:
         conn.close()
         os.replace(tmp, db_path)
         return cls(db_path)
+
+    # ---- policies ----------------------------------------------------------------------------------
+
+    def search_policies(self, text: str, limit: int) -> list[PolicySection]:
+        """Policy sections ranked by BM25 (SQLite FTS5, porter stemming; a title match counts double) for the
+        distinctive words of ``text``; [] when the store has no policy index (built without policies.jsonl,
+        or SQLite without FTS5)."""
+        words = [w for w in dict.fromkeys(_words(text)) if w not in _STOPWORDS and len(w) > 1]
+        if not self._has_policy_fts or not words:
+            return []
+        query = " OR ".join(f'"{w}"' for w in words)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT p.policy_id, p.topic, p.title, p.text FROM policies_fts JOIN policies p ON p.rowid = policies_fts.rowid "
+                "WHERE policies_fts MATCH ? ORDER BY bm25(policies_fts, 2.0, 1.0) LIMIT ?",
+                (query, limit),
+            ).fetchall()
+        return [PolicySection(r["policy_id"], r["topic"], r["title"], r["text"]) for r in rows]
 
     # ---- products ----------------------------------------------------------------------------------
 
@@ -223,6 +265,12 @@ class CatalogStore:
             (self._products[a] for a in asins if self._products[a].series == series),
             key=lambda p: (_volume_order(p), p.asin),
         )
+
+    def series_genres(self, series: str) -> tuple[str, ...]:
+        """A series' genres as ``series.jsonl`` lists them (carried or not); () when unknown."""
+        if series in self._series_genres:
+            return self._series_genres[series]
+        return next((p.genres for p in self._products.values() if p.series == series), ())
 
     def script_mentions(self, text: str) -> list[SeriesName]:
         """Japanese-script aliases contained in ``text`` (longest first; one per series)."""
@@ -430,6 +478,13 @@ def _product_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{where}: invalid catalog record: {err!r}") from err
+
+
+def _policy_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
+    try:
+        return (str(rec["policy_id"]), str(rec.get("topic", "")), str(rec["title"]), str(rec["text"]))
+    except KeyError as e:
+        raise ValueError(f"{where}: policy record lacks {e}") from None
 
 
 def _series_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:

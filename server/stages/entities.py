@@ -1,12 +1,17 @@
 """Stage 6b: the facts an answer may state -- which products the customer means (or that the store does not
-carry them), resolved from the message and the retrieved chunks (``server/retrieval/entities.py``)."""
+carry them), and which policy sections answer the message (BM25 + dense, fused), resolved from the message and
+the retrieved chunks (``server/retrieval/entities.py``).
+
+A message may ask two things ("is Berserk 14 in stock? also what does shipping to Germany cost"): products
+named exactly and picks for a recommendation asked for are resolved whatever the intent, so the answer can
+address both asks."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Sequence
 
-from server.llm.templates import Facts
+from server.llm.templates import RECOMMEND_WORDS, Facts
 from server.request import RequestContext
 from server.retrieval.base import ScoredChunk
 from server.retrieval.entities import EntityResolver
@@ -27,12 +32,13 @@ def _facts(
     resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk], limit: int
 ) -> Facts:
     res = resolver.resolve(text, chunks, limit=limit)
-    if intent == "recommendation":
+    if intent == "recommendation" or (intent not in ("order_status", "escalation") and RECOMMEND_WORDS.search(text)):
         products = resolver.recommend(text, res, chunks, limit)
     elif intent in PRODUCT_INTENTS and res.not_carried:
         products = resolver.recommend(text, res, chunks, 2)  # "something similar" -- real catalog products
-    elif intent in PRODUCT_INTENTS:
+    elif intent in PRODUCT_INTENTS or res.matched_by in ("name", "fuzzy"):
         products = list(res.products)
     else:
         products = []
-    return Facts(order_id=order_id, products=tuple(products), resolution=res)
+    policies = resolver.policies(text, chunks) if intent != "escalation" else []
+    return Facts(order_id=order_id, products=tuple(products), resolution=res, policies=tuple(policies))

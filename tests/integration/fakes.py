@@ -97,6 +97,12 @@ class FakeCatalog:
         hits = [p for p in self.products.values() if set(genres) & set(p.genres) and p.series != exclude_series]
         return hits[:limit]
 
+    def series_genres(self, series: str) -> tuple[str, ...]:
+        return next((p.genres for p in self.products.values() if p.series == series), ())
+
+    def search_policies(self, text: str, limit: int) -> list[Any]:
+        return []  # policy sections come from the fake index's chunks (dense) only
+
     def close(self) -> None:
         self.closed = True
 
