@@ -212,3 +212,15 @@ def test_triton_image_installs_what_the_gpu_python_models_import():
     pip_names = {"onnxruntime": r"onnxruntime(-gpu)?"}
     for module in sorted(imports):
         assert re.search(rf"[\"' ]{pip_names.get(module, module)}[=<>]", installs), f"triton.Dockerfile does not install {module}"
+
+
+def test_values_schema_config_is_the_settings_schema(chart):
+    """values.schema.json's ``ensemble.config`` is generated from server/settings.py; a new or renamed setting
+    needs ``python deploy/helm/settings_schema.py --write`` (else helm refuses a valid key, or admits a dead one)."""
+    sys.path.insert(0, str(REPO / "deploy" / "helm"))
+    try:
+        import settings_schema
+    finally:
+        sys.path.remove(str(REPO / "deploy" / "helm"))
+    assert chart.schema["properties"]["ensemble"]["properties"]["config"] == settings_schema.config_schema(), (
+        "values.schema.json is stale: run python deploy/helm/settings_schema.py --write")

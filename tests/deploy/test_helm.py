@@ -609,10 +609,6 @@ BAD_COMBINATIONS = {
     "tls without a secret": ({"tls": {"enabled": True}}, "tls.secretName"),
     "bedrock without a region": ({"aws": {"region": ""}, "ensemble": {"bedrock": {"enabled": True}}},
                                  "ensemble.bedrock.region (or aws.region) is required"),
-    "tokens in the ConfigMap": ({"ensemble": {"config": {"server": {"auth_tokens": ["plain"]}}}},
-                                "ensemble.config.server.auth_tokens"),
-    "nested bedrock config": ({"ensemble": {"config": {"llm": {"bedrock": {"region": "us-east-1"}}}}},
-                              "ensemble.config.llm.bedrock is not a setting"),
     "hpa min above max": ({"ensemble": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}}, "minReplicas"),
 }
 
@@ -630,6 +626,13 @@ SCHEMA_REJECTIONS_NAMING_THE_VALUE = {
                                  "/ensemble/bedrock/region"),
     "a token value in values": ({"ensemble": {"auth": {"tokens": "plain"}}}, "/ensemble/auth"),
     "relative index path": ({"ensemble": {"indexDir": ".build/index"}}, "/ensemble/indexDir"),
+    # ensemble.config: the settings' own names only (schema generated from server/settings.py)
+    "tokens in the ConfigMap": ({"ensemble": {"config": {"server": {"auth_tokens": ["plain"]}}}},
+                                "at '/ensemble/config/server': additional properties 'auth_tokens' not allowed"),
+    "nested bedrock config": ({"ensemble": {"config": {"llm": {"bedrock": {"region": "us-east-1"}}}}},
+                              "at '/ensemble/config/llm': additional properties 'bedrock' not allowed"),
+    "unknown settings section": ({"ensemble": {"config": {"tls": {"cert_file": "/x"}}}},
+                                 "at '/ensemble/config': additional properties 'tls' not allowed"),
 }
 
 

@@ -185,12 +185,8 @@ call with (dict "ctx" $ "component" "triton" "constraints" list). */}}
 {{- if and $e.bedrock.enabled (not (include "mangaassist.bedrock.region" .)) -}}
 {{- fail "ensemble.bedrock.region (or aws.region) is required when ensemble.bedrock.enabled is true" -}}
 {{- end -}}
-{{- if and (kindIs "map" $e.config.server) (hasKey $e.config.server "auth_tokens") -}}
-{{- fail "ensemble.config.server.auth_tokens would put tokens in a ConfigMap: use ensemble.auth (a Secret) instead" -}}
-{{- end -}}
-{{- if and (kindIs "map" $e.config.llm) (hasKey $e.config.llm "bedrock") -}}
-{{- fail "ensemble.config.llm.bedrock is not a setting: use ensemble.bedrock (region, smallModelId, largeModelId)" -}}
-{{- end -}}
+{{- /* ensemble.config keys are checked by values.schema.json (generated from server/settings.py by
+deploy/helm/settings_schema.py): unknown settings and server.auth_tokens (a Secret's job) are refused. */ -}}
 {{- if and .Values.tls.enabled (eq (int .Values.tls.healthPort) (int $e.ports.grpc)) -}}
 {{- fail "tls.healthPort must differ from ensemble.ports.grpc (kubelet gRPC probes cannot use TLS)" -}}
 {{- end -}}
