@@ -358,7 +358,10 @@ def _policy(message: str, context: Sequence[ScoredChunk], max_sentences: int = 3
         top = sorted(scored, key=lambda t: (-t[0], t[1]))[:max_sentences]
         # the chunk whose best sentences overlap most, the higher-ranked chunk on ties
         score = sum(t[0] for t in top[:2]) + _overlap(query, title) * 0.5 - rank * 0.25
-        if score > best_score:
+        if score > best_score and len(sentences) <= max_sentences + 1:
+            # a short section is quoted whole: its rules qualify each other ("ask within 14 days" / "we match")
+            best_text, best_sentences, best_score = title, sentences, score
+        elif score > best_score:
             keep = [t for t in top if t[0] > 0] or top[:2]
             if scored and all(t[1] != 0 for t in keep):  # the section's opening rule (its main figures) leads
                 keep = [scored[0], *keep[: max_sentences - 1]]

@@ -81,7 +81,8 @@ _POLICY_SYNONYMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.I), w) for p, w in (
         (r"\bswap|trade (?:it|in)|switch (?:it|to)", "exchange"), (r"send (?:it |them )?back|take (?:it )?back", "return"),
         (r"money back|reimburse", "refund"), (r"\bfaster|quicker|express|rush|overnight", "expedited"),
-        (r"\babroad|overseas|outside the us", "international"), (r"\bmatch\b|competitor|cheaper (?:at|on|elsewhere)", "price match"),
+        (r"\babroad|overseas|outside the us|\b(?:canada|mexico|uk|united kingdom|england|germany|france|spain|italy|"
+         r"europe|eu|japan|australia|new zealand|brazil|india)\b", "international"), (r"\bmatch\b|competitor|cheaper (?:at|on|elsewhere)", "price match"),
         (r"\bbroken|torn|ripped|crushed|bent|misprint", "damaged"), (r"\bsubscription|premium", "membership"),
         (r"\bcharged twice|double charged|charged two", "charged twice"), (r"\bpromo|voucher|discount code", "coupon"),
     )

@@ -78,6 +78,12 @@ _STOPWORDS = frozenset(
     "this that what which who how when where vol volume book no part edition set box omnibus "
     "deluxe manga series one s".split()
 )
+# Words that say nothing about which policy section is asked about (policy search only).
+_POLICY_STOPWORDS = _STOPWORDS | frozenset(
+    "also any anything can could would will should there their them they if or so just about get got im "
+    "please pls thanks hi hey hello much many did am was were been being here we us our from at as "
+    "want need know tell ask asking question".split()
+)
 # An explicit volume: "vol 3", "vol. 3", "volume 3", "v3", "#3", "book 3", "no. 3".
 _VOLUME_MARKER = re.compile(
     r"(?:\bvol(?:ume)?s?\.?|\bv\.?(?=\d)|#|\bbook|\bno\.|第)\s*(\d{1,4})(?:\b|(?=\s*巻))|(\d{1,4})\s*巻", re.I
@@ -237,7 +243,7 @@ class CatalogStore:
         """Policy sections ranked by BM25 (SQLite FTS5, porter stemming; a title match counts double) for the
         distinctive words of ``text``; [] when the store has no policy index (built without policies.jsonl,
         or SQLite without FTS5)."""
-        words = [w for w in dict.fromkeys(_words(text)) if w not in _STOPWORDS and len(w) > 1]
+        words = [w for w in dict.fromkeys(_words(text)) if w not in _POLICY_STOPWORDS and len(w) > 1]
         if not self._has_policy_fts or not words:
             return []
         query = " OR ".join(f'"{w}"' for w in words)

@@ -42,3 +42,13 @@ def _facts(
         products = []
     policies = resolver.policies(text, chunks) if intent != "escalation" else []
     return Facts(order_id=order_id, products=tuple(products), resolution=res, policies=tuple(policies))
+
+
+def grounded_context(chunks: Sequence[ScoredChunk], facts: Facts) -> list[ScoredChunk]:
+    """The answer's context: the policy sections the facts stage chose (BM25 + dense) first, then the retrieved
+    product and review chunks. Every tier, the output guardrails and the hallucination scorer see this one list,
+    so a policy figure quoted from a section found lexically is grounded in what they check against."""
+    if not facts.policies:
+        return list(chunks)
+    chosen = {c.chunk.doc_id for c in facts.policies}
+    return [*facts.policies, *(c for c in chunks if c.chunk.doc_id not in chosen)]

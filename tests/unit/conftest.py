@@ -13,7 +13,9 @@ from server.retrieval.store import CatalogStore
 def store(tmp_path_factory) -> CatalogStore:
     d = tmp_path_factory.mktemp("generated_store")
     generate_all(d, seed=1234)
-    s = CatalogStore.build(d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite", d / "series.jsonl")
+    s = CatalogStore.build(
+        d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite", d / "series.jsonl", d / "policies.jsonl"
+    )
     yield s
     s.close()
 

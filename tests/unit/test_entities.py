@@ -160,3 +160,67 @@ def test_expand_japanese_gets_english_glosses():
     assert "shipping" in out and "price" in out
     assert "in stock" in expand("ワンピースの3巻は在庫ありますか")
     assert expand("ふむふむ") == "ふむふむ"  # no store words: unchanged
+
+
+def test_expand_romaji_store_words_get_english_glosses():
+    assert "return" in expand("henpin kigen wa nan nichi made desu ka")
+    assert "in stock" in expand("sousou no frieren 2 zaiko arimasu ka")
+    assert expand("made in heaven") == "made in heaven"  # romaji particles that are English words: no gloss
+
+
+# --- "something like X" for X not carried ---------------------------------------------------------
+
+
+def test_recommend_like_a_series_not_carried_uses_its_genres(resolver, store):
+    message = "anything like chainsaw man?"
+    res = resolver.resolve(message)
+    assert res.not_carried == ("Chainsaw Man",)
+    wanted = set(store.series_genres("Chainsaw Man"))
+    assert wanted >= {"horror", "shonen"}
+    picks = resolver.recommend(message, res, [], 3)
+    assert len(picks) == 3 and len({p.series for p in picks}) == 3
+    for p in picks:
+        assert wanted & set(p.genres), p
+        assert (p.volume, p.format, p.language) == (1, "tankobon", "English")
+
+
+# --- policy sections: BM25 + dense, fused ---------------------------------------------------------
+
+
+def _policy(policy_id: str) -> ScoredChunk:
+    return ScoredChunk(Chunk(f"policy:{policy_id}#0", f"policy:{policy_id}", "policy", f"title\nbody of {policy_id}"), 0.5)
+
+
+@pytest.mark.parametrize(
+    "message, policy_id",
+    [
+        ("How much does a prepaid return label set me back?", "returns-window"),
+        ("Can I swap a book I bought for a different volume?", "returns-exchanges"),
+        ("Kinokuniya lists it at $12.99. Will you match it?", "pricing-price_match"),
+        ("henpin kigen wa nan nichi made desu ka", "returns-window"),
+        ("what does manga club premium cost", "membership-plans"),
+    ],
+)
+def test_policy_sections_found_lexically_when_dense_retrieval_has_none(resolver, message, policy_id):
+    products_only = [_chunk("B000000000")]  # dense retrieval returned no policy chunk at all
+    found = resolver.policies(message, products_only)
+    assert found and found[0].chunk.doc_id == f"policy:{policy_id}", [c.chunk.doc_id for c in found]
+    assert found[0].chunk.source_type == "policy" and "\n" in found[0].chunk.text  # "<title>\n<body>"
+
+
+def test_policy_fusion_keeps_a_dense_only_section_and_ranks_agreement_first(resolver):
+    dense = [_policy("shipping-holidays"), _policy("returns-window")]  # the dense order; BM25 agrees on one
+    found = [c.chunk.doc_id for c in resolver.policies("how do I return a book and get the label?", dense, limit=3)]
+    assert found[0] == "policy:returns-window"  # in both lists
+    assert "policy:shipping-holidays" in found  # dense only: kept
+
+
+def test_store_without_policies_searches_nothing(tmp_path, store):
+    from model_repository.datagen import generate_all
+
+    generate_all(tmp_path, seed=7)
+    bare = CatalogStore.build(tmp_path / "catalog.jsonl", None, tmp_path / "bare.sqlite")
+    try:
+        assert bare.search_policies("return label", 3) == []
+    finally:
+        bare.close()

@@ -53,7 +53,7 @@ def figures_in(text: str) -> list[str]:
 
 
 def assert_figures_grounded(answer: str, request: LLMRequest, facts: Facts) -> None:
-    source = " ".join(c.chunk.text for c in request.context) + " " + request.user_message
+    source = " ".join(c.chunk.text for c in (*request.context, *facts.policies)) + " " + request.user_message
     prices = {f"${p.price:.2f}" for p in facts.products}
     for fig in figures_in(answer):
         assert fig in source or fig in prices, f"{fig!r} in {answer!r} is not in the facts given"
@@ -215,3 +215,52 @@ async def test_escalation_hands_to_a_human(tier):
 async def test_japanese_thanks(tier):
     a = await tier.generate(req("chitchat", "ありがとうございます！"), Facts())
     assert a.text.startswith("You're welcome")
+
+
+# --- a message that asks two things, and labels the store's data overrides -------------------------
+
+
+def stage_facts(resolver, message: str, intent: str) -> Facts:
+    from server.stages.entities import _facts
+
+    return _facts(resolver, message, intent, None, (), 3)
+
+
+async def test_product_and_policy_in_one_message_get_both_answers_in_separate_paragraphs(tier, resolver):
+    message = "do you have berserk vol 14? also what does manga club premium cost"
+    facts = stage_facts(resolver, message, "policy_faq")  # the classifier saw the policy half only
+    a = await tier.generate(req("policy_faq", message), facts)
+    product_part, _, policy_part = a.text.partition("\n\n")
+    assert "Berserk" in product_part and policy_part.startswith(POLICIES["membership-plans"]["title"])
+    assert a.product_asins and all(store_asin.startswith("B0") for store_asin in a.product_asins)
+
+
+async def test_recommendation_and_shipping_question_answer_both(tier, resolver):
+    message = "Any horror suggestions? Also, do you ship to Australia and what does it cost?"
+    facts = stage_facts(resolver, message, "policy_faq")
+    a = await tier.generate(req("policy_faq", message), facts)
+    assert "You might enjoy" in a.text and "$14.99" in a.text
+    assert all("horror" in p.genres for p in facts.products)
+
+
+@pytest.mark.parametrize(
+    "message, label", [("mha volume 30 pls", "chitchat"), ("チェンソーマンの1巻ってもう出てますか？", "order_status")]
+)
+async def test_a_title_not_carried_is_declined_whatever_the_label(tier, resolver, message, label):
+    a = await tier.generate(req(label, message), stage_facts(resolver, message, label))
+    assert "don't carry" in a.text and "$" not in a.text
+
+
+async def test_thanks_stays_small_talk_even_naming_a_title(tier, resolver):
+    message = "thanks for the help with one piece!"
+    a = await tier.generate(req("chitchat", message), stage_facts(resolver, message, "chitchat"))
+    assert a.text.startswith("You're welcome")
+
+
+async def test_competitor_price_gets_the_price_match_policy_next_to_our_price(tier, resolver):
+    message = "Kinokuniya lists Death Note volume 9 at $10.99. Will you match it?"
+    facts = stage_facts(resolver, message, "price_deal")
+    a = await tier.generate(req("price_deal", message), facts)
+    product_part, _, policy_part = a.text.partition("\n\n")
+    assert "Death Note, Vol. 9" in product_part and f"${facts.products[0].price:.2f}" in product_part
+    assert "14 days" in policy_part and "$10.99" not in a.text  # the competitor's price is not restated
