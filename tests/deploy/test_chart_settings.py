@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -156,7 +157,7 @@ def test_print_config_redacts_the_tokens(chart, tmp_path, monkeypatch, capsys, c
 
     _, view = ensemble_view(chart, production_values())
     view.write_files(tmp_path)
-    for key in [k for k in list(__import__("os").environ) if k.startswith(ENV_PREFIX)]:
+    for key in [k for k in list(os.environ) if k.startswith(ENV_PREFIX)]:
         monkeypatch.delenv(key)
     for key, value in view.env.items():
         monkeypatch.setenv(key, view.remap(value, tmp_path, tuple(view.mounts)))
