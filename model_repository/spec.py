@@ -25,11 +25,11 @@ from typing import Literal
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from server.intents import INTENT_LABELS
+from model_repository import contract
+from model_repository.contract import EMBED_DIM, INTENT_LABELS, ModelContract, TensorSpec  # noqa: F401 (re-exported)
 
 Flavour = Literal["cpu", "gpu"]
 FLAVOURS: tuple[Flavour, ...] = ("cpu", "gpu")
-EMBED_DIM = 384
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -113,18 +113,27 @@ def _token_tensors() -> tuple[Tensor, ...]:
     return tuple(Tensor(n, "INT64", (-1,)) for n in TOKEN_INPUTS)
 
 
-TEXT = Tensor("TEXT", "STRING", (1,))
-PROBS = Tensor("PROBS", "FP32", (len(INTENT_LABELS),), label_filename="labels.txt")
-EMBEDDING = Tensor("EMBEDDING", "FP32", (EMBED_DIM,))
-SCORE = Tensor("SCORE", "FP32", (1,))
+def _tensor(t: TensorSpec, label_filename: str = "") -> Tensor:
+    """A tensor of the model contract (model_repository/contract.py), as a config declares it."""
+    return Tensor(t.name, t.dtype, t.dims, label_filename)
+
+
+def _io_of(m: ModelContract) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+    return tuple(_tensor(t) for t in m.inputs), tuple(_tensor(t) for t in m.outputs)
+
+
+TEXT = _tensor(contract.TEXT)
+PROBS = _tensor(contract.PROBS, label_filename="labels.txt")
+EMBEDDING = _tensor(contract.EMBEDDING)
+SCORE = _tensor(contract.SCORE)
 
 TOKENIZERS: tuple[Tokenizer, ...] = (
-    Tokenizer("intent_tokenizer", "single", max_length=64, buckets=(16, 32, 64), text_inputs=("TEXT",)),
-    Tokenizer("embed_tokenizer", "single", max_length=256, buckets=(16, 32, 64, 128, 256), text_inputs=("TEXT",)),
+    Tokenizer("intent_tokenizer", "single", max_length=64, buckets=(16, 32, 64), text_inputs=(TEXT.name,)),
+    Tokenizer("embed_tokenizer", "single", max_length=256, buckets=(16, 32, 64, 128, 256), text_inputs=(TEXT.name,)),
     # 64 tokens: a chunk's title line (series, volume, edition) is what separates candidates, and it halves
     # the per-pair cost on CPU compared with 128 (the reranker is trained at this length too)
-    Tokenizer("rerank_tokenizer", "pair", max_length=64, buckets=(32, 64), text_inputs=("QUERY", "PASSAGE")),
-    Tokenizer("hallucination_tokenizer", "pair", max_length=128, buckets=(32, 64, 128), text_inputs=("SOURCE", "CLAIM")),
+    Tokenizer("rerank_tokenizer", "pair", max_length=64, buckets=(32, 64), text_inputs=tuple(t.name for t in contract.RERANKER.inputs)),
+    Tokenizer("hallucination_tokenizer", "pair", max_length=128, buckets=(32, 64, 128), text_inputs=tuple(t.name for t in contract.HALLUCINATION_SCORER.inputs)),
 )
 
 ONNX_MODELS: tuple[OnnxModel, ...] = (
@@ -145,10 +154,9 @@ ONNX_MODELS: tuple[OnnxModel, ...] = (
         warmup_seq=64,
     ),
     OnnxModel(
-        "embedding_adapter",
-        (EMBEDDING,),
-        (Tensor("ADAPTED", "FP32", (EMBED_DIM,)),),
-        max_batch_size=256,
+        contract.EMBEDDING_ADAPTER.name,
+        *_io_of(contract.EMBEDDING_ADAPTER),
+        max_batch_size=contract.EMBEDDING_ADAPTER.max_batch_size,
         batching=Batching(preferred_batch_size=(16, 64), max_queue_delay_microseconds=500, max_queue_size=512),
         cpu_threads=1,
         gpu_instances=1,
@@ -157,25 +165,18 @@ ONNX_MODELS: tuple[OnnxModel, ...] = (
 )
 
 ENSEMBLES: tuple[Ensemble, ...] = (
-    Ensemble("intent_classifier", "intent_tokenizer", "intent_classifier_onnx", (TEXT,), (PROBS,)),
-    Ensemble("query_embedder", "embed_tokenizer", "query_embedder_onnx", (TEXT,), (EMBEDDING,)),
+    Ensemble(contract.INTENT_CLASSIFIER.name, "intent_tokenizer", "intent_classifier_onnx", (TEXT,), (PROBS,)),
+    Ensemble(contract.QUERY_EMBEDDER.name, "embed_tokenizer", "query_embedder_onnx", *_io_of(contract.QUERY_EMBEDDER)),
+    Ensemble(contract.RERANKER.name, "rerank_tokenizer", "reranker_onnx", *_io_of(contract.RERANKER)),
     Ensemble(
-        "reranker",
-        "rerank_tokenizer",
-        "reranker_onnx",
-        (Tensor("QUERY", "STRING", (1,)), Tensor("PASSAGE", "STRING", (1,))),
-        (SCORE,),
-    ),
-    Ensemble(
-        "hallucination_scorer",
+        contract.HALLUCINATION_SCORER.name,
         "hallucination_tokenizer",
         "hallucination_scorer_onnx",
-        (Tensor("SOURCE", "STRING", (1,)), Tensor("CLAIM", "STRING", (1,))),
-        (SCORE,),
+        *_io_of(contract.HALLUCINATION_SCORER),
     ),
 )
 
-LLM_MODELS: tuple[LLMModel, ...] = (LLMModel("llm_small"),)
+LLM_MODELS: tuple[LLMModel, ...] = (LLMModel(contract.LLM_SMALL.name),)
 
 #: Which trained artefact each ONNX model serves (build output directory under .build/models/).
 ARTEFACT_OF: dict[str, str] = {

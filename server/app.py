@@ -37,6 +37,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from mangaassist.v1 import mangaassist_pb2, mangaassist_pb2_grpc
 
+from model_repository.contract import EMBED_DIM
 from server.admission import Admission
 from server.backends.base import ModelBackend
 from server.guardrails.base import Guardrails, PassThroughGuardrails
@@ -302,7 +303,7 @@ class EmptyCatalog:
 
 
 class EmptyIndex:
-    dim = 384
+    dim = EMBED_DIM
 
     def add(self, chunks: Any, vectors: Any) -> None:
         raise NotImplementedError("EmptyIndex is read-only")
@@ -320,12 +321,16 @@ def build_components(settings: Settings, *, fake_backend: bool = False) -> Compo
     With ``fake_backend`` the deterministic in-process backend replaces Triton, and a missing catalog or
     index is replaced by an empty one (with a warning) so the service starts on a bare checkout.
     """
+    from server.backends.client import TritonClient
     from server.backends.fake import FakeBackend
     from server.backends.triton import TritonBackend
 
     rcfg = settings.retrieval
     closers: list[Callable[[], Any]] = []
-    backend: ModelBackend = FakeBackend() if fake_backend else TritonBackend(settings.triton)
+    # One Triton client for every model call (request path, LLM tier, hallucination scorer): one channel,
+    # one breaker per model, one error mapping. The backend closes it at drain, after the tiers and scorer.
+    triton = TritonClient(settings.triton)
+    backend: ModelBackend = FakeBackend() if fake_backend else TritonBackend(settings.triton, triton=triton)
 
     catalog: Catalog
     if Path(rcfg.catalog_db).is_file() or not fake_backend:
@@ -365,10 +370,10 @@ def build_components(settings: Settings, *, fake_backend: bool = False) -> Compo
             overrides["competitors"] = dict(g.competitors)
         guardrails = GuardrailSuite(catalog, GuardrailConfig(**overrides))
 
-    tiers = build_tiers(settings, catalog, fake_backend=fake_backend)
+    tiers = build_tiers(settings, catalog, fake_backend=fake_backend, triton=triton)
     return Components(
         backend=backend, catalog=catalog, index=index, guardrails=guardrails, tiers=tiers, closers=closers,
-        hallucination_score_fn=build_hallucination_score_fn(settings, fake_backend=fake_backend),
+        hallucination_score_fn=build_hallucination_score_fn(settings, fake_backend=fake_backend, triton=triton),
     )
 
 
@@ -376,16 +381,19 @@ def _repository_has(settings: Settings, model: str) -> bool:
     return (settings.paths.triton_repository / model / "config.pbtxt").is_file()
 
 
-def build_tiers(settings: Settings, catalog: Any, *, fake_backend: bool = False) -> dict[str, LLMTier]:
+def build_tiers(
+    settings: Settings, catalog: Any, *, fake_backend: bool = False, triton: Any | None = None
+) -> dict[str, LLMTier]:
     """small: the local SmolLM2 on Triton when available (``llm.local_tier``), else Bedrock's small model;
     large: Bedrock when configured (``llm.enabled``), else the same local tier. Whichever answers, the
-    response's ``tier`` and ``model`` fields say so (e.g. ``small`` / ``smollm2-135m-instruct``)."""
+    response's ``tier`` and ``model`` fields say so (e.g. ``small`` / ``smollm2-135m-instruct``).
+    ``triton``: the shared :class:`~server.backends.client.TritonClient` the local tier calls through."""
     llm = settings.llm
     local: LLMTier | None = None
     if llm.local_tier == "on" or (llm.local_tier == "auto" and not fake_backend and _repository_has(settings, llm.local_model)):
         from server.llm.local import LocalTier
 
-        local = LocalTier("small", settings.triton.url, llm.local_model, catalog=catalog)
+        local = LocalTier("small", settings.triton.url, llm.local_model, catalog=catalog, triton=triton)
     tiers: dict[str, LLMTier] = {}
     if llm.enabled:
         from server.llm.bedrock import BedrockTier
@@ -407,9 +415,13 @@ def build_tiers(settings: Settings, catalog: Any, *, fake_backend: bool = False)
     return tiers
 
 
-def build_hallucination_score_fn(settings: Settings, *, fake_backend: bool = False) -> Any | None:
+def build_hallucination_score_fn(
+    settings: Settings, *, fake_backend: bool = False, triton: Any | None = None
+) -> Any | None:
     """The scorer's backend (``guardrails.hallucination_scoring``): Triton's ``hallucination_scorer``
-    ensemble with the lexical scorer as fallback while it is missing or down, or the lexical scorer alone."""
+    ensemble with the lexical scorer as fallback while it is missing or down, or the lexical scorer alone.
+    With the shared ``triton`` client, when to try the model again is its circuit breaker's call (an open
+    circuit fails in microseconds), so the fallback keeps no timer of its own."""
     from server.hallucination import FallbackScoreFn, lexical_score_fn, triton_score_fn
 
     mode = settings.guardrails.hallucination_scoring
@@ -418,7 +430,9 @@ def build_hallucination_score_fn(settings: Settings, *, fake_backend: bool = Fal
     use_triton = mode == "triton" or (mode == "auto" and not fake_backend and _repository_has(settings, "hallucination_scorer"))
     if not use_triton:
         return lexical_score_fn()
-    return FallbackScoreFn(triton_score_fn(settings.triton.url), lexical_score_fn())
+    if triton is None:
+        return FallbackScoreFn(triton_score_fn(settings.triton.url), lexical_score_fn())
+    return FallbackScoreFn(triton_score_fn(triton), lexical_score_fn(), retry_after_s=0.0)
 
 
 async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:

@@ -46,7 +46,7 @@ from server.llm.router import TierRouter
 from server.ids import find_asins, find_order_id
 from server.llm.templates import Facts
 from server.metrics import Metrics
-from server.request import RequestContext, new_request_id
+from server.request import RequestContext, bind_request_id, new_request_id
 from server.retrieval.base import Product, ScoredChunk, VectorIndex
 from server.retrieval.entities import EntityResolver
 from server.retrieval.query import expand as retrieval_query
@@ -446,7 +446,9 @@ class Pipeline:
         budget = Budget(
             self.settings.budgets, caller_remaining_s=caller_remaining_s, margin_ms=self.settings.triton.call_margin_ms
         )
-        return RequestContext(request_id or new_request_id(), budget, StageTimings(self.metrics))
+        ctx = RequestContext(request_id or new_request_id(), budget, StageTimings(self.metrics))
+        bind_request_id(ctx.request_id)  # every model call of this request sends it as Triton's request id
+        return ctx
 
     def _needs_retrieval(self, intent: str) -> bool:
         return not intent or intent in self.settings.retrieval.retrieval_intents

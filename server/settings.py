@@ -100,6 +100,22 @@ class TritonSettings:
     breaker_failures: int = 5  # consecutive connection failures/timeouts that open a model's circuit
     breaker_cooldown_s: float = 2.0  # open -> half-open (one trial call) after this long
     ready_timeout_s: float = 1.0
+    # -- the one Triton client (server/backends/client.py): versions, channel, liveness --
+    #: the model version every call names explicitly; ``model_versions`` overrides it per model (rollouts)
+    model_version: str = "1"
+    model_versions: Mapping[str, str] = field(default_factory=dict)
+    #: client-side load balancing over every address ``url`` resolves to ("dns:///triton-headless:8001",
+    #: "ipv4:10.0.0.1:8001,10.0.0.2:8001"); "" = gRPC's default (pick_first: one pod per channel)
+    load_balancing: str = "round_robin"
+    keepalive_time_ms: int = 10_000  # HTTP/2 pings while calls are in flight (never on an idle connection)
+    keepalive_timeout_ms: int = 5_000  # no ping ack within this -> the connection is dead
+    max_message_bytes: int = 64 * 1024 * 1024  # gRPC send/receive limit of the Triton channel
+    #: after a call times out, Triton's ServerLive gets this long to answer: answered = slow (the breaker is
+    #: not touched), not answered = dead (counts as a breaker failure)
+    liveness_probe_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model_versions", _frozen_map(self.model_versions))
 
 
 @dataclass(frozen=True)

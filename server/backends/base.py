@@ -12,10 +12,11 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from model_repository.contract import EMBED_DIM, INTENT_LABELS
 from server.errors import InternalBug
 
-NUM_INTENTS = 8
-EMBEDDING_DIM = 384
+NUM_INTENTS = len(INTENT_LABELS)
+EMBEDDING_DIM = EMBED_DIM
 
 
 @runtime_checkable

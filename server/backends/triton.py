@@ -1,149 +1,79 @@
-"""The production model backend: Triton over gRPC (``tritonclient.grpc.aio``).
+"""The production model backend: the request-path models on Triton, through the one Triton client.
 
-Model contract (CONTRACTS.md): ``intent_classifier`` TEXT[1] BYTES -> PROBS[8]; ``query_embedder`` TEXT[1]
--> EMBEDDING[384]; ``embedding_adapter`` EMBEDDING[384] -> ADAPTED[384]; ``reranker`` QUERY[1], PASSAGE[1]
--> SCORE[1], one row per (query, passage) pair. Batches above ``max_batch_size`` are split and the
-slices sent concurrently.
+Model contract (``model_repository/contract.py``): ``intent_classifier`` TEXT -> PROBS[8] (INTENT_LABELS
+order); ``query_embedder`` TEXT -> EMBEDDING[384]; ``embedding_adapter`` EMBEDDING[384] -> ADAPTED[384];
+``reranker`` QUERY, PASSAGE -> SCORE[1], one row per (query, passage) pair. Every reply is checked: one row
+per input row and the contract's width, else :class:`~server.errors.InternalBug`.
 
-Every call gets ``client_timeout = timeout_s`` (our deadline propagation; gRPC cancels the call at the
-deadline and a cancelled asyncio task cancels it too). Errors are mapped onto the service's hierarchy:
-
-- queue full ("Exceeds maximum queue size"), queue timeout ("Request timeout expired"), RESOURCE_EXHAUSTED
-  -> :class:`BackendOverloaded` -- Triton is alive and shedding; never retried here;
-- DEADLINE_EXCEEDED -> :class:`BackendTimeout`;
-- anything else (connection refused, UNAVAILABLE, model missing) -> :class:`BackendError`.
-
-A per-model :class:`CircuitBreaker` opens after ``breaker_failures`` consecutive timeouts/connection
-errors, so a dead Triton costs microseconds per request (``reason="circuit_open"``) instead of a timeout;
-after ``breaker_cooldown_s`` one trial call is let through (half-open).
+The channel, the per-model circuit breakers, the error mapping, deadlines, request ids and model versions
+are :class:`~server.backends.client.TritonClient`'s (shared with the LLM tier and the hallucination scorer).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from server.aio import concurrently
-from server.backends.base import EMBEDDING_DIM, NUM_INTENTS, check_rows
-from server.errors import BackendError, BackendOverloaded, BackendTimeout, InternalBug
+from model_repository import contract
+from server.backends.base import check_rows
+from server.backends.client import CircuitBreaker, TritonClient, bytes_column, map_triton_error
 from server.settings import TritonSettings
 
 log = logging.getLogger(__name__)
 
-_OVERLOAD_MARKERS = ("exceeds maximum queue size", "request timeout expired", "queue is full", "timeout in queue")
+__all__ = ["CircuitBreaker", "TritonBackend", "map_triton_error"]
 
-
-class CircuitBreaker:
-    """closed --N consecutive failures--> open --cooldown--> half-open --trial ok--> closed (else open)."""
-
-    def __init__(self, failures: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.failures_to_open = max(1, failures)
-        self.cooldown_s = cooldown_s
-        self._clock = clock
-        self._consecutive = 0
-        self._opened_at: float | None = None
-        self._trial_in_flight = False
-
-    @property
-    def state(self) -> str:
-        if self._opened_at is None:
-            return "closed"
-        if self._clock() - self._opened_at >= self.cooldown_s:
-            return "half_open"
-        return "open"
-
-    def allow(self) -> bool:
-        state = self.state
-        if state == "closed":
-            return True
-        if state == "half_open" and not self._trial_in_flight:
-            self._trial_in_flight = True
-            return True
-        return False
-
-    def record_success(self) -> None:
-        self._consecutive = 0
-        self._opened_at = None
-        self._trial_in_flight = False
-
-    def record_failure(self) -> None:
-        self._trial_in_flight = False
-        self._consecutive += 1
-        if self._opened_at is not None or self._consecutive >= self.failures_to_open:
-            self._opened_at = self._clock()  # (re)open: a failed trial restarts the cooldown
-
-    def release(self) -> None:
-        """The call ended without a verdict (cancelled, overloaded): let another trial through."""
-        self._trial_in_flight = False
-
-
-def map_triton_error(model: str, err: Exception) -> BackendError:
-    """tritonclient's InferenceServerException (status like "StatusCode.UNAVAILABLE") -> our hierarchy."""
-    status = str(getattr(err, "status", lambda: "")() or "")
-    message = getattr(err, "message", lambda: None)() or str(err)
-    lowered = message.lower()
-    text = f"{model}: {message}"
-    if any(marker in lowered for marker in _OVERLOAD_MARKERS) or status.endswith("RESOURCE_EXHAUSTED"):
-        return BackendOverloaded(text, model=model)
-    if status.endswith("DEADLINE_EXCEEDED") or "deadline exceeded" in lowered:
-        return BackendTimeout(text, model=model)
-    if status.endswith("UNAVAILABLE"):
-        return BackendError(text, model=model, reason="backend_unreachable")
-    return BackendError(text, model=model)
+_TEXT = contract.TEXT.name
+_QUERY, _PASSAGE = (t.name for t in contract.RERANKER.inputs)
 
 
 class TritonBackend:
-    def __init__(self, settings: TritonSettings, *, client: Any | None = None) -> None:
-        from tritonclient.grpc import aio as triton_aio
-
+    def __init__(self, settings: TritonSettings, *, triton: TritonClient | None = None) -> None:
+        """``triton``: the process's shared client (``build_components``); without one the backend owns one."""
         self.settings = settings
-        self._client = client if client is not None else triton_aio.InferenceServerClient(settings.url)
+        self.triton = triton if triton is not None else TritonClient(settings)
         self._models = (
             settings.classifier_model,
             settings.embedder_model,
             settings.adapter_model,
             settings.reranker_model,
         )
-        self.breakers = {m: CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s) for m in self._models}
+        for model in self._models:
+            self.triton.breaker(model)
         self._versions: dict[str, str] | None = None
+
+    @property
+    def breakers(self) -> dict[str, CircuitBreaker]:
+        return self.triton.breakers
 
     # ------------------------------------------------------------------ the contract
     async def classify(self, texts: Sequence[str], *, timeout_s: float) -> np.ndarray:
-        model = self.settings.classifier_model
-        out = await self._infer_batched(model, {"TEXT": _bytes_column(texts)}, "PROBS", timeout_s)
-        return check_rows(model, out, len(texts), NUM_INTENTS)
+        model, (probs,) = self.settings.classifier_model, contract.INTENT_CLASSIFIER.outputs
+        out = await self.triton.infer(model, {_TEXT: bytes_column(texts)}, [probs.name], timeout_s=timeout_s)
+        return check_rows(model, out[probs.name], len(texts), probs.dims[0])
 
     async def embed(self, texts: Sequence[str], *, timeout_s: float) -> np.ndarray:
-        model = self.settings.embedder_model
-        out = await self._infer_batched(model, {"TEXT": _bytes_column(texts)}, "EMBEDDING", timeout_s)
-        return check_rows(model, out, len(texts), EMBEDDING_DIM)
+        model, (emb,) = self.settings.embedder_model, contract.QUERY_EMBEDDER.outputs
+        out = await self.triton.infer(model, {_TEXT: bytes_column(texts)}, [emb.name], timeout_s=timeout_s)
+        return check_rows(model, out[emb.name], len(texts), emb.dims[0])
 
     async def adapt(self, vectors: np.ndarray, *, timeout_s: float) -> np.ndarray:
         model = self.settings.adapter_model
+        (inp,), (adapted,) = contract.EMBEDDING_ADAPTER.inputs, contract.EMBEDDING_ADAPTER.outputs
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        out = await self._infer_batched(model, {"EMBEDDING": vectors}, "ADAPTED", timeout_s)
-        return check_rows(model, out, len(vectors), EMBEDDING_DIM)
+        out = await self.triton.infer(model, {inp.name: vectors}, [adapted.name], timeout_s=timeout_s)
+        return check_rows(model, out[adapted.name], len(vectors), adapted.dims[0])
 
     async def rerank(self, query: str, passages: Sequence[str], *, timeout_s: float) -> np.ndarray:
-        model = self.settings.reranker_model
-        inputs = {"QUERY": _bytes_column([query] * len(passages)), "PASSAGE": _bytes_column(passages)}
-        out = await self._infer_batched(model, inputs, "SCORE", timeout_s)
+        model, (score,) = self.settings.reranker_model, contract.RERANKER.outputs
+        inputs = {_QUERY: bytes_column([query] * len(passages)), _PASSAGE: bytes_column(passages)}
+        out = (await self.triton.infer(model, inputs, [score.name], timeout_s=timeout_s))[score.name]
         return check_rows(model, out.reshape(len(out), -1), len(passages), 1).reshape(-1)
 
     async def is_ready(self) -> bool:
-        timeout = self.settings.ready_timeout_s
-        try:
-            if not await self._client.is_server_ready(client_timeout=timeout):
-                return False
-            ready = await asyncio.gather(*(self._client.is_model_ready(m, client_timeout=timeout) for m in self._models))
-            return all(ready)
-        except Exception as err:  # noqa: BLE001 -- readiness is a yes/no question; the reason goes to the log
-            log.info("triton not ready: %s", err)
-            return False
+        return await self.triton.is_ready(self._models)
 
     async def model_versions(self) -> dict[str, str]:
         if self._versions is not None:
@@ -152,9 +82,7 @@ class TritonBackend:
         complete = True
         for model in self._models:
             try:
-                meta = await self._client.get_model_metadata(
-                    model, as_json=True, client_timeout=self.settings.ready_timeout_s
-                )
+                meta = await self.triton.model_metadata(model)
                 versions[model] = ",".join(meta.get("versions", [])) or "unknown"
             except Exception as err:  # noqa: BLE001 -- informational (Describe); never fails a request
                 log.info("no metadata for %s: %s", model, err)
@@ -165,57 +93,4 @@ class TritonBackend:
         return dict(versions)
 
     async def close(self) -> None:
-        await self._client.close()
-
-    # ------------------------------------------------------------------ transport
-    async def _infer_batched(
-        self, model: str, inputs: dict[str, np.ndarray], output: str, timeout_s: float
-    ) -> np.ndarray:
-        rows = len(next(iter(inputs.values())))
-        size = self.settings.max_batch_size
-        if rows <= size:
-            return await self._infer(model, inputs, output, timeout_s)
-        slices = [{k: v[i : i + size] for k, v in inputs.items()} for i in range(0, rows, size)]
-        parts = await concurrently(*(self._infer(model, part, output, timeout_s) for part in slices))
-        return np.concatenate(parts, axis=0)
-
-    async def _infer(self, model: str, inputs: dict[str, np.ndarray], output: str, timeout_s: float) -> np.ndarray:
-        from tritonclient.grpc import InferInput, InferRequestedOutput
-        from tritonclient.utils import InferenceServerException
-
-        breaker = self.breakers[model]
-        if not breaker.allow():
-            raise BackendError(f"{model}: circuit open after repeated failures", model=model, reason="circuit_open")
-        infer_inputs = []
-        for name, array in inputs.items():
-            datatype = "BYTES" if array.dtype == object else "FP32"
-            item = InferInput(name, list(array.shape), datatype)
-            item.set_data_from_numpy(array)
-            infer_inputs.append(item)
-        queue_timeout_us = int(timeout_s * 1e6) if self.settings.send_queue_timeout else None
-        verdict: Callable[[], None] = breaker.release
-        try:
-            result = await self._client.infer(
-                model,
-                infer_inputs,
-                outputs=[InferRequestedOutput(output)],
-                client_timeout=timeout_s,
-                timeout=queue_timeout_us,
-            )
-            verdict = breaker.record_success
-        except InferenceServerException as err:
-            mapped = map_triton_error(model, err)
-            if not isinstance(mapped, BackendOverloaded):
-                verdict = breaker.record_failure
-            raise mapped from None
-        finally:
-            verdict()
-        array = result.as_numpy(output)
-        if array is None:
-            raise InternalBug(f"{model} answered without output {output}")
-        return array
-
-
-def _bytes_column(texts: Sequence[str]) -> np.ndarray:
-    """[n, 1] BYTES tensor (Triton TYPE_STRING with dims [1] and batching)."""
-    return np.array([[t.encode("utf-8")] for t in texts], dtype=object).reshape(len(texts), 1)
+        await self.triton.close()

@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
+from model_repository.contract import HALLUCINATION_SCORER
 from server.hallucination.claims import Claim, extract_claims
 from server.hallucination.facts import fact_text, model_input, unique, windows
 
@@ -164,53 +165,51 @@ def _asin(product: Any) -> str:
 
 # ------------------------------------------------------------------------------------------ backends
 class TritonScoreFn:
-    """Score with the served Triton ensemble ``hallucination_scorer``
-    (SOURCE, CLAIM TYPE_STRING [1] -> SCORE TYPE_FP32 [1] logit), one row per (source, claim) pair.
+    """Score with the served Triton ensemble ``hallucination_scorer`` (the model contract's
+    ``HALLUCINATION_SCORER``: SOURCE, CLAIM -> SCORE logit), one row per (source, claim) pair.
 
-    Give it a ``tritonclient.grpc.aio.InferenceServerClient`` or a URL (then it owns a client, created on
-    first use, and :meth:`close` closes it). Rows go out in slices of ``max_batch_size`` (the model's max
-    batch), concurrently.
+    Calls go through the one :class:`~server.backends.client.TritonClient` -- give it the process's shared
+    client (its circuit breaker then trips and recovers like the classifier's), a URL (it owns a client and
+    :meth:`close` closes it) or a tritonclient-like transport (tests; borrowed, never closed). Rows go out in
+    slices of ``max_batch_size`` (the model's max batch), concurrently.
     """
 
     def __init__(
-        self, client_or_url: Any, *, model: str = "hallucination_scorer", timeout_s: float = 5.0, max_batch_size: int = 64
+        self,
+        client_or_url: Any,
+        *,
+        model: str = HALLUCINATION_SCORER.name,
+        timeout_s: float = 5.0,
+        max_batch_size: int = HALLUCINATION_SCORER.max_batch_size,
     ) -> None:
-        self._url = client_or_url if isinstance(client_or_url, str) else None
-        self._client = None if self._url else client_or_url
+        from server.backends.client import TritonClient
+        from server.settings import TritonSettings
+
+        if isinstance(client_or_url, TritonClient):
+            self.triton, self._owns = client_or_url, False
+        elif isinstance(client_or_url, str):
+            self.triton, self._owns = TritonClient(TritonSettings(url=client_or_url)), True
+        else:
+            self.triton, self._owns = TritonClient(TritonSettings(), transport=client_or_url), False
         self.model = model
         self.timeout_s = timeout_s
         self.max_batch_size = max_batch_size
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from tritonclient.grpc import aio as triton_aio
-
-            self._client = triton_aio.InferenceServerClient(self._url)
-        return self._client
-
     async def __call__(self, sources: list[str], claims: list[str]) -> np.ndarray:
-        from tritonclient.grpc import InferInput, InferRequestedOutput
+        from server.backends.client import bytes_column
 
-        client = self._get_client()
-
-        async def one(src: list[str], cl: list[str]) -> np.ndarray:
-            inputs = []
-            for name, texts in (("SOURCE", src), ("CLAIM", cl)):
-                arr = np.array([[t.encode("utf-8")] for t in texts], dtype=object).reshape(len(texts), 1)
-                item = InferInput(name, list(arr.shape), "BYTES")
-                item.set_data_from_numpy(arr)
-                inputs.append(item)
-            result = await client.infer(self.model, inputs, outputs=[InferRequestedOutput("SCORE")], client_timeout=self.timeout_s)
-            return result.as_numpy("SCORE").reshape(-1)
-
-        n = self.max_batch_size
-        parts = await asyncio.gather(*(one(sources[i : i + n], claims[i : i + n]) for i in range(0, len(sources), n)))
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        if not sources:
+            return np.zeros(0, dtype=np.float32)
+        (source, claim), (score,) = HALLUCINATION_SCORER.inputs, HALLUCINATION_SCORER.outputs
+        out = await self.triton.infer(
+            self.model, {source.name: bytes_column(sources), claim.name: bytes_column(claims)}, [score.name],
+            timeout_s=self.timeout_s, max_batch_size=self.max_batch_size,
+        )
+        return out[score.name].reshape(-1)
 
     async def close(self) -> None:
-        if self._url and self._client is not None:
-            await self._client.close()
-            self._client = None
+        if self._owns:
+            await self.triton.close()
 
 
 def triton_score_fn(client_or_url: Any, **kwargs: Any) -> TritonScoreFn:

@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 
 from server.hallucination.metrics import HallucinationMetrics, for_registry
 from server.hallucination.scorer import HallucinationResult, HallucinationScorer
+from server.request import request_id_bound
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +223,10 @@ class ScoringQueue:
 
     async def _process(self, job: ScoringJob) -> HallucinationResult:
         started = time.perf_counter()
-        result = await asyncio.wait_for(
-            self.scorer.score(job.answer, sources=job.sources, products=job.products), self.config.job_timeout_s
-        )
+        with request_id_bound(job.request_id):  # the scorer's Triton calls carry the chat's request id
+            result = await asyncio.wait_for(
+                self.scorer.score(job.answer, sources=job.sources, products=job.products), self.config.job_timeout_s
+            )
         self.metrics.seconds.observe(time.perf_counter() - started)
         await self.record(job, result)
         return result

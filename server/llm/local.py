@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import itertools
 import json
 import logging
 import re
@@ -37,25 +36,26 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
-import grpc
 import numpy as np
 
-from server.errors import TierUnavailable
+from model_repository.contract import LLM_SMALL
+from server.backends.client import TritonClient
+from server.errors import BackendError, BackendTimeout, TierUnavailable
 from server.llm import answer_format
 from server.llm.answer_format import EndEvent, ProductEvent, TextEvent
 from server.llm.base import LLMAnswer, LLMRequest
+from server.ids import ASIN_IN_TEXT as _ASIN_IN_TEXT
 from server.llm.prompts import Prompt, build_prompt_for
+from server.settings import TritonSettings
 
 log = logging.getLogger(__name__)
 
-_ASIN_IN_TEXT = re.compile(r"\bB0[A-Z0-9]{8}\b")
+_PROMPT, _MAX_TOKENS, _TEMPERATURE = (t.name for t in LLM_SMALL.inputs[:3])
+_DELTA, _USAGE, _FINISH = (t.name for t in LLM_SMALL.outputs)
 #: The text value of a JSON-ish line the model broke ({"type": "text", "text": "... without the end).
 _JSONISH_TEXT = re.compile(r'^\{\s*["\']type["\']\s*:\s*["\']text["\']\s*,\s*["\']text["\']\s*:\s*["\'](.*?)["\']?\s*\}?\s*,?$')
-_REQUEST_IDS = itertools.count(1)
 #: answer_format parse errors that mean a line's content was not understood as an event.
 _LOST = frozenset({"invalid_json", "bad_event", "not_ndjson", "unknown_type"})
-#: gRPC codes after which a later request may well succeed (server restarting, overloaded).
-_TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED})
 
 
 @dataclass
@@ -161,29 +161,34 @@ def _text_of_broken_event(line: str) -> str | None:
 
 
 class LocalTier:
-    """An :class:`server.llm.base.LLMTier` backed by the Triton-served ``llm_small`` model."""
+    """An :class:`server.llm.base.LLMTier` backed by the Triton-served ``llm_small`` model.
+
+    Calls go through the process's one :class:`~server.backends.client.TritonClient` (``triton``): the same
+    channel, per-model circuit breaker, error mapping and request ids as every other model call. Without
+    one the tier owns a client for ``triton_url`` (or borrows ``client``, a tritonclient-like transport, in tests).
+    """
 
     def __init__(
         self,
         name: str = "small",
         triton_url: str = "localhost:8001",
-        model_name: str = "llm_small",
+        model_name: str = LLM_SMALL.name,
         model_label: str = "smollm2-135m-instruct",
         catalog: Any | None = None,
         *,
         max_prompt_chars: int = 3400,
         client: Any | None = None,
+        triton: TritonClient | None = None,
     ) -> None:
         self.name = name
-        self.triton_url = triton_url
         self.model_name = model_name
         self.model_id = model_label  # what the router reports as the answer's model
         self.model = model_label
         self.max_prompt_chars = max_prompt_chars
         self._price_of = getattr(catalog, "price_of", None) if catalog is not None else None
-        self._fixed_client = client
-        self._client: Any | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._owns_triton = triton is None
+        self.triton = triton if triton is not None else TritonClient(TritonSettings(url=triton_url), transport=client)
+        self.triton_url = self.triton.url
 
     # ---------------------------------------------------------------- prompt
     def prompt(self, request: LLMRequest) -> Prompt:
@@ -200,92 +205,47 @@ class LocalTier:
         return json.dumps({"messages": self.prompt(request).to_chat()}, ensure_ascii=False)
 
     # ---------------------------------------------------------------- transport
-    def _get_client(self) -> Any:
-        if self._fixed_client is not None:
-            return self._fixed_client
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:  # grpc.aio channels belong to one loop
-            from tritonclient.grpc.aio import InferenceServerClient
-
-            self._client = InferenceServerClient(self.triton_url)
-            self._client_loop = loop
-        return self._client
-
     async def close(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.close()
+        if self._owns_triton:
+            await self.triton.close()
 
-    def _inputs(self, request: LLMRequest) -> list[Any]:
-        from tritonclient.grpc import InferInput
-
-        prompt = InferInput("PROMPT", [1], "BYTES")
-        prompt.set_data_from_numpy(np.array([self.payload(request).encode("utf-8")], dtype=np.object_))
-        max_tokens = InferInput("MAX_TOKENS", [1], "INT32")
-        max_tokens.set_data_from_numpy(np.array([max(1, int(request.max_tokens))], dtype=np.int32))
-        temperature = InferInput("TEMPERATURE", [1], "FP32")
-        temperature.set_data_from_numpy(np.array([max(0.0, float(request.temperature))], dtype=np.float32))
-        return [prompt, max_tokens, temperature]
+    def _inputs(self, request: LLMRequest) -> dict[str, np.ndarray]:
+        return {
+            _PROMPT: np.array([self.payload(request).encode("utf-8")], dtype=np.object_),
+            _MAX_TOKENS: np.array([max(1, int(request.max_tokens))], dtype=np.int32),
+            _TEMPERATURE: np.array([max(0.0, float(request.temperature))], dtype=np.float32),
+        }
 
     def _unavailable(self, message: str, *, retryable: bool) -> TierUnavailable:
         return TierUnavailable(f"local llm {self.model_name}: {message}", tier=self.name, retryable=retryable)
 
     async def raw_stream(self, request: LLMRequest, info: LocalStreamInfo | None = None) -> AsyncIterator[str]:
         """The model's own text deltas as Triton streams them (no answer-format normalisation)."""
-        from tritonclient.utils import InferenceServerException
-
         info = info if info is not None else LocalStreamInfo()
         if request.timeout_s <= 0:
             raise self._unavailable("no time budget left", retryable=False)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + request.timeout_s
-        client = self._get_client()
-        finished = asyncio.Event()
-        item = {"model_name": self.model_name, "inputs": self._inputs(request),
-                "request_id": f"{request.session_id or 'local'}-{next(_REQUEST_IDS)}"}
-
-        async def requests() -> AsyncIterator[dict[str, Any]]:
-            yield item
-            await finished.wait()  # keep the stream open until the final response is in
-
-        responses = None
+        stream = self.triton.stream(
+            self.model_name, self._inputs(request), timeout_s=request.timeout_s, is_final=lambda r: bool(_text(r, _FINISH))
+        )
         try:
-            responses = client.stream_infer(requests(), stream_timeout=request.timeout_s)
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise self._unavailable(f"ran past its {request.timeout_s:.2f}s budget", retryable=False)
-                try:
-                    result, error = await asyncio.wait_for(responses.__anext__(), timeout=remaining)
-                except asyncio.TimeoutError:
-                    raise self._unavailable(f"ran past its {request.timeout_s:.2f}s budget", retryable=False) from None
-                except StopAsyncIteration:
-                    raise self._unavailable("stream closed before the final response", retryable=True) from None
-                if error is not None:
-                    raise self._unavailable(f"model error: {error.message()}", retryable=False)
-                delta = result.as_numpy("TEXT_DELTA").reshape(-1)[0]
-                delta = delta.decode("utf-8") if isinstance(delta, bytes) else str(delta)
-                usage = result.as_numpy("USAGE").reshape(-1)
-                info.input_tokens, info.output_tokens = int(usage[0]), int(usage[1])
-                reason = result.as_numpy("FINISH_REASON").reshape(-1)[0]
-                reason = reason.decode("utf-8") if isinstance(reason, bytes) else str(reason)
-                if delta:
-                    info.raw_text += delta
-                    yield delta
-                if reason:
-                    info.finish_reason = reason
-                    return
-        except grpc.aio.AioRpcError as err:
-            code = err.code()
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise self._unavailable(f"ran past its {request.timeout_s:.2f}s budget", retryable=False) from None
-            raise self._unavailable(f"grpc {code.name}: {err.details()}", retryable=code in _TRANSIENT) from None
-        except InferenceServerException as err:
-            raise self._unavailable(f"triton: {err.message()}", retryable=True) from None
-        finally:
-            finished.set()
-            if responses is not None and not info.finish_reason:
-                responses.cancel()  # Triton marks the request cancelled; the model stops generating
+            async with contextlib.aclosing(stream) as responses:
+                async for result in responses:
+                    delta = _text(result, _DELTA)
+                    usage = result.as_numpy(_USAGE).reshape(-1)
+                    info.input_tokens, info.output_tokens = int(usage[0]), int(usage[1])
+                    reason = _text(result, _FINISH)
+                    if delta:
+                        info.raw_text += delta
+                        yield delta
+                    if reason:
+                        info.finish_reason = reason
+                        return
+            raise self._unavailable("stream closed before the final response", retryable=True)
+        except BackendTimeout:
+            raise self._unavailable(f"ran past its {request.timeout_s:.2f}s budget", retryable=False) from None
+        except BackendError as err:
+            # unreachable / circuit open / overloaded: a later request may well succeed; a model error will not
+            raise self._unavailable(err.message, retryable=err.reason != "model_error") from None
 
     async def stream(self, request: LLMRequest, info: LocalStreamInfo | None = None) -> AsyncIterator[str]:
         """Yield well-formed answer-format NDJSON deltas (each a whole line or several)."""
@@ -354,3 +314,9 @@ class LocalTier:
             cost_usd=0.0,
             degraded=tuple(degraded),
         )
+
+
+def _text(result: Any, name: str) -> str:
+    """The one string of a [1] BYTES output."""
+    value = result.as_numpy(name).reshape(-1)[0]
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

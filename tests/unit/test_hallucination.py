@@ -402,7 +402,7 @@ async def test_triton_score_fn_sends_source_claim_rows_in_slices() -> None:
         def __init__(self) -> None:
             self.calls = []
 
-        async def infer(self, model, inputs, outputs, client_timeout):
+        async def infer(self, model, inputs, outputs, client_timeout, **identity):  # + model_version, request_id
             self.calls.append((model, [(i.name(), i.shape(), i.datatype()) for i in inputs], client_timeout))
             return Result(inputs[0].shape()[0])
 
