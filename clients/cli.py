@@ -7,7 +7,7 @@
     mangaassist describe
     mangaassist serve [--config FILE] [--port N] [--fake-backend]
     mangaassist eval [--golden PATH] [--data DIR] [--summary PATH] [--out DIR] [--gate] [--threshold k=v]...
-                     [--budget tier=ms]... [--concurrency N] [--limit N] [--filter-intent I] [--stream-sample N]
+                     [--budget tier=ms]... [--concurrency N] [--limit N] [--filter-intent I] [--per-intent N] [--stream-sample N]
                      [--export-raters CSV] [--import-raters CSV]
 
 ``eval`` judges a running service's answers on a golden set (factual correctness, relevance, completeness,
@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--timeout", dest="eval_timeout", type=float, metavar="S", help="per-call deadline (default: --timeout)")
     ev.add_argument("--limit", type=int, help="only the first N records")
     ev.add_argument("--filter-intent", help="only records of this golden intent")
+    ev.add_argument("--per-intent", type=int, help="a stratified sample: the first N records of each intent "
+                    "(a slow tier measured on every intent)")
     ev.add_argument("--stream-sample", type=int, default=100, help="records timed over ChatStream (first text)")
     ev.add_argument("--export-raters", metavar="CSV", help="write a stratified sample of 50 answers for human rating")
     ev.add_argument("--import-raters", metavar="CSV", help="read human 1-5 scores into the report")
@@ -207,6 +209,7 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
             target=args.target, token=args.token, golden=args.golden, data=args.data, summary=args.summary,
             out=args.out, gate=args.gate, thresholds=args.threshold, budgets=args.budget, concurrency=args.concurrency,
             timeout=args.eval_timeout or args.timeout, limit=args.limit, filter_intent=args.filter_intent,
+            per_intent=args.per_intent,
             stream_sample=args.stream_sample, export_raters=args.export_raters, import_raters=args.import_raters,
             seed=args.seed,
         ),

@@ -31,6 +31,7 @@ class EvalOptions:
     timeout: float = 10.0
     limit: int | None = None
     filter_intent: str | None = None
+    per_intent: int | None = None  # a stratified sample: the first N records of each intent
     stream_sample: int = 100
     export_raters: str | None = None
     import_raters: str | None = None
@@ -55,6 +56,8 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
         return EXIT_BROKEN
     if opts.filter_intent:
         records = [r for r in records if r.intent == opts.filter_intent]
+    if opts.per_intent:
+        records = per_intent(records, opts.per_intent)
     records = records[: opts.limit] if opts.limit else records
     if not records:
         print("error: no golden records to evaluate", file=sys.stderr)
@@ -112,3 +115,14 @@ def _print_summary(summary: dict[str, Any], gate_doc: dict[str, Any], written: l
         print(f"  {name:22s} {report.fmt(h.get(name))}", file=out)
     print(f"gate: {'PASS' if gate_doc['passed'] else 'FAIL'}{'' if gate_doc['enabled'] else ' (not enforced)'}", file=out)
     print("wrote " + ", ".join(str(p) for p in written), file=out)
+
+
+def per_intent(records: list, n: int) -> list:
+    """The first ``n`` records of each golden intent, in golden-set order (a stratified sample)."""
+    taken: dict[str, int] = {}
+    out = []
+    for r in records:
+        if taken.get(r.intent, 0) < n:
+            taken[r.intent] = taken.get(r.intent, 0) + 1
+            out.append(r)
+    return out
