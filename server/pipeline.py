@@ -141,7 +141,8 @@ class Pipeline:
             seen = await self._understand(screen.text, ctx)                              # 3 rules, 4 classify + embed
             chunks = await self._retrieve(screen.text, seen, ctx)                        # 5 adapter, retrieve, rerank
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6 routing
-            facts = await self._facts(screen.text, seen, chunks, ctx)
+            facts = await self._facts(screen.text, seen, chunks, ctx)                    # 6b facts
+            chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
             answer = await answer_stage.answer(self.router, route, llm_request, facts, ctx)  # 7 answer
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
@@ -170,7 +171,8 @@ class Pipeline:
             seen = await self._understand(screen.text, ctx)
             chunks = await self._retrieve(screen.text, seen, ctx)
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)
-            facts = await self._facts(screen.text, seen, chunks, ctx)
+            facts = await self._facts(screen.text, seen, chunks, ctx)                    # 6b facts
+            chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
             answer: LLMAnswer | None = None
             with ctx.timings.stage("answer"):
