@@ -6,8 +6,8 @@ Classify, embed, adapter and rerank (:mod:`server.backends.triton`), the halluci
 
 **The channel** (``tritonclient.grpc.aio`` over one ``grpc.aio`` channel per event loop): HTTP/2 keepalive
 pings while calls are in flight (``triton.keepalive_time_ms`` / ``keepalive_timeout_ms``; no pings on an idle
-connection, which Triton's default ping policy would answer with GOAWAY), message-size limits
-(``triton.max_message_bytes``) and client-side load balancing (``triton.load_balancing``, ``round_robin`` by
+connection, which Triton's default ping policy would answer with GOAWAY), reconnect back-off capped near
+the breaker's cooldown, message-size limits (``triton.max_message_bytes``) and client-side load balancing (``triton.load_balancing``, ``round_robin`` by
 default). With ``triton.url`` = ``dns:///triton-headless.ns.svc:8001`` (a headless Service) or
 ``ipv4:10.0.0.1:8001,10.0.0.2:8001``, every resolved address gets a subchannel and calls rotate over the
 ready ones; a pod that goes away drops out of the rotation and the rest carry the calls.
@@ -149,6 +149,7 @@ def traceparent() -> str | None:
 
 def channel_args(settings: TritonSettings) -> list[tuple[str, Any]]:
     """The gRPC channel options of every Triton channel (see the module docstring)."""
+    backoff_ms = max(100, min(1000, int(settings.breaker_cooldown_s * 1000)))
     args: list[tuple[str, Any]] = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -156,6 +157,11 @@ def channel_args(settings: TritonSettings) -> list[tuple[str, Any]]:
         ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
         ("grpc.keepalive_permit_without_calls", 0),
         ("grpc.http2.max_pings_without_data", 0),
+        # reconnect to a restarted Triton about as fast as the breaker lets a trial call through (gRPC's
+        # default backoff grows to 120 s, which would keep a recovered Triton unused long after its cooldown)
+        ("grpc.initial_reconnect_backoff_ms", backoff_ms),
+        ("grpc.min_reconnect_backoff_ms", backoff_ms),
+        ("grpc.max_reconnect_backoff_ms", max(backoff_ms, 1000)),
     ]
     if settings.load_balancing:
         args.append(("grpc.lb_policy_name", settings.load_balancing))

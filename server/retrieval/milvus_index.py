@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from model_repository.contract import EMBED_DIM
 from server.retrieval._compat import ensure_pkg_resources
 from server.retrieval.base import Chunk, ScoredChunk
 
@@ -53,7 +54,7 @@ class MilvusIndex:
         self,
         uri: str,
         collection: str = DEFAULT_COLLECTION,
-        dim: int = 384,
+        dim: int = EMBED_DIM,
         *,
         token: str = "",
         metric: str = "IP",

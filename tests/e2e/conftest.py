@@ -23,6 +23,11 @@ def built_repo():
 
 
 @pytest.fixture(scope="session")
-def triton(built_repo):
-    with TritonServer(built_repo) as server:
+def triton(built_repo, tmp_path_factory):
+    """The session's tritonserver. Its trace file is set but tracing is off (level OFF costs nothing); a
+    test turns it on at run time (``update_trace_settings``) and reads ``server.trace_dir``."""
+    trace_dir = tmp_path_factory.mktemp("triton_trace")
+    args = (f"--trace-config=triton,file={trace_dir / 'trace.json'}", "--trace-config=level=OFF", "--trace-config=rate=1")
+    with TritonServer(built_repo, extra_args=args) as server:
+        server.trace_dir = trace_dir
         yield server
