@@ -3,7 +3,8 @@
 - :class:`~server.errors.MangaAssistError` -> its status code and message, plus trailing metadata
   ``mangaassist-reason: <reason>`` (the client SDK rebuilds the typed error from the two);
 - anything else -> ``INTERNAL`` with the generic details "internal error"; the traceback goes to the log
-  under the request's method, never to the caller;
+  under the request's method and request id, never to the caller; an ``InternalBug`` (a broken invariant)
+  says only that it is a bug and which request id the log has it under;
 - a request that does not parse as its proto message -> ``INVALID_ARGUMENT`` (gRPC's default would be an
   opaque failure) -- the server keeps serving;
 - with ``server.auth_tokens`` configured, calls without ``authorization: Bearer <token>`` (compared in
@@ -24,6 +25,7 @@ import grpc
 
 from server.errors import InvalidRequest, MangaAssistError, Unauthenticated
 from server.metrics import Metrics
+from server.request import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,15 @@ def _wrap(
             raise InvalidRequest("request is not a valid protobuf message for this method")
 
     async def fail(context: grpc.aio.ServicerContext, err: BaseException, start: float) -> None:
-        if isinstance(err, MangaAssistError):
+        request_id = current_request_id() or "-"
+        if isinstance(err, MangaAssistError) and err.code != grpc.StatusCode.INTERNAL:
             code, details, reason = err.code, err.message, err.reason
+        elif isinstance(err, MangaAssistError):  # a broken invariant: its text is for us, not the caller
+            log.error("internal error in %s (request %s): %s", method, request_id, err.message, exc_info=err)
+            code, reason = err.code, err.reason
+            details = f"internal error -- this is a bug; the service log has it under request {request_id}"
         else:
-            log.error("unhandled error in %s", method, exc_info=err)
+            log.error("unhandled error in %s (request %s)", method, request_id, exc_info=err)
             code, details, reason = grpc.StatusCode.INTERNAL, "internal error", "internal"
         if metrics is not None:
             metrics.requests.labels(short, code.name).inc()
