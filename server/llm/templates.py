@@ -115,6 +115,8 @@ def _answering(intent: str, message: str, facts: Facts) -> str:
         return "recommendation" if RECOMMEND_WORDS.search(message) else "product_question"
     if intent == "order_status" and res.not_carried:
         return "product_question"
+    if intent == "order_status" and facts.policies and _NOT_AN_ORDER.search(message):
+        return "policy_faq"  # "my order is $42, can I pay in installments?" asks a rule, not a lookup
     return intent
 
 
@@ -200,7 +202,8 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
             asins += [p.asin for p in picks]
         return " ".join(parts), asins
     if not facts.products:
-        policy = _policy(message, context) if _PRICING_WORDS.search(message) else ""
+        asks_rule = _PRICING_WORDS.search(message) or _POLICY_WORDS.search(message) or _NOT_AN_ORDER.search(message)
+        policy = _policy(message, context) if asks_rule else ""
         if policy:
             return policy, []
         return _not_found(), []
@@ -270,6 +273,14 @@ _POLICY_WORDS = re.compile(
     r"\bship|shipping|deliver|return|refund|exchange|payment|pay with|paypal|member|club|pre-?order policy|"
     r"price match|\bmatch(?:es|ing)? (?:it|that|the price|their|this)|\bcompetitor|coupon|promo|"
     r"送料|発送|配送|返品|返金|交換|支払|会員|クーポン", re.I,
+)
+#: Words of a question about a store rule that the classifier may label order_status ("my order is $42, can I
+#: split it into installments?"): with no order id given, the policy answers it.
+_NOT_AN_ORDER = re.compile(
+    r"installments?|afterpay|klarna|manga points|\bpoints\b|pay with|payment|currency|crypto|bitcoin|"
+    r"overnight|expedited|coupon|promo|membership|price match|pre-?order (?:bonus|cancel)|"
+    r"支払|通貨|仮想通貨|ポイント|予約|キャンセル|速達|\bshiharai\b|\byoyaku\b",
+    re.I,
 )
 _SMALL_TALK = re.compile(
     r"\b(?:thanks?|thank you|thx|ty|cheers|bye|goodbye|later|cya|bot|robot|human|arigat\w*)\b|ありがと|助かり|またね|さようなら|ロボット",

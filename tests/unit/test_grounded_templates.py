@@ -264,3 +264,22 @@ async def test_competitor_price_gets_the_price_match_policy_next_to_our_price(ti
     product_part, _, policy_part = a.text.partition("\n\n")
     assert "Death Note, Vol. 9" in product_part and f"${facts.products[0].price:.2f}" in product_part
     assert "14 days" in policy_part and "$10.99" not in a.text  # the competitor's price is not restated
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["My order is $42. Can I split it into installments?", "I have 350 Manga Points. How much money is that off my order?"],
+)
+async def test_a_rule_question_labelled_order_status_without_an_id_gets_the_policy(tier, resolver, message):
+    facts = stage_facts(resolver, message, "order_status")
+    a = await tier.generate(req("order_status", message), facts)
+    assert a.text != ASK_ORDER_ID and ":" in a.text.split(".")[0]  # "<section title>: <quoted rule>"
+    titles = {p["title"] for p in POLICIES.values()}
+    assert a.text.split(":")[0] in titles
+
+
+async def test_a_policy_question_labelled_product_question_naming_no_title_gets_the_policy(tier, resolver):
+    message = "予約をキャンセルすると手数料はかかりますか"
+    facts = stage_facts(resolver, message, "product_question")
+    a = await tier.generate(req("product_question", message), facts)
+    assert "couldn't find that title" not in a.text and a.text.split(":")[0] in {p["title"] for p in POLICIES.values()}
