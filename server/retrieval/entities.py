@@ -162,11 +162,11 @@ class EntityResolver:
             picks = self.catalog.products_by_genre(genres, limit, exclude_series=exclude)
             if picks:
                 return picks
-        picks: dict[str, Product] = {}  # one pick per series, the first volume in English print preferred
+        by_series: dict[str, Product] = {}  # one pick per series, the first volume in English print preferred
         for p in sorted(self.related(chunks, limit * 4), key=lambda p: (p.language != "English", p.format != "tankobon")):
-            if p.series != exclude and p.series not in picks:
-                picks[p.series] = p
-        return list(picks.values())[:limit]
+            if p.series != exclude and p.series not in by_series:
+                by_series[p.series] = p
+        return list(by_series.values())[:limit]
 
     def policies(self, text: str, chunks: Sequence[ScoredChunk], limit: int = 3) -> list[ScoredChunk]:
         """The policy sections that answer ``text``: BM25 over the store's sections (the message, its English
