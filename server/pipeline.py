@@ -3,9 +3,9 @@ converts at the boundary. Read ``Pipeline.chat`` top-down -- one line per stage,
 module under ``server/stages/``:
 
     admission -> validation -> (session blocked?) -> input guardrail -> rule fast path -> classify
-    (+ embed, concurrently) -> adapter -> retrieve -> rerank -> tier routing -> facts (entity resolution:
-    which products, or "we don't carry X") -> answer -> output guardrail -> response -> (after it is sent)
-    queue the answer for async hallucination scoring
+    (+ embed, concurrently) -> adapter -> retrieve -> rerank -> facts (entity resolution: which products,
+    or "we don't carry X"; the policy sections; the intent the answer addresses) -> tier routing -> answer ->
+    output guardrail -> response -> (after it is sent) queue the answer for async hallucination scoring
 
 Answers are grounded by design: the facts stage resolves the series / volume / edition the customer means
 (``server/retrieval/entities.py``: lexical + alias + fuzzy + dense), and the template tier composes the answer
@@ -29,7 +29,7 @@ fails the call. Classify and Retrieve have nothing to degrade to, so there backe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -88,6 +88,13 @@ class Understanding:
     vector: np.ndarray | None  # the base query embedding, when one was computed
     order_id: str | None = None
 
+    def answering(self, intent: str) -> "Understanding":
+        """The same understanding, addressing ``intent`` (the facts stage's reading; the confidence stays the
+        classifier's, so a low-confidence label still routes to the template tier)."""
+        if not intent or intent == self.intent.intent:
+            return self
+        return replace(self, intent=replace(self.intent, intent=intent))
+
 
 class Pipeline:
     def __init__(
@@ -140,9 +147,10 @@ class Pipeline:
                 return self._blocked(request, screen.actions, ctx)
             seen = await self._understand(screen.text, ctx)                              # 3 rules, 4 classify + embed
             chunks = await self._retrieve(screen.text, seen, ctx)                        # 5 adapter, retrieve, rerank
-            route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6 routing
-            facts = await self._facts(screen.text, seen, chunks, ctx)                    # 6b facts
+            facts = await self._facts(screen.text, seen, chunks, ctx)                    # 6 facts + the intent answered
+            seen = seen.answering(facts.intent)
             chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
+            route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6b routing
             llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
             answer = await answer_stage.answer(self.router, route, llm_request, facts, ctx)  # 7 answer
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
@@ -170,9 +178,10 @@ class Pipeline:
                 return
             seen = await self._understand(screen.text, ctx)
             chunks = await self._retrieve(screen.text, seen, ctx)
+            facts = await self._facts(screen.text, seen, chunks, ctx)
+            seen = seen.answering(facts.intent)
+            chunks = entities_stage.grounded_context(chunks, facts)
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)
-            facts = await self._facts(screen.text, seen, chunks, ctx)                    # 6b facts
-            chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
             answer: LLMAnswer | None = None
             with ctx.timings.stage("answer"):

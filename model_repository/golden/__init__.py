@@ -22,6 +22,8 @@ Record contract (one JSON object per line of ``golden.jsonl``)
 ``message``     the customer's message
 ``intent``      one of the eight ``INTENT_LABELS``, by the labelling rules of ``datagen/intents.py``
                 (multi-intent: escalation > return_refund > order_status > the first other request)
+``also_intents``  multi-intent only: the labels of the message's other asks (``[]`` otherwise); a response
+                labelled with any of them matches the intent asked
 ``complexity``  ``simple`` | ``detailed`` | ``multi_intent``
 ``edge``        tags from :data:`EDGE_TAGS` (``["none"]`` when nothing applies)
 ``source``      ``generated`` | ``handwritten``

@@ -536,9 +536,15 @@ class Rec:
         "decline": False, "blocked": False, "redact": [], "escalate": False, "ask_order_id": False})
     refs: list[str] = field(default_factory=list)
     base: str | None = None  # a typo record's message before the typo
+    asks: set[str] = field(default_factory=set)  # every intent the facts added answer (a multi-intent message's)
 
     def tag(self, *tags: str) -> "Rec":
         self.edge.extend(tags)
+        return self
+
+    def also(self, *intents: str) -> "Rec":
+        """Other asks of the message that no fact added here answers ("... and refund the shipping")."""
+        self.asks.update(intents)
         return self
 
     # catalog ----------------------------------------------------------------------------------------
@@ -548,6 +554,7 @@ class Rec:
         facts = [f for f in facts if f in PRODUCT_FACTS]
         if not facts:
             return self
+        self.asks.add("price_deal" if facts == ["price"] else "product_question")
         if title:
             self.must.append(title_alternatives(p))
         if p["language"] != "English":
@@ -604,6 +611,7 @@ class Rec:
 
     def recommend(self, rng: random.Random, genre: str, like: str | None = None) -> "Rec":
         self.entity["genre"] = genre
+        self.asks.add("recommendation")
         if like is not None and self.entity["series"] is None:
             carried = like in self.store.series_by_name and self.store.series_by_name[like]["carried"]
             self.entity.update(series=like, carried=carried)
@@ -619,6 +627,7 @@ class Rec:
     def policy(self, key: str) -> "Rec":
         a = ASPECTS[key]
         self.entity["policy_id"] = a.policy_id
+        self.asks.add(a.intent)
         self.must.extend(list(g) for g in a.groups)
         self.refs.append(a.reference)
         return self
@@ -627,6 +636,7 @@ class Rec:
     def order(self, o: dict[str, Any]) -> "Rec":
         oid, status = o["order_id"], o["status"]
         self.entity["order_id"] = oid
+        self.asks.add("order_status")
         self.must.append([oid])
         self.must.append(list(STATUS_WORDS[status]))
         if o["tracking_number"]:
@@ -672,6 +682,7 @@ class Rec:
     # safety -----------------------------------------------------------------------------------------
     def escalate(self, ref: str | None = None) -> "Rec":
         self.expect["escalate"] = True
+        self.asks.add("escalation")
         self.must.append(list(ESCALATE))
         self.refs.append(ref or "I'm sorry about this. I'm passing you to a human agent who can sort it out.")
         return self
@@ -716,6 +727,8 @@ class Rec:
             "id": rid,
             "message": self.message,
             "intent": self.intent,
+            # a message asking two things has two right labels: the other asks' intents (multi-intent only)
+            "also_intents": sorted(self.asks - {self.intent}) if self.complexity == "multi_intent" else [],
             "complexity": self.complexity,
             "edge": [t for t in EDGE_TAGS if t in edge] or ["none"],
             "source": source,
@@ -1546,7 +1559,8 @@ def es_pii(ctx: Ctx) -> Rec:
 
 def es_multi(ctx: Ctx) -> Rec:
     o = ctx.order()
-    return _rec(ctx, _p(ctx, ES_MULTI, oid=o["order_id"]), "escalation", "multi_intent").order_ref(o).escalate()
+    r = _rec(ctx, _p(ctx, ES_MULTI, oid=o["order_id"]), "escalation", "multi_intent").order_ref(o).escalate()
+    return r.also("return_refund", *(["order_status"] if "Where is" in r.message else []))
 
 
 def es_typo(ctx: Ctx) -> Rec:
@@ -1685,6 +1699,7 @@ def _resolve_handwritten(store: Store, seed: int, raw: dict[str, Any], used_orde
 
     message = _PLACEHOLDER.sub(order_for, raw["message"])
     r = Rec(store, message, raw["intent"], raw.get("complexity", "simple"), list(raw.get("edge", [])))
+    r.asks.update(raw.get("also_intents", []))
     series = ent.get("series")
     facts = raw.get("facts", [])
     if series is not None:

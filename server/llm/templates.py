@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Sequence
 
-from server.ids import find_order_id
+from server.ids import find_order_id, find_order_ids
 from server.llm.base import LLMAnswer, LLMRequest
+from server.retrieval import asks
 from server.retrieval.base import Product, ScoredChunk
 from server.retrieval.entities import Resolution
 from server.retrieval.query import expand as expand_query
@@ -45,20 +46,15 @@ class Facts:
     """What the pipeline already knows, handed to the answer tiers."""
 
     order_id: str | None = None
+    #: the intent the answer addresses (``server/stages/entities.py``): the classifier's, unless the store's data
+    #: says otherwise; "" = the request's intent
+    intent: str = ""
     products: tuple[Product, ...] = ()  # what the customer asks about (resolved), or related picks
     resolution: Resolution | None = None  # how the products were resolved (not carried, fuzzy, volume asked)
     policies: tuple[ScoredChunk, ...] = ()  # the policy sections that answer the message, best first
 
 
-__all__ = ["BLOCKED", "Facts", "RECOMMEND_WORDS", "TemplateTier", "UNAVAILABLE", "find_order_id"]
-
-#: A message asking for picks, whatever the classifier made of the rest of it.
-RECOMMEND_WORDS = re.compile(
-    r"\brecommend|\bsuggest|\bsomething (?:like|similar)|similar to|\bif i liked\b|what should i read|\bany (?:good )?\w+ "
-    r"(?:picks|suggestions|recs)\b|\brecs?\b|おすすめ|オススメ|似た|みたいな|っぽい|\bosusume\b",
-    re.I,
-)
-
+__all__ = ["BLOCKED", "Facts", "TemplateTier", "UNAVAILABLE", "find_order_id"]
 
 class TemplateTier:
     name = "template"
@@ -82,19 +78,21 @@ class TemplateTier:
 def compose(
     request: LLMRequest, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]
 ) -> tuple[str, list[str]]:
-    """(answer text, ASINs it names) for ``request.intent``; each part states only facts it was given.
+    """(answer text, ASINs it names) for the intent the facts stage settled on; each part states only facts it
+    was given.
 
     A second ask in the same message gets its own paragraph: a policy asked about next to a product or a
-    recommendation, a product named or picks asked for next to a policy question."""
+    recommendation, a product named or picks asked for next to a policy question or an order lookup; every
+    order id given is looked up."""
     message = request.user_message
-    intent = _answering(request.intent, message, facts)
+    intent = facts.intent or request.intent
     policies = facts.policies or tuple(request.context)
     if intent == "escalation":
-        return HUMAN_HANDOFF, []
+        return _handoff(message, facts, get_order), []
     if intent == "chitchat":
         return _chitchat(message), []
     if intent == "order_status":
-        return _order(message, facts, get_order), []
+        return _with_second_ask(_order(message, facts, get_order), message, facts)
     if intent in ("return_refund", "policy_faq"):
         return _policy_answer(message, intent, facts, policies, get_order)
     if intent == "recommendation":
@@ -105,19 +103,26 @@ def compose(
     return _unknown(message, facts, policies)
 
 
-def _answering(intent: str, message: str, facts: Facts) -> str:
-    """The intent the answer is composed for: the classifier's, unless the store's data says the message names
-    a title ("mha volume 30 pls" classified chitchat; 「チェンソーマンの1巻ってもう出てますか」 as order_status)."""
+def _handoff(message: str, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]) -> str:
+    """The handoff, with what the agent picks up: the orders and the title the customer named."""
+    notes = [_order(message, facts, get_order)] if facts.order_id or find_order_id(message) else []
     res = facts.resolution
-    if res is None or facts.order_id or find_order_id(message):
-        return intent
-    if intent == "chitchat" and (res.not_carried or res.matched_by in ("name", "fuzzy")) and not _SMALL_TALK.search(message):
-        return "recommendation" if RECOMMEND_WORDS.search(message) else "product_question"
-    if intent == "order_status" and res.not_carried:
-        return "product_question"
-    if intent == "order_status" and facts.policies and _NOT_AN_ORDER.search(message):
-        return "policy_faq"  # "my order is $42, can I pay in installments?" asks a rule, not a lookup
-    return intent
+    if res is not None and res.matched_by in ("name", "fuzzy") and facts.products:
+        notes.append(f"I've noted {facts.products[0].title} for them.")
+    return " ".join([HUMAN_HANDOFF, *notes])
+
+
+def _with_second_ask(text: str, message: str, facts: Facts) -> tuple[str, list[str]]:
+    """An order answer, then the product or the picks asked for in the same message, in their own paragraph."""
+    res = facts.resolution
+    if asks.RECOMMEND.search(message) and facts.products:
+        more, asins = _recommendation(message, facts)
+    elif res is not None and (res.not_carried or (res.matched_by in ("name", "fuzzy") and facts.products)):
+        ask = "price_deal" if asks.PRICING.search(message) or "how much" in message.lower() else "product_question"
+        more, asins = _product_or_pricing(message, ask, facts, ())
+    else:
+        return text, []
+    return text + "\n\n" + more, asins
 
 
 def _policy_answer(
@@ -134,7 +139,7 @@ def _policy_answer(
     lead, asins = "", []
     if res is not None and res.not_carried:
         lead = _decline(res.not_carried)
-    elif RECOMMEND_WORDS.search(message) and facts.products:
+    elif asks.RECOMMEND.search(message) and facts.products:
         lead, asins = _recommendation(message, facts)
     elif res is not None and res.matched_by in ("name", "fuzzy") and facts.products:
         lead, asins = _product_or_pricing(message, "product_question", facts, ())
@@ -143,7 +148,7 @@ def _policy_answer(
 
 
 def _with_policy(text: str, message: str, policies: Sequence[ScoredChunk]) -> str:
-    policy = _policy(message, policies) if _POLICY_WORDS.search(message) else ""
+    policy = _policy(message, policies) if asks.POLICY.search(message) else ""
     return text + "\n\n" + policy if policy else text
 
 
@@ -163,13 +168,16 @@ def _chitchat(message: str) -> str:
 
 
 def _order(message: str, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]) -> str:
-    order_id = facts.order_id or find_order_id(message)
-    if order_id is None:
+    """Each order the customer gave, looked up; with none given, ask for it."""
+    order_ids = find_order_ids(message) or ([facts.order_id] if facts.order_id else [])
+    if not order_ids:
         return ASK_ORDER_ID
-    order = get_order(order_id)
-    if order is None:
-        return f"I couldn't find an order {order_id}. Could you double-check the number?"
-    return order_text(order_id, order)
+    out = []
+    for order_id in order_ids:
+        order = get_order(order_id)
+        out.append(order_text(order_id, order) if order is not None
+                   else f"I couldn't find an order {order_id}. Could you double-check the number?")
+    return " ".join(out)
 
 
 def order_text(order_id: str, order: dict[str, Any]) -> str:
@@ -202,7 +210,7 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
             asins += [p.asin for p in picks]
         return " ".join(parts), asins
     if not facts.products:
-        asks_rule = _PRICING_WORDS.search(message) or _POLICY_WORDS.search(message) or _NOT_AN_ORDER.search(message)
+        asks_rule = asks.PRICING.search(message) or asks.POLICY.search(message) or asks.RULE_NOT_ORDER.search(message)
         policy = _policy(message, context) if asks_rule else ""
         if policy:
             return policy, []
@@ -269,29 +277,6 @@ _ASKS = {
     "language": re.compile(r"english|japanese|spanish|french|german|italian|portuguese|translat|language|英語|日本語", re.I),
     "format": re.compile(r"hardcover|paperback|softcover|format|digital|ebook|omnibus|box set|edition|physical", re.I),
 }
-_POLICY_WORDS = re.compile(
-    r"\bship|shipping|deliver|return|refund|exchange|payment|pay with|paypal|member|club|pre-?order policy|"
-    r"price match|\bmatch(?:es|ing)? (?:it|that|the price|their|this)|\bcompetitor|coupon|promo|"
-    r"送料|発送|配送|返品|返金|交換|支払|会員|クーポン", re.I,
-)
-#: Words of a question about a store rule that the classifier may label order_status ("my order is $42, can I
-#: split it into installments?"): with no order id given, the policy answers it.
-_NOT_AN_ORDER = re.compile(
-    r"installments?|afterpay|klarna|manga points|\bpoints\b|pay with|payment|currency|crypto|bitcoin|"
-    r"overnight|expedited|coupon|promo|membership|price match|pre-?order (?:bonus|cancel)|"
-    r"支払|通貨|仮想通貨|ポイント|予約|キャンセル|速達|\bshiharai\b|\byoyaku\b",
-    re.I,
-)
-_SMALL_TALK = re.compile(
-    r"\b(?:thanks?|thank you|thx|ty|cheers|bye|goodbye|later|cya|bot|robot|human|arigat\w*)\b|ありがと|助かり|またね|さようなら|ロボット",
-    re.I,
-)
-_PRICING_WORDS = re.compile(
-    r"price match|\bmatch(?:es|ing)?\b|cheaper|competitor|coupon|promo|discount|code|sale\b|bundle|"
-    r"deal|price (?:drop|change)|価格|クーポン|セール|割引|安く", re.I,
-)
-
-
 def _product_line(p: Product, message: str, intent: str) -> str:
     if intent == "price_deal":
         return f"{p.title} is {_price(p)} and {_stock(p)}."
@@ -359,7 +344,7 @@ def _policy(message: str, context: Sequence[ScoredChunk], max_sentences: int = 3
         return ""
     expanded = expand_query(message)
     query = {w for w in re.findall(r"[a-z0-9$%]+", expanded.lower()) if w not in _STOP}
-    wanted = [states for asks, states in _ASKS_FIGURE if asks.search(expanded)]
+    wanted = [states for asking, states in _ASKS_FIGURE if asking.search(expanded)]
     best_text, best_sentences, best_score = "", [], -1.0
     for rank, c in enumerate(chunks[:3]):
         title, _, body = c.chunk.text.partition("\n")

@@ -1,6 +1,12 @@
-"""Stage 6b: the facts an answer may state -- which products the customer means (or that the store does not
+"""Stage 6: the facts an answer may state -- which products the customer means (or that the store does not
 carry them), and which policy sections answer the message (BM25 + dense, fused), resolved from the message and
-the retrieved chunks (``server/retrieval/entities.py``).
+the retrieved chunks (``server/retrieval/entities.py``) -- and the intent the answer addresses.
+
+The classifier labels a message from its words alone; the store's data can correct it. A title the store
+resolves under a chitchat label ("mha volume 30 pls") is a product question; a rule question under an order
+label with no order id ("my order is $42, can I pay in installments?") is a policy question; a title named with
+no order words under an order label (「ナルトは何巻まで取り扱っていますか」) is a product question. The intent
+settled here is routed, answered and reported (``ChatResponse.intent``); the classifier's confidence stays.
 
 A message may ask two things ("is Berserk 14 in stock? also what does shipping to Germany cost"): products
 named exactly and picks for a recommendation asked for are resolved whatever the intent, so the answer can
@@ -11,10 +17,12 @@ from __future__ import annotations
 import asyncio
 from typing import Sequence
 
-from server.llm.templates import RECOMMEND_WORDS, Facts
+from server.ids import find_order_id
+from server.llm.templates import Facts
 from server.request import RequestContext
+from server.retrieval import asks
 from server.retrieval.base import ScoredChunk
-from server.retrieval.entities import EntityResolver
+from server.retrieval.entities import EntityResolver, Resolution
 
 #: Intents whose answers are about products (and show product cards).
 PRODUCT_INTENTS = frozenset({"product_question", "price_deal", "recommendation", ""})
@@ -32,7 +40,9 @@ def _facts(
     resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk], limit: int
 ) -> Facts:
     res = resolver.resolve(text, chunks, limit=limit)
-    if intent == "recommendation" or (intent not in ("order_status", "escalation") and RECOMMEND_WORDS.search(text)):
+    policies = resolver.policies(text, chunks) if intent != "escalation" else []
+    intent = answering_intent(intent, text, res, order_id, bool(policies))
+    if intent == "recommendation" or (intent != "escalation" and asks.RECOMMEND.search(text)):
         products = resolver.recommend(text, res, chunks, limit)
     elif intent in PRODUCT_INTENTS and res.not_carried:
         products = resolver.recommend(text, res, chunks, 2)  # "something similar" -- real catalog products
@@ -40,8 +50,30 @@ def _facts(
         products = list(res.products)
     else:
         products = []
-    policies = resolver.policies(text, chunks) if intent != "escalation" else []
-    return Facts(order_id=order_id, products=tuple(products), resolution=res, policies=tuple(policies))
+    return Facts(order_id=order_id, intent=intent, products=tuple(products), resolution=res, policies=tuple(policies))
+
+
+def answering_intent(intent: str, text: str, res: Resolution, order_id: str | None, policy_found: bool) -> str:
+    """The intent the answer addresses: the classifier's, unless the store's data says the message asks another
+    thing. An order id given keeps the label: the order is looked up whatever else is asked."""
+    if order_id or find_order_id(text):
+        return intent
+    named = bool(res.not_carried) or res.matched_by in ("name", "fuzzy")
+    if intent == "chitchat" and not asks.SMALL_TALK.search(text):
+        if named:
+            return "recommendation" if asks.RECOMMEND.search(text) else "product_question"
+        if asks.GENRE_NAMED.search(text) or asks.RECOMMEND.search(text):
+            return "recommendation"  # "any josei bangers u got?", "more mystery pls"
+        if policy_found and asks.RULE_NOT_ORDER.search(text):
+            return "policy_faq"
+    if intent == "order_status":
+        if res.not_carried or (res.matched_by == "name" and not asks.ORDER_WORDS.search(text)):
+            return "product_question"  # a title asked about, no order in sight
+        if policy_found and asks.RULE_NOT_ORDER.search(text):
+            return "policy_faq"  # "my order is $42, can I split it into installments?" asks a rule, not a lookup
+    if intent == "product_question" and not named and policy_found and asks.POLICY_TOPIC.search(text):
+        return "policy_faq"  # 「予約をキャンセルすると手数料はかかりますか」 names no title
+    return intent
 
 
 def grounded_context(chunks: Sequence[ScoredChunk], facts: Facts) -> list[ScoredChunk]:

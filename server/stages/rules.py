@@ -81,6 +81,12 @@ _HUMAN_REQUEST = re.compile(
         r"\b(?:human|real person|live agent|agent|representative) (?:i|we) (?:can|could) (?:talk|speak|chat)\b",
         # can I / let me talk to someone
         r"\b(?:let me|can i|could i|may i) (?:talk|speak) (?:to|with) (?:someone|somebody|a real person)\b",
+        # "real person NOW", "get me a real person"
+        r"\breal (?:person|human)(?: (?:now|please|pls|plz|asap|right now))+\b|\b(?:get|give) me (?:a )?real (?:person|human)\b",
+        # Japanese script: 上の人を出して (your superior), 責任者を出して, 人間と話したい, 担当者に代わって, オペレーターにつないで
+        r"上の人(?:を|に|と|出)|責任者(?:を出|と話|に代わ|につな)|(?:人間|人)と話(?:したい|させ)|担当者(?:に代わ|と話|につな)|オペレーター(?:に|と)",
+        # Spanish / French: hablar con una persona, parler à un humain
+        r"\bhablar con (?:una persona|un humano|un agente|alguien)\b|\bparler (?:à|a) (?:un humain|quelqu'un|un agent)\b",
     ))
 )
 _WHOLE_HUMAN_REQUEST = re.compile(

@@ -22,7 +22,7 @@ from server.intents import INTENT_LABELS
 pytestmark = pytest.mark.L0
 
 SEED = 1234
-RECORD_KEYS = ["id", "message", "intent", "complexity", "edge", "source", "entity", "must_state", "must_not_state",
+RECORD_KEYS = ["id", "message", "intent", "also_intents", "complexity", "edge", "source", "entity", "must_state", "must_not_state",
                "expect", "reference"]
 ENTITY_KEYS = ["series", "asin", "carried", "order_id", "policy_id", "genre"]
 EXPECT_KEYS = ["decline", "blocked", "redact", "escalate", "ask_order_id"]
@@ -87,6 +87,8 @@ def test_every_record_follows_the_contract(golden: list[dict]) -> None:
         assert r["source"] in ("generated", "handwritten"), rid
         assert isinstance(r["message"], str) and r["message"].strip() and "{" not in r["message"], rid
         assert r["intent"] in INTENT_LABELS, rid
+        assert set(r["also_intents"]) <= set(INTENT_LABELS) - {r["intent"]}, rid
+        assert bool(r["also_intents"]) == (r["complexity"] == "multi_intent"), rid  # every multi-intent record has its other asks
         assert r["complexity"] in ("simple", "detailed", "multi_intent"), rid
         assert r["edge"] and set(r["edge"]) <= set(EDGE_TAGS) and len(set(r["edge"])) == len(r["edge"]), rid
         assert r["edge"] == ["none"] or "none" not in r["edge"], rid

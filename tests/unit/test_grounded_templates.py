@@ -283,3 +283,60 @@ async def test_a_policy_question_labelled_product_question_naming_no_title_gets_
     facts = stage_facts(resolver, message, "product_question")
     a = await tier.generate(req("product_question", message), facts)
     assert "couldn't find that title" not in a.text and a.text.split(":")[0] in {p["title"] for p in POLICIES.values()}
+
+
+# --- the intent the answer addresses, and every ask of a message ----------------------------------
+
+
+def _orders(store, status: str, n: int = 1) -> list[dict]:
+    import json
+
+    rows = [json.loads(line) for line in open(store_orders_path(store), encoding="utf-8")]
+    return [o for o in rows if o["status"] == status][:n]
+
+
+@pytest.mark.parametrize(
+    "message, label, settled",
+    [
+        ("any josei bangers u got?", "chitchat", "recommendation"),  # a genre named outright: picks wanted
+        ("more mystery pls", "chitchat", "recommendation"),
+        ("haha that's funny", "chitchat", "chitchat"),  # a mood is not a genre ask
+        ("thanks for the help with one piece!", "chitchat", "chitchat"),
+        ("ナルトは何巻まで取り扱っていますか", "order_status", "product_question"),  # a title, no order in sight
+        ("where is my naruto order?", "order_status", "order_status"),  # the order holds the title
+        ("予約をキャンセルすると手数料はかかりますか", "product_question", "policy_faq"),
+        ("is naruto vol 3 in stock?", "product_question", "product_question"),
+    ],
+)
+def test_the_facts_stage_settles_the_intent_the_answer_addresses(resolver, message, label, settled):
+    assert stage_facts(resolver, message, label).intent == settled
+
+
+async def test_an_order_lookup_and_a_product_ask_in_one_message_get_both(tier, store, resolver):
+    (o,) = _orders(store, "shipped")
+    message = f"Where is order {o['order_id']}? Also, how much is Naruto volume 3?"
+    facts = _facts_with_order(resolver, message, "order_status", o["order_id"])
+    a = await tier.generate(req("order_status", message), facts)
+    order_part, _, product_part = a.text.partition("\n\n")
+    assert o["order_id"] in order_part and o["tracking_number"] in order_part
+    assert "Naruto, Vol. 3" in product_part and f"${facts.products[0].price:.2f}" in product_part
+
+
+async def test_every_order_id_given_is_looked_up(tier, store):
+    delivered, shipped = _orders(store, "delivered")[0], _orders(store, "shipped")[0]
+    message = f"I want to return the books from {delivered['order_id']}, and where is my other order {shipped['order_id']}?"
+    a = await tier.generate(req("return_refund", message), Facts(order_id=delivered["order_id"]))
+    assert delivered["order_id"] in a.text and shipped["order_id"] in a.text and shipped["tracking_number"] in a.text
+
+
+async def test_the_handoff_names_the_order_for_the_agent(tier, store):
+    (o,) = _orders(store, "delivered")
+    message = f"Order {o['order_id']} has been a disaster from start to finish. Get me a supervisor."
+    a = await tier.generate(req("escalation", message), Facts(order_id=o["order_id"]))
+    assert a.text.startswith("I'm sorry for the trouble") and "human agent" in a.text and o["order_id"] in a.text
+
+
+def _facts_with_order(resolver, message: str, intent: str, order_id: str) -> Facts:
+    from server.stages.entities import _facts
+
+    return _facts(resolver, message, intent, order_id, (), 3)

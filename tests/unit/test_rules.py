@@ -40,6 +40,8 @@ def test_pure_greetings_are_chitchat(text):
     "I want to talk to a human", "can I speak to a real person please", "connect me to an agent",
     "representative please", "agent", "transfer me to customer service", "I need a manager",
     "hi, can I talk to a human about my refund?", "is there a human I can talk to?",
+    "ur bot sucks, real person NOW", "何度問い合わせても返事がない。上の人を出して", "人間と話したい",
+    "担当者に代わってください", "hablar con una persona por favor",
 ])
 def test_explicit_human_requests_are_escalation(text):
     assert match(text) == RuleMatch(intent="escalation", rule="human_request")
@@ -75,6 +77,8 @@ def test_order_ids_with_tracking_words_are_order_status(text, order_id):
     "hello, what's your return policy",
     "thank you for nothing",
     "hi MA-12345678",
+    "are you a real person?",  # a question about the bot, not a request
+    "この上の人気作品は？",  # 上の人 inside 上の人気 (popular)
     "",
     "   ",
 ])
