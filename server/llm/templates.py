@@ -115,7 +115,7 @@ def _handoff(message: str, facts: Facts, get_order: Callable[[str], dict[str, An
 def _with_second_ask(text: str, message: str, facts: Facts) -> tuple[str, list[str]]:
     """An order answer, then the product or the picks asked for in the same message, in their own paragraph."""
     res = facts.resolution
-    if asks.RECOMMEND.search(message) and facts.products:
+    if asks.picks_asked(message, res is not None and res.matched_by in ("name", "fuzzy")) and facts.products:
         more, asins = _recommendation(message, facts)
     elif res is not None and (res.not_carried or (res.matched_by in ("name", "fuzzy") and facts.products)):
         ask = "price_deal" if asks.PRICING.search(message) or "how much" in message.lower() else "product_question"
@@ -139,7 +139,7 @@ def _policy_answer(
     lead, asins = "", []
     if res is not None and res.not_carried:
         lead = _decline(res.not_carried)
-    elif asks.RECOMMEND.search(message) and facts.products:
+    elif asks.picks_asked(message, res is not None and res.matched_by in ("name", "fuzzy")) and facts.products:
         lead, asins = _recommendation(message, facts)
     elif res is not None and res.matched_by in ("name", "fuzzy") and facts.products:
         lead, asins = _product_or_pricing(message, "product_question", facts, ())
@@ -273,7 +273,7 @@ _ASKS = {
     "publisher": re.compile(r"publish|出版", re.I),
     "release": re.compile(r"release|come out|coming out|out yet|when (?:is|does|will|was)|what date|\bdate\b|drop|pre-?order|発売|いつ", re.I),
     "volumes": re.compile(r"how many (?:volumes|books)|number of (?:volumes|books)|volumes (?:do you|in your|are there)|finished|complete[d]?\b|ongoing|still going|last volume|final volume|全何巻|完結|何巻", re.I),
-    "rating": re.compile(r"age|rated|rating|kid|child|son|daughter|mature|gore|年齢|対象", re.I),
+    "rating": re.compile(r"age|rated|rating|kid|child|teens?\b|son|daughter|mature|gore|年齢|対象", re.I),
     "language": re.compile(r"english|japanese|spanish|french|german|italian|portuguese|translat|language|英語|日本語", re.I),
     "format": re.compile(r"hardcover|paperback|softcover|format|digital|ebook|omnibus|box set|edition|physical", re.I),
 }

@@ -41,6 +41,7 @@ POLICY = re.compile(
 RULE_NOT_ORDER = re.compile(
     r"installments?|afterpay|klarna|manga points|\bpoints\b|pay with|payment|currency|crypto|bitcoin|"
     r"overnight|expedited|coupon|promo|membership|price match|pre-?order (?:bonus|cancel)|"
+    r"\bpay (?:for )?shipping|free shipping|shipping (?:costs?|fees?|charges?)|"
     r"支払|払え|通貨|仮想通貨|ポイント|予約|キャンセル|速達|\bshiharai\b|\byoyaku\b",
     re.I,
 )
@@ -59,8 +60,35 @@ ORDER_WORDS = re.compile(
 #: The policy_faq topics of DESIGN.md's label table (payment methods, membership, pre-order rules): a message on
 #: one of them that names no title asks the rule, not about a product.
 POLICY_TOPIC = re.compile(
-    r"installments?|afterpay|klarna|payment|pay with|currency|crypto|bitcoin|membership|premium plan|"
+    r"installments?|afterpay|klarna|payment|pay with|currency|crypto|bitcoin|membership|premium plan|premium members?|"
     r"pre-?order(?:s|ing)? (?:bonus|cancel|fee|policy|limit)|cancel (?:a |my )?pre-?order|"
     r"予約|支払|払え|通貨|会員",
     re.I,
 )
+#: A question about the assistant itself ("are you a person or a program?", "what can you help me with?"): small
+#: talk, whatever label the classifier gave it.
+ABOUT_THE_BOT = re.compile(
+    r"\bare you (?:a |an )?(?:real |actual )?(?:person|human|bot|robot|ai|program|machine)\b|"
+    r"\bwhat (?:can|could) you (?:do|help)|\bwhat are you able to\b|\bwhat do you do\b|"
+    r"\b(?:can|do) you (?:speak|understand|read) (?:japanese|english|spanish)\b|"
+    r"日本語(?:でも|で)(?:大丈夫|いい|平気)|何ができ|ロボットですか|人間ですか|ボットですか",
+    re.I,
+)
+#: A request for the store's item: stock, price, availability, "do u have", "pls" -- not fan talk about a title
+#: ("Vagabond volume 12 absolutely broke me", "rereading Horimiya this weekend").
+ASKS_FOR_ITEM = re.compile(
+    r"\?|\b(?:do|does|d) (?:you|u|ya) (?:have|got|sell|carry|stock)|\bin stock\b|\bstock\b|\bavailable\b|\bprice\b|"
+    r"how much|\bcost|\bbuy\b|\bpls\b|\bplz\b|\bplease\b|\bwant\b|\bneed\b|\bgot any\b|"
+    r"\bka\b|arimasu|atsukatte|ありますか|ありますか|ますか|置いて|取り扱|在庫|買い|欲しい|ください",
+    re.I,
+)
+#: "something like X" / "similar to X": picks wanted even though a title is named.
+SIMILAR_TO = re.compile(r"\bsomething (?:like|similar)|similar to|\bif i liked\b|\blike\b.{0,40}\b(?:recs?|recommend\w*)|似た|みたいな|っぽい", re.I)
+#: The price of an item asked for.
+PRICE_ASKED = re.compile(r"how much|\bprice|\bcosts?\b|\bcharge\b|\bpay for\b|いくら|値段|価格", re.I)
+
+
+def picks_asked(text: str, named: bool) -> bool:
+    """Recommendations asked for: a recommend word, and -- when a title is named -- "something like" it
+    ("is Berserk recommended for teens?" asks about Berserk)."""
+    return bool(RECOMMEND.search(text)) and (not named or bool(SIMILAR_TO.search(text)))

@@ -85,6 +85,8 @@ _POLICY_SYNONYMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          r"europe|eu|japan|australia|new zealand|brazil|india)\b", "international"), (r"\bmatch\b|competitor|cheaper (?:at|on|elsewhere)", "price match"),
         (r"\bbroken|torn|ripped|crushed|bent|misprint", "damaged"), (r"\bsubscription|premium", "membership"),
         (r"\bcharged twice|double charged|charged two", "charged twice"), (r"\bpromo|voucher|discount code", "coupon"),
+        (r"afterpay|klarna|installments?|pay (?:in|over) time|split (?:it|the (?:payment|cost))|分割", "split interest-free payments"),
+        (r"crypto|bitcoin|仮想通貨|ビットコイン", "cryptocurrency accept"), (r"支払|払え|\bpay with\b", "payment accept"),
     )
 )
 RRF_K = 60  # reciprocal-rank fusion constant (the usual 60: a rank-1 hit in one list outweighs rank 3 in both)

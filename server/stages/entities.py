@@ -42,7 +42,8 @@ def _facts(
     res = resolver.resolve(text, chunks, limit=limit)
     policies = resolver.policies(text, chunks) if intent != "escalation" else []
     intent = answering_intent(intent, text, res, order_id, bool(policies))
-    if intent == "recommendation" or (intent != "escalation" and asks.RECOMMEND.search(text)):
+    picks_asked = asks.picks_asked(text, _named(res))
+    if intent == "recommendation" or (intent != "escalation" and picks_asked):
         products = resolver.recommend(text, res, chunks, limit)
     elif intent in PRODUCT_INTENTS and res.not_carried:
         products = resolver.recommend(text, res, chunks, 2)  # "something similar" -- real catalog products
@@ -58,22 +59,33 @@ def answering_intent(intent: str, text: str, res: Resolution, order_id: str | No
     thing. An order id given keeps the label: the order is looked up whatever else is asked."""
     if order_id or find_order_id(text):
         return intent
-    named = bool(res.not_carried) or res.matched_by in ("name", "fuzzy")
+    named = _named(res)
+    if asks.ABOUT_THE_BOT.search(text) and not named and not asks.POLICY.search(text):
+        return "chitchat"  # "are you a person or a program?" is not a request for one
     if intent == "chitchat" and not asks.SMALL_TALK.search(text):
-        if named:
+        if named and asks.ASKS_FOR_ITEM.search(text):  # not fan talk: "Vagabond volume 12 broke me" stays small talk
             return "recommendation" if asks.RECOMMEND.search(text) else "product_question"
-        if asks.GENRE_NAMED.search(text) or asks.RECOMMEND.search(text):
+        if not named and (asks.GENRE_NAMED.search(text) or asks.RECOMMEND.search(text)):
             return "recommendation"  # "any josei bangers u got?", "more mystery pls"
-        if policy_found and asks.RULE_NOT_ORDER.search(text):
-            return "policy_faq"
+        if asks.RULE_NOT_ORDER.search(text):
+            return "policy_faq"  # 「仮想通貨で払えますか」
     if intent == "order_status":
         if res.not_carried or (res.matched_by == "name" and not asks.ORDER_WORDS.search(text)):
             return "product_question"  # a title asked about, no order in sight
         if policy_found and asks.RULE_NOT_ORDER.search(text):
             return "policy_faq"  # "my order is $42, can I split it into installments?" asks a rule, not a lookup
-    if intent == "product_question" and not named and policy_found and asks.POLICY_TOPIC.search(text):
-        return "policy_faq"  # 「予約をキャンセルすると手数料はかかりますか」 names no title
+    if intent in ("product_question", "price_deal") and asks.picks_asked(text, named):
+        return "recommendation"  # "gimme isekai recs pls", "anything similar to Berserk?"
+    if intent in ("product_question", "price_deal") and not named and policy_found and asks.POLICY_TOPIC.search(text):
+        return "policy_faq"  # 「予約をキャンセルすると手数料はかかりますか」, "can i pay with afterpay?" name no title
+    if intent == "policy_faq" and named and not asks.POLICY.search(text) and not asks.RULE_NOT_ORDER.search(text):
+        return "price_deal" if asks.PRICE_ASKED.search(text) else "product_question"  # "what do you charge for X?"
     return intent
+
+
+def _named(res: Resolution) -> bool:
+    """The message names a title: one the store carries (exactly or fuzzily) or a well-known one it does not."""
+    return bool(res.not_carried) or res.matched_by in ("name", "fuzzy")
 
 
 def grounded_context(chunks: Sequence[ScoredChunk], facts: Facts) -> list[ScoredChunk]:

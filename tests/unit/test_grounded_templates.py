@@ -306,6 +306,14 @@ def _orders(store, status: str, n: int = 1) -> list[dict]:
         ("where is my naruto order?", "order_status", "order_status"),  # the order holds the title
         ("予約をキャンセルすると手数料はかかりますか", "product_question", "policy_faq"),
         ("is naruto vol 3 in stock?", "product_question", "product_question"),
+        ("Vagabond volume 12 absolutely broke me. What a chapter.", "chitchat", "chitchat"),  # fan talk, no ask
+        ("jojo part 1 do u have it", "chitchat", "product_question"),
+        ("Are you a person or a program?", "escalation", "chitchat"),  # a question about the bot, not a request
+        ("gimme isekai recs pls", "price_deal", "recommendation"),
+        ("is berserk recommended for teens?", "product_question", "product_question"),  # about Berserk, no picks
+        ("anything similar to berserk?", "product_question", "recommendation"),
+        ("仮想通貨で払えますか", "chitchat", "policy_faq"),
+        ("What do you charge for the tokyoghoul box set?", "policy_faq", "price_deal"),
     ],
 )
 def test_the_facts_stage_settles_the_intent_the_answer_addresses(resolver, message, label, settled):
