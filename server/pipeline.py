@@ -1,6 +1,7 @@
 """The request path. Transport-free: dataclasses in (server/schema.py), dataclasses out; the servicer
-converts at the boundary. Read ``Pipeline.chat`` top-down -- one line per stage, each stage in its own
-module under ``server/stages/``:
+converts at the boundary. Read ``Pipeline._turn`` top-down -- one line per stage, each stage in its own
+module under ``server/stages/``; ``chat`` (the whole answer) and ``chat_stream`` (the answer's text as the
+tier produces it, then the same result) both run it:
 
     admission -> validation -> (session blocked?) -> input guardrail -> rule fast path -> classify
     (+ embed, concurrently) -> adapter -> retrieve -> rerank -> facts (entity resolution: which products,
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence
 
 import numpy as np
 
@@ -38,8 +39,8 @@ from server.admission import Admission
 from server.aio import concurrently
 from server.backends.base import ModelBackend
 from server.budget import Budget
-from server.errors import BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, InternalBug, Overloaded
-from server.guardrails.base import GuardrailAction, Guardrails
+from server.errors import BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, Overloaded
+from server.guardrails.base import GuardrailAction, Guardrails, InputScreen
 from server.intents import INTENT_LABELS
 from server.llm.base import LLMAnswer
 from server.llm.router import TierRouter
@@ -136,73 +137,61 @@ class Pipeline:
     async def chat(
         self, request: ChatInput, *, caller_remaining_s: float | None = None, after_response: AfterResponse | None = None
     ) -> ChatResult:
-        """``after_response(fn)`` runs ``fn`` once the response has been sent (default: at once)."""
+        """The whole answer at once. ``after_response(fn)`` runs ``fn`` once the response has been sent
+        (default: at once)."""
+        async for item in self._turn(request, caller_remaining_s, after_response, stream=False):
+            result = item  # the turn's last item is its ChatResult
+        assert isinstance(result, ChatResult)
+        return result
+
+    def chat_stream(
+        self, request: ChatInput, *, caller_remaining_s: float | None = None, after_response: AfterResponse | None = None
+    ) -> AsyncIterator[str | ChatResult]:
+        """Yield ``str`` deltas (each screened by the output guardrails), then one final :class:`ChatResult`."""
+        return self._turn(request, caller_remaining_s, after_response, stream=True)
+
+    async def _turn(
+        self, request: ChatInput, caller_remaining_s: float | None, after_response: AfterResponse | None, *, stream: bool
+    ) -> AsyncIterator[str | ChatResult]:
+        """One chat turn, stage by stage: the answer's text as it comes (``stream``), then the :class:`ChatResult`."""
         ctx = self._context(request.request_id, caller_remaining_s)
-        with self.admission.slot():                                                      # 1 admission
-            message = self._validate_message(request.message, ctx)                       # 1 validation
-            if self._session_blocked(request.session_id):
-                return self._blocked(request, (SESSION_BLOCKED,), ctx)
-            screen = guard.screen_input(self.guardrails, message, ctx)                   # 2 input guardrail
+        with self.admission.slot():                                                       # 1 admission
+            message = self._validate_message(request.message, ctx)                        # 1 validation
+            screen = self._screen_input(message, request.session_id, ctx)                 # 2 session blocked? input guardrail
             if screen.blocked:
-                return self._blocked(request, screen.actions, ctx)
-            seen = await self._understand(screen.text, ctx)                              # 3 rules, 4 classify + embed
-            chunks = await self._retrieve(screen.text, seen, ctx)                        # 5 adapter, retrieve, rerank
-            facts = await self._facts(screen.text, seen, chunks, ctx)                    # 6 facts + the intent answered
+                refusal = self._blocked(request, screen.actions, ctx)
+                yield refusal.answer
+                yield refusal
+                return
+            seen = await self._understand(screen.text, ctx)                               # 3 rules, 4 classify + embed
+            chunks = await self._retrieve(screen.text, seen, ctx)                         # 5 adapter, retrieve, rerank
+            facts = await self._facts(screen.text, seen, chunks, ctx)                     # 6 facts + the intent answered
             seen = seen.answering(facts.intent)
             chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6b routing
             llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
-            answer = await answer_stage.answer(self.router, route, llm_request, facts, ctx)  # 7 answer
+            answer: LLMAnswer | None = None
+            async for piece in answer_stage.answer(self.router, route, llm_request, facts, ctx, stream=stream):  # 7 answer
+                if isinstance(piece, LLMAnswer):
+                    answer = piece
+                else:  # streamed text, screened piece by piece (the final answer is screened whole below)
+                    yield self._screen_delta(piece, route.tier, chunks, screen.text)
+            assert answer is not None  # the answer stage's last item
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
-        return result
-
-    async def chat_stream(
-        self, request: ChatInput, *, caller_remaining_s: float | None = None, after_response: AfterResponse | None = None
-    ):
-        """Yield ``str`` deltas (each screened by the output guardrails), then one final :class:`ChatResult`."""
-        ctx = self._context(request.request_id, caller_remaining_s)
-        with self.admission.slot():
-            message = self._validate_message(request.message, ctx)
-            if self._session_blocked(request.session_id):
-                result = self._blocked(request, (SESSION_BLOCKED,), ctx)
-                yield result.answer
-                yield result
-                return
-            screen = guard.screen_input(self.guardrails, message, ctx)
-            if screen.blocked:
-                result = self._blocked(request, screen.actions, ctx)
-                yield result.answer
-                yield result
-                return
-            seen = await self._understand(screen.text, ctx)
-            chunks = await self._retrieve(screen.text, seen, ctx)
-            facts = await self._facts(screen.text, seen, chunks, ctx)
-            seen = seen.answering(facts.intent)
-            chunks = entities_stage.grounded_context(chunks, facts)
-            route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)
-            llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
-            answer: LLMAnswer | None = None
-            with ctx.timings.stage("answer"):
-                async for item in self.router.stream(route.tier, llm_request, facts):
-                    if isinstance(item, str):
-                        yield self._screen_delta(item, route.tier, chunks, screen.text)
-                    else:
-                        answer, degraded = item
-                        for reason in (*degraded, *answer.degraded):
-                            ctx.degrade(reason)
-            if answer is None:
-                raise InternalBug("the tier router ended a stream without an answer")
-            answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)
-            result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)
-        self._score_later(result, request.session_id, chunks, facts, after_response)
         yield result
 
     # ------------------------------------------------------------------ Chat stages, in order
     def _validate_message(self, message: str, ctx: RequestContext) -> str:
         with ctx.timings.stage("validation"):
             return validation.validate_text(message, field="message", limits=self.settings.server)
+
+    def _screen_input(self, message: str, session_id: str, ctx: RequestContext) -> InputScreen:
+        """A session blocked by the hallucination scorer is refused before its message is screened."""
+        if self.scoring is not None and self.scoring.is_session_blocked(session_id):
+            return InputScreen(message, (SESSION_BLOCKED,), blocked=True)
+        return guard.screen_input(self.guardrails, message, ctx)
 
     async def _understand(self, text: str, ctx: RequestContext) -> Understanding:
         """Rule fast path; on a miss, classify and (speculatively) embed side by side."""
@@ -311,9 +300,6 @@ class Pipeline:
         if not products and intent in CARD_INTENTS:
             products = list(facts.products)
         return [_card(p) for p in products[: self.settings.retrieval.max_cards]]
-
-    def _session_blocked(self, session_id: str) -> bool:
-        return self.scoring is not None and self.scoring.is_session_blocked(session_id)
 
     def _score_later(
         self, result: ChatResult, session_id: str, chunks: Sequence[ScoredChunk], facts: Facts,

@@ -1,8 +1,12 @@
-"""Tier fallback: large -> small -> template.
+"""Tier fallback: large -> small -> template, walked once for a whole answer and for a streamed one.
 
 A tier that is not configured in this deployment, raises :class:`TierUnavailable`, or runs past the time
 it was given is skipped for the next one down, recording ``tier_fallback:<from>-><to>`` in degraded. The
 template tier always answers. Each attempt gets what is left of the answer deadline.
+
+:meth:`TierRouter.answer` is the chain; an attempt is either one ``generate`` call (:func:`_whole`) or a
+parsed stream (:func:`_streamed`). A stream falls back only before its first piece; a tier that fails after
+it ends the answer early (its answer is flagged ``stream_interrupted:<tier>``).
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ import asyncio
 import dataclasses
 import logging
 import time
+from contextlib import aclosing
 from typing import AsyncIterator, Mapping
 
 from server.errors import TierUnavailable
+from server.llm.answer_format import StreamParser, TextEvent, fatal_schema_errors
 from server.llm.base import LLMAnswer, LLMRequest, LLMTier
 from server.llm.templates import Facts, TemplateTier
 
@@ -34,70 +40,78 @@ class TierRouter:
     def _chain(self, tier: str) -> tuple[str, ...]:
         return CHAIN[CHAIN.index(tier) :] if tier in CHAIN else ("template",)
 
-    async def generate(self, tier: str, request: LLMRequest, facts: Facts) -> tuple[LLMAnswer, list[str]]:
-        """(answer, degraded reasons)."""
-        degraded: list[str] = []
-        deadline = time.perf_counter() + request.timeout_s
-        chain = self._chain(tier)
-        for current, following in zip(chain, chain[1:] + ("",)):
-            if current == "template":
-                return await self.template.generate(request, facts), degraded
-            impl = self.tiers.get(current)
-            left = deadline - time.perf_counter()
-            if impl is not None and left > 0:
-                attempt = dataclasses.replace(request, timeout_s=left)
-                try:
-                    return await asyncio.wait_for(impl.generate(attempt), timeout=left), degraded
-                except TierUnavailable as err:
-                    log.info("tier %s unavailable: %s", current, err)
-                except asyncio.TimeoutError:
-                    log.info("tier %s ran past its %.0f ms", current, left * 1000)
-            degraded.append(f"tier_fallback:{current}->{following}")
-        raise AssertionError("unreachable: the chain ends with the template tier")
-
-    async def stream(
-        self, tier: str, request: LLMRequest, facts: Facts
+    async def answer(
+        self, tier: str, request: LLMRequest, facts: Facts, *, stream: bool = False
     ) -> AsyncIterator[str | tuple[LLMAnswer, list[str]]]:
-        """Yield answer text pieces, then one ``(answer, degraded)``.
-
-        LLM tiers stream the NDJSON answer format (server/llm/answer_format.py); only whole text events are
-        passed on, each a paragraph. Falls back to the next tier only before the first piece; a tier that
-        fails after it ends the answer early (degraded ``stream_interrupted:<tier>``).
-        """
-        from server.llm.answer_format import StreamParser, TextEvent, fatal_schema_errors
-
+        """Yield the answer's text pieces as they come (``stream`` only), then one ``(answer, degraded)``."""
         degraded: list[str] = []
         deadline = time.perf_counter() + request.timeout_s
         chain = self._chain(tier)
         for current, following in zip(chain, chain[1:] + ("",)):
             if current == "template":
                 answer = await self.template.generate(request, facts)
-                yield answer.text
+                if stream:
+                    yield answer.text
                 yield answer, degraded
                 return
             impl = self.tiers.get(current)
             left = deadline - time.perf_counter()
             if impl is not None and left > 0:
-                parser = StreamParser()
-                started = False
+                attempt = dataclasses.replace(request, timeout_s=left)
+                found: LLMAnswer | None = None
                 try:
-                    async with asyncio.timeout(left):
-                        async for delta in impl.stream(dataclasses.replace(request, timeout_s=left)):
-                            for event in parser.feed(delta):
-                                if isinstance(event, TextEvent) and event.text.strip():
-                                    yield event.text.strip() + "\n"
-                                    started = True
+                    async with aclosing(_streamed(impl, attempt, current) if stream else _whole(impl, attempt)) as items:
+                        async for item in items:
+                            if isinstance(item, LLMAnswer):
+                                found = item
+                            else:
+                                yield item
                 except (TierUnavailable, TimeoutError) as err:
-                    log.info("tier %s stream failed: %r", current, err)
-                    if not started:
-                        degraded.append(f"tier_fallback:{current}->{following}")
-                        continue
-                    degraded.append(f"stream_interrupted:{current}")
-                parsed = parser.close()
-                flags = ("answer_format_invalid",) if fatal_schema_errors(parsed) else ()
-                model = getattr(impl, "model_id", getattr(impl, "model", current))
-                # the tier that answered, like generate(): a local tier standing in for "large" says "small"
-                answered = getattr(impl, "name", current) or current
-                yield LLMAnswer(text=parsed.text, tier=answered, model=model, product_asins=parsed.asins, degraded=flags), degraded
-                return
+                    log.info("tier %s could not answer within %.0f ms: %r", current, left * 1000, err)
+                if found is not None:
+                    yield found, degraded
+                    return
             degraded.append(f"tier_fallback:{current}->{following}")
+        raise AssertionError("unreachable: the chain ends with the template tier")
+
+    async def generate(self, tier: str, request: LLMRequest, facts: Facts) -> tuple[LLMAnswer, list[str]]:
+        """(answer, degraded reasons)."""
+        async for result in self.answer(tier, request, facts):
+            pass
+        return result  # type: ignore[return-value] -- without ``stream`` the only item is (answer, degraded)
+
+    def stream(self, tier: str, request: LLMRequest, facts: Facts) -> AsyncIterator[str | tuple[LLMAnswer, list[str]]]:
+        """Yield answer text pieces (whole paragraphs of the NDJSON answer format), then one ``(answer, degraded)``."""
+        return self.answer(tier, request, facts, stream=True)
+
+
+async def _whole(impl: LLMTier, request: LLMRequest) -> AsyncIterator[LLMAnswer]:
+    """One ``generate`` call, bounded by the time the request has left."""
+    yield await asyncio.wait_for(impl.generate(request), timeout=request.timeout_s)
+
+
+async def _streamed(impl: LLMTier, request: LLMRequest, tier: str) -> AsyncIterator[str | LLMAnswer]:
+    """The tier's NDJSON stream (server/llm/answer_format.py): each whole text event as a piece, then the answer.
+
+    Fails (raises) only before its first piece; after it, a failure ends the answer with what was parsed."""
+    parser = StreamParser()
+    started = False
+    interrupted: tuple[str, ...] = ()
+    try:
+        async with asyncio.timeout(request.timeout_s), aclosing(impl.stream(request)) as deltas:
+            async for delta in deltas:
+                for event in parser.feed(delta):
+                    if isinstance(event, TextEvent) and event.text.strip():
+                        yield event.text.strip() + "\n"
+                        started = True
+    except (TierUnavailable, TimeoutError) as err:
+        if not started:
+            raise
+        log.info("tier %s stream interrupted: %r", tier, err)
+        interrupted = (f"stream_interrupted:{tier}",)
+    parsed = parser.close()
+    flags = ("answer_format_invalid",) if fatal_schema_errors(parsed) else ()
+    model = getattr(impl, "model_id", getattr(impl, "model", tier))
+    # the tier that answered, like generate(): a local tier standing in for "large" says "small"
+    answered = getattr(impl, "name", tier) or tier
+    yield LLMAnswer(text=parsed.text, tier=answered, model=model, product_asins=parsed.asins, degraded=(*interrupted, *flags))

@@ -1,9 +1,10 @@
-"""Stage 7: the answer, from the routed tier with fallback (server/llm/router.py)."""
+"""Stage 7: the answer, from the routed tier with fallback (server/llm/router.py), whole or streamed."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import AsyncIterator, Sequence
 
+from server.errors import InternalBug
 from server.llm.base import LLMAnswer, LLMRequest
 from server.llm.router import TierRouter
 from server.llm.templates import Facts
@@ -26,9 +27,21 @@ def build_request(
     )
 
 
-async def answer(router: TierRouter, route: Route, request: LLMRequest, facts: Facts, ctx: RequestContext) -> LLMAnswer:
+async def answer(
+    router: TierRouter, route: Route, request: LLMRequest, facts: Facts, ctx: RequestContext, *, stream: bool = False
+) -> AsyncIterator[str | LLMAnswer]:
+    """Yield the answer's text pieces as the tier streams them (``stream`` only), then the :class:`LLMAnswer`;
+    its fallbacks and flags go to ``ctx.degraded``."""
+    found: tuple[LLMAnswer, list[str]] | None = None
     with ctx.timings.stage("answer"):
-        result, degraded = await router.generate(route.tier, request, facts)
+        async for item in router.answer(route.tier, request, facts, stream=stream):
+            if isinstance(item, str):
+                yield item
+            else:
+                found = item
+    if found is None:
+        raise InternalBug("the tier router ended without an answer")
+    result, degraded = found
     for reason in (*degraded, *result.degraded):
         ctx.degrade(reason)
-    return result
+    yield result
