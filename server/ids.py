@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import re
 
-ASIN_RE = re.compile(r"^B0[A-Z0-9]{8}$")
-ORDER_ID_RE = re.compile(r"^MA-\d{8}$")
-ASIN_IN_TEXT = re.compile(r"\bB0[A-Z0-9]{8}\b")
-ORDER_ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9])MA[-\s]?(\d{8})(?!\d)", re.IGNORECASE)
+#: The shapes, for patterns that embed them (e.g. PII's "this id is the store's, not the customer's").
+ASIN = r"B0[A-Z0-9]{8}"
+ORDER_ID = r"MA-\d{8}"
+#: An order id as customers write it (case aside): ``MA-12345678``, ``MA 12345678``, ``MA12345678``; group 1: the digits.
+ORDER_ID_LOOSE = r"MA[-\s]?(\d{8})"
+
+ASIN_RE = re.compile(rf"^{ASIN}$")
+ORDER_ID_RE = re.compile(rf"^{ORDER_ID}$")
+ASIN_IN_TEXT = re.compile(rf"\b{ASIN}\b")
+ORDER_ID_IN_TEXT = re.compile(rf"(?<![A-Za-z0-9]){ORDER_ID_LOOSE}(?!\d)", re.IGNORECASE)
 
 
 def find_order_id(text: str) -> str | None:

@@ -23,7 +23,7 @@ from server.guardrails._text import meaningful, remove_units
 from server.guardrails.base import GuardrailAction
 from server.guardrails.catalog import CatalogLike, CatalogView
 from server.guardrails.result import CheckResult
-from server.ids import ORDER_ID_IN_TEXT, find_asins, find_order_ids
+from server.ids import find_asins, find_order_ids
 from server.retrieval.base import ScoredChunk
 
 NAME_ORDER = "order_id"
@@ -58,11 +58,7 @@ class FiguresGuardrail:
         def bad_order_id(unit_text: str) -> str | None:
             if allowed_ids is None:
                 return None
-            for m in ORDER_ID_IN_TEXT.finditer(unit_text):
-                oid = f"MA-{m.group(1)}"
-                if oid not in allowed_ids:
-                    return oid
-            return None
+            return next((oid for oid in find_order_ids(unit_text) if oid not in allowed_ids), None)
 
         def bad_figure(unit_text: str) -> str | None:
             for m in FIGURE_RE.finditer(unit_text):

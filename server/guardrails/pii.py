@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from server.guardrails.base import GuardrailAction
+from server.ids import ASIN, ORDER_ID_LOOSE
 
 NAME = "pii"
 
@@ -134,8 +135,9 @@ PASSPORT_RE = re.compile(
     rf"(?i)(?:\bpassport|パスポート|旅券)[^\d\n]{{0,25}}?(?P<id>{_ID_LEFT}[A-Za-z0-9]{{6,9}}){_ID_RIGHT}"
 )
 _VOLUME_BEFORE = re.compile(r"(?i)\b(?:vols?|volumes?|ch|chapters?|ep|episodes?)\.?\s*#?$")  # "passport ... vol 123456"
-# Store identifiers that an id pattern may reach: order ids, ASINs, ISBNs; and "order id number ..." triggers.
-_CATALOG_ID_RE = re.compile(r"(?i)MA-?\d{8}|B0[A-Z0-9]{8}|97[89]\d{10}")
+# Store identifiers that an id pattern may reach: order ids, ASINs (server/ids.py; either case), ISBNs; and
+# "order id number ..." triggers.
+_CATALOG_ID_RE = re.compile(rf"(?i){ORDER_ID_LOOSE}|{ASIN}|97[89]\d{{10}}")
 _STORE_ID_CONTEXT = re.compile(
     r"(?i)\b(?:order|tracking|asin|isbn|product|item|customer|account|member)\s+id\b[^\d\n]{0,25}$"
 )

@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from server.ids import find_order_id
 from server.intents import INTENT_LABELS
 
 __all__ = ["RuleMatch", "match", "evaluate"]
@@ -97,7 +98,7 @@ _WHOLE_HUMAN_REQUEST = re.compile(
 _NEGATION = re.compile(r"\b(?:don'?t|dont|do not|no need|not|never|without|instead of|rather than)\b")
 
 # ----------------------------------------------------------------------------------------- order lookup
-_ORDER_ID = re.compile(r"(?<![a-z0-9])#?\s?ma[-\s]?(\d{8})(?!\d)")
+# The order id itself is server/ids.py's (``find_order_id``: "MA-12345678", "ma 12345678", "#MA-...").
 _TRACKING = re.compile(
     r"\b(?:where(?:'s| is| are)?|wheres|track(?:ing|ed)?|status|eta|shipped|ship yet|arriv\w*|"
     r"deliver(?:y|ed|ing)?|out for delivery|in transit|on (?:its|the) way|still waiting|"
@@ -156,12 +157,12 @@ def match(text: str) -> RuleMatch | None:
     for m in _HUMAN_REQUEST.finditer(norm):
         if not _NEGATION.search(norm, max(0, m.start() - 30), m.start()):
             return RuleMatch(intent="escalation", rule="human_request")
-    order = _ORDER_ID.search(norm)
+    order_id = find_order_id(norm)
     if (
-        order and _TRACKING.search(norm) and not _NOT_ORDER_STATUS.search(norm)
+        order_id and _TRACKING.search(norm) and not _NOT_ORDER_STATUS.search(norm)
         and not _NOT_ORDER_STATUS_JA.search(norm) and not _fuzzy_block(norm)
     ):
-        return RuleMatch(intent="order_status", rule="order_lookup", order_id=f"MA-{order.group(1)}")
+        return RuleMatch(intent="order_status", rule="order_lookup", order_id=order_id)
     return None
 
 
