@@ -34,6 +34,10 @@ UNAVAILABLE = (
     "or ask for a human agent and we'll take it from there."
 )
 ASK_ORDER_ID = "I can check that for you. What's your order number? You'll find it in your order confirmation email."
+NOT_YOUR_ORDER = (
+    "I can only share order details with the customer who placed the order, so I can't look up {orders} for you. "
+    "If it's your order, sign in to the account that placed it and ask me again."
+)
 HUMAN_HANDOFF = (
     "I'm sorry for the trouble. I'm handing this conversation to a human agent now; "
     "they will see everything so far, so you won't need to repeat yourself."
@@ -105,7 +109,7 @@ def compose(
 
 def _handoff(message: str, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]) -> str:
     """The handoff, with what the agent picks up: the orders and the title the customer named."""
-    notes = [_order(message, facts, get_order)] if facts.order_id or find_order_id(message) else []
+    notes = [_order(message, facts, get_order)] if facts.order_id or find_order_id(message) or asks.SOMEONE_ELSES_ORDER.search(message) else []
     res = facts.resolution
     if res is not None and res.matched_by in ("name", "fuzzy") and facts.products:
         notes.append(f"I've noted {facts.products[0].title} for them.")
@@ -147,8 +151,11 @@ def _policy_answer(
     return (lead + "\n\n" + text if lead else text), asins
 
 
-def _with_policy(text: str, message: str, policies: Sequence[ScoredChunk]) -> str:
-    policy = _policy(message, policies) if asks.POLICY.search(message) else ""
+def _with_policy(text: str, message: str, policies: Sequence[ScoredChunk], *, pricing: bool = False) -> str:
+    """``text``, then the policy the message also asks about in its own paragraph (for a price question also a
+    pricing rule: bundles, sales, price match)."""
+    asked = asks.POLICY.search(message) or (pricing and asks.PRICING.search(message))
+    policy = _policy(message, policies) if asked else ""
     return text + "\n\n" + policy if policy else text
 
 
@@ -168,8 +175,10 @@ def _chitchat(message: str) -> str:
 
 
 def _order(message: str, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]) -> str:
-    """Each order the customer gave, looked up; with none given, ask for it."""
+    """Each order the customer gave, looked up; with none given, ask for it; someone else's, refused."""
     order_ids = find_order_ids(message) or ([facts.order_id] if facts.order_id else [])
+    if asks.SOMEONE_ELSES_ORDER.search(message):
+        return NOT_YOUR_ORDER.format(orders=" or ".join(order_ids) or "that order")
     if not order_ids:
         return ASK_ORDER_ID
     out = []
@@ -235,7 +244,7 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
         asins += [p.asin for p in others]
     # the policy in its own paragraph: a policy amount must never read as the product's price (the price
     # guardrail attaches a price to the product mentioned in the same paragraph)
-    return _with_policy(" ".join(parts), message, context), asins
+    return _with_policy(" ".join(parts), message, context, pricing=intent == "price_deal"), asins
 
 
 def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
@@ -337,6 +346,11 @@ _ASKS_FIGURE: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
 )
 
 
+#: How much word overlap a lower-ranked policy section needs per rank to be quoted instead of the one above it:
+#: the sections come ranked by the hybrid (BM25 + dense) search, which is right far more often than overlap alone.
+_RANK_PENALTY = 3.0
+
+
 def _policy(message: str, context: Sequence[ScoredChunk], max_sentences: int = 3) -> str:
     """The policy sentences that answer ``message``, quoted from the best retrieved policy chunk."""
     chunks = [c for c in context if c.chunk.source_type == "policy"]
@@ -353,7 +367,7 @@ def _policy(message: str, context: Sequence[ScoredChunk], max_sentences: int = 3
                   for i, s in enumerate(sentences)]
         top = sorted(scored, key=lambda t: (-t[0], t[1]))[:max_sentences]
         # the chunk whose best sentences overlap most, the higher-ranked chunk on ties
-        score = sum(t[0] for t in top[:2]) + _overlap(query, title) * 0.5 - rank * 0.25
+        score = sum(t[0] for t in top[:2]) + _overlap(query, title) * 0.5 - rank * _RANK_PENALTY
         if score > best_score and len(sentences) <= max_sentences + 1:
             # a short section is quoted whole: its rules qualify each other ("ask within 14 days" / "we match")
             best_text, best_sentences, best_score = title, sentences, score

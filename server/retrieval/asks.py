@@ -34,6 +34,7 @@ SMALL_TALK = re.compile(
 POLICY = re.compile(
     r"\bship|shipping|deliver|return|refund|exchange|payment|pay with|paypal|member|club|pre-?order policy|"
     r"price match|\bmatch(?:es|ing)? (?:it|that|the price|their|this)|\bcompetitor|coupon|promo|"
+    r"\b(?:can|will|do|would) (?:you|u|ya) (?:price )?match\b|\bmatch (?:\w+ )?prices?\b|"
     r"送料|発送|配送|返品|返金|交換|支払|会員|クーポン", re.I,
 )
 #: A question about a store rule that the classifier may label order_status or chitchat ("my order is $42, can I
@@ -48,7 +49,7 @@ RULE_NOT_ORDER = re.compile(
 #: A price, deal or price-rule question.
 PRICING = re.compile(
     r"price match|\bmatch(?:es|ing)?\b|cheaper|competitor|coupon|promo|discount|code|sale\b|bundle|"
-    r"deal|price (?:drop|change)|価格|クーポン|セール|割引|安く", re.I,
+    r"deal|price (?:drop|change)|\bsave\b|together|at once|in one order|\bbulk\b|価格|クーポン|セール|割引|安く|まとめ買い", re.I,
 )
 #: Words about an order the customer placed ("my order", "shipped", "tracking", 「注文」): a title named next to
 #: them is what the order holds, not a product question.
@@ -92,3 +93,13 @@ def picks_asked(text: str, named: bool) -> bool:
     """Recommendations asked for: a recommend word, and -- when a title is named -- "something like" it
     ("is Berserk recommended for teens?" asks about Berserk)."""
     return bool(RECOMMEND.search(text)) and (not named or bool(SIMILAR_TO.search(text)))
+_SOMEONE = r"(?:neighbou?r|roommate|room-mate|flatmate|friend|brother|sister|wife|husband|partner|mom|mum|dad|boss|coworker|co-worker|colleague|ex)"
+#: Somebody else's order asked about ("I'm not the account holder for MA-…", "it's my roommate's order"): the
+#: service has no customer identity on this path, so such a request gets no order details at all.
+SOMEONE_ELSES_ORDER = re.compile(
+    r"\bnot (?:the )?account holder\b|\bnot my order\b|\bisn'?t (?:my order|mine)\b|\b(?:some|any)(?:one|body) else'?s\b|"
+    rf"\bmy {_SOMEONE}'?s? (?:order|package|parcel)\b|\bit'?s my {_SOMEONE}'?s\b|\bmy {_SOMEONE} ordered\b|"
+    r"\bwho placed\b|\bperson who placed\b|\bfound a receipt\b|\bother (?:people|customers)'?s? orders?\b|"
+    r"\bevery order for\b|\ball (?:the )?orders (?:for|of)\b|他人の注文|人の注文",
+    re.I,
+)

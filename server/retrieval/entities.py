@@ -79,14 +79,29 @@ class SeriesCatalog(Protocol):
 #: Customer words -> the words the policy sections use (the lexical half of policy search only).
 _POLICY_SYNONYMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p, re.I), w) for p, w in (
-        (r"\bswap|trade (?:it|in)|switch (?:it|to)", "exchange"), (r"send (?:it |them )?back|take (?:it )?back", "return"),
-        (r"money back|reimburse", "refund"), (r"\bfaster|quicker|express|rush|overnight", "expedited"),
-        (r"\babroad|overseas|outside the us|\b(?:canada|mexico|uk|united kingdom|england|germany|france|spain|italy|"
-         r"europe|eu|japan|australia|new zealand|brazil|india)\b", "international"), (r"\bmatch\b|competitor|cheaper (?:at|on|elsewhere)", "price match"),
-        (r"\bbroken|torn|ripped|crushed|bent|misprint", "damaged"), (r"\bsubscription|premium", "membership"),
+        (r"\bswap|trade (?:it|in)|switch (?:it|to)|交換|koukan", "exchange"),
+        (r"send (?:it |them )?back|take (?:it )?back|returnable|\breturn(?:s|ing)?\b|返品|henpin", "return window"),
+        (r"money back|reimburse|返金|henkin", "refund"), (r"\bfaster|quicker|express|rush|overnight|速達", "expedited"),
+        (r"\babroad|overseas|outside the us|\bintl\b|\b(?:canada|mexico|uk|united kingdom|england|germany|france|spain|italy|"
+         r"europe|eu|japan|australia|new zealand|brazil|india|nihon|oosutoraria|doitsu|kanada|igirisu|furansu)\b|"
+         r"海外|カナダ|ドイツ|イギリス|フランス|オーストラリア|日本まで|メキシコ", "international"),
+        (r"\bmatch\b|competitor|cheaper (?:at|on|elsewhere)", "price match"),
+        (r"\bbroken|torn|ripped|crushed|bent|misprint|\bdamage[ds]?\b|upside down|pages? missing|missing pages?|"
+         r"破損|破れ|折れ|汚れ|落丁|乱丁", "damaged defective replacement"),
+        (r"instead of|wrong (?:book|volume|item|one)|sent me the wrong|間違", "wrong item replacement"),
+        (r"\bsubscription|premium", "membership"),
         (r"\bcharged twice|double charged|charged two", "charged twice"), (r"\bpromo|voucher|discount code", "coupon"),
         (r"afterpay|klarna|installments?|pay (?:in|over) time|split (?:it|the (?:payment|cost))|分割", "split interest-free payments"),
         (r"crypto|bitcoin|仮想通貨|ビットコイン", "cryptocurrency accept"), (r"支払|払え|\bpay with\b", "payment accept"),
+        (r"通貨|currency|dollars?\b|yen\b|円", "currency"),
+        (r"\b(?:regular|normal|standard|futsuu)\b|普通", "standard"), (r"送料|souryou|charge for shipping|shipping (?:cost|fee)", "shipping fee"),
+        (r"何日|nannichi|how long|shows? up|get here", "business days arrive"),
+        (r"several volumes|\bbundle|buy .{0,30}together|at once|in one order|\bbulk\b|まとめ買い", "3 or more volumes same series save"),
+        (r"pre-?order.{0,60}(?:cheaper|price (?:drop|went down))|(?:cheaper|price dropped).{0,60}pre-?order", "pre-order price guarantee lowest"),
+        (r"予約|yoyaku", "pre-order"), (r"キャンセル|kyanseru", "cancel"), (r"手数料", "fee"),
+        (r"何ヶ月前|how far ahead|how early|how soon can i pre-?order", "months before release"),
+        (r"christmas|holiday|クリスマス", "holiday deadline"),
+        (r"copies|部", "copies per customer"),
     )
 )
 RRF_K = 60  # reciprocal-rank fusion constant (the usual 60: a rank-1 hit in one list outweighs rank 3 in both)
@@ -170,10 +185,15 @@ class EntityResolver:
                 by_series[p.series] = p
         return list(by_series.values())[:limit]
 
-    def policies(self, text: str, chunks: Sequence[ScoredChunk], limit: int = 3) -> list[ScoredChunk]:
+    def policies(
+        self, text: str, chunks: Sequence[ScoredChunk], limit: int = 3, *, titles: Sequence[str] = ()
+    ) -> list[ScoredChunk]:
         """The policy sections that answer ``text``: BM25 over the store's sections (the message, its English
-        glosses and policy synonyms) fused with the dense-retrieved policy chunks by reciprocal rank."""
-        query = expand_query(text)
+        glosses and policy synonyms) fused with the dense-retrieved policy chunks by reciprocal rank.
+
+        ``titles``: series the message names; their words and volume numbers are left out of the lexical query
+        ("Vol 7 of Onigiri Ninja Academy came damaged" asks about damage, not about the word "volume")."""
+        query = expand_query(_without_titles(text, titles) if titles else text)
         extra = [word for pattern, word in _POLICY_SYNONYMS if pattern.search(text)]
         lexical = self.catalog.search_policies(" ".join([query, *extra]), limit * 3)
         dense = [c for c in chunks if c.chunk.source_type == "policy"]
@@ -187,7 +207,9 @@ class EntityResolver:
             fused[doc_id] = fused.get(doc_id, 0.0) + 1.0 / (RRF_K + rank)
             by_doc.setdefault(doc_id, ScoredChunk(
                 Chunk(chunk_id=doc_id, doc_id=doc_id, source_type="policy", text=f"{section.title}\n{section.text}"), 0.0))
-        ordered = sorted(fused, key=lambda d: -fused[d])[:limit]
+        lexical_rank = {f"policy:{p.policy_id}": i for i, p in enumerate(lexical)}
+        # on a tie the lexical rank decides: it matched the customer's own words
+        ordered = sorted(fused, key=lambda d: (-fused[d], lexical_rank.get(d, len(lexical))))[:limit]
         return [ScoredChunk(by_doc[d].chunk, fused[d]) for d in ordered]
 
     def related(self, chunks: Sequence[ScoredChunk], limit: int) -> list[Product]:
@@ -275,6 +297,16 @@ class EntityResolver:
             if series_words & content:
                 out.append(p)
         return out[:limit]
+
+
+_VOLUME_WORDS = re.compile(r"\b(?:vol(?:ume)?s?\.?|#)\s*\d+\b|\d+\s*巻", re.I)
+
+
+def _without_titles(text: str, titles: Sequence[str]) -> str:
+    """``text`` without the words of ``titles`` and volume mentions (the policy half of a product message)."""
+    drop = {w for t in titles for w in _words(t) if w not in _GENERIC_WORDS or len(w) > 3}
+    text = _VOLUME_WORDS.sub(" ", text)
+    return " ".join(w for w in text.split() if not (_words(w) and set(_words(w)) <= drop))
 
 
 #: genre words and moods -> the catalog's genre labels

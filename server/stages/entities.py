@@ -40,7 +40,8 @@ def _facts(
     resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk], limit: int
 ) -> Facts:
     res = resolver.resolve(text, chunks, limit=limit)
-    policies = resolver.policies(text, chunks) if intent != "escalation" else []
+    titles = (*res.not_carried, *([res.series] if res.series and res.matched_by in ("name", "fuzzy") else []))
+    policies = resolver.policies(text, chunks, titles=titles) if intent != "escalation" else []
     intent = answering_intent(intent, text, res, order_id, bool(policies))
     picks_asked = asks.picks_asked(text, _named(res))
     if intent == "recommendation" or (intent != "escalation" and picks_asked):
