@@ -1,20 +1,20 @@
 """One error hierarchy for the whole service.
 
-Every error the service raises on purpose derives from :class:`MangaAssistError` and carries the gRPC
-status code it maps to. The server's interceptor is the only place that turns these into gRPC statuses;
-anything else that escapes becomes ``INTERNAL`` with a generic message (the details go to the log).
-The client SDK mirrors this hierarchy (``clients/errors.py``).
+Every error the service raises on purpose derives from :class:`MangaAssistError` and carries a stable
+``reason``; these are domain errors and know nothing of gRPC. The server's interceptor
+(``server/interceptors.py``, ``STATUS_OF``) is the only place that maps them to gRPC status codes; anything
+else that escapes becomes ``INTERNAL`` with a generic message (the details go to the log). The client SDK
+mirrors this hierarchy (``clients/errors.py``).
 """
 
 from __future__ import annotations
 
-import grpc
-
 
 class MangaAssistError(Exception):
-    """Root of all deliberate errors. ``code`` is the gRPC status the caller sees."""
+    """Root of all deliberate errors.
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    Its status for the caller is the interceptor's business (a subclass with no status of its own is INTERNAL)."""
+
     #: Stable machine-readable reason, sent as trailing metadata ``mangaassist-reason``.
     reason: str = "internal"
 
@@ -28,38 +28,32 @@ class MangaAssistError(Exception):
 class InvalidRequest(MangaAssistError):
     """The caller sent something we will never accept (empty text, bad UTF-8, too long)."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
     reason = "invalid_argument"
 
 
 class Unauthenticated(MangaAssistError):
-    code = grpc.StatusCode.UNAUTHENTICATED
     reason = "unauthenticated"
 
 
 class PermissionDenied(MangaAssistError):
-    code = grpc.StatusCode.PERMISSION_DENIED
     reason = "permission_denied"
 
 
 class Overloaded(MangaAssistError):
     """Admission control shed this request (concurrency cap or a backend queue is full)."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
     reason = "overloaded"
 
 
 class BudgetExceeded(MangaAssistError):
     """The caller's deadline / the configured budget was spent before an answer existed."""
 
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
     reason = "deadline_exceeded"
 
 
 class Unavailable(MangaAssistError):
     """Draining, or a dependency is down and no safe fallback exists."""
 
-    code = grpc.StatusCode.UNAVAILABLE
     reason = "unavailable"
 
 
@@ -99,7 +93,6 @@ class TierUnavailable(Unavailable):
 class InternalBug(MangaAssistError):
     """An invariant we rely on was broken (e.g. a batch returned the wrong number of outputs)."""
 
-    code = grpc.StatusCode.INTERNAL
     reason = "internal"
 
     def __init__(self, message: str) -> None:

@@ -1,7 +1,8 @@
 """The one server interceptor: bearer-token auth, malformed-request rejection and error mapping.
 
-- :class:`~server.errors.MangaAssistError` -> its status code and message, plus trailing metadata
-  ``mangaassist-reason: <reason>`` (the client SDK rebuilds the typed error from the two);
+- :class:`~server.errors.MangaAssistError` -> its status code (``STATUS_OF``, the one map from domain errors
+  to gRPC statuses) and message, plus trailing metadata ``mangaassist-reason: <reason>`` (the client SDK
+  rebuilds the typed error from the two);
 - anything else -> ``INTERNAL`` with the generic details "internal error"; the traceback goes to the log
   under the request's method and request id, never to the caller; an ``InternalBug`` (a broken invariant)
   says only that it is a bug and which request id the log has it under;
@@ -23,7 +24,16 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import grpc
 
-from server.errors import InvalidRequest, MangaAssistError, Unauthenticated
+from server.errors import (
+    BudgetExceeded,
+    InternalBug,
+    InvalidRequest,
+    MangaAssistError,
+    Overloaded,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+)
 from server.metrics import Metrics
 from server.request import current_request_id
 
@@ -31,6 +41,24 @@ log = logging.getLogger(__name__)
 
 REASON_KEY = "mangaassist-reason"
 SERVICE_PREFIX = "/mangaassist.v1.MangaAssist/"
+
+#: Domain error -> the status the caller sees; an error takes the entry of its nearest class
+#: (``BackendTimeout`` is an ``Unavailable``). Anything else -- unknown exceptions too -- is INTERNAL.
+STATUS_OF: dict[type[MangaAssistError], grpc.StatusCode] = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    BudgetExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    InternalBug: grpc.StatusCode.INTERNAL,
+}
+
+
+def status_of(error: type[BaseException] | BaseException) -> grpc.StatusCode:
+    """The gRPC status for a domain error (class or instance)."""
+    cls = error if isinstance(error, type) else type(error)
+    return next((STATUS_OF[c] for c in cls.__mro__ if c in STATUS_OF), grpc.StatusCode.INTERNAL)
 
 
 class _Malformed:
@@ -90,15 +118,16 @@ def _wrap(
 
     async def fail(context: grpc.aio.ServicerContext, err: BaseException, start: float) -> None:
         request_id = current_request_id() or "-"
-        if isinstance(err, MangaAssistError) and err.code != grpc.StatusCode.INTERNAL:
-            code, details, reason = err.code, err.message, err.reason
+        code = status_of(err)
+        if isinstance(err, MangaAssistError) and code != grpc.StatusCode.INTERNAL:
+            details, reason = err.message, err.reason
         elif isinstance(err, MangaAssistError):  # a broken invariant: its text is for us, not the caller
             log.error("internal error in %s (request %s): %s", method, request_id, err.message, exc_info=err)
-            code, reason = err.code, err.reason
+            reason = err.reason
             details = f"internal error -- this is a bug; the service log has it under request {request_id}"
         else:
             log.error("unhandled error in %s (request %s)", method, request_id, exc_info=err)
-            code, details, reason = grpc.StatusCode.INTERNAL, "internal error", "internal"
+            details, reason = "internal error", "internal"
         if metrics is not None:
             metrics.requests.labels(short, code.name).inc()
             metrics.errors.labels(code.name, reason).inc()
