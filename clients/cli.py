@@ -1,11 +1,10 @@
-"""``mangaassist`` -- command-line client for the MangaAssist service (and ``serve`` to run it).
+"""``mangaassist`` -- command-line client for the MangaAssist service.
 
     mangaassist chat "is chainsaw man vol 3 in stock?" [--json] [--session S] [--stream]
     mangaassist classify [--file FILE]        # one message per line (stdin by default) -> JSON lines
     mangaassist retrieve "return policy" [--k 5] [--no-rerank] [--json]
     mangaassist health [--service readiness]  # exit status 0 only when SERVING
     mangaassist describe
-    mangaassist serve [--config FILE] [--port N] [--fake-backend]
     mangaassist eval [--golden PATH] [--data DIR] [--summary PATH] [--out DIR] [--gate] [--threshold k=v]...
                      [--budget tier=ms]... [--concurrency N] [--limit N] [--filter-intent I] [--per-intent N] [--stream-sample N]
                      [--export-raters CSV] [--import-raters CSV]
@@ -19,6 +18,8 @@ bad ``--threshold`` / ``--budget`` / rater sheet.
 Global: ``--target`` (default ``$MANGAASSIST_TARGET`` or localhost:50051), ``--token`` (default
 ``$MANGAASSIST_TOKEN``), ``--timeout`` seconds. Errors print ``error: CODE (reason): details`` to stderr
 and exit with status 1 (2 for usage errors).
+
+The service itself is run by ``python -m server`` (server/__main__.py): ``clients/`` never imports ``server/``.
 """
 
 from __future__ import annotations
@@ -65,12 +66,6 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("describe", help="model versions, limits, budgets, tiers")
 
-    serve = sub.add_parser("serve", help="run the service (starts tritonserver on the built repository)")
-    serve.add_argument("--config")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--triton-url", help="use a running Triton instead of launching one")
-    serve.add_argument("--fake-backend", action="store_true")
-
     ev = sub.add_parser("eval", help="judge the service's answers on a golden set (seven dimensions + latency)")
     ev.add_argument("--golden", default=".build/golden/golden.jsonl", help="golden set JSONL")
     ev.add_argument("--data", default=".build/data", help="store data dir (catalog, policies, orders, series)")
@@ -95,8 +90,6 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     args = _parser().parse_args(argv)
     out = stdout or sys.stdout
-    if args.command == "serve":
-        return _serve(args)
     if args.command == "eval":
         return _eval(args, out)
     from clients.sdk import MangaAssistClient
@@ -186,19 +179,6 @@ def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from server.app import serve_forever
-    from server.settings import load_settings
-
-    settings = load_settings(args.config)
-    if args.port is not None:
-        settings = settings.replace(server={"port": args.port})
-    if args.triton_url:
-        settings = settings.replace(triton={"url": args.triton_url})
-    serve_forever(settings, launch_triton=not (args.triton_url or args.fake_backend), fake_backend=args.fake_backend)
-    return 0
 
 
 def _eval(args: argparse.Namespace, out: TextIO) -> int:

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PORT=${MANGAASSIST_GRPC_PORT:-50051}
-.venv/bin/mangaassist serve --port "$PORT" &
+.venv/bin/python -m server --launch-triton --port "$PORT" &
 SERVE_PID=$!
 trap 'kill -TERM $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null' EXIT
 echo "[run] waiting for readiness on localhost:$PORT"

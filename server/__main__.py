@@ -1,4 +1,13 @@
-"""``python -m server [--config FILE] [--port N] [--triton-url HOST:PORT] [--fake-backend] [--launch-triton]``"""
+"""The one command that runs the service (the container's ENTRYPOINT, ``scripts/run.sh``, the process tests):
+
+    python -m server [--config FILE] [--port N] [--metrics-port N] [--triton-url HOST:PORT]
+                     [--launch-triton | --fake-backend] [--print-config]
+
+One set of defaults: the settings (``--config`` / ``$MANGAASSIST_CONFIG`` / ``MANGAASSIST_*``, server/settings.py),
+the flags overriding them. It calls the Triton at ``triton.url``; ``--launch-triton`` starts tritonserver on the
+built repository instead (what ``scripts/run.sh`` does), ``--fake-backend`` runs without Triton. The client CLI
+(``mangaassist``, clients/cli.py) only calls a running service.
+"""
 
 from __future__ import annotations
 
