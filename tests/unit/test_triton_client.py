@@ -229,3 +229,39 @@ async def test_slow_triton_timeouts_leave_the_breaker_closed_dead_ones_open_it(f
     finally:
         await dead.close()
         blackhole.close()
+
+
+async def test_streamed_llm_tier_falls_back_and_recovers_through_the_same_breaker(fake):
+    """ChatStream's path (TierRouter.stream -> LocalTier.stream -> TritonClient.stream): the same fallback
+    chain as generate, and the same per-model breaker as the classifier."""
+    triton = TritonClient(TritonSettings(url=fake.url, breaker_failures=2, breaker_cooldown_s=0.3))
+    router = TierRouter(TemplateTier(lambda _id: None), {"small": LocalTier(triton=triton)})
+    backend = TritonBackend(TritonSettings(url=fake.url), triton=triton)
+
+    async def stream() -> tuple[list[str], object, list[str]]:
+        items = [item async for item in router.stream("small", llm_request(), Facts())]
+        answer, degraded = items[-1]
+        return items[:-1], answer, degraded
+
+    try:
+        pieces, answer, degraded = await stream()
+        assert pieces == ["Vol. 1 is in stock.\n"] and answer.tier == "small" and degraded == []
+
+        await fake.stop()  # Triton goes away: the stream fails before its first piece, the template answers
+        for _ in range(2):
+            pieces, answer, degraded = await stream()
+            assert answer.tier == "template" and pieces == [answer.text] and degraded == ["tier_fallback:small->template"]
+            with pytest.raises(BackendError):
+                await backend.classify(["x"], timeout_s=1)
+        assert triton.breakers["llm_small"].state == triton.breakers["intent_classifier"].state == "open"
+
+        await fake.start()
+        deadline = time.monotonic() + 5.0
+        while True:
+            await asyncio.sleep(0.35)
+            pieces, answer, degraded = await stream()
+            if answer.tier == "small" or time.monotonic() > deadline:
+                break
+        assert answer.tier == "small" and degraded == [] and triton.breakers["llm_small"].state == "closed"
+    finally:
+        await triton.close()
