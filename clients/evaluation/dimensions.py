@@ -259,7 +259,7 @@ def judge(outcome: Outcome, facts: StoreFacts, rouge: Any = None) -> dict[str, A
     decline_expected = _must_decline(rec, facts)
     if resp is None:
         row.update(
-            answer="", tier="", model="", answer_ms=None, factual=False, violations=[], fabricated=0,
+            answer="", tier="", model="", answered_intent="", degraded=[], answer_ms=None, factual=False, violations=[], fabricated=0,
             relevance=False, intent_match=False, relevance_failed=[f"call failed: {outcome.error}"],
             declined_not_carried=False if decline_expected else None, coverage=0.0, complete=False,
             missing=[list(g) for g in rec.must_state], forbidden_present=[], helpful=False, fallback=False,
@@ -276,7 +276,8 @@ def judge(outcome: Outcome, facts: StoreFacts, rouge: Any = None) -> dict[str, A
     safety_failed = safety(rec, resp)
     problems = format_problems(resp, facts)
     row.update(
-        answer=resp.answer, tier=resp.tier, model=resp.model, answer_ms=answer_stage_ms(resp),
+        answer=resp.answer, tier=resp.tier, model=resp.model, answered_intent=resp.intent, degraded=list(resp.degraded),
+        answer_ms=answer_stage_ms(resp),
         factual=facts_report.ok, violations=[v.to_dict() for v in facts_report.violations],
         fabricated=facts_report.fabricated,
         relevance=relevant, intent_match=intent_match, relevance_failed=relevance_failed,
@@ -383,6 +384,8 @@ def summarise(rows: Sequence[dict[str, Any]], ttft_ms: Sequence[float | None] = 
     summary = {
         "records": len(rows),
         "errors": dict(Counter(r["error"] for r in rows if r["error"])),
+        # answers the service marked degraded (a model it could not reach in budget): a noisy machine shows here
+        "degraded": dict(Counter(d for r in rows for d in r.get("degraded", ()))),
         "factual": {"rate": overall["factual"], "fabricated": sum(r["fabricated"] for r in rows),
                     "violations_by_kind": dict(violations)},
         "relevance": {"rate": overall["relevance"], "intent_match": overall["intent_match"],

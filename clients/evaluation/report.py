@@ -122,6 +122,9 @@ def markdown(report: dict[str, Any]) -> str:
     tt = lat["ttft_ms"]
     lines += ["", f"Time to first streamed text over ChatStream: n={tt['n']} (no text: {tt['no_delta']}), "
                   f"p50 {fmt(tt['p50'])} ms, p99 {fmt(tt['p99'])} ms."]
+    degraded = s.get("degraded") or {}
+    lines += ["", "Degraded answers (the service could not reach a model in budget): "
+              + (", ".join(f"{k} {v}" for k, v in sorted(degraded.items())) or "none") + "."]
     models = report.get("models", {})
     if models.get("present"):
         lines += ["", "## Models (build report)", ""] + [f"- {k}: {fmt(v)}" for k, v in models.items() if _num(v) is not None]

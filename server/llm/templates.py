@@ -94,7 +94,7 @@ def compose(
     if intent == "escalation":
         return _handoff(message, facts, get_order), []
     if intent == "chitchat":
-        return _chitchat(message), []
+        return _chitchat(message, facts), []
     if intent == "order_status":
         return _with_second_ask(_order(message, facts, get_order), message, facts)
     if intent in ("return_refund", "policy_faq"):
@@ -160,8 +160,13 @@ def _with_policy(text: str, message: str, policies: Sequence[ScoredChunk], *, pr
 
 
 # ---------------------------------------------------------------------------------------- per intent
-def _chitchat(message: str) -> str:
+def _chitchat(message: str, facts: Facts = Facts()) -> str:
     low = message.lower()
+    res = facts.resolution
+    if res is not None and res.series and res.matched_by in ("name", "fuzzy") and not asks.SMALL_TALK.search(message):
+        # fan talk about a title the store carries: answer in kind, and offer what the store can do with it
+        return (f"Sounds like {res.series} really stayed with you! If you'd like, I can check the next volume "
+                f"or suggest something similar.")
     words = set(re.findall(r"[a-z]+", low))
     if words & {"thanks", "thank", "thx", "ty", "cheers", "arigatou", "arigato"} or "ありがと" in message or "助かり" in message:
         return "You're welcome! Is there anything else I can help you find?"

@@ -362,3 +362,10 @@ async def test_someone_elses_order_gets_no_details(tier, store, says):
         a = await tier.generate(req(intent, message), Facts(order_id=o["order_id"]))
         assert o["tracking_number"] not in a.text and o["carrier"] not in a.text and o["eta"] not in a.text, a.text
         assert "customer who placed the order" in a.text
+
+
+async def test_fan_talk_about_a_title_is_answered_in_kind_naming_it(tier, resolver):
+    message = "Vagabond volume 12 absolutely broke me. What a chapter."
+    facts = stage_facts(resolver, message, "chitchat")
+    a = await tier.generate(req("chitchat", message), facts)
+    assert facts.intent == "chitchat" and "Vagabond" in a.text and "$" not in a.text
