@@ -1,23 +1,13 @@
-"""Build and run the gRPC server: servicer + interceptor + health + reflection + metrics + drain.
+"""The composition root: build the real components (Triton backend, catalog, index, guardrails, LLM tiers,
+hallucination scorer), the pipeline and the servicers, and run them (``serve_forever``).
 
-Health (``grpc.health.v1``) services:
+The process lifecycle (listeners, health, drain, signals) is :mod:`server.lifecycle`; the supervision of
+an embedded tritonserver is :mod:`server.supervisor`. Their names are re-exported here for the modules and
+tests that import them from ``server.app``.
 
-- ``liveness``: SERVING while the process is up -- never depends on Triton or Bedrock, and stays SERVING
-  while draining (restarting a draining pod helps no one);
-- ``readiness``, ``""`` and ``mangaassist.v1.MangaAssist``: follow the model backend's ``is_ready()``,
-  re-checked every ``server.health_poll_s`` by a watcher task; NOT_SERVING for good once draining starts.
-
-With ``server.health_port`` set (the Helm chart sets it when TLS is on), the same health statuses are also
-served in plaintext on that port, alone: kubelet's gRPC probes cannot speak TLS.
-
-Shutdown (SIGTERM/SIGINT, or :meth:`RunningServer.drain`): readiness -> NOT_SERVING, admission refuses new
-requests (UNAVAILABLE, reason ``draining``), ``server.stop(grace)`` lets in-flight RPCs finish for up to
-``server.drain_grace_s`` and then cancels what is left, the hallucination scoring queue drains for at most
-its ``drain_timeout_s`` (5 s; what is left is counted as dropped), then the backend and tiers are closed.
-
-Readiness follows the backend's request-path models only: neither ``llm_small`` (big, slow to load; the
-router falls back to the template tier while it is missing) nor the hallucination scorer (off the request
-path; lexical fallback) can make the service unready.
+Start-up order of ``mangaassist serve``: signal handlers -> bind the gRPC port (a taken port fails now,
+and Triton's free-port picks cannot take it) -> tritonserver (supervised) -> components -> warm-up ->
+serve.
 """
 
 from __future__ import annotations
@@ -31,17 +21,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from mangaassist.v1 import mangaassist_pb2, mangaassist_pb2_grpc
+from mangaassist.v1 import mangaassist_pb2_grpc
 
 from model_repository.contract import EMBED_DIM
 from server.admission import Admission
 from server.backends.base import ModelBackend
 from server.guardrails.base import Guardrails, PassThroughGuardrails
-from server.interceptors import ServiceInterceptor
+from server.lifecycle import (  # noqa: F401 -- re-exported: server.app is where callers import them from
+    LIVENESS,
+    NOT_SERVING,
+    READINESS,
+    READY_SERVICES,
+    SERVICE_NAME,
+    SERVING,
+    Listener,
+    RunningServer,
+    _Health,
+    bind_listener,
+    start_health_listener,
+)
 from server.llm.base import LLMTier
 from server.llm.router import TierRouter
 from server.llm.templates import TemplateTier
@@ -54,13 +54,6 @@ from server.stages.retrieve import Catalog
 from server.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
-
-SERVICE_NAME = mangaassist_pb2.DESCRIPTOR.services_by_name["MangaAssist"].full_name
-LIVENESS = "liveness"
-READINESS = "readiness"
-READY_SERVICES = ("", SERVICE_NAME, READINESS)
-SERVING = health_pb2.HealthCheckResponse.SERVING
-NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @dataclass
@@ -76,94 +69,6 @@ class Components:
     #: (sources, claims) -> logits for async hallucination scoring (server/hallucination); None = off
     hallucination_score_fn: Any | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)  # sync close() callables, run at exit
-
-
-class _Health(HealthServicer):
-    async def enter_graceful_shutdown(self) -> None:
-        await super().enter_graceful_shutdown()
-        await self._set(LIVENESS, SERVING)  # alive until the process exits
-
-
-@dataclass
-class RunningServer:
-    server: grpc.aio.Server
-    port: int
-    pipeline: Pipeline
-    health: _Health
-    metrics: Metrics
-    settings: Settings
-    components: Components
-    metrics_port: int | None = None
-    health_port: int | None = None  # the plaintext health-only listener, when server.health_port >= 0
-    _health_server: grpc.aio.Server | None = None
-    _metrics_httpd: Any = None
-    _watcher: asyncio.Task | None = None
-    _drained: asyncio.Event = field(default_factory=asyncio.Event)
-    _draining: bool = False
-    scoring: Any | None = None  # the hallucination ScoringQueue (server/hallucination/worker.py)
-    _warmup: asyncio.Task | None = None
-
-    @property
-    def target(self) -> str:
-        return f"localhost:{self.port}"
-
-    async def refresh_health(self) -> bool:
-        """Check the backend once and publish the result (the watcher does this periodically)."""
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races completion
-            async with asyncio.timeout(self.settings.server.health_poll_s):
-                ready = await self.components.backend.is_ready()
-        except Exception as err:  # noqa: BLE001 -- a failing check means not ready
-            log.info("readiness check failed: %r", err)
-            ready = False
-        for service in READY_SERVICES:
-            await self.health.set(service, SERVING if ready else NOT_SERVING)
-        return ready
-
-    async def _watch(self) -> None:
-        # the flag check makes the loop end even if a cancel is ever lost, so drain cannot hang on it
-        while not self._draining:
-            await asyncio.sleep(self.settings.server.health_poll_s)
-            if not self._draining:
-                await self.refresh_health()
-
-    async def drain(self, grace_s: float | None = None) -> None:
-        """Graceful shutdown; safe to call more than once (later calls wait for the first)."""
-        if self._draining:
-            await self._drained.wait()
-            return
-        self._draining = True
-        grace = self.settings.server.drain_grace_s if grace_s is None else grace_s
-        log.info("draining: refusing new requests, %.1fs grace for %d in flight", grace, self.pipeline.admission.in_flight)
-        await self.health.enter_graceful_shutdown()
-        self.pipeline.admission.draining = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.wait({self._watcher}, timeout=max(1.0, 2 * self.settings.server.health_poll_s))
-        await self.server.stop(grace)
-        if self._health_server is not None:  # probes answer NOT_SERVING until the very end
-            await self._health_server.stop(0)
-        if self._warmup is not None:
-            self._warmup.cancel()
-            await asyncio.wait({self._warmup}, timeout=1.0)
-        if self.scoring is not None:
-            await self.scoring.stop(drain=True)  # bounded by its config.drain_timeout_s
-            if self.scoring.review_store is not None:
-                self.scoring.review_store.close()
-        await self.components.backend.close()
-        await _close_async(self.components.hallucination_score_fn, *self.components.tiers.values())
-        for close in self.components.closers:
-            with contextlib.suppress(Exception):
-                close()
-        if self._metrics_httpd is not None:
-            self._metrics_httpd.shutdown()
-            self._metrics_httpd.server_close()
-        self._drained.set()
-        log.info("drained")
-
-    async def wait(self) -> None:
-        await self.server.wait_for_termination()
-        await self._drained.wait()
 
 
 def build_pipeline(settings: Settings, components: Components, metrics: Metrics, scoring: Any | None = None) -> Pipeline:
@@ -195,66 +100,34 @@ def build_scoring(settings: Settings, components: Components, metrics: Metrics) 
     )
 
 
-async def _close_async(*resources: Any) -> None:
-    """``await close()`` on each distinct resource that has an async one (LocalTier, TritonScoreFn)."""
-    seen: set[int] = set()
-    for resource in resources:
-        close = getattr(resource, "close", None)
-        if resource is None or id(resource) in seen or close is None or not asyncio.iscoroutinefunction(close):
-            continue
-        seen.add(id(resource))
-        try:
-            await close()
-        except Exception as err:  # noqa: BLE001 -- closing at exit: log and go on
-            log.info("closing %r failed: %r", resource, err)
+async def start_server(
+    settings: Settings,
+    components: Components,
+    *,
+    serve_metrics: bool = True,
+    listener: Listener | None = None,
+    supervisor: Any | None = None,
+) -> RunningServer:
+    """Build and start the server; returns once it accepts connections (port 0 -> a free port).
 
-
-async def _start_health_listener(health: _Health, address: str) -> tuple[grpc.aio.Server, int]:
-    """A plaintext server with only grpc.health.v1 (the same servicer, so the same statuses), for kubelet
-    probes when the service port is TLS: nothing else is reachable through it."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise RuntimeError(f"could not bind the health port {address}")
-    await server.start()
-    return server, port
-
-
-async def start_server(settings: Settings, components: Components, *, serve_metrics: bool = True) -> RunningServer:
-    """Build and start the server; returns once it accepts connections (port 0 -> a free port)."""
-    metrics = Metrics()
+    ``listener``: the already bound gRPC server (:func:`~server.lifecycle.bind_listener`), else it is bound
+    here. ``supervisor``: the embedded Triton's :class:`~server.supervisor.TritonSupervisor`, whose events
+    re-check readiness at once and which the drain stops last."""
+    listener = listener or bind_listener(settings)
+    metrics, server, cfg = listener.metrics, listener.server, settings.server
     scoring = build_scoring(settings, components, metrics)
     pipeline = build_pipeline(settings, components, metrics, scoring)
-    cfg = settings.server
-    server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(tokens=cfg.auth_tokens, exempt_prefixes=cfg.auth_exempt_prefixes, metrics=metrics)],
-        options=[
-            ("grpc.max_receive_message_length", cfg.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
     mangaassist_pb2_grpc.add_MangaAssistServicer_to_server(MangaAssistServicer(pipeline), server)
     health = _Health()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    address = f"{cfg.host}:{cfg.port}"
-    if cfg.tls_cert_file and cfg.tls_key_file:
-        client_ca = Path(cfg.tls_client_ca_file).read_bytes() if cfg.tls_client_ca_file else None
-        credentials = grpc.ssl_server_credentials(
-            [(Path(cfg.tls_key_file).read_bytes(), Path(cfg.tls_cert_file).read_bytes())],
-            root_certificates=client_ca,
-            require_client_auth=client_ca is not None,
-        )
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
-    if port == 0:
-        raise RuntimeError(f"could not bind {address}")
 
-    running = RunningServer(server, port, pipeline, health, metrics, settings, components, scoring=scoring)
+    running = RunningServer(server, listener.port, pipeline, health, metrics, settings, components, scoring=scoring,
+                            supervisor=supervisor)
+    if supervisor is not None:
+        supervisor.on_change = running.refresh_health
     if scoring is not None:
         scoring.start()
     await health.set(LIVENESS, SERVING)
@@ -262,11 +135,11 @@ async def start_server(settings: Settings, components: Components, *, serve_metr
     if serve_metrics and cfg.metrics_port >= 0:
         running._metrics_httpd, running.metrics_port = metrics.serve_http(cfg.metrics_port)
     if cfg.health_port >= 0:
-        running._health_server, running.health_port = await _start_health_listener(health, f"{cfg.host}:{cfg.health_port}")
+        running._health_server, running.health_port = await start_health_listener(health, f"{cfg.host}:{cfg.health_port}")
     await server.start()
     running._watcher = asyncio.create_task(running._watch(), name="readiness-watcher")
-    log.info("MangaAssist serving on %s (metrics port %s, health port %s)", address.replace(f":{cfg.port}", f":{port}"),
-             running.metrics_port, running.health_port)
+    log.info("MangaAssist serving on %s (metrics port %s, health port %s)", listener.address, running.metrics_port,
+             running.health_port)
     return running
 
 
@@ -435,27 +308,79 @@ def build_hallucination_score_fn(
     return FallbackScoreFn(triton_score_fn(triton), lexical_score_fn(), retry_after_s=0.0)
 
 
-async def _serve(settings: Settings, *, fake_backend: bool = False) -> None:
-    # Built inside the running loop: grpc.aio clients bind to the loop that exists when they are created.
-    components = build_components(settings, fake_backend=fake_backend)
-    rerank_ms = None if fake_backend else await warm_up_backend(components.backend, settings.retrieval.rerank_top_n)
-    warmup: asyncio.Task | None = None
-    if settings.llm.local_warmup:
-        # Before the port opens, bounded: on a 2-core box a background prefill steals the CPU the first
-        # requests' 50 ms classify/embed budgets need (measured: the demo chat lost its classifier to it).
-        warmup = asyncio.create_task(_warm_up_tiers(components.tiers.values()), name="llm-warmup")
-        done, _ = await asyncio.wait({warmup}, timeout=LLM_WARMUP_WAIT_S)
-        if not done:
-            log.info("llm warm-up still running after %.0fs; serving anyway", LLM_WARMUP_WAIT_S)
-    running = await start_server(settings, components)
-    if rerank_ms is not None:  # a reranker too slow for its budget is skipped from the first request on
-        running.pipeline.rerank_estimate.observe(rerank_ms)
-    if warmup is not None and not warmup.done():
-        running._warmup = warmup  # cancelled on drain
+async def _serve(settings: Settings, *, launch_triton: bool = False, fake_backend: bool = False) -> None:
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    running: RunningServer | None = None
+
+    def on_signal() -> None:
+        if running is None:  # still starting: unwind (the exit stack stops Triton on the way out)
+            main.cancel()
+        else:
+            asyncio.ensure_future(running.drain())
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(running.drain()))
-    await running.wait()
+        loop.add_signal_handler(sig, on_signal)
+    # The port first: a taken port fails in milliseconds, not after Triton's start-up, and Triton's free-port
+    # picks (the kernel's ephemeral range, which holds 50051) cannot take it meanwhile.
+    listener = bind_listener(settings)
+    async with contextlib.AsyncExitStack() as stack:
+        supervisor = None
+        if launch_triton and not fake_backend:
+            supervisor = await _launch_triton(settings, listener.port)
+            stack.push_async_callback(supervisor.stop)  # start-up failed or was cancelled; drain stops it too
+            settings = settings.replace(triton={"url": supervisor.triton.grpc_url})
+        # Built inside the running loop: grpc.aio clients bind to the loop that exists when they are created.
+        components = build_components(settings, fake_backend=fake_backend)
+        rerank_ms = None if fake_backend else await warm_up_backend(components.backend, settings.retrieval.rerank_top_n)
+        warmup: asyncio.Task | None = None
+        if settings.llm.local_warmup:
+            # Before the port opens, bounded: on a 2-core box a background prefill steals the CPU the first
+            # requests' 50 ms classify/embed budgets need (measured: the demo chat lost its classifier to it).
+            warmup = asyncio.create_task(_warm_up_tiers(components.tiers.values()), name="llm-warmup")
+            done, _ = await asyncio.wait({warmup}, timeout=LLM_WARMUP_WAIT_S)
+            if not done:
+                log.info("llm warm-up still running after %.0fs; serving anyway", LLM_WARMUP_WAIT_S)
+        running = await start_server(settings, components, listener=listener, supervisor=supervisor)
+        if rerank_ms is not None:  # a reranker too slow for its budget is skipped from the first request on
+            running.pipeline.rerank_estimate.observe(rerank_ms)
+        if supervisor is not None:
+            supervisor.warm_up = lambda: _rewarm(running)
+        if warmup is not None and not warmup.done():
+            running._warmup = warmup  # cancelled on drain
+        await running.wait()
+
+
+async def _launch_triton(settings: Settings, service_port: int) -> Any:
+    """tritonserver on the built repository, supervised (restarted when it dies), on ports that avoid the
+    service's own."""
+    from server.supervisor import TritonSupervisor
+    from server.triton_runtime import TritonServer
+
+    cfg = settings.server
+    avoid = {p for p in (service_port, cfg.port, cfg.metrics_port, cfg.health_port) if p > 0}
+    triton = TritonServer(settings.paths.triton_repository, startup_timeout_s=cfg.triton_startup_timeout_s,
+                          avoid_ports=avoid)
+    supervisor = TritonSupervisor(triton, cfg)
+    await supervisor.start()
+    return supervisor
+
+
+async def _rewarm(running: RunningServer) -> None:
+    """After a Triton restart, before readiness returns: the request-path models' first executions, so the
+    first chats do not pay them against their stage budgets (the local LLM's prefill is left to its first
+    request: the router falls back to templates meanwhile)."""
+    backend = running.components.backend
+    deadline = asyncio.get_running_loop().time() + REWARM_READY_WAIT_S
+    # the service's channel is still in its reconnect back-off right after the restart: wait it out first
+    while not await backend.is_ready() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.2)
+    rerank_ms = await warm_up_backend(backend, running.settings.retrieval.rerank_top_n)
+    if rerank_ms is not None:
+        running.pipeline.rerank_estimate.observe(rerank_ms)
+
+
+REWARM_READY_WAIT_S = 10.0
 
 
 async def warm_up_backend(backend: ModelBackend, rerank_pairs: int = 10, timeout_s: float = 10.0) -> float | None:
@@ -507,18 +432,15 @@ def _exit_on_signal(signum: int, frame: Any) -> None:
 
 def serve_forever(settings: Settings, *, launch_triton: bool = False, fake_backend: bool = False) -> None:
     """Run until SIGTERM/SIGINT. ``launch_triton`` starts tritonserver on the built model repository
-    (``paths.build_dir``/triton/cpu) first, points the backend at it, and stops it on exit."""
+    (``paths.build_dir``/triton/cpu) under a supervisor that restarts it when it dies, points the backend at
+    it, and stops it on exit."""
     logging.basicConfig(
         level=settings.telemetry.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     setup_tracing(settings.telemetry)
-    # SIGTERM while tritonserver starts (before the loop's handlers exist) must still stop it: as SystemExit
-    # the ExitStack below runs TritonServer.stop; Python's default SIGTERM action would orphan the server.
+    # Until the loop installs its handlers, SIGTERM must still unwind (Python's default would just die).
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    with contextlib.ExitStack() as stack:
-        if launch_triton and not fake_backend:
-            from server.triton_runtime import TritonServer
-
-            triton = stack.enter_context(TritonServer(settings.paths.triton_repository))
-            settings = settings.replace(triton={"url": triton.grpc_url})
-        asyncio.run(_serve(settings, fake_backend=fake_backend))
+    try:
+        asyncio.run(_serve(settings, launch_triton=launch_triton, fake_backend=fake_backend))
+    except asyncio.CancelledError:  # a signal during start-up: Triton has been stopped on the way out
+        raise SystemExit(128 + signal.SIGTERM) from None

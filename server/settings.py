@@ -74,6 +74,16 @@ class ServerSettings:
     max_top_k: int = 50
     drain_grace_s: float = 10.0  # SIGTERM: in-flight RPCs get this long to finish
     health_poll_s: float = 2.0  # how often readiness re-checks the model backend
+    # -- the embedded tritonserver (``mangaassist serve`` without --triton-url), supervised (server/supervisor.py):
+    #: when it dies, readiness goes NOT_SERVING, its stubs are killed and it is started again on the same ports
+    #: after a back-off that doubles from ``triton_restart_backoff_s`` up to ``triton_restart_backoff_max_s``.
+    #: After ``triton_restart_attempts`` restarts without ``triton_stable_s`` of uptime in between, the
+    #: supervisor gives up and liveness goes NOT_SERVING: a new pod is the way back.
+    triton_restart_attempts: int = 5
+    triton_restart_backoff_s: float = 1.0
+    triton_restart_backoff_max_s: float = 30.0
+    triton_stable_s: float = 60.0
+    triton_startup_timeout_s: float = 300.0  # one start (first or restart) may take this long to get ready
     auth_tokens: tuple[str, ...] = field(default=(), repr=False)  # bearer tokens; empty = no auth (secret)
     auth_exempt_prefixes: tuple[str, ...] = ("/grpc.health.v1.Health/",)  # kubelet probes carry no token
     tls_cert_file: str | None = None
@@ -290,6 +300,10 @@ def _check(s: Settings) -> None:
             problems.append(f"budgets.{f.name} must be > 0")
     if s.server.max_concurrency < 1:
         problems.append("server.max_concurrency must be >= 1")
+    if s.server.triton_restart_attempts < 0:
+        problems.append("server.triton_restart_attempts must be >= 0")
+    if not 0 < s.server.triton_restart_backoff_s <= s.server.triton_restart_backoff_max_s:
+        problems.append("server.triton_restart_backoff_s must be > 0 and <= triton_restart_backoff_max_s")
     if not 1 <= s.server.default_top_k <= s.server.max_top_k:
         problems.append("server.default_top_k must be in [1, max_top_k]")
     if s.llm.local_tier not in ("auto", "on", "off"):

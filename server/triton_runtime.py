@@ -10,10 +10,26 @@ Usable as a context manager (tests, ``mangaassist serve``, the run command)::
 The python backend's stub embeds libpython and starts isolated, so the server process gets this
 interpreter's ``bin/`` first on ``PATH`` (the stub derives its prefix and site-packages from it, the way
 pytriton's own launcher does) and the interpreter's ``lib/`` on ``LD_LIBRARY_PATH``.
+
+No process outlives its owner, whatever kills it:
+
+- tritonserver runs in its own process group (``start_new_session``); the python-backend stubs it forks
+  (``triton_python_backend_stub``, one per model instance) stay in that group, so one ``killpg`` reaches all.
+- tritonserver gets ``PR_SET_PDEATHSIG = SIGKILL``: when the thread that spawned it dies (the service is
+  SIGKILLed or OOM-killed), the kernel kills it. It is set by a tiny exec wrapper (:data:`_DIE_WITH_PARENT`,
+  this interpreter with ``-I -S``, ~20 ms) rather than ``preexec_fn``: the service forks with gRPC's threads
+  running, where Python documents ``preexec_fn`` as unsafe (a child can deadlock on a lock a thread held),
+  and the wheels that wrap prctl need build tools. Spawn from a long-lived thread (the event loop's):
+  the signal follows the spawning *thread*.
+- a stub watches its parent with ``kill(ppid, 0)`` every 300 ms and exits once tritonserver is gone -- but
+  a SIGKILLed tritonserver that nobody reaps is a zombie, which still "exists": that is how 13 stubs (2.75
+  GiB) outlived a ``kill -9`` under ``mangaassist serve``. So an exit is handled here by killing the group
+  *before* reaping the leader (:meth:`TritonServer.reap`), while the zombie still pins the group id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import logging
@@ -30,7 +46,7 @@ import urllib.error
 import urllib.request
 from collections import deque
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 LOG = logging.getLogger(__name__)
 
@@ -79,10 +95,58 @@ def prepare_backends(dest: Path) -> Path:
     return dest
 
 
-def free_port() -> int:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(avoid: Collection[int] = ()) -> int:
+    """A free loopback port from the kernel's ephemeral range, never one in ``avoid``.
+
+    The ephemeral range (``/proc/sys/net/ipv4/ip_local_port_range``, 32768-60999 by default) contains the
+    service's own 50051: a pick is only free *now*, and a service that binds its port later can find it
+    taken by the Triton launched for it. ``mangaassist serve`` binds its port before launching Triton, and
+    passes its configured ports here too."""
+    for _ in range(64):
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise OSError(f"no free port outside {sorted(avoid)}")
+
+
+#: ``python -I -S -c _DIE_WITH_PARENT <parent pid> <binary> <args...>``: ask the kernel to SIGKILL this process
+#: when its parent (the spawning thread) dies, then exec the binary (the setting survives exec).
+_DIE_WITH_PARENT = """
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+if os.getppid() != int(sys.argv[1]):  # the parent died before prctl: nothing would kill us later
+    os._exit(1)
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+
+
+def _process_status(pid: int) -> tuple[int, str, str] | None:
+    """(process group, state letter, command name) of ``pid`` from /proc, or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after its last ')'
+    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+    state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+    return int(pgrp), state, comm
+
+
+def group_members(pgid: int, *, include_zombies: bool = False) -> list[tuple[int, str]]:
+    """``(pid, command name)`` of every process in process group ``pgid`` (zombies hold no memory and are
+    left out unless asked for)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        status = _process_status(int(entry.name))
+        if status and status[0] == pgid and (include_zombies or status[1] != "Z"):
+            members.append((int(entry.name), status[2]))
+    return sorted(members)
 
 
 def server_environment(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -119,7 +183,11 @@ class TritonServer:
         log_verbose: int = 0,
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        die_with_parent: bool = True,
+        avoid_ports: Collection[int] = (),
     ) -> None:
+        """``die_with_parent``: SIGKILL from the kernel when the spawning thread dies (module docstring).
+        ``avoid_ports``: ports the free-port picks must not take (the service's own)."""
         self.model_repository = Path(model_repository).resolve()
         self._workdir = Path(workdir) if workdir else None
         self._ports = {"grpc": grpc_port, "http": http_port, "metrics": metrics_port}
@@ -129,6 +197,9 @@ class TritonServer:
         self.log_verbose = log_verbose
         self.extra_args = tuple(extra_args)
         self._env = env
+        self.die_with_parent = die_with_parent
+        self.avoid_ports = frozenset(avoid_ports)
+        self.starts = 0  # processes spawned so far (1 + restarts)
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_path: Path | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -176,6 +247,20 @@ class TritonServer:
         ]
 
     def start(self) -> "TritonServer":
+        """Spawn tritonserver and wait for readiness (stopping it again when it does not get there)."""
+        self.spawn()
+        try:
+            self.wait_ready(self.startup_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def spawn(self) -> "TritonServer":
+        """Start the process and return at once (ports picked now, kept across :meth:`respawn`).
+
+        Call it from a thread that lives as long as the server should (the event loop's): with
+        ``die_with_parent`` the kernel kills the server when that thread exits."""
         if self._proc is not None:
             raise RuntimeError("TritonServer already started")
         if not (self.model_repository.is_dir() and any(self.model_repository.iterdir())):
@@ -187,32 +272,87 @@ class TritonServer:
             self._tmp = tempfile.TemporaryDirectory(prefix="mangaassist-triton-")
             self._workdir = Path(self._tmp.name)
         self._workdir.mkdir(parents=True, exist_ok=True)
-        backend_dir = prepare_backends(self._workdir / "backends")
         for name, port in self._ports.items():
             if not port:
-                self._ports[name] = free_port()
+                self._ports[name] = free_port(self.avoid_ports | {p for p in self._ports.values() if p})
         self._log_path = self._workdir / "tritonserver.log"
-        log_file = open(self._log_path, "wb")  # noqa: SIM115 - owned by the child for its lifetime
-        LOG.info("starting tritonserver (grpc %s, http %s) on %s", self.grpc_url, self.http_url, self.model_repository)
-        self._proc = subprocess.Popen(
-            self.command(backend_dir),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=server_environment(self._env),
-            cwd=self._workdir,
-            start_new_session=True,  # a Ctrl-C in the terminal goes to us; we stop the server ourselves
-        )
-        log_file.close()
+        self._popen(mode="wb")
         atexit.register(self.stop)
-        try:
-            self.wait_ready(self.startup_timeout_s)
-        except BaseException:
-            self.stop()
-            raise
         return self
 
+    def respawn(self) -> "TritonServer":
+        """Start a new process on the same ports after the last one died (the service's channel keeps its
+        address). The old process's group must already be reaped (:meth:`reap`)."""
+        if self._proc is not None:
+            raise RuntimeError("the previous tritonserver has not been reaped")
+        self._popen(mode="ab")
+        atexit.register(self.stop)
+        return self
+
+    def _popen(self, mode: str) -> None:
+        command = self.command(prepare_backends(self._workdir / "backends"))
+        if self.die_with_parent:
+            command = [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
+        self.starts += 1
+        with open(self._log_path, mode) as log_file:  # the child keeps its own descriptor
+            if mode == "ab":
+                log_file.write(f"\n---- restart {self.starts - 1} ----\n".encode())
+                log_file.flush()
+            LOG.info("starting tritonserver (grpc %s, http %s, metrics %s) on %s", self.grpc_url, self.http_url,
+                     self._ports["metrics"], self.model_repository)
+            self._proc = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=server_environment(self._env),
+                cwd=self._workdir,
+                start_new_session=True,  # its own group (one killpg reaches the stubs); Ctrl-C comes to us
+            )
+
+    def exited(self) -> bool:
+        """Whether the process has exited, *without reaping it*: a zombie leader keeps its group id from
+        being reused until :meth:`reap` has killed the group."""
+        return self._proc is None or self.exit_status() is not None
+
+    def exit_status(self) -> str | None:
+        """"exit code N" / "killed by SIGKILL" once the process has exited (not reaped), else None."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return None if proc is None else f"exit code {proc.returncode}"
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return "reaped elsewhere"
+        if info is None:
+            return None
+        if info.si_code == os.CLD_EXITED:
+            return f"exit code {info.si_status}"
+        return f"killed by {signal.Signals(info.si_status).name}"
+
     def is_alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and not self.exited()
+
+    async def wait_exit(self, poll_s: float = 0.5) -> None:
+        """Return once the process has exited, leaving it unreaped. A pidfd makes it immediate (Linux >=
+        5.3); otherwise it is polled every ``poll_s``."""
+        proc = self._proc
+        if proc is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            while not self.exited():
+                await asyncio.sleep(poll_s)
+            return
+        exited = loop.create_future()
+        loop.add_reader(fd, lambda: exited.done() or exited.set_result(None))
+        try:
+            if not self.exited():
+                await exited
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
 
     def is_ready(self, timeout_s: float = 1.0) -> bool:
         try:
@@ -225,8 +365,7 @@ class TritonServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.is_alive():
-                code = self._proc.returncode if self._proc else None
-                raise TritonStartupError(f"tritonserver exited with code {code} during start-up:\n{self.log_tail()}")
+                raise TritonStartupError(f"tritonserver exited during start-up ({self.exit_status()}):\n{self.log_tail()}")
             if self.is_ready():
                 LOG.info("tritonserver ready after %.1fs", timeout_s - (deadline - time.monotonic()))
                 return
@@ -240,37 +379,51 @@ class TritonServer:
             tail = deque(fh, maxlen=lines)
         return b"".join(tail).decode("utf-8", errors="replace")
 
-    def stop(self, timeout_s: float | None = None) -> int | None:
-        """SIGTERM, wait for Triton's own graceful exit, then SIGKILL the process group if needed."""
+    def reap(self, wait_s: float = 10.0) -> tuple[int | None, list[tuple[int, str]]]:
+        """SIGKILL the whole process group, then reap the leader: the stubs die with it instead of living on
+        as orphans. Returns (the leader's exit code, the other members that were killed)."""
         proc, self._proc = self._proc, None
         if proc is None:
-            return None
+            return None, []
         with contextlib.suppress(Exception):
             atexit.unregister(self.stop)
-        wait_s = timeout_s if timeout_s is not None else self.exit_timeout_s + 10
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                LOG.warning("tritonserver did not exit in %.0fs; killing", wait_s)
-        # Kill the whole group: python backend stubs are children of the server.
+        members = [m for m in group_members(proc.pid) if m[0] != proc.pid]
+        # the leader is a zombie or alive here (never reaped), so its pid still names this group
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
+            proc.wait(timeout=wait_s)
+        deadline = time.monotonic() + wait_s
+        while group_members(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = group_members(proc.pid)
+        if left:
+            LOG.warning("tritonserver group %d still has %s after SIGKILL", proc.pid, left)
+        return proc.returncode, members
+
+    def stop(self, timeout_s: float | None = None) -> int | None:
+        """SIGTERM, wait for Triton's own graceful exit, then SIGKILL the process group if needed."""
+        proc, code = self._proc, None
+        if proc is not None:
+            wait_s = timeout_s if timeout_s is not None else self.exit_timeout_s + 10
+            if not self.exited():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+                deadline = time.monotonic() + wait_s
+                while not self.exited() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if not self.exited():
+                    LOG.warning("tritonserver did not exit in %.0fs; killing", wait_s)
+            code, _ = self.reap()  # stubs still shutting down go with the group
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-        return proc.returncode
+        return code
 
     def kill(self) -> None:
         """SIGKILL the server and its stubs without a graceful exit (for failure tests)."""
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=10)
+        if self._proc is not None:
+            self.reap()
 
     def __enter__(self) -> "TritonServer":
         if self._proc is None:
