@@ -88,7 +88,7 @@ class Builder:
             "golden",
             config={"seed": self.cfg.seed},
             inputs=self._data_files("catalog.jsonl", "policies.jsonl", "orders.jsonl", "series.jsonl", "intents"),
-            code=sorted(golden.glob("*.py")) + [golden / "handwritten.jsonl"],
+            code=sorted(golden.glob("*.py")) + [golden / "handwritten.jsonl", golden / "holdout.jsonl"],
         )
         return cache.cached_step(
             self.dir / "golden", key, lambda out: write_golden(self.data, out / "golden.jsonl", seed=self.cfg.seed), label="golden"

@@ -19,6 +19,9 @@ from typing import Any, Callable, Iterable, Sequence
 from server.intents import INTENT_LABELS
 
 HANDWRITTEN = Path(__file__).with_name("handwritten.jsonl")
+#: Hand-written after the answer stage was tuned on the golden set, and never used to tune it: the held-out check
+#: that the golden-set figures are not the golden set's alone (``mangaassist eval --golden .build/golden/holdout.jsonl``).
+HOLDOUT = Path(__file__).with_name("holdout.jsonl")
 DEFAULT_SEED = 1234
 
 EDGE_TAGS = (
@@ -1651,13 +1654,15 @@ def _generated(store: Store, seed: int, seen: set[str]) -> list[dict[str, Any]]:
 _PLACEHOLDER = re.compile(r"\{order:(\w+)(?::(\w+))?\}")
 
 
-def _handwritten(store: Store, seed: int, seen: set[str], path: Path = HANDWRITTEN) -> list[dict[str, Any]]:
+def _handwritten(
+    store: Store, seed: int, seen: set[str], path: Path = HANDWRITTEN, source: str = "handwritten"
+) -> list[dict[str, Any]]:
     """Resolve ``handwritten.jsonl`` against the data. A record whose product does not exist in this catalog
     (editions are drawn per seed) or whose message collides with a training message is dropped."""
     out = []
     used_orders: set[str] = set()
     for raw in _read_jsonl(path):
-        rec = _resolve_handwritten(store, seed, raw, used_orders)
+        rec = _resolve_handwritten(store, seed, raw, used_orders, source)
         if rec is None:
             continue
         key = normalise(rec["message"])
@@ -1668,7 +1673,9 @@ def _handwritten(store: Store, seed: int, seen: set[str], path: Path = HANDWRITT
     return out
 
 
-def _resolve_handwritten(store: Store, seed: int, raw: dict[str, Any], used_orders: set[str]) -> dict[str, Any] | None:
+def _resolve_handwritten(
+    store: Store, seed: int, raw: dict[str, Any], used_orders: set[str], source: str = "handwritten"
+) -> dict[str, Any] | None:
     """One ``handwritten.jsonl`` line -> a contract record.
 
     Input fields: ``id message intent complexity edge`` as in the contract, plus
@@ -1744,16 +1751,21 @@ def _resolve_handwritten(store: Store, seed: int, raw: dict[str, Any], used_orde
         r.refs.insert(0, fill(raw["reference"]))
     if not r.refs:
         raise ValueError(f"{raw['id']}: no reference (add 'reference' or facts)")
-    return r.build(raw["id"], "handwritten")
+    return r.build(raw["id"], source)
 
 
 # ------------------------------------------------------------------------------------------------ entry points
 def generate_golden(data_dir: Path, seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
     """The golden set for the data in ``data_dir``: generated records, then hand-written ones."""
+    return _golden_and_holdout(data_dir, seed)[0]
+
+
+def _golden_and_holdout(data_dir: Path, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     store = Store(Path(data_dir))
     seen: set[str] = set()
     hand = _handwritten(store, seed, seen)  # hand-written first: they win a collision with a generated message
-    return _generated(store, seed, seen) + hand
+    golden = _generated(store, seed, seen) + hand
+    return golden, _handwritten(store, seed, seen, HOLDOUT, "holdout")  # no message of the golden set
 
 
 def counts(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -1767,13 +1779,15 @@ def counts(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
 
 
 def write_golden(data_dir: Path, out_path: Path, seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    """Write ``golden.jsonl`` (one record per line, UTF-8, sorted as generated); returns the counts."""
-    records = generate_golden(data_dir, seed)
+    """Write ``golden.jsonl`` (one record per line, UTF-8, sorted as generated) and, next to it, the held-out
+    ``holdout.jsonl``; returns the golden set's counts."""
+    records, holdout = _golden_and_holdout(data_dir, seed)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(out_path)
-    return {"records": len(records), "path": str(out_path), **counts(records)}
+    for path, rows in ((out_path, records), (out_path.with_name("holdout.jsonl"), holdout)):
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8", newline="\n") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+    return {"records": len(records), "holdout": len(holdout), "path": str(out_path), **counts(records)}

@@ -86,7 +86,7 @@ ASKS_FOR_ITEM = re.compile(
 #: "something like X" / "similar to X": picks wanted even though a title is named.
 SIMILAR_TO = re.compile(r"\bsomething (?:like|similar)|similar to|\bif i liked\b|\blike\b.{0,40}\b(?:recs?|recommend\w*)|似た|みたいな|っぽい", re.I)
 #: The price of an item asked for.
-PRICE_ASKED = re.compile(r"how much|\bprice|\bcosts?\b|\bcharge\b|\bpay for\b|いくら|値段|価格", re.I)
+PRICE_ASKED = re.compile(r"how much|\bprice|\bcosts?\b|\bcharge\b|\bpay for\b|going for|いくら|値段|価格", re.I)
 
 
 def picks_asked(text: str, named: bool) -> bool:
@@ -102,4 +102,8 @@ SOMEONE_ELSES_ORDER = re.compile(
     r"\bwho placed\b|\bperson who placed\b|\bfound a receipt\b|\bother (?:people|customers)'?s? orders?\b|"
     r"\bevery order for\b|\ball (?:the )?orders (?:for|of)\b|他人の注文|人の注文",
     re.I,
+)
+#: A return, exchange or refund asked for ("can i swap my horimiya 2 for a different volume").
+RETURN_ASK = re.compile(
+    r"\b(?:swap|exchange|return|send (?:it |them )?back|refund)\b|返品|交換|返金|\bhenpin\b|\bkoukan\b", re.I
 )

@@ -77,6 +77,11 @@ def answering_intent(intent: str, text: str, res: Resolution, order_id: str | No
             return "policy_faq"  # "my order is $42, can I split it into installments?" asks a rule, not a lookup
     if intent in ("product_question", "price_deal") and asks.picks_asked(text, named):
         return "recommendation"  # "gimme isekai recs pls", "anything similar to Berserk?"
+    if intent == "recommendation" and res.matched_by in ("name", "fuzzy") and res.volume is not None \
+            and not asks.picks_asked(text, named):
+        return "price_deal" if asks.PRICE_ASKED.search(text) else "product_question"  # "got any aot vol 5 rn?"
+    if intent in ("product_question", "price_deal") and named and policy_found and asks.RETURN_ASK.search(text):
+        return "return_refund"  # "can i swap my horimiya 2 for a different volume"
     if intent in ("product_question", "price_deal") and not named and policy_found and asks.POLICY_TOPIC.search(text):
         return "policy_faq"  # 「予約をキャンセルすると手数料はかかりますか」, "can i pay with afterpay?" name no title
     if intent == "policy_faq" and named and not asks.POLICY.search(text) and not asks.RULE_NOT_ORDER.search(text):

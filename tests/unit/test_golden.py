@@ -306,3 +306,15 @@ def test_cli_prints_counts(data_dir: pathlib.Path, tmp_path: pathlib.Path, capsy
     assert golden_main(["--data", str(data_dir), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert out.exists() and "product_question" in printed and "japanese_script" in printed and "multi_intent" in printed
+
+
+def test_the_holdout_set_is_written_next_to_the_golden_set_and_shares_no_message(data_dir, tmp_path):
+    from model_repository.golden.generate import HOLDOUT, normalise
+
+    report = write_golden(data_dir, tmp_path / "golden.jsonl", seed=SEED)
+    holdout = read_jsonl(tmp_path / "holdout.jsonl")
+    golden = read_jsonl(tmp_path / "golden.jsonl")
+    assert report["holdout"] == len(holdout) >= 0.9 * len(read_jsonl(HOLDOUT))  # nearly every line resolves
+    assert {r["source"] for r in holdout} == {"holdout"} and all(r["id"].startswith("ho-") for r in holdout)
+    assert not {normalise(r["message"]) for r in holdout} & {normalise(r["message"]) for r in golden}
+    assert all(list(r) == RECORD_KEYS for r in holdout)

@@ -314,6 +314,9 @@ def _orders(store, status: str, n: int = 1) -> list[dict]:
         ("anything similar to berserk?", "product_question", "recommendation"),
         ("仮想通貨で払えますか", "chitchat", "policy_faq"),
         ("What do you charge for the tokyoghoul box set?", "policy_faq", "price_deal"),
+        ("got any attack on titan vol 5 rn?", "recommendation", "product_question"),  # a volume asked, no picks
+        ("loved attack on titan, anything like it?", "recommendation", "recommendation"),
+        ("can i swap my horimiya 2 for a different volume", "product_question", "return_refund"),
     ],
 )
 def test_the_facts_stage_settles_the_intent_the_answer_addresses(resolver, message, label, settled):
