@@ -2,7 +2,8 @@
 
 A sentence is kept when it carries at least one checkable fact -- a price, a volume number, an author,
 a date, a format, a language, a publisher, availability, or a number of days/hours/percent -- and
-dropped otherwise (greetings, opinions, "Happy reading!"). Each claim remembers which of the products in
+dropped otherwise (greetings, opinions, "Happy reading!"); a question states nothing and is dropped too
+("Do you have Frieren 5 in English?" echoed back is not a claim). Each claim remembers which of the products in
 play it talks about (named by ASIN, title or series in the sentence; when it names none and only one
 product is in play, that one: "It's a box set.") so the scorer can add those products' fact sheets.
 """
@@ -80,6 +81,8 @@ def extract_claims(answer_text: str, products_mentioned: Sequence[Any] = (), *, 
         sentence = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", "", sentence).strip()
         if len(sentence) < 8:
             continue
+        if sentence.rstrip("\"')」 ").endswith(("?", "？")):
+            continue  # a question states nothing ("Did you mean Vinland Saga?", an echo of the customer's ask)
         kinds = checkable_kinds(sentence)
         if not kinds:
             continue

@@ -98,6 +98,13 @@ def test_extract_claims_keeps_checkable_sentences_only() -> None:
     assert all(c.asins == (VOL3.asin,) for c in claims)  # one product in play: pronouns refer to it
 
 
+def test_a_question_or_a_greeting_is_not_a_claim() -> None:
+    answer = ("Yes! Do you have Ramen Samurai Academy 3 in English? Did you mean Ramen Samurai Academy vol. 3? "
+              "Hi there! Happy reading! Is the paperback in stock?")
+    assert extract_claims(answer, [VOL3]) == []
+    assert [c.text for c in extract_claims("Did you mean vol. 3? It costs $12.99.", [VOL3])] == ["It costs $12.99."]
+
+
 def test_extract_claims_attributes_named_products() -> None:
     claims = extract_claims(
         "Ramen Samurai Academy vol. 3 is $12.99, while the Ashfall Chronicle box set is $49.99. Both are great.",
