@@ -375,6 +375,10 @@ async def _rewarm(running: RunningServer) -> None:
     # the service's channel is still in its reconnect back-off right after the restart: wait it out first
     while not await backend.is_ready() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.2)
+    # the breakers opened on the dead process; this one has just answered ready, so start them closed (else
+    # the warm-up and the first chats wait out a cooldown per model: measured 3.6 s of degraded chats)
+    for breaker in getattr(backend, "breakers", {}).values():
+        breaker.record_success()
     rerank_ms = await warm_up_backend(backend, running.settings.retrieval.rerank_top_n)
     if rerank_ms is not None:
         running.pipeline.rerank_estimate.observe(rerank_ms)
