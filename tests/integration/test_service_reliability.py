@@ -31,15 +31,33 @@ async def _chat_error(target: str, message: str, **kw) -> grpc.aio.AioRpcError:
 
 
 # ------------------------------------------------------------------------------------------ deadlines
+def _record_timeouts(backend) -> list[tuple[str, float]]:
+    """Every backend call's ``(method, timeout_s)``: the deadline the service handed its model call."""
+    seen: list[tuple[str, float]] = []
+    enter = backend._enter
+
+    async def recording(method: str, timeout_s: float) -> None:
+        seen.append((method, timeout_s))
+        await enter(method, timeout_s)
+
+    backend._enter = recording
+    return seen
+
+
 async def test_deadline_with_slow_backend_is_deadline_exceeded_and_cancels_calls(make_server, backend):
     # generous stage budgets: the caller's 300 ms deadline is what binds
     server = await make_server(budgets={"total_ms": 5000, "classify_ms": 5000, "embed_ms": 5000})
     backend.latency_s = {"classify": 5.0, "embed": 5.0}
+    timeouts = _record_timeouts(backend)
     start = asyncio.get_running_loop().time()
     err = await _chat_error(server.target, "recommend a dark fantasy series", timeout=0.3)
     elapsed = asyncio.get_running_loop().time() - start
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert elapsed < 1.5  # not the backend's 5 s
+    # observed where the calls were made: each got the caller's remaining time (context.time_remaining()
+    # minus the margin), not its 5 s stage budget -- the client's own DEADLINE_EXCEEDED would not show that
+    assert {m for m, _ in timeouts} == {"classify", "embed"}, timeouts
+    assert all(0 < t <= 0.3 for _, t in timeouts), timeouts
     for _ in range(50):  # the server side unwinds right after the client gives up
         if backend.in_flight == 0:
             break
@@ -57,27 +75,38 @@ async def test_budget_spent_inside_server_is_deadline_exceeded(make_server, back
     """The server's own total budget (not the caller's) runs out: DEADLINE_EXCEEDED with our reason."""
     server = await make_server(budgets={"total_ms": 200, "classify_ms": 1000, "embed_ms": 1000})
     backend.latency_s = {"classify": 2.0}
+    timeouts = _record_timeouts(backend)
     err = await _chat_error(server.target, "recommend a dark fantasy series", timeout=5)
     assert err.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert _reason(err) == "deadline_exceeded"
+    assert _reason(err) == "deadline_exceeded"  # sent by the server, long before the caller's 5 s
+    assert timeouts and all(0 < t <= 0.2 for _, t in timeouts), timeouts  # total_ms bounds every call
 
 
 async def test_client_cancel_cancels_backend_calls(make_server, backend):
-    server = await make_server()
+    # budgets far above the test's length: only the caller's cancel can end the held classify call (with the
+    # default 50 ms classify budget the call would time out by itself, cancel or not)
+    server = await make_server(budgets={"total_ms": 60_000, "classify_ms": 60_000, "embed_ms": 60_000})
     backend.gates["classify"] = asyncio.Event()  # never set: classify hangs until cancelled
     backend.latency_s = {}
+    loop = asyncio.get_running_loop()
     async with grpc.aio.insecure_channel(server.target) as channel:
-        call = pb_grpc.MangaAssistStub(channel).Chat(pb.ChatRequest(message="recommend something"), timeout=10)
-        for _ in range(100):
+        call = pb_grpc.MangaAssistStub(channel).Chat(pb.ChatRequest(message="recommend something"), timeout=60)
+        for _ in range(200):
             if backend.in_flight:
                 break
             await asyncio.sleep(0.01)
+        assert backend.in_flight == 1 and not backend.cancelled
+        await asyncio.sleep(0.2)
+        assert backend.in_flight == 1  # still held: nothing but the cancel will end it
         call.cancel()
-        for _ in range(100):
+        cancelled_at = loop.time()
+        for _ in range(200):
             if backend.in_flight == 0:
                 break
             await asyncio.sleep(0.01)
-    assert backend.in_flight == 0 and "classify" in backend.cancelled
+        seen_after = loop.time() - cancelled_at
+    assert backend.in_flight == 0 and backend.cancelled == ["classify"]
+    assert seen_after < 1.0, seen_after
     assert server.pipeline.admission.in_flight == 0
 
 

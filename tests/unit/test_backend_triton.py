@@ -151,24 +151,52 @@ async def test_readiness_and_versions(backend, triton):
     assert not await backend.is_ready()
 
 
-async def test_dead_triton_opens_the_circuit_then_recovers(triton):
+async def test_dead_triton_opens_the_circuit_then_recovers():
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
     backend = TritonBackend(TritonSettings(url=f"127.0.0.1:{dead_port}", breaker_failures=2, breaker_cooldown_s=0.2))
+    revived = None
     try:
         assert not await backend.is_ready()
         for _ in range(2):
             with pytest.raises(BackendError) as err:
                 await backend.embed(["x"], timeout_s=1)
             assert err.value.reason == "backend_unreachable"
+        started = asyncio.get_running_loop().time()
         with pytest.raises(BackendError) as err:
             await backend.embed(["x"], timeout_s=1)
         assert err.value.reason == "circuit_open"
+        assert asyncio.get_running_loop().time() - started < 0.05  # fails fast, no connection attempt
+
+        # Triton comes back on the same port (what the supervisor's restart does)
+        servicer = FakeTriton()
+        revived = grpc.aio.server()
+        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, revived)
+        assert revived.add_insecure_port(f"127.0.0.1:{dead_port}") == dead_port
+        await revived.start()
+        assert backend.breakers["query_embedder"].state == "open" and not servicer.requests
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:  # half-open after the cooldown: one trial call; reconnect back-off may fail a first one
+            try:
+                out = await backend.embed(["x"], timeout_s=1)
+                break
+            except BackendError as err:
+                assert err.reason in ("circuit_open", "backend_unreachable"), err
+                assert asyncio.get_running_loop().time() < deadline, "the circuit never closed again"
+                await asyncio.sleep(0.05)
+        assert out.shape == (1, 384) and backend.breakers["query_embedder"].state == "closed"
+        # closed: the next calls go straight through to the revived server, which saw each of them
+        seen = len(servicer.requests)
+        await backend.embed(["y"], timeout_s=1)
+        await backend.classify(["z"], timeout_s=1)
+        assert [m for m, _ in servicer.requests[seen:]] == ["query_embedder", "intent_classifier"]
     finally:
         await backend.close()
+        if revived is not None:
+            await revived.stop(0)
 
 
 def test_circuit_breaker_states():
