@@ -175,7 +175,7 @@ class Pipeline:
                 if isinstance(piece, LLMAnswer):
                     answer = piece
                 else:  # streamed text, screened piece by piece (the final answer is screened whole below)
-                    yield self._screen_delta(piece, route.tier, chunks, screen.text)
+                    yield self._screen_delta(piece, route.tier, chunks, screen.text, facts)
             assert answer is not None  # the answer stage's last item
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
@@ -337,10 +337,13 @@ class Pipeline:
             blocked=True,
         )
 
-    def _screen_delta(self, text: str, tier: str, chunks: Sequence[ScoredChunk], message: str) -> str:
+    def _screen_delta(self, text: str, tier: str, chunks: Sequence[ScoredChunk], message: str, facts: Facts) -> str:
         """A streamed piece, screened on its own (ASINs, prices, PII, competitors); dropped if unfixable.
-        The final message carries the whole answer screened again -- that one is authoritative."""
-        screened = self.guardrails.screen_output(LLMAnswer(text=text, tier=tier, model=tier), chunks, message)
+        The products in play (catalog rows the facts stage resolved) are the piece's products, so their catalog
+        prices pass -- without them every priced line of a recommendation was stripped and the stream showed
+        nothing. The final message carries the whole answer screened again -- that one is authoritative."""
+        piece = LLMAnswer(text=text, tier=tier, model=tier, product_asins=tuple(p.asin for p in facts.products))
+        screened = self.guardrails.screen_output(piece, chunks, message)
         return "" if screened.needs_fallback else screened.answer.text
 
     # ================================================================================== Classify

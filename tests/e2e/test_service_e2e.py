@@ -172,6 +172,17 @@ async def test_chat_about_a_catalog_title_returns_its_asin_and_catalog_price(cli
     assert reply.request_id
 
 
+async def test_chat_stream_shows_a_recommendation_with_its_catalog_prices(client):
+    """Real catalog, real retrieval: the picks' prices are not in the retrieved chunks, and each streamed piece
+    is screened with the products in play -- before that, every priced line was stripped and the customer saw no
+    text until the final message."""
+    items = [item async for item in client.chat_stream("can you recommend something like berserk?")]
+    final = next(i.final for i in items if i.WhichOneof("event") == "final")
+    streamed = "".join(i.delta for i in items if i.WhichOneof("event") == "delta").strip()
+    assert final.intent == "recommendation" and "$" in final.answer, final
+    assert streamed == final.answer.strip()
+
+
 async def test_chat_rule_path_answers_a_real_order(client, order):
     reply = await client.chat(f"where is my order {order['order_id']}? any tracking update")
     assert reply.rule_decided and reply.intent == "order_status" and reply.tier == "template"
