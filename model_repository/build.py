@@ -19,8 +19,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from model_repository import cache, export, spec
+from model_repository.contract import INTENT_LABELS
 from model_repository.training.common import base_checkpoint, read_jsonl, write_json
-from server.intents import INTENT_LABELS
 
 PKG = Path(__file__).resolve().parent
 ROOT = PKG.parent
@@ -95,8 +95,8 @@ class Builder:
         )
 
     def build_intent(self) -> dict[str, Any]:
+        from model_repository.contract import LABEL_TO_ID
         from model_repository.training.intent import classification_report, classifier_input, predict_torch, train_intent_classifier
-        from server.intents import LABEL_TO_ID
 
         cfg = {"epochs": self.cfg.intent_epochs, "max_train": self.cfg.intent_max_train, "ckpt": str(self.checkpoint)}
         key = cache.step_key(
@@ -293,8 +293,12 @@ class Builder:
 
     def build_index(self) -> dict[str, Any]:
         """Chunk catalog/policy/review documents and embed them through the served Triton embedder +
-        adapter (the same models queries go through), into a FAISS index; plus the SQLite catalog."""
-        from server.retrieval import index_builder, store
+        adapter (the same models queries go through), into a FAISS index; plus the SQLite catalog.
+
+        The embedding runs on a real tritonserver (``server/triton_runtime.py``, the launcher the service
+        uses too) so chunk vectors come from exactly what serves queries: the tokenizer model, the chosen
+        ONNX variant and the adapter, as configured for Triton."""
+        from model_repository.index import builder, catalog
 
         key = cache.step_key(
             "index",
@@ -304,7 +308,10 @@ class Builder:
                 self.models / "query_embedder" / "manifest.json",
                 self.models / "embedding_adapter" / "manifest.json",
             ],
-            code=[ROOT / "server/retrieval" / n for n in ("chunking.py", "index_builder.py", "store.py", "faiss_index.py")],
+            code=[
+                *_code("index/chunking.py", "index/builder.py", "index/catalog.py", "catalog_schema.py"),
+                ROOT / "server/retrieval/faiss_index.py",  # the index's on-disk layout (FaissIndex.save)
+            ],
         )
 
         def run(out: Path) -> dict[str, Any]:
@@ -312,12 +319,11 @@ class Builder:
 
             from server.triton_runtime import TritonServer
 
-            catalog = store.CatalogStore.build(
+            db = catalog.build_catalog(
                 self.data / "catalog.jsonl", self.data / "orders.jsonl", out / "catalog.sqlite", self.data / "series.jsonl",
                 self.data / "policies.jsonl",
             )
-            products = len(catalog.all_asins())
-            catalog.close()
+            products = catalog.row_count(db, "products")
             tokenizer = Tokenizer.from_file(str(Path(self.checkpoint) / "tokenizer.json"))
             print("[index] starting tritonserver to embed chunks through query_embedder -> embedding_adapter", flush=True)
             # only the embedding models: the served ones, without loading the LLM and the other models
@@ -325,7 +331,7 @@ class Builder:
                                  models=("query_embedder", "embed_tokenizer", "query_embedder_onnx", "embedding_adapter"))
             try:
                 with TritonServer(repo) as triton:
-                    index = index_builder.build_index(
+                    index = builder.build_index(
                         self.data / "documents.jsonl", tokenizer, triton_embed_fn(triton.grpc_url), out, backend="faiss", embedder_id=key
                     )
             finally:
@@ -335,15 +341,10 @@ class Builder:
         return cache.cached_step(self.dir / "index", key, run, label="index", manifest_name="build_manifest.json")
 
     def rules_report(self) -> dict[str, Any]:
-        from server.stages.rules import evaluate
+        """Precision/coverage of the service's rule fast path on the intent splits (model_repository/rule_report.py)."""
+        from model_repository.rule_report import rules_report
 
-        out = {}
-        for split in ("train", "validation", "test"):
-            out[split] = evaluate(read_jsonl(self.data / "intents" / f"{split}.jsonl"))
-        hand = ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl"
-        if hand.exists():
-            out["handwritten"] = evaluate(read_jsonl(hand))
-        return out
+        return rules_report(self.data, ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl")
 
     # ------------------------------------------------------------------ repository
     def assemble(

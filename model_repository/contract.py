@@ -26,6 +26,8 @@ INTENT_LABELS: tuple[str, ...] = (
     "chitchat",
     "escalation",
 )
+#: A label's index in :data:`INTENT_LABELS` (the classifier's output column, the training target).
+LABEL_TO_ID: dict[str, int] = {label: i for i, label in enumerate(INTENT_LABELS)}
 #: Width of the query embedding (all-MiniLM-L6-v2's hidden size) and of the adapted embedding.
 EMBED_DIM = 384
 #: Triton's model version every call asks for unless settings say otherwise (the repository's ``1/``).

@@ -219,7 +219,7 @@ def build_components(settings: Settings, *, fake_backend: bool = False) -> Compo
     index: VectorIndex
     location = rcfg.index_dir if rcfg.backend == "faiss" else rcfg.milvus_uri
     if Path(location).exists() or not fake_backend:
-        from server.retrieval.index_builder import load_index
+        from server.retrieval.index_loader import load_index
 
         if rcfg.backend == "milvus":
             index = load_index("milvus", location, collection=rcfg.milvus_collection)

@@ -3,8 +3,6 @@ the classifier's output order; never reorder."""
 
 from __future__ import annotations
 
-from model_repository.contract import INTENT_LABELS
-
-LABEL_TO_ID: dict[str, int] = {label: i for i, label in enumerate(INTENT_LABELS)}
+from model_repository.contract import INTENT_LABELS, LABEL_TO_ID
 
 __all__ = ["INTENT_LABELS", "LABEL_TO_ID"]

@@ -4,7 +4,7 @@ the catalog, the vector index, and the ensemble service itself as its own proces
 server``) configured by a generated settings file.
 
 * catalog: ``<build>/index/catalog.sqlite`` when the build has one, else built from ``<build>/data``
-  into the scratch directory (``CatalogStore.build``);
+  into the scratch directory (the build's writer, ``model_repository.index.catalog.build_catalog``);
 * index: the build's FAISS index (``<build>/index``) when present, else a *benchmark index* built from
   the adapter step's document vectors (``models/embedding_adapter/doc_vectors.npy``, one chunk per
   document, same embedder): the same shape of work (flat inner-product search over ~6k 384-d vectors);
@@ -44,14 +44,14 @@ def ensure_catalog(build_dir: Path, scratch: Path) -> Path:
     existing = build_dir / "index" / "catalog.sqlite"
     if existing.is_file():
         return existing
-    from server.retrieval.store import CatalogStore
+    from model_repository.index.catalog import build_catalog
 
     db = scratch / "catalog.sqlite"
     if not db.is_file():
         data = build_dir / "data"
         orders = data / "orders.jsonl"
         series = data / "series.jsonl"
-        CatalogStore.build(data / "catalog.jsonl", orders if orders.is_file() else None, db, series if series.is_file() else None).close()
+        build_catalog(data / "catalog.jsonl", orders if orders.is_file() else None, db, series if series.is_file() else None)
     return db
 
 

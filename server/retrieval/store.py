@@ -1,8 +1,9 @@
 """The catalog + orders store: the guardrails' source of truth for product IDs and prices.
 
-Built once from ``catalog.jsonl`` / ``orders.jsonl`` into an SQLite file (``CatalogStore.build``); served
-read-only (``CatalogStore(db_path)`` opens ``mode=ro``). The product table is small (thousands of rows)
-and immutable while serving, so it is loaded into memory at open: ``get_product``, ``all_asins``,
+The build writes it from ``catalog.jsonl`` / ``orders.jsonl`` / ``series.jsonl`` / ``policies.jsonl`` into
+an SQLite file (``model_repository/index/catalog.py``, layout in ``model_repository/catalog_schema.py``); the
+service only reads it (``CatalogStore(db_path)`` opens ``mode=ro``). The product table is small (thousands
+of rows) and immutable while serving, so it is loaded into memory at open: ``get_product``, ``all_asins``,
 ``price_of`` and ``find_products`` are dictionary lookups that never touch SQLite or take a lock and are
 safe to call from any thread or directly on the event loop. Orders stay in SQLite and are read under a
 lock (one shared connection, ``check_same_thread=False``).
@@ -14,7 +15,7 @@ phrases after case/punctuation normalisation, the longest phrase wins over phras
 "vol. 3", "#3", "v3", "3巻", or a number right after the name) picks that volume. ``series_names`` lists
 every series name and alias with whether the store carries it (``carried: false`` rows are well-known series
 the store does not sell), for entity resolution (``server/retrieval/entities.py``). When no phrase matches, an
-FTS5 query (if this SQLite has FTS5) proposes candidates whose series name shares at least two
+FTS5 query (if the build's SQLite had FTS5) proposes candidates whose series name shares at least two
 distinctive words with the text.
 """
 
@@ -30,47 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from server.ids import ASIN_RE, ORDER_ID_RE
+from model_repository.catalog_schema import ORDER_COLUMNS, POLICIES_FTS, PRODUCT_COLUMNS, PRODUCTS_FTS
 from server.retrieval.base import Product
 
-
-_PRODUCT_COLUMNS = (
-    "asin", "title", "series", "volume", "author", "publisher", "format", "language", "age_rating",
-    "genres", "price", "stock", "release_date", "description", "review_summary",
-)  # fmt: skip
-_ORDER_COLUMNS = (
-    "order_id", "status", "carrier", "tracking_number", "items", "placed_at", "eta",
-)  # fmt: skip
-
-_SCHEMA = """
-CREATE TABLE products (
-    asin TEXT PRIMARY KEY, title TEXT NOT NULL, series TEXT NOT NULL, volume INTEGER,
-    author TEXT NOT NULL, publisher TEXT NOT NULL, format TEXT NOT NULL, language TEXT NOT NULL,
-    age_rating TEXT NOT NULL, genres TEXT NOT NULL, price REAL NOT NULL, stock INTEGER NOT NULL,
-    release_date TEXT NOT NULL, description TEXT NOT NULL, review_summary TEXT NOT NULL
-);
-CREATE INDEX products_series ON products(series, volume);
-CREATE TABLE orders (
-    order_id TEXT PRIMARY KEY, status TEXT NOT NULL, carrier TEXT, tracking_number TEXT,
-    items TEXT NOT NULL, placed_at TEXT NOT NULL, eta TEXT
-);
-CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE series (
-    series TEXT PRIMARY KEY, author TEXT NOT NULL, carried INTEGER NOT NULL, aliases TEXT NOT NULL,
-    genres TEXT NOT NULL
-);
-CREATE TABLE policies (policy_id TEXT PRIMARY KEY, topic TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL);
-"""
-_FTS_SCHEMA = """
-CREATE VIRTUAL TABLE products_fts USING fts5(
-    title, series, content='products', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
-);
-INSERT INTO products_fts(rowid, title, series) SELECT rowid, title, series FROM products;
-CREATE VIRTUAL TABLE policies_fts USING fts5(
-    title, text, content='policies', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
-);
-INSERT INTO policies_fts(rowid, title, text) SELECT rowid, title, text FROM policies;
-"""
 
 # Words that never make a mention on their own (fallback matching only).
 _STOPWORDS = frozenset(
@@ -118,7 +81,8 @@ class _Match:
 
 
 class CatalogStore:
-    """Read-only access to products and orders in an SQLite file built by :meth:`build`."""
+    """Read-only access to products and orders in the SQLite file the build wrote
+    (``model_repository.index.catalog.build_catalog``)."""
 
     def __init__(self, db_path: str | os.PathLike[str]) -> None:
         self.db_path = Path(db_path)
@@ -129,17 +93,11 @@ class CatalogStore:
         )
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
-        rows = self._conn.execute(f"SELECT {', '.join(_PRODUCT_COLUMNS)} FROM products").fetchall()
+        rows = self._conn.execute(f"SELECT {', '.join(PRODUCT_COLUMNS)} FROM products").fetchall()
         self._products: dict[str, Product] = {r["asin"]: _product(r) for r in rows}
         self._asins = frozenset(self._products)
-        self._has_fts = bool(
-            self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='products_fts'"
-            ).fetchone()
-        )
-        self._has_policy_fts = bool(
-            self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='policies_fts'").fetchone()
-        )
+        self._has_fts = self._has_table(PRODUCTS_FTS)  # written only by an SQLite with FTS5
+        self._has_policy_fts = self._has_table(POLICIES_FTS)
         # Phrase table for find_products: normalised title/series -> asins.
         by_series: dict[str, list[Product]] = {}
         for p in self._products.values():
@@ -167,10 +125,11 @@ class CatalogStore:
         self._script_names = [n for n in self._names if not n.words]
         self._max_phrase = max((len(k) for k in self._phrases), default=0)
 
+    def _has_table(self, name: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
     def _load_series_names(self, by_series: Mapping[str, list[Product]]) -> list[SeriesName]:
-        has_table = self._conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='series'"
-        ).fetchone()
+        has_table = self._has_table("series")
         rows = self._conn.execute("SELECT series, carried, aliases, genres FROM series").fetchall() if has_table else []
         names: list[SeriesName] = []
         listed = set()
@@ -188,55 +147,6 @@ class CatalogStore:
                 names.append(SeriesName(series, series, True, tuple(_words(series))))
         return names
 
-    # ---- build -------------------------------------------------------------------------------------
-
-    @classmethod
-    def build(
-        cls,
-        catalog_jsonl: str | os.PathLike[str],
-        orders_jsonl: str | os.PathLike[str] | None,
-        db_path: str | os.PathLike[str],
-        series_jsonl: str | os.PathLike[str] | None = None,
-        policies_jsonl: str | os.PathLike[str] | None = None,
-    ) -> CatalogStore:
-        """Create ``db_path`` from the JSONL files (replacing it atomically) and open it read-only.
-
-        Records are validated (ASIN / order-id format, required fields, duplicates); a bad record raises
-        ValueError naming the file and line.
-        """
-        db_path = Path(db_path)
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = db_path.with_name(f".{db_path.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        conn = sqlite3.connect(tmp)
-        try:
-            conn.executescript(_SCHEMA)
-            products = [_product_row(rec, where) for rec, where in _read_jsonl(catalog_jsonl)]
-            _insert_unique(conn, "products", _PRODUCT_COLUMNS, products, catalog_jsonl)
-            if orders_jsonl is not None:
-                orders = [_order_row(rec, where) for rec, where in _read_jsonl(orders_jsonl)]
-                _insert_unique(conn, "orders", _ORDER_COLUMNS, orders, orders_jsonl)
-            if series_jsonl is not None:
-                rows = [_series_row(rec, where) for rec, where in _read_jsonl(series_jsonl)]
-                _insert_unique(conn, "series", ("series", "author", "carried", "aliases", "genres"), rows, series_jsonl)
-            if policies_jsonl is not None:
-                rows = [_policy_row(rec, where) for rec, where in _read_jsonl(policies_jsonl)]
-                _insert_unique(conn, "policies", ("policy_id", "topic", "title", "text"), rows, policies_jsonl)
-            if fts5_available():
-                conn.executescript(_FTS_SCHEMA)
-            conn.execute(
-                "INSERT INTO store_meta VALUES ('source', ?)",
-                (json.dumps({"catalog": str(catalog_jsonl), "orders": str(orders_jsonl)}),),
-            )
-            conn.commit()
-        except BaseException:
-            conn.close()
-            tmp.unlink(missing_ok=True)
-            raise
-        conn.close()
-        os.replace(tmp, db_path)
-        return cls(db_path)
-
     # ---- policies ----------------------------------------------------------------------------------
 
     def search_policies(self, text: str, limit: int) -> list[PolicySection]:
@@ -249,8 +159,8 @@ class CatalogStore:
         query = " OR ".join(f'"{w}"' for w in words)
         with self._lock:
             rows = self._conn.execute(
-                "SELECT p.policy_id, p.topic, p.title, p.text FROM policies_fts JOIN policies p ON p.rowid = policies_fts.rowid "
-                "WHERE policies_fts MATCH ? ORDER BY bm25(policies_fts, 2.0, 1.0) LIMIT ?",
+                f"SELECT p.policy_id, p.topic, p.title, p.text FROM {POLICIES_FTS} JOIN policies p ON p.rowid = {POLICIES_FTS}.rowid "
+                f"WHERE {POLICIES_FTS} MATCH ? ORDER BY bm25({POLICIES_FTS}, 2.0, 1.0) LIMIT ?",
                 (query, limit),
             ).fetchall()
         return [PolicySection(r["policy_id"], r["topic"], r["title"], r["text"]) for r in rows]
@@ -352,7 +262,7 @@ class CatalogStore:
         """The order record as in ``orders.jsonl`` (``items`` a list of ASINs), or None."""
         with self._lock:
             row = self._conn.execute(
-                f"SELECT {', '.join(_ORDER_COLUMNS)} FROM orders WHERE order_id = ?", (order_id,)
+                f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = ?", (order_id,)
             ).fetchone()
         if row is None:
             return None
@@ -390,8 +300,8 @@ class CatalogStore:
         query = " OR ".join(f'"{w}"' for w in sorted(content))
         with self._lock:
             rows = self._conn.execute(
-                "SELECT p.series FROM products_fts f JOIN products p ON p.rowid = f.rowid "
-                "WHERE products_fts MATCH ? ORDER BY bm25(products_fts) LIMIT 50",
+                f"SELECT p.series FROM {PRODUCTS_FTS} f JOIN products p ON p.rowid = f.rowid "
+                f"WHERE {PRODUCTS_FTS} MATCH ? ORDER BY bm25({PRODUCTS_FTS}) LIMIT 50",
                 (f"series : ({query})",),
             ).fetchall()
         best: dict[tuple[str, ...], int] = {}
@@ -403,18 +313,6 @@ class CatalogStore:
                 best[key] = shared
         ordered = sorted(best, key=lambda k: -best[k])
         return [_Match(len(words), len(words), self._phrases[k]) for k in ordered]
-
-
-def fts5_available() -> bool:
-    """Whether this Python's SQLite was compiled with FTS5."""
-    conn = sqlite3.connect(":memory:")
-    try:
-        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        conn.close()
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -461,79 +359,9 @@ def _volume_order(p: Product) -> tuple[int, int]:
     return (p.volume is None, p.volume or 0)
 
 
-def _read_jsonl(path: str | os.PathLike[str]) -> Iterable[tuple[dict[str, Any], str]]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line), f"{path}:{lineno}"
-                except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
-
-
-def _product_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
-    try:
-        if not ASIN_RE.match(rec["asin"]):
-            raise ValueError(f"bad asin {rec['asin']!r}")
-        return (
-            rec["asin"], rec["title"], rec["series"], rec.get("volume"), rec["author"],
-            rec["publisher"], rec["format"], rec["language"], rec["age_rating"],
-            json.dumps(list(rec.get("genres", []))), round(float(rec["price"]), 2),
-            int(rec.get("stock", 0)), rec.get("release_date", ""), rec.get("description", ""),
-            rec.get("review_summary", ""),
-        )  # fmt: skip
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{where}: invalid catalog record: {err!r}") from err
-
-
-def _policy_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
-    try:
-        return (str(rec["policy_id"]), str(rec.get("topic", "")), str(rec["title"]), str(rec["text"]))
-    except KeyError as e:
-        raise ValueError(f"{where}: policy record lacks {e}") from None
-
-
-def _series_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
-    try:
-        return (
-            rec["series"], rec.get("author", ""), int(bool(rec.get("carried", True))),
-            json.dumps(list(rec.get("aliases", [])), ensure_ascii=False), json.dumps(list(rec.get("genres", []))),
-        )  # fmt: skip
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{where}: invalid series record: {err!r}") from err
-
-
 def _script_key(text: str) -> str:
     """Japanese-script matching key: NFKC, lowercase, no spaces or punctuation (「」【】・!)."""
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).lower())
-
-
-def _order_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
-    try:
-        if not ORDER_ID_RE.match(rec["order_id"]):
-            raise ValueError(f"bad order_id {rec['order_id']!r}")
-        return (
-            rec["order_id"], rec["status"], rec.get("carrier"), rec.get("tracking_number"),
-            json.dumps(list(rec["items"])), rec["placed_at"], rec.get("eta"),
-        )  # fmt: skip
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{where}: invalid order record: {err!r}") from err
-
-
-def _insert_unique(
-    conn: sqlite3.Connection,
-    table: str,
-    columns: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
-    source: str | os.PathLike[str],
-) -> None:
-    seen: set[str] = set()
-    for row in rows:
-        if row[0] in seen:
-            raise ValueError(f"{source}: duplicate {columns[0]} {row[0]!r}")
-        seen.add(row[0])
-    placeholders = ", ".join("?" for _ in columns)
-    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})", rows)
 
 
 def _product(row: sqlite3.Row) -> Product:

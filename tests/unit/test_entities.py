@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from model_repository.index.catalog import build_catalog
 from server.retrieval.base import Chunk, ScoredChunk
 from server.retrieval.entities import (
     requested_format,
@@ -219,7 +220,7 @@ def test_store_without_policies_searches_nothing(tmp_path, store):
     from model_repository.datagen import generate_all
 
     generate_all(tmp_path, seed=7)
-    bare = CatalogStore.build(tmp_path / "catalog.jsonl", None, tmp_path / "bare.sqlite")
+    bare = CatalogStore(build_catalog(tmp_path / "catalog.jsonl", None, tmp_path / "bare.sqlite"))
     try:
         assert bare.search_policies("return label", 3) == []
     finally:

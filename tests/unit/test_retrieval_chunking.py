@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from server.retrieval.chunking import DEFAULT_SIZES, chunk_documents
+from model_repository.index.chunking import DEFAULT_SIZES, chunk_documents
 
 pytestmark = pytest.mark.L0
 

@@ -9,7 +9,8 @@ import re
 import numpy as np
 import pytest
 
-from server.retrieval.index_builder import build_index, content_hash, load_index, read_manifest
+from model_repository.index.builder import build_index, content_hash
+from server.retrieval.index_loader import load_index, read_manifest
 
 pytestmark = pytest.mark.L0
 

@@ -142,7 +142,8 @@ def test_bad_lite_path_rejected() -> None:
 
 
 def test_build_index_milvus_backend_and_load(milvus_db, tmp_path) -> None:
-    from server.retrieval.index_builder import build_index, load_index
+    from model_repository.index.builder import build_index
+    from server.retrieval.index_loader import load_index
 
     docs = tmp_path / "documents.jsonl"
     docs.write_text(

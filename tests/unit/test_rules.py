@@ -9,8 +9,9 @@ import time
 import pytest
 
 from model_repository.datagen import generate_all, read_jsonl
+from model_repository.rule_report import evaluate
 from server.intents import INTENT_LABELS
-from server.stages.rules import RuleMatch, evaluate, match
+from server.stages.rules import RuleMatch, match
 
 pytestmark = pytest.mark.L0
 

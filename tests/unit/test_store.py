@@ -1,4 +1,4 @@
-"""CatalogStore: build from JSONL, lookups, read-only serving, product mentions with volumes."""
+"""CatalogStore: built from JSONL by the build's writer (model_repository/index/catalog.py), lookups, read-only serving, product mentions with volumes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from server.retrieval.store import CatalogStore, fts5_available
+from model_repository.index.catalog import build_catalog, fts5_available
+from server.retrieval.store import CatalogStore
 
 pytestmark = pytest.mark.L0
 
@@ -65,7 +66,7 @@ def store(tmp_path_factory) -> CatalogStore:
     d = tmp_path_factory.mktemp("store")
     _write(d / "catalog.jsonl", CATALOG)
     _write(d / "orders.jsonl", ORDERS)
-    s = CatalogStore.build(d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite")
+    s = CatalogStore(build_catalog(d / "catalog.jsonl", d / "orders.jsonl", d / "catalog.sqlite"))
     yield s
     s.close()
 
@@ -131,7 +132,7 @@ def test_vol_and_volume_spellings_agree(store: CatalogStore) -> None:
 def test_same_title_in_two_formats(tmp_path) -> None:
     digital = dict(CATALOG[0], asin="B0NARUTOD1", format="digital", price=4.99)
     _write(tmp_path / "catalog.jsonl", CATALOG[:3] + [digital])
-    s = CatalogStore.build(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite")
+    s = CatalogStore(build_catalog(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite"))
     assert set(_asins(s, "Naruto, Vol. 1 price?", limit=2)) == {"B0NARUTO01", "B0NARUTOD1"}
 
 
@@ -167,14 +168,14 @@ def test_build_rejects_bad_records(tmp_path) -> None:
     bad = dict(CATALOG[0], asin="X0BAD")
     _write(tmp_path / "catalog.jsonl", [CATALOG[1], bad])
     with pytest.raises(ValueError, match=r"catalog.jsonl:2: .*bad asin"):
-        CatalogStore.build(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite")
+        build_catalog(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite")
     _write(tmp_path / "catalog.jsonl", [CATALOG[1], CATALOG[1]])
     with pytest.raises(ValueError, match="duplicate"):
-        CatalogStore.build(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite")
+        build_catalog(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite")
     _write(tmp_path / "orders.jsonl", [dict(ORDERS[0], order_id="MA-1")])
     _write(tmp_path / "catalog.jsonl", CATALOG)
     with pytest.raises(ValueError, match="bad order_id"):
-        CatalogStore.build(tmp_path / "catalog.jsonl", tmp_path / "orders.jsonl", tmp_path / "c.sqlite")
+        build_catalog(tmp_path / "catalog.jsonl", tmp_path / "orders.jsonl", tmp_path / "c.sqlite")
     assert not (tmp_path / "c.sqlite").exists()  # nothing half-built left behind
     with pytest.raises(FileNotFoundError):
         CatalogStore(tmp_path / "c.sqlite")
@@ -182,8 +183,8 @@ def test_build_rejects_bad_records(tmp_path) -> None:
 
 def test_rebuild_replaces_the_file(tmp_path) -> None:
     _write(tmp_path / "catalog.jsonl", CATALOG[:2])
-    first = CatalogStore.build(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite")
+    first = CatalogStore(build_catalog(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite"))
     _write(tmp_path / "catalog.jsonl", CATALOG[:3])
-    second = CatalogStore.build(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite")
+    second = CatalogStore(build_catalog(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite"))
     assert len(first.all_asins()) == 2 and len(second.all_asins()) == 3
     assert second.get_order("MA-20481937") is None

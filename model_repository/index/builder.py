@@ -1,5 +1,9 @@
 """Build the retrieval index from ``documents.jsonl``: chunk → embed (batched) → FAISS or Milvus.
 
+Build side only: the service opens what this writes with ``server/retrieval/index_loader.py``
+(``load_index``), through the same index classes (``FaissIndex.save``/``load``), so the on-disk layout
+is defined once.
+
 A build writes ``manifest.json`` into ``out_dir`` *last*, carrying a content hash of everything that
 determines the index (documents file bytes, tokenizer, chunk sizes/overlap, backend, embedder id). A
 second ``build_index`` with the same inputs finds a matching manifest, loads the existing index and skips
@@ -23,12 +27,12 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from tqdm.auto import tqdm
 
+from model_repository.index.chunking import DEFAULT_OVERLAP, DEFAULT_SIZES, chunk_documents
 from server.retrieval.base import Chunk, VectorIndex
-from server.retrieval.chunking import DEFAULT_OVERLAP, DEFAULT_SIZES, chunk_documents
+from server.retrieval.index_loader import MANIFEST, load_index
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 EmbedFn = Callable[[list[str]], np.ndarray]
 
@@ -164,37 +168,6 @@ def build_index(
     os.replace(tmp, manifest_path)
     log.info("built %s index: %d chunks from %d documents", backend, len(chunks), len(docs))
     return index
-
-
-def load_index(
-    kind: str, path_or_uri: str | os.PathLike[str], *, collection: str | None = None, **kwargs: Any
-) -> VectorIndex:
-    """Open a built index. ``kind="faiss"``: the build directory. ``kind="milvus"``: a build directory
-    (its manifest names the URI and collection), a Milvus Lite ``*.db`` path or a server URI; extra
-    keyword arguments go to :class:`MilvusIndex` (e.g. ``token``, ``consistency_level``)."""
-    if kind == "faiss":
-        from server.retrieval.faiss_index import FaissIndex
-
-        return FaissIndex.load(path_or_uri)
-    if kind == "milvus":
-        from server.retrieval.milvus_index import DEFAULT_COLLECTION, MilvusIndex
-
-        target = str(path_or_uri)
-        manifest_path = Path(target) / MANIFEST
-        if manifest_path.is_file():
-            manifest = json.loads(manifest_path.read_text())
-            if manifest.get("backend") != "milvus":
-                raise ValueError(f"{target} holds a {manifest.get('backend')!r} index, not milvus")
-            target = manifest["milvus_uri"]
-            collection = collection or manifest["collection"]
-            kwargs.setdefault("dim", manifest["dim"])
-        return MilvusIndex(target, collection=collection or DEFAULT_COLLECTION, **kwargs)
-    raise ValueError(f"unknown index kind {kind!r}; expected 'faiss' or 'milvus'")
-
-
-def read_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    path = Path(out_dir) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 # ---- internals -------------------------------------------------------------------------------------
