@@ -51,6 +51,8 @@ DECLINE = (
     "don't stock", "we don't have", "not available", "unavailable", "don't sell", "do not sell", "not something we",
 )
 NOT_FOUND = ("couldn't find", "could not find", "can't find", "cannot find", "not found", "no order", "doesn't match")
+#: Any number (with its $ / %), masked to compare a quoted policy sentence with its source whatever the figures.
+NUMBER = re.compile(r"\$?\d[\d,]*(?:\.\d+)?%?")
 EXAMPLE_CUE = re.compile(r"(?:looks like|e\.g\.|for example|such as|format|like)\W{0,3}$", re.IGNORECASE)
 
 
@@ -96,6 +98,12 @@ class StoreFacts:
         self.policy_prices = {_money(m) for m in _prices(policy_text)}
         self.policy_dates = set(_dates(policy_text))
         self.policy_figures = set(_figure_keys(policy_text))
+        #: masked policy sentence -> the figures it states (a sentence may occur in several sections)
+        self.policy_quotes: dict[str, set[tuple[str, ...]]] = {}
+        for p in self.policies:
+            for sentence in SENTENCE_SPLIT.split(" ".join(str(p.get("text", "")).split())):
+                if NUMBER.search(sentence):
+                    self.policy_quotes.setdefault(_masked(sentence), set()).add(tuple(NUMBER.findall(sentence)))
         self.known_dates = {str(p.get("release_date", "")) for p in self.products.values()}
         for o in self.orders.values():
             self.known_dates |= {str(o.get("placed_at", "")), str(o.get("eta", ""))}
@@ -170,6 +178,13 @@ def check_answer(facts: StoreFacts, message: str, response: Any) -> FactReport:
     for key, shown in _figures(answer):
         if key not in allowed_figures and _loose(key) not in loose:
             add(Violation("policy_figure", shown, "this figure appears in no policy"))
+
+    for sentence in SENTENCE_SPLIT.split(" ".join(answer.split())):
+        quoted = facts.policy_quotes.get(_masked(sentence))
+        if quoted is not None and tuple(NUMBER.findall(sentence)) not in quoted:
+            # a policy sentence quoted with a figure changed: the set checks above pass it when the new figure
+            # happens to be some product's price ("International shipping is a flat $11.99 per order")
+            add(Violation("policy_figure", sentence[:120], "a quoted policy sentence with a changed figure"))
 
     report.violations.extend(_stock_claims(facts, answer, named))
     report.violations.extend(_card_facts(facts, cards))
@@ -267,6 +282,10 @@ _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": 
 def _is_example(text: str, match: re.Match) -> bool:
     """"It looks like MA-12345678": a format example, not a claim about an order."""
     return bool(EXAMPLE_CUE.search(text[max(0, match.start() - 20) : match.start()]))
+
+
+def _masked(sentence: str) -> str:
+    return NUMBER.sub("#", " ".join(straight_quotes(sentence).lower().split()))
 
 
 def _money(value: Any) -> int:

@@ -35,7 +35,7 @@ PRICE_RE = re.compile(
     re.IGNORECASE,
 )
 _NOT_PRODUCT_PRICE_BEFORE = re.compile(
-    r"(?:over|above|under|below|save|saving|savings of|orders? of|spend|spending|minimum|min\.?|at least|"
+    r"(?:over|above|under|below|save|saving|savings of|orders? of|spend|spending|minimum|min\.?|at least|(?:a )?flat(?: rate of)?|less than|more than|worth|"
     r"credit|coupon|gift card|fee|shipping(?: costs?| is)?|up to|threshold of)\s*$",
     re.IGNORECASE,
 )
@@ -144,9 +144,8 @@ class PriceGuardrail:
         for unit in units(text):
             mentions = self._mentions(unit, products)
             if unit.bullet or text.rfind("\n", 0, unit.start) != prev_line_end:
-                carried: set[str] = set()  # a new line/paragraph: no carry-over
-            else:
-                carried = prev_unit_products
+                prev_unit_products = set()  # a new line/paragraph: nothing carries over, now or later in it
+            carried = prev_unit_products
             for claim in find_prices(unit.text):
                 asin = self._attach(claim, mentions) or (next(iter(carried)) if len(carried) == 1 else None)
                 if asin is None:
@@ -159,10 +158,9 @@ class PriceGuardrail:
                 new = f"${price:.2f}"
                 replacements.append((unit.start + claim.start, unit.start + claim.end, new))
                 actions.append(GuardrailAction(NAME, "rewritten", f"{asin}: {claim.raw} -> {new}"))
-            if mentions:
-                prev_unit_products = {m.asin for m in mentions}
-            elif unit.bullet:
-                prev_unit_products = set()
+            # only the sentence right before carries its product: "Sorry about your copy of X. <quoted policy>.
+            # ... worth less than $15" must not hand the policy's amounts to X
+            prev_unit_products = {m.asin for m in mentions}
             prev_line_end = text.rfind("\n", 0, unit.start)
         new_text = text
         for start, end, new in sorted(replacements, reverse=True):

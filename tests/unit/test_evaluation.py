@@ -123,6 +123,13 @@ def test_invented_policy_figure(facts):
     assert kinds(facts, "Refunds take 5-7 days.") == []  # the policy's "5-7 business days"
 
 
+def test_a_quoted_policy_sentence_with_a_changed_figure_is_caught_even_when_the_figure_is_a_product_price(facts):
+    # $9.99 is Ramen Samurai Academy vol 1's price, so the set check alone lets it through
+    quoted = "Ramen Samurai Academy, Vol. 1 is $9.99.\n\nStandard shipping is free on orders over $9.99."
+    assert kinds(facts, quoted, "hi", RAMEN1) == ["policy_figure"]
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 1 is $9.99. Standard shipping is free on orders over $35.", "hi", RAMEN1) == []
+
+
 def test_wrong_dates(facts):
     assert kinds(facts, "Ramen Samurai Academy, Vol. 1 came out on 2021-04-01.") == ["date"]
     assert kinds(facts, "It came out on 5 March 2021.") == []
