@@ -365,3 +365,26 @@ def test_summary_splits_the_ceiling_gap_into_cores_and_per_core_rate():
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4:] == ["50%", "50%", "10%", "20%", "10%", "5%", "5%", "1.00 / 2.00", "150 / 150"]
     assert "Where the cores went" in md
+
+
+# ----------------------------------------------------------------------- hallucination scorer on real answers
+def test_real_answer_labels_fact_checker_first_then_hand_label_then_template():
+    from benchmarks.hallucination.real_answers import label
+
+    hand = {("a", "small"): {"answer": "It ships free.", "fabricated": True, "note": "invented"}}
+    row = {"id": "a", "tier": "small", "answer": "It ships free.", "violations": [], "error": None}
+    assert label(row, hand) == (True, "hand label: invented")
+    assert label({**row, "answer": "Another text."}, hand)[0] is None  # a label applies to the text it judged
+    assert label({**row, "violations": [{"kind": "price"}]}, {})[0] is True
+    assert label({**row, "id": "b", "tier": "template"}, hand) == (False, "template (store rows, quoted policy)")
+
+
+def test_real_answer_precision_and_recall_at_a_threshold():
+    from benchmarks.hallucination.real_answers import confusion
+
+    items = [(True, 0.9), (True, 0.6), (True, 0.2), (False, 0.8), (False, 0.1), (False, 0.0)]
+    at5 = confusion(items, 0.5)
+    assert (at5["tp"], at5["fp"], at5["fn"], at5["tn"]) == (2, 1, 1, 2)
+    assert at5["precision"] == pytest.approx(2 / 3, abs=1e-4) and at5["recall"] == pytest.approx(2 / 3, abs=1e-4)
+    at7 = confusion(items, 0.7)
+    assert (at7["tp"], at7["fp"]) == (1, 1) and confusion([(False, 0.1)], 0.5)["precision"] is None
