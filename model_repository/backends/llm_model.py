@@ -25,7 +25,8 @@ incomplete UTF-8 sequence. ``request.is_cancelled()`` is checked every step: a c
 
 Config parameters: onnx_file, tokenizer_file, meta_file (names relative to the version directory),
 intra_op_threads, allow_spinning (ORT worker spin-wait, default false), max_input_tokens, max_new_tokens,
-stream_interval_tokens, prefix_cache_min_tokens, use_cuda ("auto" | "true" | "false"; CUDA EP when onnxruntime-gpu offers it and the instance is GPU).
+stream_interval_tokens, prefix_cache_min_tokens, stop_at_answer_end ("true": stop once the answer format's
+end line is written -- the tier drops whatever follows it), use_cuda ("auto" | "true" | "false"; CUDA EP when onnxruntime-gpu offers it and the instance is GPU).
 
 The module imports without Triton (``pb_utils`` is then None) so the build and the tests reuse
 :class:`OnnxGenerator` and :func:`render_chatml` in-process.
@@ -33,6 +34,7 @@ The module imports without Triton (``pb_utils`` is then None) so the build and t
 
 import json
 import os
+import re
 import time
 import zlib
 
@@ -48,6 +50,19 @@ IM_END = "<|im_end|>"
 #: SmolLM2-Instruct's own default system turn (its chat template adds it when the first turn isn't system).
 DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 TOP_P = 0.9
+#: The answer format's end event (server/llm/answer_format.py) as a whole line; straight or smart quotes, an
+#: optional trailing comma -- the line shapes server/llm/answer_format.parse reads as ``{"type": "end"}``.
+_END_LINE = re.compile(r'^\s*\{\s*["\'\u201c\u201d]type["\'\u201c\u201d]\s*:\s*["\'\u201c\u201d]end["\'\u201c\u201d]\s*\}\s*,?\s*$')
+
+
+def answer_ended(text):
+    """True when ``text``'s last non-blank line is the answer format's end event.
+
+    Everything after that line is dropped by the tier's normaliser (server/llm/local.py), so generation can
+    stop there: same answer, fewer tokens, finish reason "stop" instead of running on to MAX_TOKENS.
+    """
+    stripped = text.rstrip()
+    return bool(stripped) and _END_LINE.match(stripped.rsplit("\n", 1)[-1]) is not None
 
 
 def render_chatml(messages, add_generation_prompt=True, default_system=DEFAULT_SYSTEM):
@@ -188,10 +203,12 @@ class OnnxGenerator:
         return logits, presents, reuse
 
     # ---------------------------------------------------------------- the loop
-    def generate(self, ids, max_new_tokens, temperature=0.0, seed=0, should_stop=None):
+    def generate(self, ids, max_new_tokens, temperature=0.0, seed=0, should_stop=None, stop_when=None):
         """Yield (token id | None, finish reason | None); the last item has a reason, token None.
 
         ``should_stop()`` is polled before every step (cancellation); it ends with reason "cancelled".
+        ``stop_when(generated ids)`` is polled after every token; True ends with reason "stop" (a stop
+        sequence, e.g. :func:`answer_ended`).
         """
         rng = np.random.default_rng(seed)
         if max_new_tokens <= 0:
@@ -202,15 +219,18 @@ class OnnxGenerator:
             return
         logits, past, _ = self._prefill(ids)
         pos = len(ids)
-        produced = 0
+        produced = []
         while True:
             token = self._pick(logits, temperature, rng)
             if token in self.stop_ids:
                 yield None, "stop"
                 return
-            produced += 1
+            produced.append(token)
             yield token, None
-            if produced >= max_new_tokens:
+            if stop_when is not None and stop_when(produced):
+                yield None, "stop"
+                return
+            if len(produced) >= max_new_tokens:
                 yield None, "length"
                 return
             if should_stop is not None and should_stop():
@@ -290,6 +310,7 @@ class TritonPythonModel:  # pragma: no cover - exercised by tests/e2e/test_local
         self.max_input_tokens = int(params.get("max_input_tokens", "1024"))
         self.max_new_tokens = int(params.get("max_new_tokens", "512"))
         self.interval = max(1, int(params.get("stream_interval_tokens", "4")))
+        self.stop_at_answer_end = params.get("stop_at_answer_end", "true") == "true"
         self.logger = pb_utils.Logger
 
     def execute(self, requests):
@@ -339,10 +360,12 @@ class TritonPythonModel:  # pragma: no cover - exercised by tests/e2e/test_local
         def cancelled():
             return request.is_cancelled()
 
-        decoder = DeltaDecoder(self.generator.decode)
+        decode = self.generator.decode
+        stop_when = (lambda generated: answer_ended(decode(generated))) if self.stop_at_answer_end else None
+        decoder = DeltaDecoder(decode)
         pending = 0
         started = time.perf_counter()
-        for token, reason in self.generator.generate(ids, max_tokens, temperature, seed, cancelled):
+        for token, reason in self.generator.generate(ids, max_tokens, temperature, seed, cancelled, stop_when):
             if reason is not None:
                 if reason == "cancelled":
                     self.logger.log_info(f"llm request cancelled after {len(decoder.ids)} tokens")
