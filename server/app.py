@@ -49,6 +49,7 @@ from server.metrics import Metrics
 from server.pipeline import Pipeline, RuleMatcher
 from server.retrieval.base import Product, ScoredChunk, VectorIndex
 from server.servicer import MangaAssistServicer
+from server.sessions import build_session_store
 from server.settings import Settings
 from server.stages.retrieve import Catalog
 from server.telemetry import setup_tracing
@@ -68,6 +69,8 @@ class Components:
     rules: RuleMatcher | None = None  # None -> server.stages.rules.match
     #: (sources, claims) -> logits for async hallucination scoring (server/hallucination); None = off
     hallucination_score_fn: Any | None = None
+    #: conversation memory (server/sessions); None -> the store ``settings.sessions`` names
+    sessions: Any | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)  # sync close() callables, run at exit
 
 
@@ -84,6 +87,7 @@ def build_pipeline(settings: Settings, components: Components, metrics: Metrics,
         admission=Admission(settings.server.max_concurrency, metrics),
         rules=components.rules,
         scoring=scoring,
+        sessions=components.sessions if components.sessions is not None else build_session_store(settings),
     )
 
 

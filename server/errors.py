@@ -97,3 +97,10 @@ class InternalBug(MangaAssistError):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"{message} -- this is a bug")
+
+
+class SessionUnavailable(Unavailable):
+    """The session store (server/sessions) did not answer in time or at all. The pipeline answers that turn
+    without memory (``degraded: session_unavailable``); it never reaches a caller."""
+
+    reason = "session_unavailable"

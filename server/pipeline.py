@@ -39,7 +39,7 @@ from server.admission import Admission
 from server.aio import concurrently
 from server.backends.base import ModelBackend
 from server.budget import Budget
-from server.errors import BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, Overloaded
+from server.errors import SessionUnavailable, BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, Overloaded
 from server.guardrails.base import GuardrailAction, Guardrails, InputScreen
 from server.intents import INTENT_LABELS
 from server.llm.base import LLMAnswer
@@ -64,7 +64,10 @@ from server.schema import (
     Usage,
 )
 from server.settings import Settings
+from server.sessions.store import SessionStore, Turn
+from server.sessions.turns import turn_of as sessions_turn
 from server.stages import answer as answer_stage
+from server.stages import followup as followup_stage
 from server.stages import classify as classify_stage
 from server.stages import embed as embed_stage
 from server.stages import entities as entities_stage
@@ -111,8 +114,10 @@ class Pipeline:
         admission: Admission | None = None,
         rules: RuleMatcher | None = None,
         scoring: Any | None = None,
+        sessions: SessionStore | None = None,
     ) -> None:
-        """``scoring``: the async hallucination :class:`~server.hallucination.worker.ScoringQueue` (or None)."""
+        """``scoring``: the async hallucination :class:`~server.hallucination.worker.ScoringQueue` (or None);
+        ``sessions``: conversation memory (server/sessions; None = every turn stands alone)."""
         if rules is None:
             from server.stages.rules import match as rules  # the rule fast path (regex, < 1 ms)
         self.settings = settings
@@ -127,6 +132,7 @@ class Pipeline:
         self.rules = rules
         self.rerank_estimate = rerank_stage.LatencyEstimate()
         self.scoring = scoring
+        self.sessions = sessions
         self._submit_for_scoring = None
         if scoring is not None:
             from server.hallucination.worker import make_submit_hook
@@ -163,26 +169,52 @@ class Pipeline:
                 yield refusal.answer
                 yield refusal
                 return
-            seen = await self._understand(screen.text, ctx)                               # 3 rules, 4 classify + embed
-            chunks = await self._retrieve(screen.text, seen, ctx)                         # 5 adapter, retrieve, rerank
-            facts = await self._facts(screen.text, seen, chunks, ctx)                     # 6 facts + the intent answered
+            history = await self._history(request.session_id, ctx)                        # 2b session memory
+            text = followup_stage.resolve(screen.text, history, self.entities).text       # 2c the follow-up spelled out
+            seen = await self._understand(text, ctx)                                      # 3 rules, 4 classify + embed
+            chunks = await self._retrieve(text, seen, ctx)                                # 5 adapter, retrieve, rerank
+            facts = await self._facts(text, seen, chunks, ctx)                            # 6 facts + the intent answered
             seen = seen.answering(facts.intent)
             chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6b routing
-            llm_request = answer_stage.build_request(route, screen.text, chunks, ctx, request.session_id)
+            llm_request = answer_stage.build_request(route, text, chunks, ctx, request.session_id)
             answer: LLMAnswer | None = None
             async for piece in answer_stage.answer(self.router, route, llm_request, facts, ctx, stream=stream):  # 7 answer
                 if isinstance(piece, LLMAnswer):
                     answer = piece
                 else:  # streamed text, screened piece by piece (the final answer is screened whole below)
-                    yield self._screen_delta(piece, route.tier, chunks, screen.text, facts)
+                    yield self._screen_delta(piece, route.tier, chunks, text, facts)
             assert answer is not None  # the answer stage's last item
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
+            await self._remember(request.session_id, screen.text, text, facts, result, ctx)  # 9b the turn, for the next
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
         yield result
 
     # ------------------------------------------------------------------ Chat stages, in order
+    async def _history(self, session_id: str, ctx: RequestContext) -> list[Turn]:
+        """The session's recent turns; [] with no session or store, and on a store outage (degraded)."""
+        if self.sessions is None or not session_id:
+            return []
+        with ctx.timings.stage("session"):
+            try:
+                return await self.sessions.history(session_id)
+            except SessionUnavailable:
+                ctx.degrade("session_unavailable")
+                return []
+
+    async def _remember(
+        self, session_id: str, message: str, resolved: str, facts: Facts, result: ChatResult, ctx: RequestContext
+    ) -> None:
+        """Store this turn for the next one's follow-ups (an outage only degrades: the answer is already made)."""
+        if self.sessions is None or not session_id or "session_unavailable" in ctx.degraded:
+            return
+        turn = sessions_turn(message, resolved, facts, result)
+        try:
+            await self.sessions.append(session_id, turn)
+        except SessionUnavailable:
+            ctx.degrade("session_unavailable")
+
     def _validate_message(self, message: str, ctx: RequestContext) -> str:
         with ctx.timings.stage("validation"):
             return validation.validate_text(message, field="message", limits=self.settings.server)

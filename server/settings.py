@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 ENV_PREFIX = "MANGAASSIST_"
 CONFIG_ENV = "MANGAASSIST_CONFIG"
 #: Variables with the prefix that are not server settings (the client CLI reads MANGAASSIST_TARGET).
-ENV_NOT_SETTINGS = frozenset({"MANGAASSIST_CONFIG", "MANGAASSIST_TARGET", "MANGAASSIST_TOKEN"})
+ENV_NOT_SETTINGS = frozenset({"MANGAASSIST_CONFIG", "MANGAASSIST_TARGET", "MANGAASSIST_TOKEN",
+                              # the test suite's switches (scripts/test.sh, tests/integration/test_fuzz.py)
+                              "MANGAASSIST_REQUIRE_MILVUS", "MANGAASSIST_FUZZ_EXAMPLES"})
 #: Short names for the overrides an operator reaches for most.
 ENV_ALIASES: Mapping[str, tuple[str, str]] = types.MappingProxyType(
     {
@@ -47,6 +49,8 @@ ENV_ALIASES: Mapping[str, tuple[str, str]] = types.MappingProxyType(
 )
 
 TIERS = ("template", "small", "large")
+#: what a caller may be allowed (server.auth_scopes); the interceptor maps each RPC to one.
+AUTH_SCOPES = ("chat", "classify", "retrieve", "admin")
 #: (section, field) pairs holding secrets: ``to_dict`` (``--print-config``) shows them redacted.
 SECRET_FIELDS = frozenset({("server", "auth_tokens")})
 REDACTED = "<redacted>"
@@ -90,6 +94,37 @@ class ServerSettings:
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None  # set -> mutual TLS (client certificates required)
     service_version: str = "0.1.0"
+    # -- hardening of the gRPC surface (server/lifecycle.py ``server_options``, server/interceptors.py) --
+    #: the server pings a connection idle this long (dead peers are found); no ack within the timeout -> closed
+    keepalive_time_ms: int = 60_000
+    keepalive_timeout_ms: int = 20_000
+    #: keepalive enforcement: a client ping sooner than this after the last one (no data in between) is a
+    #: strike; past ``keepalive_max_ping_strikes`` strikes the server closes the connection (GOAWAY
+    #: too_many_pings). Pings on a connection with no call open are strikes unless permitted.
+    keepalive_min_ping_interval_ms: int = 10_000
+    keepalive_max_ping_strikes: int = 2
+    keepalive_permit_without_calls: bool = False
+    #: a connection is sent GOAWAY at this age (+-10% jitter, gRPC's) and closed after the grace, so a
+    #: long-lived client reconnects and re-resolves: new pods get its calls. 0 = never.
+    max_connection_age_ms: int = 300_000
+    max_connection_age_grace_ms: int = 30_000  # > the longest call (answer_ms), so none is cut
+    max_concurrent_streams: int = 100  # calls in flight per connection (HTTP/2); more wait on the client
+    #: per-caller token bucket (caller = the bearer token's caller, else the peer's address):
+    #: ``rate_limit_per_s`` calls/s, bursts up to ``rate_limit_burst``; over it -> RESOURCE_EXHAUSTED, reason
+    #: ``rate_limited``, trailing metadata ``retry-after`` (seconds). 0 = off (one caller behind a gateway
+    #: would be every customer: set it where callers are services with tokens).
+    rate_limit_per_s: float = 0.0
+    rate_limit_burst: int = 20
+    rate_limit_max_callers: int = 10_000  # buckets kept; the least recently seen caller's is dropped first
+    #: authorisation: caller -> scopes it holds (``chat``: Chat/ChatStream, ``classify``, ``retrieve``,
+    #: ``admin``: Describe and reflection); a caller not listed holds all. A token ``<caller>.<secret>``
+    #: names its caller; a token without a dot is caller ``token<N>`` (its 1-based place in auth_tokens).
+    #: A call outside the caller's scopes -> PERMISSION_DENIED.
+    auth_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    access_log: bool = True  # one line per call on logger mangaassist.access (never the message text)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "auth_scopes", _frozen_map({k: tuple(v) for k, v in self.auth_scopes.items()}))
 
 
 @dataclass(frozen=True)
@@ -270,6 +305,20 @@ class PathSettings:
 
 
 @dataclass(frozen=True)
+class SessionSettings:
+    """Conversation memory (server/sessions): the recent turns of each session, for follow-ups."""
+
+    backend: str = "memory"  # "memory" (this process; run.sh) | "redis" (every pod) | "off"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "mangaassist:session:"
+    ttl_s: float = 1800.0  # a session is forgotten this long after its last turn
+    max_turns: int = 6  # turns kept per session (oldest dropped)
+    max_turn_chars: int = 600  # message and answer are each cut to this many characters before storing
+    max_sessions: int = 100_000  # in-process store only: least recently used sessions beyond this are dropped
+    timeout_ms: float = 25.0  # a store call slower than this is an outage: the turn is answered without memory
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     triton: TritonSettings = field(default_factory=TritonSettings)
@@ -280,6 +329,7 @@ class Settings:
     guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     paths: PathSettings = field(default_factory=PathSettings)
+    sessions: SessionSettings = field(default_factory=SessionSettings)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -291,6 +341,10 @@ class Settings:
 
 def _check(s: Settings) -> None:
     problems = []
+    if s.sessions.backend not in ("memory", "redis", "off"):
+        problems.append(f"sessions.backend must be memory|redis|off, not {s.sessions.backend!r}")
+    if s.sessions.max_turns < 1 or s.sessions.ttl_s <= 0:
+        problems.append("sessions.max_turns must be >= 1 and sessions.ttl_s > 0")
     if s.retrieval.backend not in ("faiss", "milvus"):
         problems.append(f"retrieval.backend must be faiss|milvus, not {s.retrieval.backend!r}")
     if s.telemetry.otel_exporter not in ("none", "console", "otlp"):
@@ -300,6 +354,11 @@ def _check(s: Settings) -> None:
             problems.append(f"budgets.{f.name} must be > 0")
     if s.server.max_concurrency < 1:
         problems.append("server.max_concurrency must be >= 1")
+    if s.server.max_concurrent_streams < 1 or s.server.rate_limit_burst < 1 or s.server.rate_limit_per_s < 0:
+        problems.append("server.max_concurrent_streams and rate_limit_burst must be >= 1, rate_limit_per_s >= 0")
+    bad_scopes = {c: v for c, v in s.server.auth_scopes.items() if set(v) - set(AUTH_SCOPES)}
+    if bad_scopes:
+        problems.append(f"server.auth_scopes: unknown scope(s) in {bad_scopes}; known: {AUTH_SCOPES}")
     if s.server.triton_restart_attempts < 0:
         problems.append("server.triton_restart_attempts must be >= 0")
     if not 0 < s.server.triton_restart_backoff_s <= s.server.triton_restart_backoff_max_s:

@@ -1,0 +1,155 @@
+"""Session stores: the last ``max_turns`` turns of each session, forgotten ``ttl_s`` after the last one.
+
+What a turn keeps is what a follow-up needs and nothing more: the message *as redacted by the input guardrail*
+(never the raw text), the message with its references spelled out, the intent answered, the series / volume /
+edition in play, the ASINs the answer showed, the order ids given, whether the answer asked for an order number,
+the tier and the answer (both texts cut to ``max_turn_chars``).
+
+* :class:`MemorySessionStore` -- a dict in this process, least recently used sessions dropped past
+  ``max_sessions``. Lost on restart and not shared between pods: the embedded default only.
+* :class:`RedisSessionStore` -- one Redis list per session (``RPUSH`` + ``LTRIM`` + ``EXPIRE`` in one
+  transaction), through the ``redis`` asyncio client. Every call is bounded by ``timeout_ms``; a slow or
+  unreachable Redis raises :class:`SessionUnavailable` and the caller degrades.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from server.errors import SessionUnavailable
+
+
+@dataclass(frozen=True)
+class Turn:
+    message: str  # as redacted by the input guardrail
+    resolved: str = ""  # the message with what it refers to spelled out ("" = the same)
+    intent: str = ""
+    series: str | None = None
+    volume: int | None = None
+    format: str | None = None
+    asins: tuple[str, ...] = ()  # products the answer showed, in order
+    order_ids: tuple[str, ...] = ()
+    asked_order_id: bool = False  # the answer asked the customer for an order number
+    tier: str = ""
+    answer: str = ""
+    at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> "Turn":
+        d = json.loads(raw)
+        d["asins"], d["order_ids"] = tuple(d.get("asins") or ()), tuple(d.get("order_ids") or ())
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def clipped(self, max_chars: int) -> "Turn":
+        cut = lambda text: text if len(text) <= max_chars else text[: max_chars - 1] + "\u2026"  # noqa: E731
+        return Turn(**{**asdict(self), "message": cut(self.message), "resolved": cut(self.resolved),
+                       "answer": cut(self.answer), "asins": self.asins, "order_ids": self.order_ids})
+
+
+class SessionStore(Protocol):
+    name: str
+
+    async def history(self, session_id: str) -> list[Turn]:
+        """The session's turns, oldest first ([] for an unknown or expired session)."""
+
+    async def append(self, session_id: str, turn: Turn) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemorySessionStore:
+    name = "memory"
+
+    def __init__(self, *, ttl_s: float = 1800.0, max_turns: int = 6, max_turn_chars: int = 600,
+                 max_sessions: int = 100_000, clock=time.monotonic) -> None:
+        self.ttl_s, self.max_turns, self.max_turn_chars, self.max_sessions = ttl_s, max_turns, max_turn_chars, max_sessions
+        self._clock = clock
+        self._sessions: OrderedDict[str, tuple[float, list[Turn]]] = OrderedDict()
+
+    async def history(self, session_id: str) -> list[Turn]:
+        entry = self._sessions.get(session_id)
+        if entry is None:
+            return []
+        last, turns = entry
+        if self._clock() - last > self.ttl_s:
+            del self._sessions[session_id]
+            return []
+        self._sessions.move_to_end(session_id)
+        return list(turns)
+
+    async def append(self, session_id: str, turn: Turn) -> None:
+        turns = (await self.history(session_id) + [turn.clipped(self.max_turn_chars)])[-self.max_turns:]
+        self._sessions[session_id] = (self._clock(), turns)
+        self._sessions.move_to_end(session_id)
+        while len(self._sessions) > self.max_sessions:
+            self._sessions.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    async def close(self) -> None:
+        self._sessions.clear()
+
+
+class RedisSessionStore:
+    name = "redis"
+
+    def __init__(self, url: str, *, key_prefix: str = "mangaassist:session:", ttl_s: float = 1800.0, max_turns: int = 6,
+                 max_turn_chars: int = 600, timeout_ms: float = 25.0, client: Any = None) -> None:
+        import redis.asyncio as aioredis
+
+        self.prefix, self.ttl_s, self.max_turns, self.max_turn_chars = key_prefix, ttl_s, max_turns, max_turn_chars
+        self.timeout_s = timeout_ms / 1000.0
+        self._redis = client or aioredis.from_url(
+            url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s, retry_on_timeout=False,
+        )
+
+    def _key(self, session_id: str) -> str:
+        return self.prefix + session_id
+
+    async def history(self, session_id: str) -> list[Turn]:
+        raw = await self._bounded(self._redis.lrange(self._key(session_id), 0, -1))
+        return [Turn.from_json(r) for r in raw]
+
+    async def append(self, session_id: str, turn: Turn) -> None:
+        key = self._key(session_id)
+
+        async def write() -> None:
+            async with self._redis.pipeline(transaction=True) as tx:
+                tx.rpush(key, turn.clipped(self.max_turn_chars).to_json())
+                tx.ltrim(key, -self.max_turns, -1)
+                tx.expire(key, max(1, int(self.ttl_s)))
+                await tx.execute()
+
+        await self._bounded(write())
+
+    async def _bounded(self, call: Any) -> Any:
+        import redis.exceptions
+
+        try:
+            return await asyncio.wait_for(call, self.timeout_s)
+        except (asyncio.TimeoutError, redis.exceptions.RedisError, OSError) as err:
+            raise SessionUnavailable(f"session store unavailable: {type(err).__name__}") from None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def build_session_store(settings: Any) -> SessionStore | None:
+    """The store ``settings.sessions`` asks for (None when ``backend: off``)."""
+    s = settings.sessions
+    if s.backend == "off":
+        return None
+    if s.backend == "redis":
+        return RedisSessionStore(s.redis_url, key_prefix=s.key_prefix, ttl_s=s.ttl_s, max_turns=s.max_turns,
+                                 max_turn_chars=s.max_turn_chars, timeout_ms=s.timeout_ms)
+    return MemorySessionStore(ttl_s=s.ttl_s, max_turns=s.max_turns, max_turn_chars=s.max_turn_chars,
+                              max_sessions=s.max_sessions)

@@ -1,0 +1,70 @@
+"""Follow-ups resolved from the last turn into the text every later stage reads (server/stages/followup.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.llm.templates import ASK_ORDER_ID
+from server.sessions.store import MemorySessionStore, Turn
+from server.stages.followup import resolve
+
+pytestmark = pytest.mark.L0
+
+# store, resolver: tests/unit/conftest.py (the generated catalog, seed 1234)
+
+
+def naruto_turn(resolver, message="how much is naruto vol 3?") -> Turn:
+    res = resolver.resolve(message)
+    return Turn(message=message, intent="price_deal", series=res.series, volume=res.volume,
+                asins=tuple(p.asin for p in res.products[:3]))
+
+
+def test_a_bare_order_id_after_the_bot_asked_for_one_continues_that_ask(resolver):
+    asked = Turn(message="where's my package??", intent="order_status", asked_order_id=True, answer=ASK_ORDER_ID)
+    for reply in ("MA-12345678", "it's ma 12345678", "order number is #MA-12345678 thanks", "MA-12345678です"):
+        f = resolve(reply, [asked], resolver)
+        assert (f.kind, f.refers_to, f.text) == ("order_id", "MA-12345678", "where's my package?? MA-12345678"), reply
+    # with no ask before it, a bare id stands alone
+    assert resolve("MA-12345678", [Turn(message="hi", intent="chitchat")], resolver).kind == ""
+
+
+@pytest.mark.parametrize("reply, volume", [
+    ("what about vol 4?", 4), ("and volume 5", 5), ("4巻は？", 4), ("the next one?", 4), ("what about 6?", 6),
+])
+def test_a_volume_follow_up_takes_the_series_and_the_ask_of_the_last_turn(resolver, reply, volume):
+    f = resolve(reply, [naruto_turn(resolver)], resolver)
+    assert f.kind == "volume" and f.refers_to == f"Naruto vol {volume}"
+    assert f.text.startswith("how much is Naruto vol") or "Naruto vol" in f.text
+    assert resolver.resolve(f.text).series == "Naruto" and resolver.resolve(f.text).volume == volume
+
+
+def test_an_edition_follow_up_names_the_series(resolver):
+    f = resolve("and the box set?", [naruto_turn(resolver)], resolver)
+    assert f.kind == "edition" and resolver.resolve(f.text).format == "box_set" and "Naruto" in f.text
+
+
+def test_that_one_and_the_second_one_are_the_products_the_last_answer_showed(resolver, store):
+    last = naruto_turn(resolver)
+    first, second = (store.get_product(a).title for a in last.asins[:2])
+    assert resolve("is that one still in stock", [last], resolver).text == f"is {first} still in stock"
+    f = resolve("the second one you showed", [last], resolver)
+    assert (f.kind, f.refers_to) == ("product", second) and f.text == f"how much is {second}?"
+
+
+def test_a_message_naming_its_own_title_or_with_no_history_stands_alone(resolver):
+    assert resolve("is berserk vol 2 in stock?", [naruto_turn(resolver)], resolver).kind == ""
+    assert resolve("what about vol 4?", [], resolver).text == "what about vol 4?"
+
+
+async def test_memory_store_keeps_the_last_turns_and_forgets_after_the_ttl():
+    now = [0.0]
+    store = MemorySessionStore(ttl_s=60, max_turns=2, max_turn_chars=10, max_sessions=2, clock=lambda: now[0])
+    for i in range(3):
+        await store.append("s1", Turn(message=f"message number {i}", answer="x" * 50))
+    turns = await store.history("s1")
+    assert [t.message for t in turns] == ["message n\u2026"] * 2 and len(turns[0].answer) == 10  # bounded, clipped
+    now[0] = 61.0
+    assert await store.history("s1") == []  # expired
+    for sid in ("a", "b", "c"):
+        await store.append(sid, Turn(message=sid))
+    assert len(store) == 2 and await store.history("a") == []  # least recently used dropped past max_sessions
