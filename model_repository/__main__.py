@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="generate data, train, export and assemble both Triton repositories (cached)")
     b.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR)
     b.add_argument("--quick", action="store_true", help="tiny training runs for smoke tests (models are not accurate)")
+    b.add_argument("--llm-weights", choices=("fp32", "int8", "int4"), default=None,
+                   help="weights llm_small serves (default fp32; benchmarks/results/llm/ measures them)")
     c = sub.add_parser("configs", help="render model_repository/{cpu,gpu}/*/config.pbtxt from spec.py")
     c.add_argument("--check", action="store_true", help="exit 1 if the committed configs are stale")
     a = sub.add_parser("assemble", help="lay out a Triton repository from already-built models")
@@ -46,14 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--flavour", choices=spec.FLAVOURS, default="cpu")
     a.add_argument("--dest", type=Path)
     a.add_argument("--no-dynamic-batching", action="store_true")
+    a.add_argument("--llm-weights", choices=("fp32", "int8", "int4"), default=None,
+                   help="weights llm_small serves (built by `build --llm-weights`)")
     args = parser.parse_args(argv)
 
     if args.cmd == "configs":
         return write_configs(check=args.check)
+    weights = {"llm_weights": args.llm_weights} if args.llm_weights else {}
     if args.cmd == "build":
-        Builder(args.build_dir, BuildConfig.quick_config() if args.quick else BuildConfig()).build_all()
+        config = BuildConfig.quick_config() if args.quick else BuildConfig()
+        Builder(args.build_dir, replace(config, **weights)).build_all()
         return 0
-    dest = Builder(args.build_dir).assemble(args.flavour, args.dest, dynamic_batching=not args.no_dynamic_batching)
+    dest = Builder(args.build_dir, BuildConfig(**weights)).assemble(args.flavour, args.dest, dynamic_batching=not args.no_dynamic_batching)
     print(dest)
     return 0
 

@@ -35,6 +35,8 @@ class BuildConfig:
     reranker_max_queries: int = 1000
     adapter_epochs: int = 30
     quick: bool = False
+    #: weights llm_small serves: "fp32" (the export), "int8" or "int4" (training/smollm.py quantize_weights)
+    llm_weights: str = "fp32"
 
     @classmethod
     def quick_config(cls) -> "BuildConfig":
@@ -289,7 +291,7 @@ class Builder:
         """SmolLM2-135M-Instruct -> ONNX with KV cache (training/smollm.py), served as ``llm_small``."""
         from model_repository.training import smollm
 
-        return smollm.build_smollm2(self.models / spec.LLM_EXPORT_OF["llm_small"])
+        return smollm.build_smollm2(self.models / spec.LLM_EXPORT_OF["llm_small"], self.cfg.llm_weights)
 
     def build_index(self) -> dict[str, Any]:
         """Chunk catalog/policy/review documents and embed them through the served Triton embedder +
@@ -381,7 +383,8 @@ class Builder:
             elif name in spec.LLM_EXPORT_OF:
                 from model_repository.training.smollm import assemble_llm
 
-                assemble_llm(dest, self.models / spec.LLM_EXPORT_OF[name], flavour)  # model.py + ONNX + tokenizer
+                assemble_llm(dest, self.models / spec.LLM_EXPORT_OF[name], flavour,  # model.py + ONNX + tokenizer
+                             self.cfg.llm_weights)
                 (dest / name / "config.pbtxt").write_text(spec.to_pbtxt(cfg))  # the spec's rendering (same config)
 
         return dest

@@ -4,6 +4,10 @@
                                    text-generation-with-past, fp32, ~515 MB; lm_head cut to the last
                                    position) + tokenizer.json + llm_meta.json,
                                    and a greedy agreement check (ONNX Runtime vs torch, first 16 tokens)
+    quantize_weights(onnx, out, w) the fp32 graph's MatMul weights -> int8 (ORT dynamic quantisation,
+                                   per-channel) or int4 (ORT MatMulNBits, block 32, int8 compute), into
+                                   out_dir/onnx_<w>; selected by the build's ``llm_weights`` (default fp32,
+                                   see benchmarks/results/llm/ for why)
     measure_generation(onnx_dir)   in-process tokens/s and time to first token (greedy, 64 new tokens)
     llm_model_config(flavour)      the Triton ModelConfig of ``llm_small`` (decoupled python backend)
     assemble_llm(model_dir, ...)   lay out <repo>/llm_small/{config.pbtxt, 1/model.py, 1/<onnx files>}
@@ -39,6 +43,10 @@ BACKEND = Path(__file__).resolve().parent.parent / "backends" / "llm_model.py"
 #: Bump to force a re-export (the cache key hashes this, the GGUF bytes and the export settings, not the
 #: code: a 2-5 minute export should not rerun for an unrelated edit of this file).
 EXPORT_VERSION = 2  # 2: logits of the last position only
+#: Weight formats the build can serve: the fp32 export itself, or its MatMul weights quantised
+#: (benchmarks/llm/generate.py measures them against fp32 on golden-set prompts).
+WEIGHTS = ("fp32", "int8", "int4")
+DEFAULT_WEIGHTS = "fp32"
 
 #: Prompts for the agreement check and the throughput measurement (chat messages, ChatML-rendered).
 CHECK_PROMPTS: tuple[str, ...] = (
@@ -319,11 +327,63 @@ def export_key() -> str:
     )
 
 
-def build_smollm2(out_dir: Path) -> dict[str, Any]:
-    """:func:`export_smollm2` through the build cache (reused while ``out_dir/manifest.json`` has the key)."""
+def served_onnx_dir(export_dir: Path, weights: str = DEFAULT_WEIGHTS) -> Path:
+    """The directory ``llm_small`` serves for ``weights``: ``onnx/`` (fp32) or ``onnx_<weights>/``."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"unknown llm weights {weights!r}; expected one of {WEIGHTS}")
+    return Path(export_dir) / ("onnx" if weights == "fp32" else f"onnx_{weights}")
+
+
+def quantize_weights(onnx_dir: Path, out_dir: Path, weights: str) -> dict[str, Any]:
+    """Quantise the fp32 export's constant MatMul weights into ``out_dir`` (+ tokenizer and meta files).
+
+    int8: ``onnxruntime.quantization.quantize_dynamic`` (MatMul only, per-channel, QInt8 weights; activations
+    quantised at run time). int4: ``MatMulNBitsQuantizer`` (symmetric, block 32, accuracy_level 4 = int8
+    compute on CPU). The embedding table (a Gather) stays fp32 in both.
+    """
+    onnx_dir, out_dir = Path(onnx_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if weights == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(onnx_dir / ONNX_FILE), str(out_dir / ONNX_FILE), op_types_to_quantize=["MatMul"],
+                         per_channel=True, weight_type=QuantType.QInt8)
+    elif weights == "int4":
+        import onnx
+        from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+        quantizer = MatMulNBitsQuantizer(
+            onnx.load(str(onnx_dir / ONNX_FILE)),
+            algo_config=DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, accuracy_level=4),
+        )
+        quantizer.process()
+        quantizer.model.save_model_to_file(str(out_dir / ONNX_FILE), use_external_data_format=False)
+    else:
+        raise ValueError(f"quantize_weights: {weights!r} is not a quantised format; expected int8 or int4")
+    for name in ("tokenizer.json", META_FILE):
+        shutil.copy2(onnx_dir / name, out_dir / name)
+    report = {"weights": weights, "seconds": round(time.perf_counter() - started, 1),
+              "onnx_mb": round(sum(p.stat().st_size for p in out_dir.glob("model.onnx*")) / 2**20, 1)}
+    _log(f"quantised weights: {report}")
+    return report
+
+
+def build_smollm2(out_dir: Path, weights: str = DEFAULT_WEIGHTS) -> dict[str, Any]:
+    """:func:`export_smollm2` through the build cache (reused while ``out_dir/manifest.json`` has the key),
+    then, for ``weights`` other than fp32, :func:`quantize_weights` into ``out_dir/onnx_<weights>`` (cached
+    on the fp32 export's key)."""
     from model_repository import cache
 
-    return cache.cached_step(Path(out_dir), export_key(), export_smollm2, label="smollm2")
+    out_dir = Path(out_dir)
+    report = cache.cached_step(out_dir, export_key(), export_smollm2, label="smollm2")
+    if weights == "fp32":
+        return {**report, "served_weights": "fp32"}
+    target = served_onnx_dir(out_dir, weights)
+    key = cache.step_key("smollm2-quantize", config={"weights": weights, "export": export_key(), "version": 1})
+    quant = cache.cached_step(target, key, lambda d: quantize_weights(out_dir / "onnx", d, weights),
+                              label=f"smollm2 {weights}")
+    return {**report, "served_weights": weights, "quantized": quant}
 
 
 # ----------------------------------------------------------------------------- Triton
@@ -379,17 +439,18 @@ def llm_model_config(flavour: str = "cpu", *, max_input_tokens: int = 1024, max_
     return cfg
 
 
-def assemble_llm(model_dir: Path, export_dir: Path, flavour: str = "cpu") -> Path:
+def assemble_llm(model_dir: Path, export_dir: Path, flavour: str = "cpu", weights: str = DEFAULT_WEIGHTS) -> Path:
     """Write ``model_dir/llm_small`` (config.pbtxt + 1/model.py + hardlinked ONNX files).
 
     ``model_dir`` is the Triton repository root; ``export_dir`` is :func:`export_smollm2`'s ``out_dir``
-    (its ``onnx/`` subfolder is served). Big files are hardlinked (copied across filesystems).
+    (its ``onnx/`` subfolder is served, or ``onnx_<weights>/`` for quantised weights). Big files are
+    hardlinked (copied across filesystems).
     """
     from google.protobuf import text_format
 
-    src = Path(export_dir) / "onnx"
+    src = served_onnx_dir(export_dir, weights)
     if not (src / ONNX_FILE).exists():
-        raise FileNotFoundError(f"{src / ONNX_FILE} missing; run export_smollm2 first")
+        raise FileNotFoundError(f"{src / ONNX_FILE} missing; run build_smollm2(..., weights={weights!r}) first")
     dest = Path(model_dir) / MODEL_NAME
     if dest.exists():
         shutil.rmtree(dest)

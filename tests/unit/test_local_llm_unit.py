@@ -206,6 +206,24 @@ def test_assemble_llm_hardlinks(tmp_path):
     assert (version / "model.py").read_text() == smollm.BACKEND.read_text()
 
 
+def test_assemble_llm_serves_the_chosen_weights(tmp_path):
+    for weights in ("fp32", "int8"):
+        src = smollm.served_onnx_dir(tmp_path / "export", weights)
+        src.mkdir(parents=True)
+        for name in ("model.onnx", "tokenizer.json", "llm_meta.json"):
+            (src / name).write_text(f"{weights} {name}")
+    assert smollm.served_onnx_dir(tmp_path, "fp32") == tmp_path / "onnx"
+    assert smollm.served_onnx_dir(tmp_path, "int4") == tmp_path / "onnx_int4"
+    dest = smollm.assemble_llm(tmp_path / "repo", tmp_path / "export", "cpu", "int8")
+    assert (dest / "1" / "model.onnx").read_text() == "int8 model.onnx"
+    with pytest.raises(FileNotFoundError):
+        smollm.assemble_llm(tmp_path / "repo", tmp_path / "export", "cpu", "int4")  # not built
+    with pytest.raises(ValueError):
+        smollm.served_onnx_dir(tmp_path, "fp8")
+    with pytest.raises(ValueError):
+        smollm.quantize_weights(tmp_path, tmp_path / "out", "fp32")
+
+
 def test_gguf_located_without_import():
     import sys
 
