@@ -9,6 +9,11 @@ if ! ldconfig -p | grep -q libb64.so.0d; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -q libb64-0d >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q libb64-0d >/dev/null; } || echo "[setup] WARNING: could not install libb64-0d; perf_analyzer will not run"
   else echo "[setup] WARNING: run 'sudo apt-get install libb64-0d' for perf_analyzer"; fi
 fi
+if ! command -v redis-server >/dev/null; then
+  echo "[setup] installing redis-server (the session store's tests run a real one)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; } || echo "[setup] WARNING: could not install redis-server; the Redis session tests will fail"
+  else echo "[setup] WARNING: run 'sudo apt-get install redis-server' for the Redis session tests"; fi
+fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "[setup] creating .venv and installing pinned dependencies (a few minutes)"

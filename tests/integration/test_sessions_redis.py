@@ -1,0 +1,125 @@
+"""Conversation memory in a real redis-server (installed by scripts/setup.sh from Debian's package): the store's
+bounds, two service instances sharing one Redis, and a Redis outage degrading -- not failing -- the chat."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from server.errors import SessionUnavailable
+from server.sessions.store import RedisSessionStore, Turn
+
+pytestmark = pytest.mark.L0
+
+ORDER = "MA-20481937"  # the fake catalog's order (tests/integration/fakes.py)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is missing: scripts/setup.sh installs it (apt-get install redis-server)")
+            pytest.skip("redis-server not installed (bash scripts/setup.sh installs it)")
+        self.binary, self.port, self.proc = binary, _free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.kill()
+
+
+async def test_the_redis_store_keeps_the_last_turns_with_a_ttl(redis_server):
+    store = RedisSessionStore(redis_server.url, ttl_s=120, max_turns=3, max_turn_chars=20, timeout_ms=500)
+    try:
+        for i in range(5):
+            await store.append("s1", Turn(message=f"turn {i}", asins=("B0CHAINSW1",), answer="a" * 100))
+        turns = await store.history("s1")
+        assert [t.message for t in turns] == ["turn 2", "turn 3", "turn 4"]  # LTRIM: the last max_turns
+        assert turns[-1].asins == ("B0CHAINSW1",) and len(turns[-1].answer) == 20
+        ttl = await store._redis.ttl(store._key("s1"))  # observed in Redis itself
+        assert 0 < ttl <= 120
+        assert await store.history("nobody") == []
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_redis_is_session_unavailable_quickly():
+    store = RedisSessionStore(f"redis://127.0.0.1:{_free_port()}/0", timeout_ms=50)
+    started = time.monotonic()
+    with pytest.raises(SessionUnavailable):
+        await store.history("s1")
+    assert time.monotonic() - started < 2.0
+    await store.close()
+
+
+async def test_a_conversation_continues_on_another_instance_sharing_redis(make_server, redis_server):
+    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500}
+    first, second = await make_server(sessions=sessions), await make_server(sessions=sessions)
+    async with client_of(first) as a, client_of(second) as b:
+        asked = await a.chat("where is my order?", session_id="conv-1")
+        assert "order number" in asked.answer
+        # the bare id goes to the other instance: only Redis can tell it what was asked
+        reply = await b.chat(ORDER, session_id="conv-1")
+        assert reply.intent == "order_status" and ORDER in reply.answer and "shipped" in reply.answer, reply.answer
+        assert "session_unavailable" not in reply.degraded
+        # without the session the same bare id stands alone and is not looked up as an order
+        alone = await b.chat(ORDER, session_id="conv-2")
+        assert "shipped" not in alone.answer
+
+
+async def test_redis_killed_mid_conversation_degrades_then_recovers(make_server, redis_server):
+    server = await make_server(sessions={"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 200})
+    async with client_of(server) as c:
+        await c.chat("where is my order?", session_id="conv-3")
+        redis_server.kill()
+        down = await c.chat(ORDER, session_id="conv-3")
+        assert down.answer and "session_unavailable" in down.degraded  # answered, without memory
+        redis_server.start()  # same port, empty (no persistence): the conversation starts again
+        await asyncio.sleep(0.1)
+        await c.chat("where is my order?", session_id="conv-3")
+        back = await c.chat(ORDER, session_id="conv-3")
+        assert "session_unavailable" not in back.degraded and ORDER in back.answer and "shipped" in back.answer
+
+
+def client_of(server):
+    from clients.sdk import AsyncMangaAssistClient
+
+    return AsyncMangaAssistClient(server.target, timeout=5.0)
