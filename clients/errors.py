@@ -9,19 +9,25 @@ from __future__ import annotations
 import grpc
 
 REASON_KEY = "mangaassist-reason"
+RETRY_AFTER_KEY = "retry-after"
 
 
 class MangaAssistError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     reason: str = "internal"
+    #: the server's ``retry-after`` hint in seconds (rate-limited calls), else None
+    retry_after_s: float | None = None
 
-    def __init__(self, message: str, *, code: grpc.StatusCode | None = None, reason: str | None = None) -> None:
+    def __init__(self, message: str, *, code: grpc.StatusCode | None = None, reason: str | None = None,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         if reason is not None:
             self.reason = reason
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
 
     def __str__(self) -> str:
         return f"{self.code.name} ({self.reason}): {self.message}"
@@ -43,6 +49,12 @@ class Overloaded(MangaAssistError):
     """Shed by the service (concurrency cap or a full model queue): retry later, with backoff."""
 
     code, reason = grpc.StatusCode.RESOURCE_EXHAUSTED, "overloaded"
+
+
+class RateLimited(Overloaded):
+    """This caller is over its rate limit: retry after ``retry_after_s`` seconds."""
+
+    reason = "rate_limited"
 
 
 class BudgetExceeded(MangaAssistError):
@@ -80,7 +92,7 @@ class InternalError(MangaAssistError):
 _BY_REASON: dict[str, type[MangaAssistError]] = {
     cls.reason: cls
     for cls in (
-        InvalidRequest, Unauthenticated, PermissionDenied, Overloaded, BudgetExceeded, Unavailable,
+        InvalidRequest, Unauthenticated, PermissionDenied, Overloaded, RateLimited, BudgetExceeded, Unavailable,
         BackendError, BackendOverloaded, BackendTimeout, TierUnavailable, InternalError,
     )
 }
@@ -100,13 +112,20 @@ def from_rpc_error(err: grpc.RpcError) -> MangaAssistError:
     code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
     details = (err.details() if callable(getattr(err, "details", None)) else None) or str(code)
     reason = None
+    retry_after_s = None
     trailing = err.trailing_metadata() if callable(getattr(err, "trailing_metadata", None)) else None
     for key, value in trailing or ():
+        value = value if isinstance(value, str) else value.decode(errors="replace")
         if key == REASON_KEY:
-            reason = value if isinstance(value, str) else value.decode()
+            reason = value
+        elif key == RETRY_AFTER_KEY:
+            try:
+                retry_after_s = max(0.0, float(value))
+            except ValueError:
+                pass
     cls = _BY_REASON.get(reason or "")
     if cls is None or cls.code != code:  # the status code decides the class; the reason refines it
         cls = _BY_CODE.get(code, MangaAssistError)
         if cls is MangaAssistError:
-            return MangaAssistError(details, code=code, reason=reason or code.name.lower())
-    return cls(details, reason=reason)
+            return MangaAssistError(details, code=code, reason=reason or code.name.lower(), retry_after_s=retry_after_s)
+    return cls(details, reason=reason, retry_after_s=retry_after_s)

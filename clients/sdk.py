@@ -2,9 +2,17 @@
 :class:`AsyncMangaAssistClient` (asyncio). Both return the ``mangaassist.v1`` proto messages and raise
 the typed errors of :mod:`clients.errors`.
 
-Every call takes ``timeout`` (seconds; the gRPC deadline the service budgets against), defaulting to the
-client's ``timeout``. ``token`` adds ``authorization: Bearer <token>``; ``request_id`` is sent as
-``x-request-id`` and echoed in the response.
+Every call takes ``timeout`` (seconds; the gRPC deadline the service budgets against, covering every
+attempt), defaulting to the client's ``timeout``. ``token`` adds ``authorization: Bearer <token>``;
+``request_id`` is sent as ``x-request-id`` and echoed in the response.
+
+Retries (``retries=True``, the default) are gRPC's own (gRFC A6, :data:`RETRY_SERVICE_CONFIG`): only
+``UNAVAILABLE`` (a draining replica, a connection that failed) is retried, at most 3 attempts with jittered
+exponential backoff from 0.1 s; retry throttling stops retrying while many recent calls fail (a bucket of 10
+tokens: each failure takes 1, each success gives 0.1 back, retries only while more than 5 are left), so an
+outage is not multiplied into a retry storm.
+``RESOURCE_EXHAUSTED`` (shed, rate-limited: ``retry_after_s`` on the error) and ``DEADLINE_EXCEEDED`` are
+never retried here; the caller decides.
 
     with MangaAssistClient("localhost:50051") as client:
         reply = client.chat("Is Chainsaw Man vol 3 in stock?")
@@ -13,6 +21,7 @@ client's ``timeout``. ``token`` adds ``authorization: Bearer <token>``; ``reques
 
 from __future__ import annotations
 
+import json
 from typing import AsyncIterator, Iterator, Sequence
 
 import grpc
@@ -25,6 +34,35 @@ from clients.errors import from_rpc_error
 DEFAULT_TARGET = "localhost:50051"
 DEFAULT_TIMEOUT_S = 10.0
 _UNSET = object()
+
+#: gRPC retry policy (gRFC A6) for every MangaAssist RPC: UNAVAILABLE only, with backoff, throttled.
+RETRY_SERVICE_CONFIG = {
+    "methodConfig": [
+        {
+            "name": [{"service": "mangaassist.v1.MangaAssist"}],
+            "retryPolicy": {
+                "maxAttempts": 3,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ],
+    # each failed attempt takes a token, each success returns 0.1; below half of maxTokens nothing is retried
+    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+}
+
+
+def channel_options(options: Sequence[tuple[str, object]] = (), *, retries: bool = True) -> list[tuple[str, object]]:
+    """The SDK's channel arguments: ``options`` plus the retry service config (unless ``options`` sets one)."""
+    out = list(options)
+    given = {key for key, _ in out}
+    if retries and "grpc.service_config" not in given:
+        out.append(("grpc.service_config", json.dumps(RETRY_SERVICE_CONFIG)))
+    if "grpc.enable_retries" not in given:
+        out.append(("grpc.enable_retries", 1 if retries else 0))
+    return out
 
 
 def _metadata(token: str | None, request_id: str | None) -> tuple[tuple[str, str], ...]:
@@ -65,13 +103,15 @@ class MangaAssistClient(_Base):
         timeout: float | None = DEFAULT_TIMEOUT_S,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, object]] = (),
+        retries: bool = True,
     ) -> None:
         super().__init__(token, timeout)
         self.target = target
+        self.options = channel_options(options, retries=retries)
         if credentials is not None:
-            self._channel = grpc.secure_channel(target, credentials, options=list(options))
+            self._channel = grpc.secure_channel(target, credentials, options=self.options)
         else:
-            self._channel = grpc.insecure_channel(target, options=list(options))
+            self._channel = grpc.insecure_channel(target, options=self.options)
         self._stub = pb_grpc.MangaAssistStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -135,13 +175,15 @@ class AsyncMangaAssistClient(_Base):
         timeout: float | None = DEFAULT_TIMEOUT_S,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, object]] = (),
+        retries: bool = True,
     ) -> None:
         super().__init__(token, timeout)
         self.target = target
+        self.options = channel_options(options, retries=retries)
         if credentials is not None:
-            self._channel = grpc.aio.secure_channel(target, credentials, options=list(options))
+            self._channel = grpc.aio.secure_channel(target, credentials, options=self.options)
         else:
-            self._channel = grpc.aio.insecure_channel(target, options=list(options))
+            self._channel = grpc.aio.insecure_channel(target, options=self.options)
         self._stub = pb_grpc.MangaAssistStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 

@@ -40,7 +40,7 @@ from mangaassist.v1 import mangaassist_pb2
 
 from server.interceptors import ServiceInterceptor
 from server.metrics import Metrics
-from server.settings import Settings
+from server.settings import ServerSettings, Settings
 
 if TYPE_CHECKING:
     from server.app import Components
@@ -75,6 +75,27 @@ class Listener:
     port: int
     address: str
     metrics: Metrics
+    interceptor: ServiceInterceptor | None = None  # its ``limiter`` counts admitted/refused calls
+    options: tuple[tuple[str, int], ...] = ()  # the channel arguments the server was created with
+
+
+def server_options(cfg: ServerSettings) -> tuple[tuple[str, int], ...]:
+    """The gRPC core channel arguments of the service listener, from ``settings.server``."""
+    return (
+        ("grpc.max_receive_message_length", cfg.max_message_bytes),
+        # off: with SO_REUSEPORT a second process on the same port would silently share its traffic
+        ("grpc.so_reuseport", 0),
+        # keepalive: the server's own pings find dead peers; enforcement turns away clients that ping too often
+        ("grpc.keepalive_time_ms", cfg.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", cfg.keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", int(cfg.keepalive_permit_without_calls)),
+        ("grpc.http2.min_ping_interval_without_data_ms", cfg.keepalive_min_ping_interval_ms),
+        ("grpc.http2.max_ping_strikes", cfg.keepalive_max_ping_strikes),
+        # connections age out so clients re-resolve and spread over pods the HPA adds
+        *((("grpc.max_connection_age_ms", cfg.max_connection_age_ms),
+           ("grpc.max_connection_age_grace_ms", cfg.max_connection_age_grace_ms)) if cfg.max_connection_age_ms > 0 else ()),
+        ("grpc.max_concurrent_streams", cfg.max_concurrent_streams),
+    )
 
 
 def bind_listener(settings: Settings, metrics: Metrics | None = None) -> Listener:
@@ -82,14 +103,9 @@ def bind_listener(settings: Settings, metrics: Metrics | None = None) -> Listene
     configured). Must run inside the event loop that will serve it."""
     metrics = metrics or Metrics()
     cfg = settings.server
-    server = grpc.aio.server(
-        interceptors=[ServiceInterceptor(tokens=cfg.auth_tokens, exempt_prefixes=cfg.auth_exempt_prefixes, metrics=metrics)],
-        options=[
-            ("grpc.max_receive_message_length", cfg.max_message_bytes),
-            # off: with SO_REUSEPORT a second process on the same port would silently share its traffic
-            ("grpc.so_reuseport", 0),
-        ],
-    )
+    interceptor = ServiceInterceptor.from_settings(cfg, metrics)
+    options = server_options(cfg)
+    server = grpc.aio.server(interceptors=[interceptor], options=list(options))
     address = f"{cfg.host}:{cfg.port}"
     try:
         if cfg.tls_cert_file and cfg.tls_key_file:
@@ -106,7 +122,7 @@ def bind_listener(settings: Settings, metrics: Metrics | None = None) -> Listene
         raise RuntimeError(f"could not bind {address}: {err} (is another process listening there?)") from err
     if port == 0:
         raise RuntimeError(f"could not bind {address}")
-    return Listener(server, port, address.replace(f":{cfg.port}", f":{port}"), metrics)
+    return Listener(server, port, address.replace(f":{cfg.port}", f":{port}"), metrics, interceptor, options)
 
 
 async def start_health_listener(health: _Health, address: str) -> tuple[grpc.aio.Server, int]:

@@ -11,9 +11,8 @@ from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
 from server import convert
 from server.pipeline import Pipeline
-from server.request import new_request_id
-
-REQUEST_ID_KEY = "x-request-id"
+from server.interceptors import request_id_of
+from server.request import current_request_id
 
 
 class MangaAssistServicer(pb_grpc.MangaAssistServicer):
@@ -63,10 +62,5 @@ def _after_response(context: grpc.aio.ServicerContext) -> Callable[[Callable[[],
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
-    """The caller's ``x-request-id`` (sanitised) or a fresh one."""
-    for key, value in context.invocation_metadata() or ():
-        if key == REQUEST_ID_KEY and isinstance(value, str):
-            value = "".join(ch for ch in value[:64] if ch.isalnum() or ch in "-_.")
-            if value:
-                return value
-    return new_request_id()
+    """The id the interceptor bound for this call (the caller's sanitised ``x-request-id`` or a fresh one)."""
+    return current_request_id() or request_id_of(context.invocation_metadata())

@@ -99,8 +99,8 @@ class ServerSettings:
     keepalive_time_ms: int = 60_000
     keepalive_timeout_ms: int = 20_000
     #: keepalive enforcement: a client ping sooner than this after the last one (no data in between) is a
-    #: strike; past ``keepalive_max_ping_strikes`` strikes the server closes the connection (GOAWAY
-    #: too_many_pings). Pings on a connection with no call open are strikes unless permitted.
+    #: strike; past ``keepalive_max_ping_strikes`` strikes (0 = no limit) the server closes the connection
+    #: (GOAWAY too_many_pings). Pings on a connection with no call open are strikes unless permitted.
     keepalive_min_ping_interval_ms: int = 10_000
     keepalive_max_ping_strikes: int = 2
     keepalive_permit_without_calls: bool = False
