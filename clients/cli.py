@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--export-raters", metavar="CSV", help="write a stratified sample of 50 answers for human rating")
     ev.add_argument("--import-raters", metavar="CSV", help="read human 1-5 scores into the report")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the rater sample")
+    conv = sub.add_parser("eval-conversations", help="judge follow-ups on multi-turn conversations, with and without memory")
+    conv.add_argument("--conversations", default=".build/golden/conversations.jsonl", help="conversations JSONL")
+    conv.add_argument("--out", default="benchmarks/results/conversations", help="where conversations.json/.md go")
+    conv.add_argument("--concurrency", type=int, default=2)
+    conv.add_argument("--limit", type=int, help="only the first N conversations")
     return p
 
 
@@ -92,6 +97,11 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
     out = stdout or sys.stdout
     if args.command == "eval":
         return _eval(args, out)
+    if args.command == "eval-conversations":
+        from clients.evaluation.conversations import run as run_conversations
+
+        return run_conversations(args.target, args.conversations, args.out, token=args.token, timeout=args.timeout,
+                                 concurrency=args.concurrency, limit=args.limit, out=out)
     from clients.sdk import MangaAssistClient
 
     try:

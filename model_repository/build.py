@@ -92,9 +92,13 @@ class Builder:
             inputs=self._data_files("catalog.jsonl", "policies.jsonl", "orders.jsonl", "series.jsonl", "intents"),
             code=sorted(golden.glob("*.py")) + [golden / "handwritten.jsonl", golden / "holdout.jsonl"],
         )
-        return cache.cached_step(
-            self.dir / "golden", key, lambda out: write_golden(self.data, out / "golden.jsonl", seed=self.cfg.seed), label="golden"
-        )
+        def run(out: Path) -> dict[str, Any]:
+            from model_repository.golden.conversations import write_conversations
+
+            report = write_golden(self.data, out / "golden.jsonl", seed=self.cfg.seed)
+            return {**report, **write_conversations(self.data, out / "conversations.jsonl", seed=self.cfg.seed)}
+
+        return cache.cached_step(self.dir / "golden", key, run, label="golden")
 
     def build_intent(self) -> dict[str, Any]:
         from model_repository.contract import LABEL_TO_ID

@@ -39,7 +39,10 @@ _NOT_PRODUCT_PRICE_BEFORE = re.compile(
     r"credit|coupon|gift card|fee|shipping(?: costs?| is)?|up to|threshold of)\s*$",
     re.IGNORECASE,
 )
-_NOT_PRODUCT_PRICE_AFTER = re.compile(r"^\s*(?:off|discount|shipping|minimum|or more|and up|\+)", re.IGNORECASE)
+_NOT_PRODUCT_PRICE_AFTER = re.compile(
+    r"^\s*(?:off|discount|shipping|minimum|or more|and up|\+|(?:return )?(?:label )?fees?\b|(?:return )?label\b|per (?:order|month|year))",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,8 @@ def _policy_answer(
         text = _order(message, facts, get_order) + " " + text
     res = facts.resolution
     if intent == "return_refund" and res is not None and res.products and res.matched_by in ("name", "fuzzy"):
-        return f"Sorry about your copy of {res.products[0].title}. " + text, []
+        lead = "Sorry about your copy of {}." if asks.DAMAGE.search(message) else "Here's how returns work for {}."
+        return lead.format(res.products[0].title) + " " + text, []
     lead, asins = "", []
     if res is not None and res.not_carried:
         lead = _decline(res.not_carried)

@@ -105,5 +105,12 @@ SOMEONE_ELSES_ORDER = re.compile(
 )
 #: A return, exchange or refund asked for ("can i swap my horimiya 2 for a different volume").
 RETURN_ASK = re.compile(
-    r"\b(?:swap|exchange|return|send (?:it |them )?back|refund)\b|返品|交換|返金|\bhenpin\b|\bkoukan\b", re.I
+    r"\b(?:swap|exchange|return|refund)\b|\bsend\b.{0,60}\bback\b|返品|交換|返金|\bhenpin\b|\bkoukan\b", re.I
+)
+#: Damage or a wrong item reported ("arrived with a torn cover", "you sent me vol 6 instead of vol 5").
+DAMAGE = re.compile(
+    r"\bbroken|torn|ripped|crushed|bent|misprint|\bdamage[ds]?\b|cracked|dented|scratched|stained|loose pages?|"
+    r"upside down|pages? missing|missing pages?|instead of|wrong (?:book|volume|item|one)|defect|"
+    r"破損|破れ|折れ|汚れ|落丁|乱丁|間違",
+    re.I,
 )

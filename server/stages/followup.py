@@ -46,17 +46,19 @@ _VOLUME_REF = re.compile(
 )
 #: "that one", "this one", "it", "the second one (you showed)", それ
 _PRODUCT_REF = re.compile(
-    r"\bthe (?P<ord>first|second|third|last|1st|2nd|3rd) (?:one|book|pick|volume)(?: you (?:showed|mentioned|listed|suggested|said))?\b"
+    r"\b(?:the )?(?P<ord>first|second|third|last|1st|2nd|3rd) (?:one|book|pick|volume)(?: you (?:showed|mentioned|listed|suggested|said))?\b"
     r"|\b(?:that|this) (?:one|book|volume|manga)\b|\bit\b|それ|その本|あれ",
     re.I,
 )
 #: "and", "what about", "the", "ok" in front of a bare edition ask ("and the box set?")
 _LEAD = re.compile(r"^(?:(?:and|what about|how about|ok(?:ay)?|also|so|the|a|an|is there an?)\s+)+", re.I)
+#: A bare ask about an item ("still available?", "in stock?", "how much?", "price?")
+_ITEM_ASK = re.compile(r"\bstill (?:available|in stock|there)\b|^\W*(?:is it |and )?(?:in stock|available|how much|price|cost)\W*$|在庫", re.I)
 _ORDINALS = {"first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "last": -1}
 #: Words that already ask something; without them a resolved reference is asked the way the last turn asked.
 _ASKS_SOMETHING = re.compile(
     r"how much|price|cost|in stock|stock|available|availability|have|carry|sell|release|out yet|author|who|"
-    r"return|refund|exchange|swap|ship|deliver|いくら|在庫|ある|発売|返品",
+    r"return|refund|exchange|swap|ship|deliver|\bsend\b|\bhow (?:do|can|long|would)\b|いくら|在庫|ある|発売|返品",
     re.I,
 )
 
@@ -93,6 +95,12 @@ def resolve(text: str, history: Sequence[Turn], resolver: EntityResolver) -> Fol
             if product is not None:
                 resolved = text[: m.start()] + product.title + text[m.end():]
                 return Followup(_asked(resolved, last, product.title), "product", product.title)
+        if _short(text) and _ITEM_ASK.search(text) and not asks.ORDER_WORDS.search(text):
+            # "still available?", "how much?": the product the last answer was about
+            product = resolver.catalog.get_product(last.asins[0])
+            if product is not None:
+                ask = f"how much is {product.title}?" if asks.PRICE_ASKED.search(text) else f"is {product.title} in stock?"
+                return Followup(ask, "product", product.title)
     return Followup(text)
 
 

@@ -51,6 +51,16 @@ def test_that_one_and_the_second_one_are_the_products_the_last_answer_showed(res
     assert (f.kind, f.refers_to) == ("product", second) and f.text == f"how much is {second}?"
 
 
+@pytest.mark.parametrize("reply, expect", [
+    ("still available?", "is {first} in stock?"), ("in stock?", "is {first} in stock?"),
+    ("2nd one pls", "how much is {second}?"), ("how do i send it back", "how do i send {first} back"),
+])
+def test_bare_asks_and_pronouns_refer_to_what_the_last_answer_showed(resolver, store, reply, expect):
+    last = naruto_turn(resolver)
+    first, second = (store.get_product(a).title for a in last.asins[:2])
+    assert resolve(reply, [last], resolver).text == expect.format(first=first, second=second)
+
+
 def test_a_message_naming_its_own_title_or_with_no_history_stands_alone(resolver):
     assert resolve("is berserk vol 2 in stock?", [naruto_turn(resolver)], resolver).kind == ""
     assert resolve("what about vol 4?", [], resolver).text == "what about vol 4?"
