@@ -209,9 +209,64 @@ def facts_stated(record: dict, text: str) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------------------- variants
-def load_generator(onnx_dir: Path, threads: int) -> Any:
+class GenaiGenerator:
+    """onnxruntime-genai's own loop (``genai:DIR``, a model-builder output) behind OnnxGenerator's interface.
+
+    No prompt-prefix cache: every request prefills its whole prompt. Needs onnxruntime-genai and the
+    onnxruntime it was built for on the path (not the project's pinned onnxruntime; see the results README).
+    """
+
+    def __init__(self, model_dir: Path, threads: int) -> None:
+        import onnxruntime_genai as og
+        from tokenizers import Tokenizer
+
+        from model_repository.backends.llm_model import IM_END
+
+        cfg = json.loads((model_dir / "genai_config.json").read_text())
+        opts = cfg["model"]["decoder"].setdefault("session_options", {})
+        if opts.get("intra_op_num_threads") != threads:
+            opts["intra_op_num_threads"] = threads
+            (model_dir / "genai_config.json").write_text(json.dumps(cfg, indent=4))
+        self._og = og
+        self.model = og.Model(str(model_dir))
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.stop_ids = {self.tokenizer.token_to_id(t) for t in (IM_END, "<|endoftext|>")} - {None}
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        from model_repository.backends.llm_model import prompt_to_text
+
+        return self.tokenizer.encode(prompt_to_text(prompt), add_special_tokens=False).ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def generate(self, ids: list[int], max_new_tokens: int):
+        og = self._og
+        params = og.GeneratorParams(self.model)
+        params.set_search_options(max_length=len(ids) + max_new_tokens, do_sample=False)
+        gen = og.Generator(self.model, params)
+        gen.append_tokens(ids)
+        produced = 0
+        while not gen.is_done():
+            gen.generate_next_token()
+            token = int(gen.get_next_tokens()[0])
+            if token in self.stop_ids:
+                yield None, "stop"
+                return
+            produced += 1
+            yield token, None
+            if produced >= max_new_tokens:
+                yield None, "length"
+                return
+        yield None, "length"
+
+
+def load_generator(onnx_dir: Path | str, threads: int) -> Any:
     from model_repository.backends.llm_model import OnnxGenerator
 
+    if str(onnx_dir).startswith("genai:"):
+        return GenaiGenerator(Path(str(onnx_dir)[len("genai:"):]), threads)
+    onnx_dir = Path(onnx_dir)
     return OnnxGenerator(str(onnx_dir / "model.onnx"), str(onnx_dir / "tokenizer.json"),
                          str(onnx_dir / "llm_meta.json"), threads=threads)
 
@@ -222,7 +277,7 @@ def parse_variants(items: Iterable[str]) -> dict[str, Path]:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise SystemExit(f"--variant wants NAME=DIR, got {item!r}")
-        out[name] = Path(path)
+        out[name] = path if path.startswith("genai:") else Path(path)
     return out
 
 
@@ -235,22 +290,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD_DIR)
     ap.add_argument("--baseline", type=Path, default=None, help="default: <build>/models/smollm2/onnx")
-    ap.add_argument("--variant", action="append", default=[], help="NAME=DIR (model.onnx, tokenizer.json, llm_meta.json)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="NAME=DIR (model.onnx, tokenizer.json, llm_meta.json) or NAME=genai:DIR (onnxruntime-genai)")
     ap.add_argument("--per-intent", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens-scale", type=float, default=1.0, help="scale routing.max_tokens (quick runs)")
     ap.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR / "llm")
+    ap.add_argument("--from-json", type=Path, default=None, help="re-analyse a previous run's generate.json")
     args = ap.parse_args(argv)
+    if args.from_json is not None:
+        return rewrite(args.from_json, args.out)
 
     from server.settings import RoutingSettings
 
     max_tokens = {k: max(1, int(v * args.max_tokens_scale)) for k, v in RoutingSettings().max_tokens.items()}
-    variants = {"fp32": args.baseline or args.build_dir / "models" / "smollm2" / "onnx"}
+    variants: dict[str, Any] = {"fp32": args.baseline or args.build_dir / "models" / "smollm2" / "onnx"}
     variants.update(parse_variants(args.variant))
     gens = {}
     for name, path in variants.items():
         t0 = time.perf_counter()
-        gens[name] = load_generator(Path(path), args.threads)
+        gens[name] = load_generator(path, args.threads)
         print(f"[llm-bench] loaded {name} from {path} in {time.perf_counter() - t0:.1f}s", flush=True)
     ctx = ContextBuilder(args.build_dir)
     records = pick_records(read_jsonl(args.build_dir / "golden" / "golden.jsonl"), args.per_intent)
@@ -284,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[llm-bench] {i + 1}/{len(records)} {record['intent']:<16} {name:<6} {row['tokens']:>3} tok "
                   f"{row['e2e_ms']:>8.0f} ms prefill {row['prefill_ms']:>5.0f} decode "
                   f"{row['decode_ms_per_token']:>5.1f} ms/tok {trace.finish:<6} kept={row['kept']}", flush=True)
-    report = analyse(rows, names, max_tokens)
+    report = analyse(rows, names, max_tokens, base.decode)
     report.update({"device": device_info(), "per_intent": args.per_intent, "threads": args.threads,
                    "variants": {k: str(v) for k, v in variants.items()}, "max_tokens": max_tokens,
                    "command": "python -m benchmarks.llm.generate " + " ".join(sys.argv[1:] if argv is None else argv)})
@@ -295,16 +354,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def rewrite(path: Path, out: Path) -> int:
+    """Re-run the analysis and the Markdown of a saved run (its rows are all in the JSON)."""
+    saved = json.loads(path.read_text())
+    rows = saved.pop("rows")
+    names = list(dict.fromkeys(r["variant"] for r in rows))
+    for key in ("variants_summary", "by_intent", "stop_at_end_event", "max_tokens_cap"):
+        saved.pop(key, None)
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(Path(saved["variants"]["fp32"]) / "tokenizer.json"))
+    report = {**analyse(rows, names, saved["max_tokens"], lambda ids: tok.decode(list(ids), skip_special_tokens=True)),
+              **saved}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "generate.json", {**report, "rows": rows})
+    (out / "generate.md").write_text(render_markdown(report))
+    print((out / "generate.md").read_text())
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- analysis
 def stop_cut(row: dict) -> int:
     """Tokens the baseline would have produced had it stopped at the end event (greedy: same prefix)."""
     return row["end_event_token"] or row["tokens"]
 
 
-def analyse(rows: list[dict], names: list[str], max_tokens: dict[str, int]) -> dict[str, Any]:
+CAPS = (48, 64, 96, 128)
+
+
+def capped(rows: list[dict], cap: int, decode: Callable[[list[int]], str]) -> dict[str, Any]:
+    """The baseline with ``max_tokens`` = min(cap, the intent's): each trace cut at ``cap`` tokens (greedy:
+    the same tokens up to there), its answer re-parsed as a truncated one."""
+    e2e, kept, same = [], 0, 0
+    for r in rows:
+        if r["tokens"] <= cap:
+            e2e.append(r["e2e_ms"])
+            now_kept = r["kept"]
+        else:
+            e2e.append(r["token_times_ms"][cap - 1])
+            now_kept = "answer_empty" not in answer_of(decode(r["ids"][:cap]), "length")[1]
+        kept += now_kept
+        same += now_kept == r["kept"]
+    return {"cap": cap, "kept": kept, "same_kept_vs_uncapped": same / len(rows), "e2e": latency_summary(e2e),
+            "complete_answers_cut": sum(r["finish"] != "length" and r["tokens"] > cap for r in rows)}
+
+
+def analyse(rows: list[dict], names: list[str], max_tokens: dict[str, int],
+            decode: Callable[[list[int]], str] | None = None) -> dict[str, Any]:
     by = {n: [r for r in rows if r["variant"] == n] for n in names}
     base = {r["id"]: r for r in by["fp32"]}
-    out: dict[str, Any] = {"variants_summary": {}, "per_intent": {}}
+    out: dict[str, Any] = {"variants_summary": {}, "by_intent": {}}
     for name, rs in by.items():
         pairs = [(r, base[r["id"]]) for r in rs]
         ratios = [b["e2e_ms"] / r["e2e_ms"] for r, b in pairs if r["e2e_ms"] > 0]
@@ -338,12 +437,14 @@ def analyse(rows: list[dict], names: list[str], max_tokens: dict[str, int]) -> d
         "e2e": latency_summary(stopped),
         "tokens_saved": sum(r["tokens"] - stop_cut(r) for r in brs),
     }
+    if decode is not None:
+        out["max_tokens_cap"] = [capped(brs, cap, decode) for cap in CAPS]
     for intent in INTENTS:
         rs = [r for r in brs if r["intent"] == intent]
         if not rs:
             continue
         kept_len = [stop_cut(r) for r in rs if r["kept"] and r["finish"] != "length"]
-        out["per_intent"][intent] = {
+        out["by_intent"][intent] = {
             "n": len(rs), "max_tokens": max_tokens[intent], "kept": sum(r["kept"] for r in rs),
             "finish_length": sum(r["finish"] == "length" for r in rs),
             "tokens_of_kept_complete_answers_max": max(kept_len) if kept_len else None,
@@ -383,12 +484,21 @@ def render_markdown(report: dict) -> str:
               f"`{{\"type\": \"end\"}}`; greedy output is identical up to there): {s['wrote_end_event']} "
               f"generations wrote it, {s['ran_on_after_end']} ran on after it, {s['tokens_saved']} tokens saved; "
               f"e2e p50 {fmt(s['e2e']['p50_ms'], 0)} ms, p99 {fmt(s['e2e']['p99_ms'], 0)} ms.", ""]
+    if report.get("max_tokens_cap"):
+        lines += ["**A lower `max_tokens`** (fp32 traces cut at the cap; greedy output is identical up to there; a "
+                  "cut answer is re-parsed as truncated): what the tier keeps and how long it takes.", ""]
+        lines.append(markdown_table(
+            ["cap (tokens)", "kept", "same kept as uncapped", "complete answers cut", "e2e p50 ms", "e2e p99 ms"],
+            [[c["cap"], f"{c['kept']}/{c['e2e']['n']}", f"{100 * c['same_kept_vs_uncapped']:.0f}%",
+              c["complete_answers_cut"], fmt(c["e2e"]["p50_ms"], 0), fmt(c["e2e"]["p99_ms"], 0)]
+             for c in report["max_tokens_cap"]]))
+        lines.append("")
     rows = []
-    for intent, p in report["per_intent"].items():
+    for intent, p in report["by_intent"].items():
         rows.append([intent, p["n"], p["max_tokens"], p["kept"], p["finish_length"],
                      fmt(p["tokens_of_kept_complete_answers_max"]), p["e2e_p50_ms"], p["e2e_p99_ms"]]
                     + [p[k] for k in p if k.endswith("_e2e_p99_ms") and k != "e2e_p99_ms"])
-    extra = [k.replace("_e2e_p99_ms", "") + " e2e p99 ms" for k in next(iter(report["per_intent"].values()))
+    extra = [k.replace("_e2e_p99_ms", "") + " e2e p99 ms" for k in next(iter(report["by_intent"].values()))
              if k.endswith("_e2e_p99_ms") and k != "e2e_p99_ms"]
     lines.append(markdown_table(["intent (fp32)", "n", "max_tokens", "kept", "ran to max_tokens",
                                  "longest kept complete answer (tokens)", "e2e p50 ms", "e2e p99 ms", *extra], rows))
