@@ -270,7 +270,8 @@ def build_tiers(
     if llm.local_tier == "on" or (llm.local_tier == "auto" and not fake_backend and _repository_has(settings, llm.local_model)):
         from server.llm.local import LocalTier
 
-        local = LocalTier("small", settings.triton.url, llm.local_model, catalog=catalog, triton=triton)
+        local = LocalTier("small", settings.triton.url, llm.local_model, catalog=catalog, triton=triton,
+                          max_new_tokens=llm.local_max_new_tokens)
     tiers: dict[str, LLMTier] = {}
     if llm.enabled:
         from server.llm.bedrock import BedrockTier

@@ -177,10 +177,13 @@ class LocalTier:
         catalog: Any | None = None,
         *,
         max_prompt_chars: int = 3400,
+        max_new_tokens: int = 0,
         client: Any | None = None,
         triton: TritonClient | None = None,
     ) -> None:
+        """``max_new_tokens``: a cap on the route's ``max_tokens`` for this model (0 = none)."""
         self.name = name
+        self.max_new_tokens = max_new_tokens
         self.model_name = model_name
         self.model_id = model_label  # what the router reports as the answer's model
         self.model = model_label
@@ -212,9 +215,12 @@ class LocalTier:
     def _inputs(self, request: LLMRequest) -> dict[str, np.ndarray]:
         return {
             _PROMPT: np.array([self.payload(request).encode("utf-8")], dtype=np.object_),
-            _MAX_TOKENS: np.array([max(1, int(request.max_tokens))], dtype=np.int32),
+            _MAX_TOKENS: np.array([max(1, self._token_cap(request.max_tokens))], dtype=np.int32),
             _TEMPERATURE: np.array([max(0.0, float(request.temperature))], dtype=np.float32),
         }
+
+    def _token_cap(self, max_tokens: int) -> int:
+        return min(int(max_tokens), self.max_new_tokens) if self.max_new_tokens > 0 else int(max_tokens)
 
     def _unavailable(self, message: str, *, retryable: bool) -> TierUnavailable:
         return TierUnavailable(f"local llm {self.model_name}: {message}", tier=self.name, retryable=retryable)

@@ -446,3 +446,11 @@ def test_keep_last_logits_slices_before_lm_head(tmp_path):
     out = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     assert out.shape == (1, 1, 5)
     np.testing.assert_allclose(out[0, 0], np.maximum(x[0, -1], 0) @ w, rtol=1e-6)
+
+
+def test_the_local_tier_caps_the_routes_max_tokens():
+    from server.llm.local import LocalTier
+
+    capped = LocalTier("small", "localhost:1", max_new_tokens=64)
+    assert capped._token_cap(384) == 64 and capped._token_cap(32) == 32
+    assert LocalTier("small", "localhost:1")._token_cap(384) == 384  # 0 = no cap
