@@ -110,6 +110,7 @@ class BedrockLoopback:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self.requests: list[RecordedRequest] = []
+        self.disconnects = 0  # responses the client hung up on before they were written out (a cancel, a timeout)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -186,6 +187,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):  # reset while waiting for the next request on the
+            self._client_gone()                          # connection: the client closed it with a response unread
+
+    def _client_gone(self) -> None:
+        """The client gave up on a response (timeout, cancel): its connection died under us."""
+        self.close_connection = True
+        with self.loopback._lock:
+            self.loopback.disconnects += 1
+
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length) if length else b""
@@ -215,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send_stream(b)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout): nothing to do
+            self._client_gone()
 
     def _send_error(self, status: int, error_type: str, message: str) -> None:
         payload = json.dumps({"message": message}).encode()

@@ -178,6 +178,19 @@ async def test_stream_that_stalls_is_cut_near_the_budget(server, tier):
     assert len(got) == 2
 
 
+async def test_a_caller_cancelling_a_stream_closes_the_bedrock_connection(server, tier):
+    """Observed on the Bedrock side: once the caller stops reading, the loopback's next write finds the
+    connection closed (it would otherwise finish the answer into a socket nobody reads)."""
+    server.stall(after_deltas=1, seconds=0.5, text='{"type": "text", "text": "a long answer in many pieces"}\n' * 4)
+    stream = tier.stream(_request(timeout_s=10.0))
+    assert await stream.__anext__()
+    await stream.aclose()  # what the router does when the gRPC caller cancels
+    deadline = time.monotonic() + 5
+    while server.disconnects == 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert server.disconnects == 1 and server.count("converse-stream") == 1  # closed, and not retried
+
+
 async def test_unparsable_model_output_is_flagged_for_the_schema_guardrail(server, tier):
     server.respond("Sure! Chainsaw Man is $9.99.")
     answer = await tier.generate(_request())
