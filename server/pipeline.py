@@ -3,10 +3,15 @@ converts at the boundary. Read ``Pipeline._turn`` top-down -- one line per stage
 module under ``server/stages/``; ``chat`` (the whole answer) and ``chat_stream`` (the answer's text as the
 tier produces it, then the same result) both run it:
 
-    admission -> validation -> (session blocked?) -> input guardrail -> rule fast path -> classify
+    admission -> validation -> (session blocked?) -> input guardrail -> session memory -> the follow-up
+    resolved into the text ("what about vol 4?" -> "how much is Naruto vol 4?") -> rule fast path -> classify
     (+ embed, concurrently) -> adapter -> retrieve -> rerank -> facts (entity resolution: which products,
     or "we don't carry X"; the policy sections; the intent the answer addresses) -> tier routing -> answer ->
-    output guardrail -> response -> (after it is sent) queue the answer for async hallucination scoring
+    output guardrail -> response -> the turn stored in the session -> (after it is sent) queue the answer
+    for async hallucination scoring
+
+Conversation memory (``server/sessions``) is bounded like a model call: a slow or unreachable store answers the
+turn without memory (``degraded: session_unavailable``).
 
 Answers are grounded by design: the facts stage resolves the series / volume / edition the customer means
 (``server/retrieval/entities.py``: lexical + alias + fuzzy + dense), and the template tier composes the answer
