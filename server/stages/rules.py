@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
 
 from server.ids import find_order_id
-from server.intents import INTENT_LABELS
 
-__all__ = ["RuleMatch", "match", "evaluate"]
+__all__ = ["RuleMatch", "match"]
 
 #: Longest message the greeting rule looks at; real greetings are short.
 _MAX_GREETING_CHARS = 80
@@ -171,47 +169,3 @@ def _fuzzy_block(norm: str) -> bool:
         if word in _FUZZY_BLOCK or not _deletes(word).isdisjoint(_FUZZY_BLOCK):
             return True
     return False
-
-
-def evaluate(examples: Iterable[Mapping[str, Any] | tuple[str, str]]) -> dict[str, Any]:
-    """Precision/coverage of the rules on labelled examples (``{"text", "label"}`` or ``(text, label)``).
-
-    ``precision``: correct / fired (``None`` when nothing fired); ``coverage``: fired / examples.
-    ``per_intent[label]``: for each gold label, ``support`` (examples), ``fired`` (rule decided an example
-    with this gold label), ``predicted`` (rule answered this intent), ``correct``, ``precision``
-    (correct / predicted) and ``coverage`` (correct / support). ``per_rule`` counts fires and hits.
-    """
-    per_intent = {label: {"support": 0, "fired": 0, "predicted": 0, "correct": 0} for label in INTENT_LABELS}
-    per_rule: dict[str, dict[str, int]] = {}
-    total = fired = correct = 0
-    for ex in examples:
-        text, label = (ex["text"], ex["label"]) if isinstance(ex, Mapping) else ex
-        total += 1
-        per_intent.setdefault(label, {"support": 0, "fired": 0, "predicted": 0, "correct": 0})
-        per_intent[label]["support"] += 1
-        m = match(text)
-        if m is None:
-            continue
-        fired += 1
-        hit = m.intent == label
-        correct += hit
-        per_intent[label]["fired"] += 1
-        per_intent[m.intent]["predicted"] += 1
-        per_intent[m.intent]["correct"] += hit
-        rule = per_rule.setdefault(m.rule, {"fired": 0, "correct": 0})
-        rule["fired"] += 1
-        rule["correct"] += hit
-    for stats in per_intent.values():
-        stats["precision"] = stats["correct"] / stats["predicted"] if stats["predicted"] else None
-        stats["coverage"] = stats["correct"] / stats["support"] if stats["support"] else None
-    for stats in per_rule.values():
-        stats["precision"] = stats["correct"] / stats["fired"]
-    return {
-        "n": total,
-        "fired": fired,
-        "correct": correct,
-        "precision": correct / fired if fired else None,
-        "coverage": fired / total if total else 0.0,
-        "per_intent": per_intent,
-        "per_rule": per_rule,
-    }
