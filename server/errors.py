@@ -45,6 +45,17 @@ class Overloaded(MangaAssistError):
     reason = "overloaded"
 
 
+class RateLimited(Overloaded):
+    """The caller spent its token bucket (server/interceptors.py ``RateLimiter``); ``retry_after_s`` is when the
+    next call would be admitted (sent as trailing metadata ``retry-after``)."""
+
+    reason = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class BudgetExceeded(MangaAssistError):
     """The caller's deadline / the configured budget was spent before an answer existed."""
 

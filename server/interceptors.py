@@ -44,6 +44,7 @@ from server.errors import (
     MangaAssistError,
     Overloaded,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
     Unavailable,
 )
@@ -80,16 +81,6 @@ def status_of(error: type[BaseException] | BaseException) -> grpc.StatusCode:
     """The gRPC status for a domain error (class or instance)."""
     cls = error if isinstance(error, type) else type(error)
     return next((STATUS_OF[c] for c in cls.__mro__ if c in STATUS_OF), grpc.StatusCode.INTERNAL)
-
-
-class RateLimited(Overloaded):
-    """The caller spent its token bucket; ``retry_after_s`` is when the next call would be admitted."""
-
-    reason = "rate_limited"
-
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class RateLimiter:
