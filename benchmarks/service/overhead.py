@@ -143,7 +143,8 @@ async def measure(stack: Stack, texts: Sequence[str], queries: Sequence[str], *,
             ms_raw_r, _ = await timed(raw.retrieve(query))
             ms_rpc_r, reply_r = await timed(rpc.retrieve(query, top_k=5, rerank=True))
             ms_raw_chat, raw_intent = await timed(raw.chat(text))
-            ms_rpc_chat, reply = await timed(rpc.chat(text, session_id="bench"))
+            # one session per request: unrelated messages in one session would be read as follow-ups
+            ms_rpc_chat, reply = await timed(rpc.chat(text, session_id=f"bench-{i}"))
             if i < warmup:
                 continue
             for key, ms in (("raw_classify", ms_raw_c), ("rpc_classify", ms_rpc_c), ("raw_retrieve", ms_raw_r),
