@@ -182,7 +182,8 @@ class Pipeline:
             seen = seen.answering(facts.intent)
             chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6b routing
-            llm_request = answer_stage.build_request(route, text, chunks, ctx, request.session_id)
+            llm_request = answer_stage.build_request(route, text, chunks, ctx, request.session_id,
+                                                     [(t.message, t.answer) for t in history])
             answer: LLMAnswer | None = None
             async for piece in answer_stage.answer(self.router, route, llm_request, facts, ctx, stream=stream):  # 7 answer
                 if isinstance(piece, LLMAnswer):

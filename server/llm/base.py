@@ -17,6 +17,8 @@ class LLMRequest:
     max_tokens: int
     timeout_s: float  # what is left of the caller's budget for this call
     session_id: str = ""
+    #: the session's last turns, oldest first: (customer message as redacted, answer) -- follow-ups in the prompt
+    history: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

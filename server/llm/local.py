@@ -199,7 +199,8 @@ class LocalTier:
         context = list(request.context)
         while True:
             prompt = build_prompt_for(dataclasses.replace(request, context=context), price_of=self._price_of)
-            size = len(prompt.system) + len(prompt.final_user) + sum(len(a) + len(b) for a, b in prompt.few_shot)
+            size = len(prompt.system) + len(prompt.final_user) + sum(
+                len(a) + len(b) for a, b in (*prompt.few_shot, *prompt.history))
             if size <= self.max_prompt_chars or not context:
                 return prompt
             context.pop()  # chunks arrive best first

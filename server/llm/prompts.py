@@ -77,6 +77,8 @@ class Prompt:
     system: str
     few_shot: tuple[tuple[str, str], ...]
     final_user: str
+    #: the conversation so far (customer, answer), after the few-shot block so the cached prefix stays shared
+    history: tuple[tuple[str, str], ...] = ()
 
     def prefix_key(self) -> str:
         parts = [self.system] + [p for pair in self.few_shot for p in pair]
@@ -85,7 +87,7 @@ class Prompt:
     def to_converse(self) -> dict:
         """Keyword arguments for bedrock-runtime ``converse`` / ``converse_stream`` (minus model id)."""
         messages = []
-        for user, assistant in self.few_shot:
+        for user, assistant in (*self.few_shot, *self.history):
             messages.append({"role": "user", "content": [{"text": user}]})
             messages.append({"role": "assistant", "content": [{"text": assistant}]})
         messages.append({"role": "user", "content": [{"text": self.final_user}]})
@@ -94,7 +96,7 @@ class Prompt:
     def to_chat(self) -> list[dict[str, str]]:
         """OpenAI/HF chat-template messages (the local tier applies its tokenizer's chat template)."""
         msgs = [{"role": "system", "content": self.system}]
-        for user, assistant in self.few_shot:
+        for user, assistant in (*self.few_shot, *self.history):
             msgs.append({"role": "user", "content": user})
             msgs.append({"role": "assistant", "content": assistant})
         msgs.append({"role": "user", "content": self.final_user})
@@ -124,12 +126,30 @@ def render_context(
     return "\n".join(lines) if lines else "(no context found)"
 
 
+#: Characters of earlier turns a prompt carries (newest kept first; ~3.7 characters per token on this layout).
+HISTORY_CHARS = 900
+
+
+def recent_history(history: Sequence[tuple[str, str]], budget_chars: int = HISTORY_CHARS) -> tuple[tuple[str, str], ...]:
+    """The newest (customer, answer) turns that fit ``budget_chars`` together, oldest first."""
+    kept: list[tuple[str, str]] = []
+    used = 0
+    for user, assistant in reversed(history):
+        cost = len(user) + len(assistant)
+        if used + cost > budget_chars:
+            break
+        kept.append((_one_line(user), _one_line(assistant)))
+        used += cost
+    return tuple(reversed(kept))
+
+
 def build_prompt(
     intent: str,
     user_message: str,
     context: Sequence[ScoredChunk],
     *,
     price_of: Callable[[str], float | None] | None = None,
+    history: Sequence[tuple[str, str]] = (),
 ) -> Prompt:
     instructions = INTENT_INSTRUCTIONS.get(intent, _DEFAULT_INSTRUCTIONS)
     message = user_message.replace("</customer_message>", "").replace("<customer_message>", "")
@@ -138,9 +158,10 @@ def build_prompt(
         f"<instructions>{instructions}</instructions>\n"
         f"<customer_message>{message}</customer_message>"
     )
-    return Prompt(system=SYSTEM_PROMPT, few_shot=FEW_SHOT, final_user=final_user)
+    return Prompt(system=SYSTEM_PROMPT, few_shot=FEW_SHOT, final_user=final_user, history=recent_history(history))
 
 
 def build_prompt_for(request, *, price_of: Callable[[str], float | None] | None = None) -> Prompt:
     """:func:`build_prompt` from an :class:`server.llm.base.LLMRequest`."""
-    return build_prompt(request.intent, request.user_message, request.context, price_of=price_of)
+    return build_prompt(request.intent, request.user_message, request.context, price_of=price_of,
+                        history=getattr(request, "history", ()))

@@ -14,8 +14,10 @@ from server.stages.routing import Route
 
 
 def build_request(
-    route: Route, message: str, context: Sequence[ScoredChunk], ctx: RequestContext, session_id: str
+    route: Route, message: str, context: Sequence[ScoredChunk], ctx: RequestContext, session_id: str,
+    history: Sequence[tuple[str, str]] = (),
 ) -> LLMRequest:
+    """``history``: the session's earlier (customer, answer) turns, for the LLM tiers' prompt."""
     return LLMRequest(
         intent=route.intent,
         user_message=message,
@@ -24,6 +26,7 @@ def build_request(
         max_tokens=route.max_tokens,
         timeout_s=ctx.budget.answer_timeout(),
         session_id=session_id,
+        history=tuple(history),
     )
 
 

@@ -78,3 +78,18 @@ async def test_memory_store_keeps_the_last_turns_and_forgets_after_the_ttl():
     for sid in ("a", "b", "c"):
         await store.append(sid, Turn(message=sid))
     assert len(store) == 2 and await store.history("a") == []  # least recently used dropped past max_sessions
+
+
+def test_the_llm_prompt_carries_the_last_turns_within_a_budget_after_the_cached_prefix():
+    from server.llm.prompts import HISTORY_CHARS, build_prompt
+
+    history = [("how much is naruto vol 3?", "Naruto, Vol. 3 is $11.99 and in stock."),
+               ("x" * HISTORY_CHARS, "too long to fit"),
+               ("what about vol 4?", "Naruto, Vol. 4 is $10.99 and in stock.")]
+    with_history = build_prompt("price_deal", "and the box set?", (), history=history)
+    alone = build_prompt("price_deal", "and the box set?", ())
+    assert with_history.prefix_key() == alone.prefix_key()  # the shared prefix (KV cache) is unchanged
+    assert with_history.history == (history[-1],)  # newest first, within the budget; the oversized turn ends it
+    chat = with_history.to_chat()
+    assert chat[-3:-1] == [{"role": "user", "content": history[-1][0]}, {"role": "assistant", "content": history[-1][1]}]
+    assert [m["text"] for m in with_history.to_converse()["messages"][-3]["content"]] == [history[-1][0]]
