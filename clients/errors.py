@@ -57,6 +57,12 @@ class RateLimited(Overloaded):
     reason = "rate_limited"
 
 
+class SessionRateLimited(RateLimited):
+    """This conversation (``session_id``) sends faster than the service allows one session."""
+
+    reason = "session_rate_limited"
+
+
 class BudgetExceeded(MangaAssistError):
     code, reason = grpc.StatusCode.DEADLINE_EXCEEDED, "deadline_exceeded"
 
@@ -92,7 +98,8 @@ class InternalError(MangaAssistError):
 _BY_REASON: dict[str, type[MangaAssistError]] = {
     cls.reason: cls
     for cls in (
-        InvalidRequest, Unauthenticated, PermissionDenied, Overloaded, RateLimited, BudgetExceeded, Unavailable,
+        InvalidRequest, Unauthenticated, PermissionDenied, Overloaded, RateLimited, SessionRateLimited, BudgetExceeded,
+        Unavailable,
         BackendError, BackendOverloaded, BackendTimeout, TierUnavailable, InternalError,
     )
 }

@@ -115,3 +115,9 @@ class SessionUnavailable(Unavailable):
     without memory (``degraded: session_unavailable``); it never reaches a caller."""
 
     reason = "session_unavailable"
+
+
+class SessionRateLimited(RateLimited):
+    """One session sent messages faster than ``sessions.rate_per_s`` (its bucket lives in the session store)."""
+
+    reason = "session_rate_limited"

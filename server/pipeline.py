@@ -44,7 +44,7 @@ from server.admission import Admission
 from server.aio import concurrently
 from server.backends.base import ModelBackend
 from server.budget import Budget
-from server.errors import SessionUnavailable, BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, Overloaded
+from server.errors import SessionRateLimited, SessionUnavailable, BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, Overloaded
 from server.guardrails.base import GuardrailAction, Guardrails, InputScreen
 from server.intents import INTENT_LABELS
 from server.llm.base import LLMAnswer
@@ -204,6 +204,10 @@ class Pipeline:
             return []
         with ctx.timings.stage("session"):
             try:
+                if not await self.sessions.allow(session_id):
+                    rate = self.settings.sessions.rate_per_s
+                    raise SessionRateLimited(f"session {session_id!r} sends faster than {rate:g} messages/s",
+                                             retry_after_s=1.0 / rate)
                 return await self.sessions.history(session_id)
             except SessionUnavailable:
                 ctx.degrade("session_unavailable")

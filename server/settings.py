@@ -319,6 +319,11 @@ class SessionSettings:
     max_turn_chars: int = 600  # message and answer are each cut to this many characters before storing
     max_sessions: int = 100_000  # in-process store only: least recently used sessions beyond this are dropped
     timeout_ms: float = 25.0  # a store call slower than this is an outage: the turn is answered without memory
+    #: per-session token bucket, kept in the store (so every pod shares it): a session sending faster than
+    #: ``rate_per_s`` (bursts up to ``rate_burst``) gets RESOURCE_EXHAUSTED, reason ``session_rate_limited``, and
+    #: cannot take the pod's concurrency cap. 0 = off. A person types far slower than 2 messages a second.
+    rate_per_s: float = 2.0
+    rate_burst: int = 10
 
 
 @dataclass(frozen=True)

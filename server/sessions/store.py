@@ -57,6 +57,9 @@ class Turn:
 class SessionStore(Protocol):
     name: str
 
+    async def allow(self, session_id: str) -> bool:
+        """Take one token from the session's bucket (``rate_per_s``, up to ``burst``); False = over the limit."""
+
     async def history(self, session_id: str) -> list[Turn]:
         """The session's turns, oldest first ([] for an unknown or expired session)."""
 
@@ -69,10 +72,24 @@ class MemorySessionStore:
     name = "memory"
 
     def __init__(self, *, ttl_s: float = 1800.0, max_turns: int = 6, max_turn_chars: int = 600,
-                 max_sessions: int = 100_000, clock=time.monotonic) -> None:
+                 max_sessions: int = 100_000, rate_per_s: float = 0.0, burst: int = 20, clock=time.monotonic) -> None:
         self.ttl_s, self.max_turns, self.max_turn_chars, self.max_sessions = ttl_s, max_turns, max_turn_chars, max_sessions
+        self.rate_per_s, self.burst = rate_per_s, burst
         self._clock = clock
         self._sessions: OrderedDict[str, tuple[float, list[Turn]]] = OrderedDict()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # session -> (tokens, at)
+
+    async def allow(self, session_id: str) -> bool:
+        if self.rate_per_s <= 0:
+            return True
+        now = self._clock()
+        tokens, at = self._buckets.pop(session_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate_per_s)
+        allowed = tokens >= 1.0
+        self._buckets[session_id] = (tokens - 1.0 if allowed else tokens, now)
+        while len(self._buckets) > self.max_sessions:
+            self._buckets.popitem(last=False)
+        return allowed
 
     async def history(self, session_id: str) -> list[Turn]:
         entry = self._sessions.get(session_id)
@@ -103,10 +120,12 @@ class RedisSessionStore:
     name = "redis"
 
     def __init__(self, url: str, *, key_prefix: str = "mangaassist:session:", ttl_s: float = 1800.0, max_turns: int = 6,
-                 max_turn_chars: int = 600, timeout_ms: float = 25.0, client: Any = None) -> None:
+                 max_turn_chars: int = 600, timeout_ms: float = 25.0, rate_per_s: float = 0.0, burst: int = 20,
+                 client: Any = None) -> None:
         import redis.asyncio as aioredis
 
         self.prefix, self.ttl_s, self.max_turns, self.max_turn_chars = key_prefix, ttl_s, max_turns, max_turn_chars
+        self.rate_per_s, self.burst = rate_per_s, burst
         self.timeout_s = timeout_ms / 1000.0
         self._redis = client or aioredis.from_url(
             url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s, retry_on_timeout=False,
@@ -114,6 +133,14 @@ class RedisSessionStore:
 
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
+
+    async def allow(self, session_id: str) -> bool:
+        if self.rate_per_s <= 0:
+            return True
+        now = f"{time.time():.6f}"
+        allowed = await self._bounded(self._redis.eval(
+            _TOKEN_BUCKET, 1, self.prefix + "rate:" + session_id, now, str(self.rate_per_s), str(self.burst)))
+        return bool(int(allowed))
 
     async def history(self, session_id: str) -> list[Turn]:
         raw = await self._bounded(self._redis.lrange(self._key(session_id), 0, -1))
@@ -143,6 +170,22 @@ class RedisSessionStore:
         await self._redis.aclose()
 
 
+#: One token bucket per session, updated atomically in Redis (every pod shares it): refill by the time since the
+#: last call, take a token if there is one; the key expires once the bucket would be full again.
+_TOKEN_BUCKET = """
+local rate, burst, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[1])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local allowed = 0
+if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
+return allowed
+"""
+
+
 def build_session_store(settings: Any) -> SessionStore | None:
     """The store ``settings.sessions`` asks for (None when ``backend: off``)."""
     s = settings.sessions
@@ -150,6 +193,7 @@ def build_session_store(settings: Any) -> SessionStore | None:
         return None
     if s.backend == "redis":
         return RedisSessionStore(s.redis_url, key_prefix=s.key_prefix, ttl_s=s.ttl_s, max_turns=s.max_turns,
-                                 max_turn_chars=s.max_turn_chars, timeout_ms=s.timeout_ms)
+                                 max_turn_chars=s.max_turn_chars, timeout_ms=s.timeout_ms,
+                                 rate_per_s=s.rate_per_s, burst=s.rate_burst)
     return MemorySessionStore(ttl_s=s.ttl_s, max_turns=s.max_turns, max_turn_chars=s.max_turn_chars,
-                              max_sessions=s.max_sessions)
+                              max_sessions=s.max_sessions, rate_per_s=s.rate_per_s, burst=s.rate_burst)

@@ -119,6 +119,20 @@ async def test_redis_killed_mid_conversation_degrades_then_recovers(make_server,
         assert "session_unavailable" not in back.degraded and ORDER in back.answer and "shipped" in back.answer
 
 
+async def test_the_session_rate_limit_is_shared_through_redis(make_server, redis_server):
+    from clients.errors import SessionRateLimited
+
+    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500, "rate_per_s": 1.0, "rate_burst": 2}
+    first, second = await make_server(sessions=sessions), await make_server(sessions=sessions)
+    async with client_of(first) as a, client_of(second) as b:
+        await a.chat("hello", session_id="noisy")
+        await b.chat("hello again", session_id="noisy")  # the second token, taken on the other instance
+        with pytest.raises(SessionRateLimited) as refused:
+            await a.chat("and again", session_id="noisy")
+        assert 0 < refused.value.retry_after_s <= 1.0
+        assert (await b.chat("hello", session_id="calm")).answer  # other sessions are not affected
+
+
 def client_of(server):
     from clients.sdk import AsyncMangaAssistClient
 

@@ -35,6 +35,8 @@ class FakeRpcError(grpc.RpcError):
         (srv.Unauthenticated, client.Unauthenticated),
         (srv.PermissionDenied, client.PermissionDenied),
         (srv.Overloaded, client.Overloaded),
+        (srv.RateLimited, client.RateLimited),
+        (srv.SessionRateLimited, client.SessionRateLimited),
         (srv.BudgetExceeded, client.BudgetExceeded),
         (srv.Unavailable, client.Unavailable),
         (srv.InternalBug, client.InternalError),

@@ -93,3 +93,13 @@ def test_the_llm_prompt_carries_the_last_turns_within_a_budget_after_the_cached_
     chat = with_history.to_chat()
     assert chat[-3:-1] == [{"role": "user", "content": history[-1][0]}, {"role": "assistant", "content": history[-1][1]}]
     assert [m["text"] for m in with_history.to_converse()["messages"][-3]["content"]] == [history[-1][0]]
+
+
+async def test_the_session_bucket_refills_at_its_rate():
+    now = [0.0]
+    store = MemorySessionStore(rate_per_s=2.0, burst=3, clock=lambda: now[0])
+    assert [await store.allow("s") for _ in range(4)] == [True, True, True, False]  # the burst, then refused
+    assert await store.allow("other")  # one bucket per session
+    now[0] = 0.5  # one token back at 2/s
+    assert await store.allow("s") and not await store.allow("s")
+    assert await MemorySessionStore(rate_per_s=0).allow("s")  # 0 = off
