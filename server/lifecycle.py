@@ -94,7 +94,7 @@ def server_options(cfg: ServerSettings) -> tuple[tuple[str, int], ...]:
         # connections age out so clients re-resolve and spread over pods the HPA adds
         *((("grpc.max_connection_age_ms", cfg.max_connection_age_ms),
            ("grpc.max_connection_age_grace_ms", cfg.max_connection_age_grace_ms)) if cfg.max_connection_age_ms > 0 else ()),
-        ("grpc.max_concurrent_streams", cfg.max_concurrent_streams),
+        *((("grpc.max_concurrent_streams", cfg.max_concurrent_streams),) if cfg.max_concurrent_streams > 0 else ()),
     )
 
 

@@ -108,7 +108,10 @@ class ServerSettings:
     #: long-lived client reconnects and re-resolves: new pods get its calls. 0 = never.
     max_connection_age_ms: int = 300_000
     max_connection_age_grace_ms: int = 30_000  # > the longest call (answer_ms), so none is cut
-    max_concurrent_streams: int = 100  # calls in flight per connection (HTTP/2); more wait on the client
+    #: a cap on calls in flight per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); 0 = gRPC's default (no
+    #: cap). Off by default: with 100, a soak's long-lived client got REFUSED_STREAM on every call after 3-7 min
+    #: (the server still counted streams the client had given up on), an outage the 2,000-call tests never saw.
+    max_concurrent_streams: int = 0
     #: per-caller token bucket (caller = the bearer token's caller, else the peer's address):
     #: ``rate_limit_per_s`` calls/s, bursts up to ``rate_limit_burst``; over it -> RESOURCE_EXHAUSTED, reason
     #: ``rate_limited``, trailing metadata ``retry-after`` (seconds). 0 = off (one caller behind a gateway
@@ -362,8 +365,8 @@ def _check(s: Settings) -> None:
             problems.append(f"budgets.{f.name} must be > 0")
     if s.server.max_concurrency < 1:
         problems.append("server.max_concurrency must be >= 1")
-    if s.server.max_concurrent_streams < 1 or s.server.rate_limit_burst < 1 or s.server.rate_limit_per_s < 0:
-        problems.append("server.max_concurrent_streams and rate_limit_burst must be >= 1, rate_limit_per_s >= 0")
+    if s.server.max_concurrent_streams < 0 or s.server.rate_limit_burst < 1 or s.server.rate_limit_per_s < 0:
+        problems.append("server.max_concurrent_streams must be >= 0, rate_limit_burst >= 1, rate_limit_per_s >= 0")
     bad_scopes = {c: v for c, v in s.server.auth_scopes.items() if set(v) - set(AUTH_SCOPES)}
     if bad_scopes:
         problems.append(f"server.auth_scopes: unknown scope(s) in {bad_scopes}; known: {AUTH_SCOPES}")
