@@ -53,6 +53,9 @@ FLAT_TOLERANCE = 2  # fds / threads
 
 
 # ------------------------------------------------------------------------------------------ /proc
+SESSIONS = 200  # concurrent customers: 20 chats/s is 0.1 message/s each, under the per-session limit (2/s)
+
+
 def proc_usage(pid: int) -> dict[str, int] | None:
     """RSS (bytes), open fds and threads of one process, or None when it is gone."""
     try:
@@ -137,7 +140,9 @@ async def soak(serve: ServeProcess, messages: Sequence[str], *, rate: float, dur
         async def one(i: int, offset: float) -> None:
             scheduled = start + offset
             try:
-                reply = await stub.Chat(pb.ChatRequest(message=messages[i % len(messages)], session_id=f"soak-{i}"),
+                # a pool of customers, each a session: the session store reaches its steady state early (unique ids
+                # would fill it for a whole session TTL, which is growth by design, not a leak)
+                reply = await stub.Chat(pb.ChatRequest(message=messages[i % len(messages)], session_id=f"soak-{i % SESSIONS}"),
                                         timeout=timeout_s)
                 code, degraded = "OK", any(r in ("classifier_unavailable", "retrieval_unavailable") for r in reply.degraded)
             except grpc.aio.AioRpcError as err:

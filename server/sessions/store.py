@@ -104,10 +104,16 @@ class MemorySessionStore:
 
     async def append(self, session_id: str, turn: Turn) -> None:
         turns = (await self.history(session_id) + [turn.clipped(self.max_turn_chars)])[-self.max_turns:]
-        self._sessions[session_id] = (self._clock(), turns)
+        now = self._clock()
+        self._sessions[session_id] = (now, turns)
         self._sessions.move_to_end(session_id)
-        while len(self._sessions) > self.max_sessions:
-            self._sessions.popitem(last=False)
+        # least recently used first: drop the expired ones at the front (the TTL bounds memory, not only reads),
+        # then any beyond max_sessions
+        while self._sessions:
+            oldest, (last, _) = next(iter(self._sessions.items()))
+            if now - last <= self.ttl_s and len(self._sessions) <= self.max_sessions:
+                break
+            del self._sessions[oldest]
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -103,3 +103,12 @@ async def test_the_session_bucket_refills_at_its_rate():
     now[0] = 0.5  # one token back at 2/s
     assert await store.allow("s") and not await store.allow("s")
     assert await MemorySessionStore(rate_per_s=0).allow("s")  # 0 = off
+
+
+async def test_expired_sessions_leave_memory_when_others_write():
+    now = [0.0]
+    store = MemorySessionStore(ttl_s=60, clock=lambda: now[0])
+    await store.append("old", Turn(message="hi"))
+    now[0] = 61.0
+    await store.append("new", Turn(message="hi"))
+    assert len(store) == 1  # "old" expired and was dropped without being read again
