@@ -437,7 +437,8 @@ def test_prestop_then_sigterm_drains_in_flight_requests(ensembles):
             while not stop.is_set():
                 started = time.monotonic()
                 try:
-                    stub.Chat(pb.ChatRequest(session_id="drain", message="recommend a manga like Naruto"),
+                    # a session per call: callers are many customers (one session may send 2 messages/s)
+                    stub.Chat(pb.ChatRequest(session_id=f"drain-{started}", message="recommend a manga like Naruto"),
                               metadata=[("authorization", f"Bearer {token}")], timeout=10)
                     code = grpc.StatusCode.OK
                 except grpc.RpcError as err:
