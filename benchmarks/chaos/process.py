@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from benchmarks import common
 from server.triton_runtime import free_port, group_members
@@ -159,3 +161,23 @@ def wait_group_empty(pgid: int, timeout_s: float) -> list[tuple[int, str]]:
         time.sleep(0.1)
         left = group_members(pgid)
     return left
+
+
+@contextlib.contextmanager
+def warm_service(build: Path, name: str, *, request_path_only: bool) -> Iterator[tuple[ServeProcess, list[str]]]:
+    """``python -m server --launch-triton`` on ``build`` (only the request-path models when asked), warmed with 10
+    chats, and the shuffled held-out intent texts the load draws from: the set-up the chaos and soak runs share.
+    The service's log goes to ``benchmarks/results/tmp/<name>/service.log``."""
+    messages = common.intent_texts(build / "data", limit=1000)
+    random.Random(0).shuffle(messages)
+    env = {"MANGAASSIST_LLM_LOCAL_WARMUP": "false"} if request_path_only else {}
+    with tempfile.TemporaryDirectory(prefix=f"mangaassist-{name}-") as scratch:
+        if request_path_only:
+            env["MANGAASSIST_BUILD_DIR"] = str(request_path_build(build, Path(scratch)))
+        with ServeProcess(build, common.DEFAULT_RESULTS_DIR / "tmp" / name / "service.log", env) as serve:
+            from clients.sdk import MangaAssistClient
+
+            with MangaAssistClient(serve.target, timeout=30.0) as client:
+                for message in messages[:10]:  # warm-up, as benchmarks.service.load does
+                    client.chat(message)
+            yield serve, messages

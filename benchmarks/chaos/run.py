@@ -26,14 +26,13 @@ import logging
 import random
 import shlex
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
 from benchmarks import common
-from benchmarks.chaos.process import ServeProcess, request_path_build, wait_group_empty
+from benchmarks.chaos.process import ServeProcess, wait_group_empty, warm_service
 from benchmarks.service.load import poisson_arrivals
 
 log = logging.getLogger("benchmarks.chaos")
@@ -203,23 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     build, out = args.build_dir.resolve(), args.out.resolve()
     command = "python -m benchmarks.chaos.run " + shlex.join(argv if argv is not None else sys.argv[1:])
-    messages = common.intent_texts(build / "data", limit=1000)
-    random.Random(0).shuffle(messages)
-    env = {"MANGAASSIST_LLM_LOCAL_WARMUP": "false"} if args.request_path_only else {}
-    with tempfile.TemporaryDirectory(prefix="mangaassist-chaos-") as scratch:
-        if args.request_path_only:
-            env["MANGAASSIST_BUILD_DIR"] = str(request_path_build(build, Path(scratch)))
-        serve = ServeProcess(build, common.DEFAULT_RESULTS_DIR / "tmp" / "chaos" / "service.log", env)
-        with serve:
-            from clients.sdk import MangaAssistClient
-
-            with MangaAssistClient(serve.target, timeout=30.0) as client:
-                for message in messages[:10]:  # warm-up, as benchmarks.service.load does
-                    client.chat(message)
-            started = time.perf_counter()
-            result = asyncio.run(run_chaos(serve, messages, rate=args.rate, duration_s=args.duration,
-                                           kill_at_s=args.kill_at, timeout_s=args.timeout))
-            result["wall_s"] = round(time.perf_counter() - started, 1)
+    with warm_service(build, "chaos", request_path_only=args.request_path_only) as (serve, messages):
+        started = time.perf_counter()
+        result = asyncio.run(run_chaos(serve, messages, rate=args.rate, duration_s=args.duration,
+                                       kill_at_s=args.kill_at, timeout_s=args.timeout))
+        result["wall_s"] = round(time.perf_counter() - started, 1)
     device = common.device_info()
     common.write_json(out / "chaos.json", {"device": device, "command": command, **result})
     (out / "chaos.md").write_text(render(result, device, command) + "\n")

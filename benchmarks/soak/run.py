@@ -35,13 +35,12 @@ import random
 import shlex
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from benchmarks import common
-from benchmarks.chaos.process import ServeProcess, request_path_build
+from benchmarks.chaos.process import ServeProcess, warm_service
 from benchmarks.service.load import poisson_arrivals
 
 log = logging.getLogger("benchmarks.soak")
@@ -299,21 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     rate = args.rate or args.saturation_rps / 2
     build, out = args.build_dir.resolve(), args.out.resolve()
     command = "python -m benchmarks.soak.run " + shlex.join(argv if argv is not None else sys.argv[1:])
-    messages = common.intent_texts(build / "data", limit=1000)
-    random.Random(0).shuffle(messages)
-    env = {"MANGAASSIST_LLM_LOCAL_WARMUP": "false"} if args.request_path_only else {}
-    with tempfile.TemporaryDirectory(prefix="mangaassist-soak-") as scratch:
-        if args.request_path_only:
-            env["MANGAASSIST_BUILD_DIR"] = str(request_path_build(build, Path(scratch)))
-        with ServeProcess(build, common.DEFAULT_RESULTS_DIR / "tmp" / "soak" / "service.log", env) as serve:
-            from clients.sdk import MangaAssistClient
-
-            with MangaAssistClient(serve.target, timeout=30.0) as client:
-                for message in messages[:10]:  # warm-up, as benchmarks.service.load does
-                    client.chat(message)
-            started = time.perf_counter()
-            result = asyncio.run(soak(serve, messages, rate=rate, duration_s=args.minutes * 60, timeout_s=args.timeout))
-            result["wall_s"] = round(time.perf_counter() - started, 1)
+    with warm_service(build, "soak", request_path_only=args.request_path_only) as (serve, messages):
+        started = time.perf_counter()
+        result = asyncio.run(soak(serve, messages, rate=rate, duration_s=args.minutes * 60, timeout_s=args.timeout))
+        result["wall_s"] = round(time.perf_counter() - started, 1)
     device = common.device_info()
     out.mkdir(parents=True, exist_ok=True)
     common.write_json(out / "soak.json", {"device": device, "command": command, **result})
