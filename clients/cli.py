@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="ask one question")
     chat.add_argument("message")
     chat.add_argument("--session", default="")
-    chat.add_argument("--locale")
+    chat.add_argument("--customer", default="", help="the end customer the call acts for (order lookups)")
     chat.add_argument("--stream", action="store_true", help="print answer text as it streams")
     chat.add_argument("--json", action="store_true", help="print the whole response as JSON")
 
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
 def _chat(client, args, out: TextIO) -> int:
     if args.stream:
         final = None
-        for item in client.chat_stream(args.message, session_id=args.session, locale=args.locale):
+        for item in client.chat_stream(args.message, session_id=args.session, customer_id=args.customer):
             if item.HasField("final"):
                 final = item.final
             elif not args.json:
@@ -150,7 +150,7 @@ def _chat(client, args, out: TextIO) -> int:
         if not args.json:
             print(file=out)
     else:
-        reply = client.chat(args.message, session_id=args.session, locale=args.locale)
+        reply = client.chat(args.message, session_id=args.session, customer_id=args.customer)
     if reply is None:
         print("error: the stream ended without a final message", file=sys.stderr)
         return 1

@@ -74,11 +74,8 @@ def _metadata(token: str | None, request_id: str | None) -> tuple[tuple[str, str
     return tuple(md)
 
 
-def _chat_request(message: str, session_id: str, locale: str | None) -> pb.ChatRequest:
-    request = pb.ChatRequest(message=message, session_id=session_id)
-    if locale:
-        request.locale = locale
-    return request
+def _chat_request(message: str, session_id: str, customer_id: str) -> pb.ChatRequest:
+    return pb.ChatRequest(message=message, session_id=session_id, customer_id=customer_id)
 
 
 def _retrieve_request(query: str, top_k: int, rerank: bool) -> pb.RetrieveRequest:
@@ -116,16 +113,16 @@ class MangaAssistClient(_Base):
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     def chat(
-        self, message: str, *, session_id: str = "", locale: str | None = None, timeout=_UNSET, request_id: str | None = None
+        self, message: str, *, session_id: str = "", customer_id: str = "", timeout=_UNSET, request_id: str | None = None
     ) -> pb.ChatResponse:
-        return self._call(self._stub.Chat, _chat_request(message, session_id, locale), timeout, request_id)
+        return self._call(self._stub.Chat, _chat_request(message, session_id, customer_id), timeout, request_id)
 
     def chat_stream(
-        self, message: str, *, session_id: str = "", locale: str | None = None, timeout=_UNSET, request_id: str | None = None
+        self, message: str, *, session_id: str = "", customer_id: str = "", timeout=_UNSET, request_id: str | None = None
     ) -> Iterator[pb.ChatStreamResponse]:
         """Yields messages with ``delta`` text, then one with ``final`` (the authoritative response)."""
         call = self._stub.ChatStream(
-            _chat_request(message, session_id, locale),
+            _chat_request(message, session_id, customer_id),
             timeout=self._timeout(timeout),
             metadata=_metadata(self.token, request_id),
         )
@@ -188,15 +185,15 @@ class AsyncMangaAssistClient(_Base):
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     async def chat(
-        self, message: str, *, session_id: str = "", locale: str | None = None, timeout=_UNSET, request_id: str | None = None
+        self, message: str, *, session_id: str = "", customer_id: str = "", timeout=_UNSET, request_id: str | None = None
     ) -> pb.ChatResponse:
-        return await self._call(self._stub.Chat, _chat_request(message, session_id, locale), timeout, request_id)
+        return await self._call(self._stub.Chat, _chat_request(message, session_id, customer_id), timeout, request_id)
 
     async def chat_stream(
-        self, message: str, *, session_id: str = "", locale: str | None = None, timeout=_UNSET, request_id: str | None = None
+        self, message: str, *, session_id: str = "", customer_id: str = "", timeout=_UNSET, request_id: str | None = None
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         call = self._stub.ChatStream(
-            _chat_request(message, session_id, locale),
+            _chat_request(message, session_id, customer_id),
             timeout=self._timeout(timeout),
             metadata=_metadata(self.token, request_id),
         )

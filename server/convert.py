@@ -18,7 +18,7 @@ def chat_from_pb(request: pb.ChatRequest, request_id: str) -> ChatInput:
     return ChatInput(
         message=request.message,
         session_id=request.session_id,
-        locale=request.locale if request.HasField("locale") else "en-US",
+        customer_id=request.customer_id,
         request_id=request_id,
     )
 

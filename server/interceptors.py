@@ -61,6 +61,7 @@ SERVICE_PREFIX = "/mangaassist.v1.MangaAssist/"
 #: The scope each RPC needs; methods of other services (server reflection) need ``admin``.
 SCOPE_OF: Mapping[str, str] = {
     "Chat": "chat", "ChatStream": "chat", "Classify": "classify", "Retrieve": "retrieve", "Describe": "admin",
+    "Feedback": "chat",
 }
 ADMIN_SCOPE = "admin"
 

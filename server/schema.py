@@ -16,7 +16,7 @@ from server.retrieval.base import ScoredChunk
 class ChatInput:
     message: str
     session_id: str = ""
-    locale: str = "en-US"
+    customer_id: str = ""
     request_id: str = ""
 
 

@@ -196,12 +196,10 @@ def _not_utf8(b: bytes) -> bool:
 
 # ============================================================================================ proto surface
 @FUZZ_LIVE
-@given(message=any_text, session_id=any_text, locale=st.one_of(st.none(), unicode_text), md=metadata,
+@given(message=any_text, session_id=any_text, customer_id=any_text, md=metadata,
        stream=st.booleans())
-def test_fuzzed_chats_never_fail_internally_or_hang(live, message, session_id, locale, md, stream):
-    request = pb.ChatRequest(message=message, session_id=session_id)
-    if locale is not None:
-        request.locale = locale
+def test_fuzzed_chats_never_fail_internally_or_hang(live, message, session_id, customer_id, md, stream):
+    request = pb.ChatRequest(message=message, session_id=session_id, customer_id=customer_id)
     stub = pb_grpc.MangaAssistStub(live[1])
     call = stub.ChatStream if stream else stub.Chat
     _check("chat_stream" if stream else "chat", live, lambda: call(request, metadata=_metadata(md), timeout=CALL_TIMEOUT_S))

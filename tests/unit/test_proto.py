@@ -34,7 +34,7 @@ def test_service_surface():
     methods = {m.name: (m.client_streaming, m.server_streaming) for m in service.methods}
     assert methods == {
         "Chat": (False, False), "ChatStream": (False, True), "Classify": (False, False),
-        "Retrieve": (False, False), "Describe": (False, False),
+        "Retrieve": (False, False), "Describe": (False, False), "Feedback": (False, False),
     }
     fields = set(pb.ChatResponse.DESCRIPTOR.fields_by_name)
     assert {"answer", "cards", "intent", "intent_confidence", "tier", "model", "timings", "degraded",

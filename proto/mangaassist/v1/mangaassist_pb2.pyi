@@ -1,4 +1,5 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
@@ -6,14 +7,14 @@ from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Map
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ChatRequest(_message.Message):
-    __slots__ = ("session_id", "message", "locale")
+    __slots__ = ("session_id", "message", "customer_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     message: str
-    locale: str
-    def __init__(self, session_id: _Optional[str] = ..., message: _Optional[str] = ..., locale: _Optional[str] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, session_id: _Optional[str] = ..., message: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class ProductCard(_message.Message):
     __slots__ = ("asin", "title", "price", "currency", "in_stock")
@@ -58,7 +59,14 @@ class Usage(_message.Message):
     def __init__(self, input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
-    __slots__ = ("answer", "cards", "intent", "intent_confidence", "tier", "model", "timings", "degraded", "guardrail_actions", "rule_decided", "usage", "request_id", "blocked")
+    __slots__ = ("answer", "cards", "intent", "intent_confidence", "tier", "model", "timings", "degraded", "guardrail_actions", "rule_decided", "usage", "request_id", "blocked", "model_versions")
+    class ModelVersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     CARDS_FIELD_NUMBER: _ClassVar[int]
     INTENT_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +80,7 @@ class ChatResponse(_message.Message):
     USAGE_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSIONS_FIELD_NUMBER: _ClassVar[int]
     answer: str
     cards: _containers.RepeatedCompositeFieldContainer[ProductCard]
     intent: str
@@ -85,7 +94,8 @@ class ChatResponse(_message.Message):
     usage: Usage
     request_id: str
     blocked: bool
-    def __init__(self, answer: _Optional[str] = ..., cards: _Optional[_Iterable[_Union[ProductCard, _Mapping]]] = ..., intent: _Optional[str] = ..., intent_confidence: _Optional[float] = ..., tier: _Optional[str] = ..., model: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., degraded: _Optional[_Iterable[str]] = ..., guardrail_actions: _Optional[_Iterable[_Union[GuardrailAction, _Mapping]]] = ..., rule_decided: bool = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., request_id: _Optional[str] = ..., blocked: bool = ...) -> None: ...
+    model_versions: _containers.ScalarMap[str, str]
+    def __init__(self, answer: _Optional[str] = ..., cards: _Optional[_Iterable[_Union[ProductCard, _Mapping]]] = ..., intent: _Optional[str] = ..., intent_confidence: _Optional[float] = ..., tier: _Optional[str] = ..., model: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., degraded: _Optional[_Iterable[str]] = ..., guardrail_actions: _Optional[_Iterable[_Union[GuardrailAction, _Mapping]]] = ..., rule_decided: bool = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., request_id: _Optional[str] = ..., blocked: bool = ..., model_versions: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ChatStreamResponse(_message.Message):
     __slots__ = ("delta", "final")
@@ -258,3 +268,31 @@ class DescribeResponse(_message.Message):
     backend_ready: bool
     llm_tiers: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, service_version: _Optional[str] = ..., model_versions: _Optional[_Mapping[str, str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., budgets: _Optional[_Union[Budgets, _Mapping]] = ..., tiers: _Optional[_Iterable[_Union[TierRoute, _Mapping]]] = ..., intents: _Optional[_Iterable[str]] = ..., retrieval_backend: _Optional[str] = ..., backend_ready: bool = ..., llm_tiers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("request_id", "session_id", "kind", "comment")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[FeedbackRequest.Kind]
+        THUMBS_UP: _ClassVar[FeedbackRequest.Kind]
+        THUMBS_DOWN: _ClassVar[FeedbackRequest.Kind]
+        ESCALATED: _ClassVar[FeedbackRequest.Kind]
+    KIND_UNSPECIFIED: FeedbackRequest.Kind
+    THUMBS_UP: FeedbackRequest.Kind
+    THUMBS_DOWN: FeedbackRequest.Kind
+    ESCALATED: FeedbackRequest.Kind
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    session_id: str
+    kind: FeedbackRequest.Kind
+    comment: str
+    def __init__(self, request_id: _Optional[str] = ..., session_id: _Optional[str] = ..., kind: _Optional[_Union[FeedbackRequest.Kind, str]] = ..., comment: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ("recorded",)
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    recorded: bool
+    def __init__(self, recorded: bool = ...) -> None: ...

@@ -39,6 +39,11 @@ class MangaAssistStub(object):
                 request_serializer=mangaassist_dot_v1_dot_mangaassist__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=mangaassist_dot_v1_dot_mangaassist__pb2.DescribeResponse.FromString,
                 )
+        self.Feedback = channel.unary_unary(
+                '/mangaassist.v1.MangaAssist/Feedback',
+                request_serializer=mangaassist_dot_v1_dot_mangaassist__pb2.FeedbackRequest.SerializeToString,
+                response_deserializer=mangaassist_dot_v1_dot_mangaassist__pb2.FeedbackResponse.FromString,
+                )
 
 
 class MangaAssistServicer(object):
@@ -79,6 +84,13 @@ class MangaAssistServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Feedback(self, request, context):
+        """A customer's verdict on one answer (keyed by the answer's request_id): feeds the canary guards and metrics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MangaAssistServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -106,6 +118,11 @@ def add_MangaAssistServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=mangaassist_dot_v1_dot_mangaassist__pb2.DescribeRequest.FromString,
                     response_serializer=mangaassist_dot_v1_dot_mangaassist__pb2.DescribeResponse.SerializeToString,
+            ),
+            'Feedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.Feedback,
+                    request_deserializer=mangaassist_dot_v1_dot_mangaassist__pb2.FeedbackRequest.FromString,
+                    response_serializer=mangaassist_dot_v1_dot_mangaassist__pb2.FeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -199,5 +216,22 @@ class MangaAssist(object):
         return grpc.experimental.unary_unary(request, target, '/mangaassist.v1.MangaAssist/Describe',
             mangaassist_dot_v1_dot_mangaassist__pb2.DescribeRequest.SerializeToString,
             mangaassist_dot_v1_dot_mangaassist__pb2.DescribeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Feedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/mangaassist.v1.MangaAssist/Feedback',
+            mangaassist_dot_v1_dot_mangaassist__pb2.FeedbackRequest.SerializeToString,
+            mangaassist_dot_v1_dot_mangaassist__pb2.FeedbackResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
