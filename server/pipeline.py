@@ -392,7 +392,7 @@ class Pipeline:
     async def classify(
         self, texts: Sequence[str], *, request_id: str = "", caller_remaining_s: float | None = None
     ) -> ClassifyResult:
-        ctx = self._context(request_id, caller_remaining_s)
+        ctx = self._context(request_id, caller_remaining_s, batch=True)
         with self.admission.slot():
             with ctx.timings.stage("validation"):
                 texts = validation.validate_texts(texts, limits=self.settings.server)
@@ -403,6 +403,7 @@ class Pipeline:
             ]
             todo = [i for i, r in enumerate(results) if r is None]
             if todo:
+                ctx.budget.widen("classify", self.settings.budgets.classify_per_text_ms * (len(todo) - 1))
                 with _no_fallback(ctx):
                     classified = await classify_stage.classify(self.backend, [texts[i] for i in todo], ctx)
                 for i, result in zip(todo, classified):
@@ -414,7 +415,7 @@ class Pipeline:
 
     # ================================================================================== Retrieve
     async def retrieve(self, request: RetrieveInput, *, caller_remaining_s: float | None = None) -> RetrieveResult:
-        ctx = self._context(request.request_id, caller_remaining_s)
+        ctx = self._context(request.request_id, caller_remaining_s, batch=True)
         with self.admission.slot():
             with ctx.timings.stage("validation"):
                 query = validation.validate_text(request.query, field="query", limits=self.settings.server)
@@ -425,6 +426,8 @@ class Pipeline:
                 pool = max(top_k, self.settings.retrieval.rerank_top_n) if request.rerank else top_k
                 candidates = await retrieve_stage.search(self.index, vector, pool, ctx)
             if request.rerank:
+                extra_pairs = len(candidates) - self.settings.retrieval.rerank_top_n
+                ctx.budget.widen("rerank", self.settings.budgets.rerank_per_pair_ms * extra_pairs)
                 chunks, reranked = await rerank_stage.rerank(
                     self.backend, query, candidates, top_k, ctx,
                     budgets=self.settings.budgets, estimate=self.rerank_estimate,
@@ -484,9 +487,11 @@ class Pipeline:
         )
 
     # ================================================================================== helpers
-    def _context(self, request_id: str, caller_remaining_s: float | None) -> RequestContext:
+    def _context(self, request_id: str, caller_remaining_s: float | None, *, batch: bool = False) -> RequestContext:
+        """``batch``: Classify / Retrieve, whose budget follows the caller's deadline (server/budget.py)."""
         budget = Budget(
-            self.settings.budgets, caller_remaining_s=caller_remaining_s, margin_ms=self.settings.triton.call_margin_ms
+            self.settings.budgets, caller_remaining_s=caller_remaining_s, margin_ms=self.settings.triton.call_margin_ms,
+            batch=batch,
         )
         ctx = RequestContext(request_id or new_request_id(), budget, StageTimings(self.metrics))
         bind_request_id(ctx.request_id)  # every model call of this request sends it as Triton's request id

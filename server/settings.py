@@ -179,6 +179,10 @@ class BudgetSettings:
     #: rerank is skipped (degraded "rerank_skipped") when less than max(this, its observed p~90) is left
     rerank_min_remaining_ms: float = 40.0
     answer_ms: float = 8000.0  # the answer stage (LLM tier), bounded by the caller's deadline
+    #: Classify / Retrieve without a caller deadline: their stage budget grows by these per row beyond a
+    #: chat's (1 text; retrieval.rerank_top_n pairs). Under a caller deadline that deadline bounds them.
+    classify_per_text_ms: float = 10.0
+    rerank_per_pair_ms: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,22 @@ def test_answer_timeout_uses_the_callers_deadline_not_the_path_budget():
     assert 0.9 < b.answer_timeout() <= 1.0
     with pytest.raises(BudgetExceeded):
         Budget(BudgetSettings(), caller_remaining_s=0.0, margin_ms=5).answer_timeout()
+
+
+def test_batch_budget_follows_the_callers_deadline_not_the_chats_budgets():
+    b = Budget(BudgetSettings(total_ms=300, classify_ms=50), caller_remaining_s=10.0, margin_ms=5, batch=True)
+    assert 9.9 < b.timeout_for("classify") <= 9.995
+    b.widen("classify", 1000)  # the caller's deadline already bounds it
+    assert b.timeout_for("classify") <= 9.995
+
+
+def test_batch_budget_without_a_deadline_widens_the_stage_and_the_path():
+    b = Budget(BudgetSettings(total_ms=300, classify_ms=50), caller_remaining_s=None, margin_ms=5, batch=True)
+    assert b.timeout_for("classify") == pytest.approx(0.05)
+    b.widen("classify", 630)  # 64 texts at 10 ms per text after the first
+    assert b.timeout_for("classify") == pytest.approx(0.68)
+    assert 0.92 < b.remaining_s() <= 0.93
+    assert b.timeout_for("embed") == pytest.approx(0.05)  # other stages keep theirs
+    capped = Budget(BudgetSettings(total_ms=300), caller_remaining_s=None, margin_ms=5)
+    capped.widen("classify", 630)  # a chat's budget widens too when asked, still under a caller's deadline
+    assert capped.stage_ms("classify") == pytest.approx(680)
