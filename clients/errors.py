@@ -63,6 +63,12 @@ class SessionRateLimited(RateLimited):
     reason = "session_rate_limited"
 
 
+class CustomerRateLimited(RateLimited):
+    """This end customer (``customer_id``), across all their sessions, sends faster than the service allows."""
+
+    reason = "customer_rate_limited"
+
+
 class BudgetExceeded(MangaAssistError):
     code, reason = grpc.StatusCode.DEADLINE_EXCEEDED, "deadline_exceeded"
 
@@ -98,7 +104,8 @@ class InternalError(MangaAssistError):
 _BY_REASON: dict[str, type[MangaAssistError]] = {
     cls.reason: cls
     for cls in (
-        InvalidRequest, Unauthenticated, PermissionDenied, Overloaded, RateLimited, SessionRateLimited, BudgetExceeded,
+        InvalidRequest, Unauthenticated, PermissionDenied, Overloaded, RateLimited, SessionRateLimited, CustomerRateLimited,
+        BudgetExceeded,
         Unavailable,
         BackendError, BackendOverloaded, BackendTimeout, TierUnavailable, InternalError,
     )

@@ -90,7 +90,8 @@ class Builder:
             "golden",
             config={"seed": self.cfg.seed},
             inputs=self._data_files("catalog.jsonl", "policies.jsonl", "orders.jsonl", "series.jsonl", "intents"),
-            code=sorted(golden.glob("*.py")) + [golden / "handwritten.jsonl", golden / "holdout.jsonl"],
+            code=sorted(golden.glob("*.py")) + [golden / "handwritten.jsonl", golden / "holdout.jsonl",
+                                                PKG / "catalog_schema.py"],
         )
         def run(out: Path) -> dict[str, Any]:
             from model_repository.golden.conversations import write_conversations

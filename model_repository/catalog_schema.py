@@ -8,19 +8,35 @@ sides insert and select in, so a column added here is written and read alike.
 
 from __future__ import annotations
 
+import hashlib
+
 #: ``products`` columns, in insert/select order.
 PRODUCT_COLUMNS: tuple[str, ...] = (
     "asin", "title", "series", "volume", "author", "publisher", "format", "language", "age_rating",
     "genres", "price", "stock", "release_date", "description", "review_summary",
 )  # fmt: skip
-#: ``orders`` columns (``items``: a JSON list of ASINs).
+#: ``orders`` columns (``items``: a JSON list of ASINs; ``customer_id``: the account that placed it).
 ORDER_COLUMNS: tuple[str, ...] = (
-    "order_id", "status", "carrier", "tracking_number", "items", "placed_at", "eta",
+    "order_id", "status", "carrier", "tracking_number", "items", "placed_at", "eta", "customer_id",
 )  # fmt: skip
+#: How many store accounts the generated orders spread over (``C-1000`` .. ``C-1199``: ~2.5 orders each).
+CUSTOMER_ACCOUNTS = 200
+#: A signed-in account that placed none of the store's orders (the golden sets send it for messages naming none).
+GUEST_CUSTOMER = "C-0999"
 #: ``series`` columns (``aliases``, ``genres``: JSON lists; ``carried``: 0 for a series the store does not sell).
 SERIES_COLUMNS: tuple[str, ...] = ("series", "author", "carried", "aliases", "genres")
 #: ``policies`` columns: one row per section of ``policies.jsonl``.
 POLICY_COLUMNS: tuple[str, ...] = ("policy_id", "topic", "title", "text")
+
+def order_customer(order: dict) -> str:
+    """The account an order belongs to: its ``customer_id`` when the record has one, else a stable account
+    derived from the order id (the generated ``orders.jsonl`` predates accounts). The catalog build writes it
+    into ``orders.customer_id``; the golden sets use it to chat as the order's owner."""
+    if order.get("customer_id"):
+        return str(order["customer_id"])
+    digest = int(hashlib.sha256(str(order["order_id"]).encode()).hexdigest()[:8], 16)
+    return f"C-{1000 + digest % CUSTOMER_ACCOUNTS}"
+
 
 SCHEMA = """
 CREATE TABLE products (
@@ -32,8 +48,9 @@ CREATE TABLE products (
 CREATE INDEX products_series ON products(series, volume);
 CREATE TABLE orders (
     order_id TEXT PRIMARY KEY, status TEXT NOT NULL, carrier TEXT, tracking_number TEXT,
-    items TEXT NOT NULL, placed_at TEXT NOT NULL, eta TEXT
+    items TEXT NOT NULL, placed_at TEXT NOT NULL, eta TEXT, customer_id TEXT NOT NULL
 );
+CREATE INDEX orders_customer ON orders(customer_id);
 CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE series (
     series TEXT PRIMARY KEY, author TEXT NOT NULL, carried INTEGER NOT NULL, aliases TEXT NOT NULL,

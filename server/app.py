@@ -74,8 +74,10 @@ class Components:
     closers: list[Callable[[], Any]] = field(default_factory=list)  # sync close() callables, run at exit
 
 
-def build_pipeline(settings: Settings, components: Components, metrics: Metrics, scoring: Any | None = None) -> Pipeline:
-    template = TemplateTier(components.catalog.get_order)
+def build_pipeline(
+    settings: Settings, components: Components, metrics: Metrics, scoring: Any | None = None, traffic: Any | None = None
+) -> Pipeline:
+    template = TemplateTier()
     return Pipeline(
         settings,
         components.backend,
@@ -157,7 +159,7 @@ class EmptyCatalog:
     def find_products(self, text: str, limit: int = 3) -> list[Product]:
         return []
 
-    def get_order(self, order_id: str) -> dict[str, Any] | None:
+    def get_order(self, order_id: str, customer_id: str) -> dict[str, Any] | None:
         return None
 
     def series_names(self) -> list[Any]:

@@ -121,3 +121,17 @@ class SessionRateLimited(RateLimited):
     """One session sent messages faster than ``sessions.rate_per_s`` (its bucket lives in the session store)."""
 
     reason = "session_rate_limited"
+
+
+class CustomerRateLimited(RateLimited):
+    """One customer (across all their sessions) sent messages faster than ``sessions.customer_rate_per_s``."""
+
+    reason = "customer_rate_limited"
+
+
+class RolloutRefused(InvalidRequest):
+    """A rollout change (server/rollout) that names a version Triton does not serve, a canary share outside
+    0-100, a version without a passing gate record, or a malformed file; the running rollout stays as it was."""
+
+    reason = "rollout_refused"
+

@@ -152,6 +152,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         exempt_prefixes: Sequence[str] = (),
         metrics: Metrics | None = None,
         scopes: Mapping[str, Sequence[str]] | None = None,
+        customers: Mapping[str, Sequence[str]] | None = None,
         limiter: RateLimiter | None = None,
         log_access: bool = True,
     ) -> None:
@@ -159,6 +160,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self._exempt = tuple(exempt_prefixes)
         self._metrics = metrics
         self._scopes = {caller: frozenset(s) for caller, s in (scopes or {}).items()}
+        self._customers = {caller: frozenset(c) for caller, c in (customers or {}).items()}
         self.limiter = limiter
         self._log_access = log_access
 
@@ -168,7 +170,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         limiter = (RateLimiter(cfg.rate_limit_per_s, cfg.rate_limit_burst, max_callers=cfg.rate_limit_max_callers)
                    if cfg.rate_limit_per_s > 0 else None)
         return cls(tokens=cfg.auth_tokens, exempt_prefixes=cfg.auth_exempt_prefixes, metrics=metrics,
-                   scopes=cfg.auth_scopes, limiter=limiter, log_access=cfg.access_log)
+                   scopes=cfg.auth_scopes, customers=cfg.auth_customers, limiter=limiter, log_access=cfg.access_log)
 
     async def intercept_service(
         self,
@@ -189,6 +191,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             authenticated=not needs_auth or caller is not None,
             permitted=not needs_auth or caller is None or self._permitted(caller, method),
             caller=caller,
+            customers=self._customers.get(caller) if needs_auth and caller is not None else None,
             limiter=self.limiter if ours else None,
             request_id=request_id_of(details.invocation_metadata),
             log_access=self._log_access,
@@ -222,11 +225,13 @@ def caller_of_token(token: str, index: int) -> str:
 class _Gate:
     """What the interceptor decided before the call ran, checked when the request arrives."""
 
-    __slots__ = ("method", "authenticated", "permitted", "caller", "limiter", "request_id", "log_access")
+    __slots__ = ("method", "authenticated", "permitted", "caller", "customers", "limiter", "request_id", "log_access")
 
     def __init__(self, *, method: str, authenticated: bool, permitted: bool, caller: str | None,
-                 limiter: RateLimiter | None, request_id: str, log_access: bool) -> None:
+                 customers: frozenset[str] | None = None, limiter: RateLimiter | None, request_id: str,
+                 log_access: bool) -> None:
         self.method, self.authenticated, self.permitted, self.caller = method, authenticated, permitted, caller
+        self.customers = customers  # the end customers this caller may act for (None: any; "*" in it: any)
         self.limiter, self.request_id, self.log_access = limiter, request_id, log_access
 
 
@@ -249,6 +254,9 @@ def _wrap(handler: grpc.RpcMethodHandler, gate: _Gate, ours: bool, metrics: Metr
                                   f"retry after {retry_after_s:.3f}s", retry_after_s=retry_after_s)
         if isinstance(request, _Malformed):
             raise InvalidRequest("request is not a valid protobuf message for this method")
+        customer = getattr(request, "customer_id", "")
+        if customer and gate.customers is not None and "*" not in gate.customers and customer not in gate.customers:
+            raise PermissionDenied(f"caller {caller!r} may not act for this customer")  # never echo the id
         return caller
 
     def access(context: grpc.aio.ServicerContext, caller: str | None, code: str, reason: str, start: float) -> None:

@@ -44,7 +44,7 @@ from server.admission import Admission
 from server.aio import concurrently
 from server.backends.base import ModelBackend
 from server.budget import Budget
-from server.errors import SessionRateLimited, SessionUnavailable, BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, Overloaded
+from server.errors import CustomerRateLimited, SessionRateLimited, SessionUnavailable, BackendError, BackendOverloaded, BackendTimeout, BudgetExceeded, Overloaded
 from server.guardrails.base import GuardrailAction, Guardrails, InputScreen
 from server.intents import INTENT_LABELS
 from server.llm.base import LLMAnswer
@@ -167,18 +167,18 @@ class Pipeline:
         """One chat turn, stage by stage: the answer's text as it comes (``stream``), then the :class:`ChatResult`."""
         ctx = self._context(request.request_id, caller_remaining_s)
         with self.admission.slot():                                                       # 1 admission
-            message = self._validate_message(request.message, ctx)                        # 1 validation
+            message = self._validate_message(request, ctx)                                 # 1 validation
             screen = self._screen_input(message, request.session_id, ctx)                 # 2 session blocked? input guardrail
             if screen.blocked:
                 refusal = self._blocked(request, screen.actions, ctx)
                 yield refusal.answer
                 yield refusal
                 return
-            history = await self._history(request.session_id, ctx)                        # 2b session memory
+            history = await self._history(request.session_id, request.customer_id, ctx)   # 2b rate limits, memory
             text = followup_stage.resolve(screen.text, history, self.entities).text       # 2c the follow-up spelled out
             seen = await self._understand(text, ctx)                                      # 3 rules, 4 classify + embed
             chunks = await self._retrieve(text, seen, ctx)                                # 5 adapter, retrieve, rerank
-            facts = await self._facts(text, seen, chunks, ctx)                            # 6 facts + the intent answered
+            facts = await self._facts(text, seen, chunks, request.customer_id, ctx)       # 6 facts + the intent answered
             seen = seen.answering(facts.intent)
             chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6b routing
@@ -198,17 +198,22 @@ class Pipeline:
         yield result
 
     # ------------------------------------------------------------------ Chat stages, in order
-    async def _history(self, session_id: str, ctx: RequestContext) -> list[Turn]:
-        """The session's recent turns; [] with no session or store, and on a store outage (degraded)."""
-        if self.sessions is None or not session_id:
+    async def _history(self, session_id: str, customer_id: str, ctx: RequestContext) -> list[Turn]:
+        """The session's and the customer's rate limits, then the session's recent turns; [] with no session or
+        store, and on a store outage (degraded: the limits are not enforced then)."""
+        if self.sessions is None or not (session_id or customer_id):
             return []
         with ctx.timings.stage("session"):
             try:
-                if not await self.sessions.allow(session_id):
-                    rate = self.settings.sessions.rate_per_s
-                    raise SessionRateLimited(f"session {session_id!r} sends faster than {rate:g} messages/s",
-                                             retry_after_s=1.0 / rate)
-                return await self.sessions.history(session_id)
+                empty = await self.sessions.allow(session_id, customer_id)
+                if empty is not None:
+                    s = self.settings.sessions
+                    if empty == "customer":
+                        raise CustomerRateLimited(f"this customer sends faster than {s.customer_rate_per_s:g} "
+                                                  f"messages/s", retry_after_s=1.0 / s.customer_rate_per_s)
+                    raise SessionRateLimited(f"session {session_id!r} sends faster than {s.rate_per_s:g} messages/s",
+                                             retry_after_s=1.0 / s.rate_per_s)
+                return await self.sessions.history(session_id) if session_id else []
             except SessionUnavailable:
                 ctx.degrade("session_unavailable")
                 return []
@@ -225,9 +230,10 @@ class Pipeline:
         except SessionUnavailable:
             ctx.degrade("session_unavailable")
 
-    def _validate_message(self, message: str, ctx: RequestContext) -> str:
+    def _validate_message(self, request: ChatInput, ctx: RequestContext) -> str:
         with ctx.timings.stage("validation"):
-            return validation.validate_text(message, field="message", limits=self.settings.server)
+            validation.validate_customer_id(request.customer_id, limits=self.settings.server)
+            return validation.validate_text(request.message, field="message", limits=self.settings.server)
 
     def _screen_input(self, message: str, session_id: str, ctx: RequestContext) -> InputScreen:
         """A session blocked by the hallucination scorer is refused before its message is screened."""
@@ -294,9 +300,13 @@ class Pipeline:
             ctx.degrade("adapter_skipped")  # the base embedding still searches the same index, less precisely
             return vector
 
-    async def _facts(self, text: str, seen: Understanding, chunks: Sequence[ScoredChunk], ctx: RequestContext) -> Facts:
+    async def _facts(
+        self, text: str, seen: Understanding, chunks: Sequence[ScoredChunk], customer_id: str, ctx: RequestContext
+    ) -> Facts:
+        """Products, policies and the intent answered; the orders named, on the calling customer's account only."""
         return await entities_stage.facts_for(
-            self.entities, text, seen.intent.intent, seen.order_id, chunks, self.settings.retrieval.max_cards, ctx
+            self.entities, text, seen.intent.intent, seen.order_id, chunks, self.settings.retrieval.max_cards, ctx,
+            orders=self.catalog.get_order, customer_id=customer_id,
         )
 
     async def _screen_answer(self, answer: LLMAnswer, llm_request, facts: Facts, chunks, ctx: RequestContext):

@@ -124,10 +124,15 @@ class ServerSettings:
     #: names its caller; a token without a dot is caller ``token<N>`` (its 1-based place in auth_tokens).
     #: A call outside the caller's scopes -> PERMISSION_DENIED.
     auth_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: which end customers a caller may act for (``ChatRequest.customer_id``): caller -> customer ids, ``"*"`` =
+    #: any; a caller not listed may act for any customer. A chat for anyone else -> PERMISSION_DENIED.
+    auth_customers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    max_customer_id_chars: int = 128
     access_log: bool = True  # one line per call on logger mangaassist.access (never the message text)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "auth_scopes", _frozen_map({k: tuple(v) for k, v in self.auth_scopes.items()}))
+        object.__setattr__(self, "auth_customers", _frozen_map({k: tuple(v) for k, v in self.auth_customers.items()}))
 
 
 @dataclass(frozen=True)
@@ -331,6 +336,62 @@ class SessionSettings:
     #: cannot take the pod's concurrency cap. 0 = off. A person types far slower than 2 messages a second.
     rate_per_s: float = 2.0
     rate_burst: int = 10
+    #: per-customer token bucket (``ChatRequest.customer_id``), in the same store: one customer opening many
+    #: sessions still gets RESOURCE_EXHAUSTED, reason ``customer_rate_limited``, past it. 0 = off.
+    customer_rate_per_s: float = 5.0
+    customer_rate_burst: int = 30
+
+
+@dataclass(frozen=True)
+class TrafficSettings:
+    """The traffic log (server/traffic): every answered Chat/ChatStream turn, written after the response by a
+    background writer. The message is stored as redacted by the PII guardrail, the session id as a hash."""
+
+    backend: str = "sqlite"  # "sqlite" (embedded, a file per pod) | "postgres" (shared, the cluster) | "off"
+    sqlite_path: str = "var/traffic.db"
+    #: libpq connection string, no password in it: libpq reads PGPASSWORD / PGPASSFILE from the environment
+    postgres_dsn: str = "host=127.0.0.1 port=5432 dbname=mangaassist user=mangaassist"
+    table: str = "traffic"
+    queue_size: int = 1024  # turns waiting for the writer; a full queue drops the turn (counted), never waits
+    batch_size: int = 200  # turns per write
+    retention_days: float = 30.0  # rows older than this are deleted
+    max_rows: int = 1_000_000  # and the oldest beyond this many
+    prune_interval_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """Drift monitoring over the traffic log (server/drift): the current window against the one before it."""
+
+    enabled: bool = True  # the periodic job in the service (needs the traffic log); the CLI works regardless
+    interval_s: float = 3600.0
+    window_s: float = 7 * 86400.0  # week over week
+    min_samples: int = 200  # a window with fewer turns raises no alarm (reported as insufficient)
+    intent_share_points: float = 5.0  # any intent's share moving more than this many points
+    min_confidence: float = 0.85  # the classifier's mean confidence (model-decided turns) below this
+    kl_threshold: float = 0.1  # embedding-sketch KL divergence (mean over sketch dimensions) above this
+    kl_bins: int = 10  # per-dimension histogram bins (reference-window deciles)
+    #: new pattern clusters: the share of current turns far from every reference cluster (beyond the
+    #: reference's own 95th-percentile distance) above this -> "new data needed"
+    outlier_share: float = 0.12
+    #: the golden-set probe: the classifier's accuracy on these labelled messages, measured each run through the
+    #: live backend ("" = off); "holding" = within ``golden_drop_points`` of the baseline (the first probe's)
+    golden_path: str = ".build/golden/golden.jsonl"
+    golden_probe_size: int = 200
+    golden_drop_points: float = 2.0
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """Cost accounting (server/traffic/cost.py): LLM token prices are in ``llm``; Triton's share is the
+    instance price spread over each model's measured busy time."""
+
+    instance_usd_per_hour: float = 1.006  # the Triton instance's price (on-demand g5.xlarge, us-east-1)
+    #: how many inference-seconds the instance offers per second (1 = one GPU; on CPU: the cores Triton uses)
+    instance_capacity: float = 1.0
+    #: Triton's Prometheus endpoint ("" = the embedded Triton's, when the service launched it)
+    triton_metrics_url: str = ""
+    interval_s: float = 60.0  # how often the service scrapes it and updates the cost gauges
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ RATES = ("factual", "relevance", "complete", "safety", "format", "declined_not_c
 def run(build: Path) -> list[dict]:
     data = build / "data"
     store = CatalogStore(build / "index" / "catalog.sqlite")
-    resolver, tier, suite = EntityResolver(store), TemplateTier(store.get_order), GuardrailSuite(store)
+    resolver, tier, suite = EntityResolver(store), TemplateTier(), GuardrailSuite(store)
     policies = {p["policy_id"]: p for p in map(json.loads, open(data / "policies.jsonl", encoding="utf-8"))}
     facts = StoreFacts.load(data) if hasattr(StoreFacts, "load") else StoreFacts(data)
     rows = []

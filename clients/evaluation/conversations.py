@@ -36,7 +36,8 @@ async def play(client: AsyncMangaAssistClient, conv: dict[str, Any], *, memory: 
     for turn in conv["turns"]:
         sid = session if memory else f"{session}-{len(replies)}"
         try:
-            replies.append(await client.chat(turn, session_id=sid, timeout=timeout))
+            replies.append(await client.chat(turn, session_id=sid, timeout=timeout,
+                                             customer_id=conv.get("customer_id", "")))
         except Exception as err:  # noqa: BLE001 -- a failed turn fails the conversation, not the run
             replies.append(err)
     return replies

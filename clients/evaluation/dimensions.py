@@ -57,6 +57,7 @@ class GoldenRecord:
     must_not_state: tuple[str, ...] = ()
     expect: Expect = Expect()
     reference: str = ""
+    customer_id: str = ""  # the account the message is sent for (the owner of the order it names)
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "GoldenRecord":
@@ -84,6 +85,7 @@ class GoldenRecord:
                 ask_order_id=bool(expect.get("ask_order_id")),
             ),
             reference=str(row.get("reference") or ""),
+            customer_id=str(row.get("customer_id") or ""),
         )
 
 

@@ -77,7 +77,8 @@ def stream_sample_of(records: Sequence[GoldenRecord], n: int) -> list[GoldenReco
 async def _chat(client: AsyncMangaAssistClient, record: GoldenRecord) -> Outcome:
     t0 = time.perf_counter()
     try:
-        response = await client.chat(record.message, session_id=f"eval-{record.id}", request_id=f"eval-{record.id}")
+        response = await client.chat(record.message, session_id=f"eval-{record.id}", request_id=f"eval-{record.id}",
+                                     customer_id=record.customer_id)
     except MangaAssistError as err:
         return Outcome(record, error=err.code.name, client_ms=round((time.perf_counter() - t0) * 1000, 2))
     return Outcome(record, response=response, client_ms=round((time.perf_counter() - t0) * 1000, 2))
@@ -88,7 +89,8 @@ async def _first_text_ms(client: AsyncMangaAssistClient, record: GoldenRecord) -
     t0 = time.perf_counter()
     first: float | None = None
     try:
-        async for item in client.chat_stream(record.message, session_id=f"eval-stream-{record.id}"):
+        async for item in client.chat_stream(record.message, session_id=f"eval-stream-{record.id}",
+                                             customer_id=record.customer_id):
             if first is None and item.WhichOneof("event") == "delta" and item.delta:
                 first = round((time.perf_counter() - t0) * 1000, 2)
     except MangaAssistError:

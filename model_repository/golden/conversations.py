@@ -20,6 +20,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable
 
+from model_repository.catalog_schema import GUEST_CUSTOMER, order_customer
 from model_repository.golden.generate import DEFAULT_SEED, Store
 
 #: (template id, follow-up phrasings); {n} = the volume asked next
@@ -114,7 +115,7 @@ def generate_conversations(data_dir: Path, seed: int = DEFAULT_SEED, per_templat
     def bare_order(phrase: str) -> dict[str, Any] | None:
         o = rng.choice([o for o in store.orders if o["status"] in ("shipped", "out_for_delivery", "processing", "delivered")])
         return {"turns": [rng.choice(_ORDER_ASK), phrase.format(oid=o["order_id"])],
-                "expect": {"intent": ["order_status"], "order_id": o["order_id"]}}
+                "expect": {"intent": ["order_status"], "order_id": o["order_id"]}, "customer_id": order_customer(o)}
 
     def nth(phrase: str) -> dict[str, Any] | None:
         genre = rng.choice(["horror", "romance", "sports", "fantasy", "mystery", "comedy", "isekai", "historical"])
@@ -140,7 +141,7 @@ def generate_conversations(data_dir: Path, seed: int = DEFAULT_SEED, per_templat
 
 
 def write_conversations(data_dir: Path, out_path: Path, seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    rows = generate_conversations(data_dir, seed)
+    rows = [{"customer_id": GUEST_CUSTOMER, **r} for r in generate_conversations(data_dir, seed)]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

@@ -22,6 +22,7 @@ from model_repository.catalog_schema import (
     PRODUCT_COLUMNS,
     SCHEMA,
     SERIES_COLUMNS,
+    order_customer,
 )
 from server.ids import ASIN_RE, ORDER_ID_RE
 
@@ -140,7 +141,7 @@ def _order_row(rec: Mapping[str, Any], where: str) -> tuple[Any, ...]:
             raise ValueError(f"bad order_id {rec['order_id']!r}")
         return (
             rec["order_id"], rec["status"], rec.get("carrier"), rec.get("tracking_number"),
-            json.dumps(list(rec["items"])), rec["placed_at"], rec.get("eta"),
+            json.dumps(list(rec["items"])), rec["placed_at"], rec.get("eta"), order_customer(rec),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{where}: invalid order record: {err!r}") from err

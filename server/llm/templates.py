@@ -13,8 +13,8 @@ it beats the local LLM tier, see README "Answers") and as the last fallback of e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 from server.ids import find_order_id, find_order_ids
 from server.llm.base import LLMAnswer, LLMRequest
@@ -33,6 +33,9 @@ UNAVAILABLE = (
     "Sorry, I can't look that up right now. Please try again in a moment, "
     "or ask for a human agent and we'll take it from there."
 )
+NOT_ON_ACCOUNT = "I couldn't find an order {order} on your account. Could you double-check the number?"
+SIGN_IN = ("I can only look up orders for a signed-in customer. Please sign in to the account that placed {orders} "
+           "and ask me again.")
 ASK_ORDER_ID = "I can check that for you. What's your order number? You'll find it in your order confirmation email."
 NOT_YOUR_ORDER = (
     "I can only share order details with the customer who placed the order, so I can't look up {orders} for you. "
@@ -56,6 +59,10 @@ class Facts:
     products: tuple[Product, ...] = ()  # what the customer asks about (resolved), or related picks
     resolution: Resolution | None = None  # how the products were resolved (not carried, fuzzy, volume asked)
     policies: tuple[ScoredChunk, ...] = ()  # the policy sections that answer the message, best first
+    #: the end customer the call acts for ("" = anonymous) and the orders the message names, looked up on that
+    #: customer's account only (None: no such order on the account -- unknown and someone else's read alike)
+    customer_id: str = ""
+    orders: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 __all__ = ["BLOCKED", "Facts", "TemplateTier", "UNAVAILABLE", "find_order_id"]
@@ -64,11 +71,8 @@ class TemplateTier:
     name = "template"
     model = MODEL
 
-    def __init__(self, get_order: Callable[[str], dict[str, Any] | None]) -> None:
-        self._get_order = get_order
-
     async def generate(self, request: LLMRequest, facts: Facts | None = None) -> LLMAnswer:
-        text, asins = compose(request, facts or Facts(), self._get_order)
+        text, asins = compose(request, facts or Facts())
         return LLMAnswer(text=text, tier="template", model=MODEL, product_asins=tuple(asins))
 
     async def stream(self, request: LLMRequest, facts: Facts | None = None) -> AsyncIterator[str]:
@@ -79,9 +83,7 @@ class TemplateTier:
         return LLMAnswer(text=BLOCKED, tier="template", model=MODEL)
 
 
-def compose(
-    request: LLMRequest, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]
-) -> tuple[str, list[str]]:
+def compose(request: LLMRequest, facts: Facts) -> tuple[str, list[str]]:
     """(answer text, ASINs it names) for the intent the facts stage settled on; each part states only facts it
     was given.
 
@@ -92,13 +94,13 @@ def compose(
     intent = facts.intent or request.intent
     policies = facts.policies or tuple(request.context)
     if intent == "escalation":
-        return _handoff(message, facts, get_order), []
+        return _handoff(message, facts), []
     if intent == "chitchat":
         return _chitchat(message, facts), []
     if intent == "order_status":
-        return _with_second_ask(_order(message, facts, get_order), message, facts)
+        return _with_second_ask(_order(message, facts), message, facts)
     if intent in ("return_refund", "policy_faq"):
-        return _policy_answer(message, intent, facts, policies, get_order)
+        return _policy_answer(message, intent, facts, policies)
     if intent == "recommendation":
         text, asins = _recommendation(message, facts)
         return _with_policy(text, message, policies), asins
@@ -107,9 +109,9 @@ def compose(
     return _unknown(message, facts, policies)
 
 
-def _handoff(message: str, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]) -> str:
+def _handoff(message: str, facts: Facts) -> str:
     """The handoff, with what the agent picks up: the orders and the title the customer named."""
-    notes = [_order(message, facts, get_order)] if facts.order_id or find_order_id(message) or asks.SOMEONE_ELSES_ORDER.search(message) else []
+    notes = [_order(message, facts)] if facts.order_id or find_order_id(message) or asks.SOMEONE_ELSES_ORDER.search(message) else []
     res = facts.resolution
     if res is not None and res.matched_by in ("name", "fuzzy") and facts.products:
         notes.append(f"I've noted {facts.products[0].title} for them.")
@@ -131,12 +133,11 @@ def _with_second_ask(text: str, message: str, facts: Facts) -> tuple[str, list[s
 
 def _policy_answer(
     message: str, intent: str, facts: Facts, policies: Sequence[ScoredChunk],
-    get_order: Callable[[str], dict[str, Any] | None],
 ) -> tuple[str, list[str]]:
     text = _policy(message, policies) or _no_policy()
     order_id = facts.order_id or find_order_id(message)
     if intent == "return_refund" and order_id:
-        text = _order(message, facts, get_order) + " " + text
+        text = _order(message, facts) + " " + text
     res = facts.resolution
     if intent == "return_refund" and res is not None and res.products and res.matched_by in ("name", "fuzzy"):
         lead = "Sorry about your copy of {}." if asks.DAMAGE.search(message) else "Here's how returns work for {}."
@@ -180,18 +181,20 @@ def _chitchat(message: str, facts: Facts = Facts()) -> str:
             "track an order, or explain our shipping and return policies.")
 
 
-def _order(message: str, facts: Facts, get_order: Callable[[str], dict[str, Any] | None]) -> str:
-    """Each order the customer gave, looked up; with none given, ask for it; someone else's, refused."""
+def _order(message: str, facts: Facts) -> str:
+    """Each order the customer gave, as found on their account; with none given, ask for it; someone else's,
+    refused. An id not on the caller's account reads exactly like an unknown one: nothing about it is said."""
     order_ids = find_order_ids(message) or ([facts.order_id] if facts.order_id else [])
     if asks.SOMEONE_ELSES_ORDER.search(message):
         return NOT_YOUR_ORDER.format(orders=" or ".join(order_ids) or "that order")
     if not order_ids:
         return ASK_ORDER_ID
+    if not facts.customer_id:
+        return SIGN_IN.format(orders=" or ".join(order_ids))
     out = []
     for order_id in order_ids:
-        order = get_order(order_id)
-        out.append(order_text(order_id, order) if order is not None
-                   else f"I couldn't find an order {order_id}. Could you double-check the number?")
+        order = facts.orders.get(order_id)
+        out.append(order_text(order_id, order) if order is not None else NOT_ON_ACCOUNT.format(order=order_id))
     return " ".join(out)
 
 

@@ -258,11 +258,16 @@ class CatalogStore:
 
     # ---- orders ------------------------------------------------------------------------------------
 
-    def get_order(self, order_id: str) -> dict[str, Any] | None:
-        """The order record as in ``orders.jsonl`` (``items`` a list of ASINs), or None."""
+    def get_order(self, order_id: str, customer_id: str) -> dict[str, Any] | None:
+        """``customer_id``'s order ``order_id`` as in ``orders.jsonl`` (``items`` a list of ASINs); None when
+        there is no such order *on that account* -- someone else's order and an unknown id read alike, and an
+        empty ``customer_id`` (an anonymous shopper) has no orders."""
+        if not customer_id:
+            return None
         with self._lock:
             row = self._conn.execute(
-                f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = ?", (order_id,)
+                f"SELECT {', '.join(ORDER_COLUMNS)} FROM orders WHERE order_id = ? AND customer_id = ?",
+                (order_id, customer_id),
             ).fetchone()
         if row is None:
             return None

@@ -57,8 +57,10 @@ class Turn:
 class SessionStore(Protocol):
     name: str
 
-    async def allow(self, session_id: str) -> bool:
-        """Take one token from the session's bucket (``rate_per_s``, up to ``burst``); False = over the limit."""
+    async def allow(self, session_id: str, customer_id: str = "") -> str | None:
+        """Take one token from the session's bucket (``rate_per_s``, up to ``burst``) and one from the customer's
+        (``customer_rate_per_s``, up to ``customer_burst``) -- from both or neither. None = admitted, else the
+        bucket that is empty: ``"session"`` or ``"customer"``. An empty id has no bucket."""
 
     async def history(self, session_id: str) -> list[Turn]:
         """The session's turns, oldest first ([] for an unknown or expired session)."""
@@ -72,24 +74,31 @@ class MemorySessionStore:
     name = "memory"
 
     def __init__(self, *, ttl_s: float = 1800.0, max_turns: int = 6, max_turn_chars: int = 600,
-                 max_sessions: int = 100_000, rate_per_s: float = 0.0, burst: int = 20, clock=time.monotonic) -> None:
+                 max_sessions: int = 100_000, rate_per_s: float = 0.0, burst: int = 20,
+                 customer_rate_per_s: float = 0.0, customer_burst: int = 30, clock=time.monotonic) -> None:
         self.ttl_s, self.max_turns, self.max_turn_chars, self.max_sessions = ttl_s, max_turns, max_turn_chars, max_sessions
         self.rate_per_s, self.burst = rate_per_s, burst
+        self.customer_rate_per_s, self.customer_burst = customer_rate_per_s, customer_burst
         self._clock = clock
         self._sessions: OrderedDict[str, tuple[float, list[Turn]]] = OrderedDict()
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # session -> (tokens, at)
 
-    async def allow(self, session_id: str) -> bool:
-        if self.rate_per_s <= 0:
-            return True
+    async def allow(self, session_id: str, customer_id: str = "") -> str | None:
         now = self._clock()
-        tokens, at = self._buckets.pop(session_id, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - at) * self.rate_per_s)
-        allowed = tokens >= 1.0
-        self._buckets[session_id] = (tokens - 1.0 if allowed else tokens, now)
+        buckets = [(name, key, rate, burst) for name, key, rate, burst in (
+            ("session", "s:" + session_id, self.rate_per_s, self.burst),
+            ("customer", "c:" + customer_id, self.customer_rate_per_s, self.customer_burst),
+        ) if rate > 0 and key[2:]]
+        refilled = []
+        for name, key, rate, burst in buckets:
+            tokens, at = self._buckets.pop(key, (float(burst), now))
+            refilled.append((name, key, min(float(burst), tokens + (now - at) * rate)))
+        empty = next((name for name, _, tokens in refilled if tokens < 1.0), None)
+        for _, key, tokens in refilled:
+            self._buckets[key] = (tokens if empty else tokens - 1.0, now)
         while len(self._buckets) > self.max_sessions:
             self._buckets.popitem(last=False)
-        return allowed
+        return empty
 
     async def history(self, session_id: str) -> list[Turn]:
         entry = self._sessions.get(session_id)
@@ -127,11 +136,12 @@ class RedisSessionStore:
 
     def __init__(self, url: str, *, key_prefix: str = "mangaassist:session:", ttl_s: float = 1800.0, max_turns: int = 6,
                  max_turn_chars: int = 600, timeout_ms: float = 25.0, rate_per_s: float = 0.0, burst: int = 20,
-                 client: Any = None) -> None:
+                 customer_rate_per_s: float = 0.0, customer_burst: int = 30, client: Any = None) -> None:
         import redis.asyncio as aioredis
 
         self.prefix, self.ttl_s, self.max_turns, self.max_turn_chars = key_prefix, ttl_s, max_turns, max_turn_chars
         self.rate_per_s, self.burst = rate_per_s, burst
+        self.customer_rate_per_s, self.customer_burst = customer_rate_per_s, customer_burst
         self.timeout_s = timeout_ms / 1000.0
         self._redis = client or aioredis.from_url(
             url, socket_timeout=self.timeout_s, socket_connect_timeout=self.timeout_s, retry_on_timeout=False,
@@ -140,13 +150,16 @@ class RedisSessionStore:
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
 
-    async def allow(self, session_id: str) -> bool:
-        if self.rate_per_s <= 0:
-            return True
-        now = f"{time.time():.6f}"
-        allowed = await self._bounded(self._redis.eval(
-            _TOKEN_BUCKET, 1, self.prefix + "rate:" + session_id, now, str(self.rate_per_s), str(self.burst)))
-        return bool(int(allowed))
+    async def allow(self, session_id: str, customer_id: str = "") -> str | None:
+        buckets = [(name, self.prefix + key, rate, burst) for name, key, rate, burst in (
+            ("session", "rate:" + session_id, self.rate_per_s, self.burst),
+            ("customer", "customer-rate:" + customer_id, self.customer_rate_per_s, self.customer_burst),
+        ) if rate > 0 and (session_id if name == "session" else customer_id)]
+        if not buckets:
+            return None
+        args = [f"{time.time():.6f}", *(str(v) for _, _, rate, burst in buckets for v in (rate, burst))]
+        empty = int(await self._bounded(self._redis.eval(_TOKEN_BUCKETS, len(buckets), *(k for _, k, _, _ in buckets), *args)))
+        return buckets[empty - 1][0] if empty else None
 
     async def history(self, session_id: str) -> list[Turn]:
         raw = await self._bounded(self._redis.lrange(self._key(session_id), 0, -1))
@@ -176,19 +189,28 @@ class RedisSessionStore:
         await self._redis.aclose()
 
 
-#: One token bucket per session, updated atomically in Redis (every pod shares it): refill by the time since the
-#: last call, take a token if there is one; the key expires once the bucket would be full again.
-_TOKEN_BUCKET = """
-local rate, burst, now = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[1])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-local allowed = 0
-if tokens >= 1 then tokens = tokens - 1; allowed = 1 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', ARGV[1])
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return allowed
+#: Token buckets (the session's, the customer's), updated atomically in Redis (every pod shares them): refill each
+#: by the time since its last call; take a token from every bucket, or from none when one is empty. Returns 0, or
+#: the 1-based index of the first empty bucket. A key expires once its bucket would be full again.
+_TOKEN_BUCKETS = """
+local now = tonumber(ARGV[1])
+local tokens, empty = {}, 0
+for i, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local t = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens[i] = math.min(burst, t + math.max(0, now - at) * rate)
+  if tokens[i] < 1 and empty == 0 then empty = i end
+end
+for i, key in ipairs(KEYS) do
+  local rate, burst = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local t = tokens[i]
+  if empty == 0 then t = t - 1 end
+  redis.call('HSET', key, 'tokens', tostring(t), 'at', ARGV[1])
+  redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
+end
+return empty
 """
 
 
@@ -200,6 +222,8 @@ def build_session_store(settings: Any) -> SessionStore | None:
     if s.backend == "redis":
         return RedisSessionStore(s.redis_url, key_prefix=s.key_prefix, ttl_s=s.ttl_s, max_turns=s.max_turns,
                                  max_turn_chars=s.max_turn_chars, timeout_ms=s.timeout_ms,
-                                 rate_per_s=s.rate_per_s, burst=s.rate_burst)
+                                 rate_per_s=s.rate_per_s, burst=s.rate_burst,
+                                 customer_rate_per_s=s.customer_rate_per_s, customer_burst=s.customer_rate_burst)
     return MemorySessionStore(ttl_s=s.ttl_s, max_turns=s.max_turns, max_turn_chars=s.max_turn_chars,
-                              max_sessions=s.max_sessions, rate_per_s=s.rate_per_s, burst=s.rate_burst)
+                              max_sessions=s.max_sessions, rate_per_s=s.rate_per_s, burst=s.rate_burst,
+                              customer_rate_per_s=s.customer_rate_per_s, customer_burst=s.customer_rate_burst)

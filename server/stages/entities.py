@@ -15,9 +15,10 @@ address both asks."""
 from __future__ import annotations
 
 import asyncio
-from typing import Sequence
+from dataclasses import replace
+from typing import Any, Callable, Sequence
 
-from server.ids import find_order_id
+from server.ids import find_order_id, find_order_ids
 from server.llm.templates import Facts
 from server.request import RequestContext
 from server.retrieval import asks
@@ -26,14 +27,22 @@ from server.retrieval.entities import EntityResolver, Resolution
 
 #: Intents whose answers are about products (and show product cards).
 PRODUCT_INTENTS = frozenset({"product_question", "price_deal", "recommendation", ""})
+#: ``(order_id, customer_id) -> order row | None``: the catalog's lookup, which answers the account's orders only.
+OrderLookup = Callable[[str, str], "dict[str, Any] | None"]
 
 
 async def facts_for(
     resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk],
-    limit: int, ctx: RequestContext,
+    limit: int, ctx: RequestContext, *, orders: OrderLookup | None = None, customer_id: str = "",
 ) -> Facts:
+    """``orders(order_id, customer_id)``: the catalog's order lookup, scoped to the account (None = no orders)."""
     with ctx.timings.stage("entities"):
-        return await asyncio.to_thread(_facts, resolver, text, intent, order_id, chunks, limit)
+        facts = await asyncio.to_thread(_facts, resolver, text, intent, order_id, chunks, limit)
+        ids = find_order_ids(text) or ([order_id] if order_id else [])
+        if orders is None or not ids:
+            return replace(facts, customer_id=customer_id)
+        found = await asyncio.to_thread(lambda: {i: orders(i, customer_id) for i in ids})
+        return replace(facts, customer_id=customer_id, orders=found)
 
 
 def _facts(

@@ -24,6 +24,15 @@ def validate_text(text: str, *, field: str, limits: ServerSettings) -> str:
     return stripped
 
 
+def validate_customer_id(customer_id: str, *, limits: ServerSettings) -> str:
+    """An opaque account id: empty (anonymous) or up to ``max_customer_id_chars`` printable characters."""
+    if len(customer_id) > limits.max_customer_id_chars:
+        raise InvalidRequest(f"customer_id has {len(customer_id)} characters; the limit is {limits.max_customer_id_chars}")
+    if customer_id and (not customer_id.isprintable() or customer_id != customer_id.strip()):
+        raise InvalidRequest("customer_id must be printable, without surrounding whitespace")
+    return customer_id
+
+
 def validate_texts(texts: Sequence[str], *, limits: ServerSettings) -> list[str]:
     if not texts:
         raise InvalidRequest("texts is empty")

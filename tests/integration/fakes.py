@@ -34,10 +34,12 @@ PRODUCTS = (
     ),
 )
 
+#: the account that placed the fake catalog's order; any other customer (or none) cannot see it
+CUSTOMER = "C-1001"
 ORDERS = {
     "MA-20481937": {
         "order_id": "MA-20481937", "status": "shipped", "carrier": "UPS", "tracking_number": "1Z999AA10123456784",
-        "items": ["B0CHAINSW1"], "placed_at": "2024-05-01", "eta": "2024-05-06",
+        "items": ["B0CHAINSW1"], "placed_at": "2024-05-01", "eta": "2024-05-06", "customer_id": CUSTOMER,
     },
 }
 
@@ -79,8 +81,9 @@ class FakeCatalog:
             hits = [p for p in hits if p.volume == int(volume.group(1))] or hits
         return hits[:limit]
 
-    def get_order(self, order_id: str) -> dict[str, Any] | None:
-        return self.orders.get(order_id)
+    def get_order(self, order_id: str, customer_id: str) -> dict[str, Any] | None:
+        order = self.orders.get(order_id)
+        return order if order is not None and customer_id and order["customer_id"] == customer_id else None
 
     # entity resolution (server/retrieval/entities.py): every fake series is carried, no aliases
     def series_names(self) -> list[SeriesName]:

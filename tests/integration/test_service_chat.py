@@ -12,6 +12,7 @@ from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
 from clients import errors as client_errors
 from server.intents import INTENT_LABELS
+from fakes import CUSTOMER
 
 pytestmark = pytest.mark.L0
 
@@ -39,7 +40,7 @@ async def test_chat_product_question_routed_to_absent_small_tier_says_so(aclient
 
 
 async def test_chat_rule_path_order_status(aclient, backend):
-    reply = await aclient.chat("Where is my order MA-20481937? tracking please")
+    reply = await aclient.chat("Where is my order MA-20481937? tracking please", customer_id=CUSTOMER)
     assert reply.rule_decided
     assert reply.intent == "order_status" and reply.intent_confidence == 1.0
     assert "UPS" in reply.answer and "1Z999AA10123456784" in reply.answer

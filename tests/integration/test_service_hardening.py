@@ -17,8 +17,9 @@ from typing import Any
 
 import grpc
 import pytest
-from fakes import FakeCatalog, FakeIndex, rule_matcher
+from fakes import CUSTOMER, ORDERS, FakeCatalog, FakeIndex, rule_matcher
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from prometheus_client import generate_latest
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
@@ -143,6 +144,43 @@ async def test_each_rpc_needs_its_scope_and_callers_hold_only_theirs(serve, capl
     assert {r.caller for r in _access(caplog) if r.status == "OK"} == {"shop", "analytics", "ops", "token4"}
     assert _errors(running, "PERMISSION_DENIED", "permission_denied") == 5
     assert not [r for r in _access(caplog) if "t1" in r.getMessage() or "legacytoken" in r.getMessage()]
+
+
+async def test_a_caller_acts_only_for_its_customers_and_sees_only_their_orders(serve, caplog):
+    caplog.set_level(logging.DEBUG)
+    running, _, _ = await serve(server={
+        "auth_tokens": ("kiosk.t1", "web.t2", "support.t3"),
+        "auth_customers": {"kiosk": ["C-7"], "web": [CUSTOMER], "support": ["*"]},
+    })
+    (order_id, order), = ORDERS.items()
+    ask = f"Where is my order {order_id}? tracking please"
+    async with AsyncMangaAssistClient(running.target, token="kiosk.t1") as kiosk:
+        with pytest.raises(client_errors.PermissionDenied) as err:  # acting for a customer it does not serve
+            await kiosk.chat(ask, customer_id=CUSTOMER, session_id="k1")
+        assert CUSTOMER not in str(err.value)
+        for stream in (False, True):  # its own customer: the order is not on that account
+            if stream:
+                reply = [m async for m in kiosk.chat_stream(ask, customer_id="C-7", session_id="k2")][-1].final
+            else:
+                reply = await kiosk.chat(ask, customer_id="C-7", session_id="k3")
+            assert "couldn't find an order" in reply.answer and "on your account" in reply.answer, reply.answer
+            assert not reply.cards
+            leaked = [v for k, v in order.items() if k not in ("order_id", "customer_id") and v
+                      for v in (v if isinstance(v, list) else [v]) if str(v) in str(reply)]
+            assert not leaked, leaked
+    async with AsyncMangaAssistClient(running.target, token="web.t2") as web, \
+            AsyncMangaAssistClient(running.target, token="support.t3") as support:
+        for client in (web, support):
+            reply = await client.chat(ask, customer_id=CUSTOMER, session_id=f"own-{id(client)}")
+            assert order["tracking_number"] in reply.answer
+        anonymous = await web.chat(ask, session_id="anon")  # no customer: no orders at all
+        assert "signed-in" in anonymous.answer and order["tracking_number"] not in anonymous.answer
+        with pytest.raises(client_errors.InvalidRequest):
+            await support.chat("hello", customer_id="x" * 129)
+    # no field of the order reached any log line (DEBUG included) or metric label, for anyone
+    seen = "\n".join(r.getMessage() for r in caplog.records) + generate_latest(running.metrics.registry).decode()
+    for value in (order["tracking_number"], order["carrier"], order["eta"], order["placed_at"], *order["items"]):
+        assert value not in seen, value
 
 
 # ------------------------------------------------------------------------------------------ access log

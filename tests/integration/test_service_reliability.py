@@ -13,6 +13,7 @@ from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 from clients import errors as client_errors
 from clients.sdk import AsyncMangaAssistClient
 from server.errors import BackendError, BackendOverloaded
+from fakes import CUSTOMER
 
 pytestmark = pytest.mark.L0
 
@@ -141,7 +142,7 @@ async def test_backend_down_degrades_to_template_answers(make_server, backend):
         assert reply.intent == "" and reply.tier == "template"
         assert {"classifier_unavailable", "retrieval_unavailable"} <= set(reply.degraded)
         assert [c.asin for c in reply.cards] == ["B0CHAINSW1"]  # catalog mention lookup still works
-        ruled = await client.chat("Where is my order MA-20481937? tracking please")
+        ruled = await client.chat("Where is my order MA-20481937? tracking please", customer_id=CUSTOMER)
         assert ruled.rule_decided and "UPS" in ruled.answer and not ruled.degraded
         with pytest.raises(client_errors.Unavailable) as err:  # nothing to degrade to
             await client.classify(["is this in stock"])

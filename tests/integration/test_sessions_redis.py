@@ -14,6 +14,7 @@ import pytest
 
 from server.errors import SessionUnavailable
 from server.sessions.store import RedisSessionStore, Turn
+from fakes import CUSTOMER
 
 pytestmark = pytest.mark.L0
 
@@ -94,28 +95,28 @@ async def test_a_conversation_continues_on_another_instance_sharing_redis(make_s
     sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500}
     first, second = await make_server(sessions=sessions), await make_server(sessions=sessions)
     async with client_of(first) as a, client_of(second) as b:
-        asked = await a.chat("where is my order?", session_id="conv-1")
+        asked = await a.chat("where is my order?", session_id="conv-1", customer_id=CUSTOMER)
         assert "order number" in asked.answer
         # the bare id goes to the other instance: only Redis can tell it what was asked
-        reply = await b.chat(ORDER, session_id="conv-1")
+        reply = await b.chat(ORDER, session_id="conv-1", customer_id=CUSTOMER)
         assert reply.intent == "order_status" and ORDER in reply.answer and "shipped" in reply.answer, reply.answer
         assert "session_unavailable" not in reply.degraded
         # without the session the same bare id stands alone and is not looked up as an order
-        alone = await b.chat(ORDER, session_id="conv-2")
+        alone = await b.chat(ORDER, session_id="conv-2", customer_id=CUSTOMER)
         assert "shipped" not in alone.answer
 
 
 async def test_redis_killed_mid_conversation_degrades_then_recovers(make_server, redis_server):
     server = await make_server(sessions={"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 200})
     async with client_of(server) as c:
-        await c.chat("where is my order?", session_id="conv-3")
+        await c.chat("where is my order?", session_id="conv-3", customer_id=CUSTOMER)
         redis_server.kill()
-        down = await c.chat(ORDER, session_id="conv-3")
+        down = await c.chat(ORDER, session_id="conv-3", customer_id=CUSTOMER)
         assert down.answer and "session_unavailable" in down.degraded  # answered, without memory
         redis_server.start()  # same port, empty (no persistence): the conversation starts again
         await asyncio.sleep(0.1)
-        await c.chat("where is my order?", session_id="conv-3")
-        back = await c.chat(ORDER, session_id="conv-3")
+        await c.chat("where is my order?", session_id="conv-3", customer_id=CUSTOMER)
+        back = await c.chat(ORDER, session_id="conv-3", customer_id=CUSTOMER)
         assert "session_unavailable" not in back.degraded and ORDER in back.answer and "shipped" in back.answer
 
 
@@ -131,6 +132,21 @@ async def test_the_session_rate_limit_is_shared_through_redis(make_server, redis
             await a.chat("and again", session_id="noisy")
         assert 0 < refused.value.retry_after_s <= 1.0
         assert (await b.chat("hello", session_id="calm")).answer  # other sessions are not affected
+
+
+async def test_the_customer_rate_limit_spans_sessions_and_instances(make_server, redis_server):
+    from clients.errors import CustomerRateLimited
+
+    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500,
+                "customer_rate_per_s": 0.5, "customer_rate_burst": 3}
+    first, second = await make_server(sessions=sessions), await make_server(sessions=sessions)
+    async with client_of(first) as a, client_of(second) as b:
+        for i, client in enumerate((a, b, a)):  # three sessions on two instances: the customer's 3 tokens
+            await client.chat("hello", session_id=f"tab-{i}", customer_id=CUSTOMER)
+        with pytest.raises(CustomerRateLimited) as refused:
+            await b.chat("hello", session_id="tab-9", customer_id=CUSTOMER)
+        assert refused.value.reason == "customer_rate_limited" and 0 < refused.value.retry_after_s <= 2.0
+        assert (await b.chat("hello", session_id="tab-9", customer_id="C-2")).answer  # another customer is not
 
 
 def client_of(server):

@@ -98,11 +98,23 @@ def test_the_llm_prompt_carries_the_last_turns_within_a_budget_after_the_cached_
 async def test_the_session_bucket_refills_at_its_rate():
     now = [0.0]
     store = MemorySessionStore(rate_per_s=2.0, burst=3, clock=lambda: now[0])
-    assert [await store.allow("s") for _ in range(4)] == [True, True, True, False]  # the burst, then refused
-    assert await store.allow("other")  # one bucket per session
+    assert [await store.allow("s") for _ in range(4)] == [None, None, None, "session"]  # the burst, then refused
+    assert await store.allow("other") is None  # one bucket per session
     now[0] = 0.5  # one token back at 2/s
-    assert await store.allow("s") and not await store.allow("s")
-    assert await MemorySessionStore(rate_per_s=0).allow("s")  # 0 = off
+    assert await store.allow("s") is None and await store.allow("s") == "session"
+    assert await MemorySessionStore(rate_per_s=0).allow("s") is None  # 0 = off
+
+
+async def test_a_customer_bucket_spans_their_sessions_and_takes_from_both_or_neither():
+    now = [0.0]
+    store = MemorySessionStore(rate_per_s=1.0, burst=2, customer_rate_per_s=1.0, customer_burst=3, clock=lambda: now[0])
+    got = [await store.allow(f"s{i}", "C-1") for i in range(4)]  # a new session each time: only the customer limits
+    assert got == [None, None, None, "customer"]
+    assert await store.allow("s9", "C-2") is None  # another customer has their own bucket
+    assert await store.allow("s0", "C-2") is None and await store.allow("s0", "C-2") == "session"
+    now[0] = 1.0  # one token back in every bucket; a refused call took none
+    assert await store.allow("s0", "C-1") is None and await store.allow("s5", "C-1") == "customer"
+    assert await store.allow("s5", "") is None  # anonymous: the session's bucket only
 
 
 async def test_expired_sessions_leave_memory_when_others_write():

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from model_repository.catalog_schema import GUEST_CUSTOMER, order_customer
 from model_repository.datagen import generate_all, read_jsonl
 from model_repository.datagen.intents import TEMPLATES
 from model_repository.datagen.triples import POLICY_QUERIES
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.L0
 
 SEED = 1234
 RECORD_KEYS = ["id", "message", "intent", "also_intents", "complexity", "edge", "source", "entity", "must_state", "must_not_state",
-               "expect", "reference"]
+               "expect", "reference", "customer_id"]
 ENTITY_KEYS = ["series", "asin", "carried", "order_id", "policy_id", "genre"]
 EXPECT_KEYS = ["decline", "blocked", "redact", "escalate", "ask_order_id"]
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])MA-\d{8}(?!\d)", re.IGNORECASE)  # no \b: "番号MA-…" has none
@@ -98,6 +99,9 @@ def test_every_record_follows_the_contract(golden: list[dict]) -> None:
         assert list(r["expect"]) == EXPECT_KEYS, rid
         assert all(isinstance(r["expect"][k], bool) for k in EXPECT_KEYS if k != "redact"), rid
         assert set(r["expect"]["redact"]) <= set(PII_KINDS), rid
+        # sent as the order's owner: the service answers only the calling customer's orders
+        owner = order_customer(r["entity"]) if r["entity"]["order_id"] else GUEST_CUSTOMER
+        assert r["customer_id"] == owner, rid
         assert isinstance(r["must_state"], list) and isinstance(r["must_not_state"], list), rid
         for group in r["must_state"]:
             assert isinstance(group, list) and group and all(isinstance(a, str) and a.strip() for a in group), rid

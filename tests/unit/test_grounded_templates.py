@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from model_repository.datagen.policies import generate_policies
 from server.guardrails.figures import FiguresGuardrail
-from server.llm.base import LLMRequest
+from model_repository.catalog_schema import order_customer
+from server.ids import find_order_ids
+from server.llm.base import LLMAnswer, LLMRequest
 from server.llm.templates import ASK_ORDER_ID, Facts, TemplateTier, compose
 from server.retrieval.base import Chunk, Product, ScoredChunk
 from server.retrieval.entities import EntityResolver, Resolution
@@ -32,9 +35,27 @@ def req(intent: str, message: str, context=()) -> LLMRequest:
 # store, resolver: tests/unit/conftest.py
 
 
+class AsOwner:
+    """The template tier, called as the facts stage calls it for the customer who placed the message's first
+    order (``customer`` overrides): every order id named, looked up on that account through the real store."""
+
+    def __init__(self, store: CatalogStore, customer: str | None = None) -> None:
+        self.tier, self.store, self.customer = TemplateTier(), store, customer
+
+    async def generate(self, request: LLMRequest, facts: Facts) -> "LLMAnswer":
+        ids = find_order_ids(request.user_message) or ([facts.order_id] if facts.order_id else [])
+        customer = self.customer if self.customer is not None else (
+            order_customer({"order_id": ids[0]}) if ids else "C-1000")
+        orders = {i: self.store.get_order(i, customer) for i in ids}
+        return await self.tier.generate(request, replace(facts, customer_id=customer, orders=orders))
+
+    def blocked(self):
+        return self.tier.blocked()
+
+
 @pytest.fixture(scope="module")
-def tier(store) -> TemplateTier:
-    return TemplateTier(store.get_order)
+def tier(store) -> AsOwner:
+    return AsOwner(store)
 
 
 def facts_for(resolver: EntityResolver, message: str) -> Facts:
@@ -84,7 +105,7 @@ async def test_product_answer_states_title_price_and_stock_from_the_product(tier
 def test_hand_made_product_out_of_stock():
     p = Product(asin="B0TESTPR01", title="Test Series, Vol. 7", series="Test Series", volume=7, author="A. Author",
                 publisher="Pub", format="tankobon", language="English", age_rating="Teen", price=12.49, stock=0)
-    text, asins = compose(req("product_question", "is test series 7 in stock?"), Facts(products=(p,)), lambda _: None)
+    text, asins = compose(req("product_question", "is test series 7 in stock?"), Facts(products=(p,)))
     assert "Test Series, Vol. 7" in text and "$12.49" in text and "out of stock" in text
     assert asins == ["B0TESTPR01"]
 
@@ -125,6 +146,19 @@ async def test_order_status_without_id_asks_for_it(tier):
 async def test_order_status_unknown_id(tier):
     a = await tier.generate(req("order_status", "where is MA-99999999?"), Facts())
     assert "couldn't find" in a.text and "MA-99999999" in a.text
+
+
+async def test_another_customers_order_reads_like_an_unknown_one(store):
+    (o,) = _orders(store, "shipped")
+    owner = order_customer(o)
+    other = next(f"C-{n}" for n in range(1000, 1200) if f"C-{n}" != owner)
+    for customer, says in ((other, "on your account"), ("", "signed-in customer")):
+        a = await AsOwner(store, customer).generate(req("order_status", f"where is {o['order_id']}"), Facts())
+        assert says in a.text, a.text
+        for field in ("status", "carrier", "tracking_number", "placed_at", "eta"):
+            assert o[field] is None or str(o[field]) not in a.text.replace(o["order_id"], ""), (field, a.text)
+    mine = await AsOwner(store, owner).generate(req("order_status", f"where is {o['order_id']}"), Facts())
+    assert o["tracking_number"] in mine.text
 
 
 async def test_order_status_known_id_states_the_order_row(tier, store):
@@ -196,7 +230,7 @@ def test_every_figure_in_composed_answers_is_in_the_facts(store, resolver):
     guard = FiguresGuardrail(store)
     n = 0
     for request, facts in _cases(resolver):
-        text, asins = compose(request, facts, store.get_order)
+        text, asins = compose(request, facts)
         assert_figures_grounded(text, request, facts)
         checked = guard.check(text, tuple(asins), request.context, request.user_message)
         assert checked.actions == (), (text, checked.actions)
@@ -334,7 +368,9 @@ async def test_an_order_lookup_and_a_product_ask_in_one_message_get_both(tier, s
 
 
 async def test_every_order_id_given_is_looked_up(tier, store):
-    delivered, shipped = _orders(store, "delivered")[0], _orders(store, "shipped")[0]
+    shipped_by = {order_customer(o): o for o in _orders(store, "shipped", n=1000)}
+    delivered, shipped = next((o, shipped_by[order_customer(o)]) for o in _orders(store, "delivered", n=1000)
+                              if order_customer(o) in shipped_by)  # two orders of one account
     message = f"I want to return the books from {delivered['order_id']}, and where is my other order {shipped['order_id']}?"
     a = await tier.generate(req("return_refund", message), Facts(order_id=delivered["order_id"]))
     assert delivered["order_id"] in a.text and shipped["order_id"] in a.text and shipped["tracking_number"] in a.text

@@ -29,17 +29,20 @@ def req(intent: str, message: str = "hi", context=(), timeout_s: float = 1.0) ->
 
 @pytest.fixture
 def template() -> TemplateTier:
-    return TemplateTier({"MA-20481937": ORDER}.get)
+    return TemplateTier()
 
 
 async def test_template_answers_are_grounded(template):
     a = await template.generate(req("product_question"), Facts(products=(PRODUCT,)))
     assert "$9.99" in a.text and "out of stock" in a.text and a.product_asins == ("B0CHAINSW1",)
     assert a.tier == "template"
-    a = await template.generate(req("order_status", "where is MA-20481937"))
+    mine = Facts(customer_id="C-1", orders={"MA-20481937": ORDER})  # as the facts stage looked it up
+    a = await template.generate(req("order_status", "where is MA-20481937"), mine)
     assert "UPS" in a.text and "1Z9" in a.text and "2024-05-06" in a.text
-    a = await template.generate(req("order_status", "where is it"), Facts(order_id="MA-00000000"))
-    assert "couldn't find" in a.text
+    a = await template.generate(req("order_status", "where is it"), Facts(order_id="MA-00000000", customer_id="C-1"))
+    assert "couldn't find" in a.text and "on your account" in a.text
+    a = await template.generate(req("order_status", "where is MA-20481937"), Facts())  # anonymous
+    assert "signed-in" in a.text and "UPS" not in a.text
     a = await template.generate(req("order_status", "where is my order"))
     assert "order number" in a.text
     a = await template.generate(req("return_refund", context=[POLICY]))

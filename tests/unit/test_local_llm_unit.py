@@ -347,7 +347,7 @@ async def test_stream_feeds_router_parser():
 
 async def test_router_streams_local_tier_without_format_errors():
     client = FakeClient(deltas(["Vol. 1 is in stock.\n", "It costs $9.99."]))
-    router = TierRouter(TemplateTier(lambda _id: None), {"small": LocalTier(client=client)})
+    router = TierRouter(TemplateTier(), {"small": LocalTier(client=client)})
     pieces = [p async for p in router.stream("small", request(), Facts())]
     answer, degraded = pieces[-1]
     assert pieces[:-1] == ["Vol. 1 is in stock.\n", "It costs $9.99.\n"]

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from model_repository.catalog_schema import order_customer
 from model_repository.index.catalog import build_catalog, fts5_available
 from server.retrieval.store import CatalogStore
 
@@ -86,18 +87,30 @@ def test_get_product_and_prices(store: CatalogStore) -> None:
     assert store.get_product("B0ONEPCEBX").volume is None
 
 
+def owner(order_id: str) -> str:
+    return order_customer({"order_id": order_id})
+
+
 def test_get_order(store: CatalogStore) -> None:
-    order = store.get_order("MA-20481937")
-    assert order == ORDERS[0]
-    assert store.get_order("MA-00000001")["carrier"] is None
-    assert store.get_order("MA-99999999") is None
+    order = store.get_order("MA-20481937", owner("MA-20481937"))
+    assert order == {**ORDERS[0], "customer_id": owner("MA-20481937")}
+    assert store.get_order("MA-00000001", owner("MA-00000001"))["carrier"] is None
+    assert store.get_order("MA-99999999", owner("MA-99999999")) is None
+
+
+def test_an_order_is_found_on_its_owners_account_only(store: CatalogStore) -> None:
+    assert owner("MA-20481937") != owner("MA-00000001")  # two accounts in the fixture
+    assert store.get_order("MA-20481937", owner("MA-00000001")) is None
+    assert store.get_order("MA-20481937", "") is None  # anonymous: no orders at all
+    assert store.get_order("MA-20481937", "C-1000' OR '1'='1") is None
 
 
 def test_serving_connection_is_read_only_and_thread_safe(store: CatalogStore) -> None:
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         store._conn.execute("DELETE FROM products")
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(store.get_order, ["MA-20481937", "MA-00000001"] * 50))
+        ids = ["MA-20481937", "MA-00000001"] * 50
+        results = list(pool.map(store.get_order, ids, map(owner, ids)))
     assert [r["order_id"] for r in results[:2]] == ["MA-20481937", "MA-00000001"]
 
 
@@ -187,4 +200,4 @@ def test_rebuild_replaces_the_file(tmp_path) -> None:
     _write(tmp_path / "catalog.jsonl", CATALOG[:3])
     second = CatalogStore(build_catalog(tmp_path / "catalog.jsonl", None, tmp_path / "c.sqlite"))
     assert len(first.all_asins()) == 2 and len(second.all_asins()) == 3
-    assert second.get_order("MA-20481937") is None
+    assert second.get_order("MA-20481937", owner("MA-20481937")) is None

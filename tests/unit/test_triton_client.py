@@ -157,7 +157,7 @@ async def test_every_call_carries_request_id_model_version_and_traceparent(fake)
 
 async def test_llm_tier_and_scorer_trip_and_recover_through_the_shared_breaker(fake):
     triton = TritonClient(TritonSettings(url=fake.url, breaker_failures=2, breaker_cooldown_s=0.3))
-    router = TierRouter(TemplateTier(lambda _id: None), {"small": LocalTier(triton=triton)})
+    router = TierRouter(TemplateTier(), {"small": LocalTier(triton=triton)})
     scorer = FallbackScoreFn(TritonScoreFn(triton), lexical_score_fn(), retry_after_s=0.0)
     backend = TritonBackend(TritonSettings(url=fake.url), triton=triton)
     try:
@@ -235,7 +235,7 @@ async def test_streamed_llm_tier_falls_back_and_recovers_through_the_same_breake
     """ChatStream's path (TierRouter.stream -> LocalTier.stream -> TritonClient.stream): the same fallback
     chain as generate, and the same per-model breaker as the classifier."""
     triton = TritonClient(TritonSettings(url=fake.url, breaker_failures=2, breaker_cooldown_s=0.3))
-    router = TierRouter(TemplateTier(lambda _id: None), {"small": LocalTier(triton=triton)})
+    router = TierRouter(TemplateTier(), {"small": LocalTier(triton=triton)})
     backend = TritonBackend(TritonSettings(url=fake.url), triton=triton)
 
     async def stream() -> tuple[list[str], object, list[str]]:
