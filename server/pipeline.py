@@ -150,6 +150,7 @@ class Pipeline:
     ) -> ChatResult:
         """The whole answer at once. ``after_response(fn)`` runs ``fn`` once the response has been sent
         (default: at once)."""
+            scoring.blocks = sessions  # the scorer's blocks live in the session store when there is one
         async for item in self._turn(request, caller_remaining_s, after_response, stream=False):
             result = item  # the turn's last item is its ChatResult
         assert isinstance(result, ChatResult)
@@ -168,7 +169,7 @@ class Pipeline:
         ctx = self._context(request.request_id, caller_remaining_s)
         with self.admission.slot():                                                       # 1 admission
             message = self._validate_message(request, ctx)                                 # 1 validation
-            screen = self._screen_input(message, request.session_id, ctx)                 # 2 session blocked? input guardrail
+            screen = await self._screen_input(message, request.session_id, ctx)           # 2 session blocked? input guardrail
             if screen.blocked:
                 refusal = self._blocked(request, screen.actions, ctx)
                 yield refusal.answer
@@ -235,10 +236,18 @@ class Pipeline:
             validation.validate_customer_id(request.customer_id, limits=self.settings.server)
             return validation.validate_text(request.message, field="message", limits=self.settings.server)
 
-    def _screen_input(self, message: str, session_id: str, ctx: RequestContext) -> InputScreen:
-        """A session blocked by the hallucination scorer is refused before its message is screened."""
-        if self.scoring is not None and self.scoring.is_session_blocked(session_id):
-            return InputScreen(message, (SESSION_BLOCKED,), blocked=True)
+    async def _screen_input(self, message: str, session_id: str, ctx: RequestContext) -> InputScreen:
+        """A session blocked by the hallucination scorer (in the session store: blocked on every pod) is refused
+        before its message is screened; a store outage falls back to this pod's own blocks (degraded)."""
+        if self.scoring is not None and session_id:
+            with ctx.timings.stage("session"):
+                try:
+                    blocked = await self.scoring.session_blocked(session_id)
+                except SessionUnavailable:
+                    ctx.degrade("session_unavailable")
+                    blocked = self.scoring.is_session_blocked(session_id)
+            if blocked:
+                return InputScreen(message, (SESSION_BLOCKED,), blocked=True)
         return guard.screen_input(self.guardrails, message, ctx)
 
     async def _understand(self, text: str, ctx: RequestContext) -> Understanding:

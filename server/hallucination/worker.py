@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from server.errors import SessionUnavailable
 from server.hallucination.metrics import HallucinationMetrics, for_registry
 from server.hallucination.scorer import HallucinationResult, HallucinationScorer
 from server.request import request_id_bound
@@ -122,6 +123,9 @@ class ScoringQueue:
         self._tasks: list[asyncio.Task[None]] = []
         self._accepting = True
         self._blocked: collections.OrderedDict[str, float] = collections.OrderedDict()
+        #: where blocks live when the service has a session store (server/sessions): a block set on one pod then
+        #: holds on every pod sharing the store; None (or a store outage) -> this process's own list
+        self.blocks: Any | None = None
         self.last_result: HallucinationResult | None = None
 
     # ------------------------------------------------------------------ request path
@@ -258,11 +262,23 @@ class ScoringQueue:
                 )
         if score >= cfg.block_threshold:
             m.blocks.inc()
-            self._block(job.session_id)
+            await self._block(job.session_id)
 
-    def _block(self, session_id: str) -> None:
+    async def session_blocked(self, session_id: str) -> bool:
+        """Blocked in the shared store (raises :class:`~server.errors.SessionUnavailable` on an outage) or here."""
+        if self.blocks is not None and await self.blocks.is_blocked(session_id):
+            return True
+        return self.is_session_blocked(session_id)
+
+    async def _block(self, session_id: str) -> None:
         if not session_id:
             return
+        if self.blocks is not None:
+            try:
+                await self.blocks.block(session_id, self.config.block_ttl_s)
+                return
+            except SessionUnavailable:
+                log.warning("session store unavailable: blocking session %s on this pod only", session_id)
         self._blocked.pop(session_id, None)
         self._blocked[session_id] = self._monotonic() + self.config.block_ttl_s
         while len(self._blocked) > self.config.max_blocked_sessions:

@@ -67,6 +67,11 @@ class SessionStore(Protocol):
 
     async def append(self, session_id: str, turn: Turn) -> None: ...
 
+    async def block(self, session_id: str, ttl_s: float) -> None:
+        """Refuse the session for ``ttl_s`` (the hallucination scorer's block; every pod sees it)."""
+
+    async def is_blocked(self, session_id: str) -> bool: ...
+
     async def close(self) -> None: ...
 
 
@@ -82,6 +87,7 @@ class MemorySessionStore:
         self._clock = clock
         self._sessions: OrderedDict[str, tuple[float, list[Turn]]] = OrderedDict()
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # session -> (tokens, at)
+        self._blocked: OrderedDict[str, float] = OrderedDict()  # session -> until (clock)
 
     async def allow(self, session_id: str, customer_id: str = "") -> str | None:
         now = self._clock()
@@ -123,6 +129,19 @@ class MemorySessionStore:
             if now - last <= self.ttl_s and len(self._sessions) <= self.max_sessions:
                 break
             del self._sessions[oldest]
+
+    async def block(self, session_id: str, ttl_s: float) -> None:
+        self._blocked.pop(session_id, None)
+        self._blocked[session_id] = self._clock() + ttl_s
+        while len(self._blocked) > self.max_sessions:
+            self._blocked.popitem(last=False)
+
+    async def is_blocked(self, session_id: str) -> bool:
+        until = self._blocked.get(session_id)
+        if until is not None and self._clock() >= until:
+            del self._blocked[session_id]
+            until = None
+        return until is not None
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -176,6 +195,12 @@ class RedisSessionStore:
                 await tx.execute()
 
         await self._bounded(write())
+
+    async def block(self, session_id: str, ttl_s: float) -> None:
+        await self._bounded(self._redis.set(self.prefix + "blocked:" + session_id, b"1", ex=max(1, int(ttl_s))))
+
+    async def is_blocked(self, session_id: str) -> bool:
+        return bool(await self._bounded(self._redis.exists(self.prefix + "blocked:" + session_id)))
 
     async def _bounded(self, call: Any) -> Any:
         import redis.exceptions

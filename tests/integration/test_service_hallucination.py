@@ -5,6 +5,7 @@ session, and drain stops the workers."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 
 import pytest
@@ -46,7 +47,7 @@ def sample(server, name: str, labels: dict | None = None) -> float:
 
 async def _wait_for(predicate, timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
+    while not ((await result) if inspect.isawaitable(result := predicate()) else result):
         assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
         await asyncio.sleep(0.01)
 
@@ -65,7 +66,7 @@ async def test_chat_is_scored_after_the_response_and_never_waits_for_it(make_ser
     scorer.gate.set()
     await _wait_for(lambda: sample(server, "mangaassist_hallucination_jobs_total", {"outcome": "scored"}) == 1)
     assert sample(server, "mangaassist_hallucination_alerts_total") == 0
-    assert not server.scoring.is_session_blocked("s-ok")
+    assert not await server.scoring.session_blocked("s-ok")
 
 
 async def test_template_answers_are_not_scored(make_server):
@@ -102,7 +103,7 @@ async def test_fabricated_answer_alerts_reviews_and_blocks_the_session(make_serv
     async with AsyncMangaAssistClient(server.target) as client:
         reply = await client.chat(QUESTION, session_id="s-bad")
         assert reply.tier == "small" and not reply.blocked  # the answer itself went out: scoring is async
-        await _wait_for(lambda: server.scoring.is_session_blocked("s-bad"))
+        await _wait_for(lambda: server.scoring.session_blocked("s-bad"))
         assert sample(server, "mangaassist_hallucination_alerts_total") == 1
         assert sample(server, "mangaassist_hallucination_blocks_total") == 1
         (item,) = server.scoring.review_store.pending()
@@ -128,7 +129,7 @@ async def test_chat_stream_answers_are_scored(make_server):
     async with AsyncMangaAssistClient(server.target) as client:
         messages = [m async for m in client.chat_stream(QUESTION, session_id="s-stream")]
     assert messages[-1].final.tier == "small" and not messages[-1].final.blocked
-    await _wait_for(lambda: server.scoring.is_session_blocked("s-stream"))
+    await _wait_for(lambda: server.scoring.session_blocked("s-stream"))
 
 
 async def test_scoring_off_and_drain_stops_the_workers(make_server):

@@ -149,6 +149,23 @@ async def test_the_customer_rate_limit_spans_sessions_and_instances(make_server,
         assert (await b.chat("hello", session_id="tab-9", customer_id="C-2")).answer  # another customer is not
 
 
+async def test_a_block_set_through_one_instance_holds_on_the_other(make_server, redis_server):
+    from test_service_hallucination import FABRICATED, QUESTION, GatedScorer, _wait_for
+    from test_service_tiers_guardrails import ScriptedTier
+
+    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500}
+    first = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer(),
+                              tiers={"small": ScriptedTier("small", FABRICATED, ["B0CHAINSW1"])})
+    second = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer())
+    async with client_of(first) as a, client_of(second) as b:
+        assert not (await a.chat(QUESTION, session_id="conv-b")).blocked  # scored after the response
+        await _wait_for(lambda: second.scoring.session_blocked("conv-b"))  # seen through Redis
+        assert not second.scoring.is_session_blocked("conv-b")  # not in the other pod's own memory
+        again = await b.chat("what about volume 3?", session_id="conv-b")
+        assert again.blocked and [(g.guardrail, g.action) for g in again.guardrail_actions] == [("hallucination", "blocked")]
+        assert not (await b.chat("hello", session_id="conv-c")).blocked
+
+
 def client_of(server):
     from clients.sdk import AsyncMangaAssistClient
 
