@@ -1,0 +1,195 @@
+"""What the session store costs a chat: the in-process store against a real Redis, in one run.
+
+    python -m benchmarks.sessions.store_cost [--rate 40] [--duration 30] [--rounds 2] [--build-dir .build]
+
+One tritonserver; the service is started once per store (``sessions.backend: memory`` / ``redis``, a real
+``redis-server`` on a free loopback port), in turn, ``--rounds`` times each (interleaved, so a noisy minute
+on this shared machine hits both). Each start gets the same open-loop load: Poisson arrivals at ``--rate``
+chats/s of held-out intent messages, as conversations of three turns (one ``session_id``) from 50 customers
+(``customer_id``), so every chat pays what a real one pays -- both rate-limit buckets, the block-list check,
+the history read and the turn written back.
+
+Reported per store: chat latency (from the scheduled arrival, client-side) and the ``session`` stage the
+service times itself (rate limits + block check + history read; the write-back happens after the answer is
+composed and counts only in the chat latency). The figure the issue asks for is the difference, Redis minus
+in-process, at p50 and p99: what the shared store adds to a chat. Results: ``<out>/sessions/store_cost.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from benchmarks import common
+from benchmarks.service.load import poisson_arrivals
+from benchmarks.service.stack import Stack
+
+log = logging.getLogger("benchmarks.sessions")
+TURNS_PER_SESSION = 3
+CUSTOMERS = 50
+
+
+@dataclass
+class SessionStack(Stack):
+    """The benchmark stack with a ``sessions`` settings section of our choosing."""
+
+    sessions: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self, port: int) -> dict[str, Any]:
+        return {**super().settings(port), "sessions": dict(self.sessions)}
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway ``redis-server`` on a free loopback port (no persistence); yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (scripts/setup.sh installs it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def drive(target: str, messages: Sequence[str], rate: float, duration_s: float, *, seed: int,
+                tag: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Open-loop conversations at ``rate`` chats/s; chat and ``session`` stage latencies of the OK ones."""
+    import grpc
+    from mangaassist.v1 import mangaassist_pb2 as pb
+    from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
+
+    arrivals = poisson_arrivals(rate, duration_s, random.Random(seed))
+    loop = asyncio.get_running_loop()
+    chat_ms: list[float] = []
+    session_ms: list[float] = []
+    outcomes: dict[str, int] = {}
+    degraded: dict[str, int] = {}
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.MangaAssistStub(channel)
+
+        async def one(i: int, scheduled: float) -> None:
+            request = pb.ChatRequest(message=messages[i % len(messages)], session_id=f"{tag}-{i // TURNS_PER_SESSION}",
+                                     customer_id=f"C-{1000 + i % CUSTOMERS}")
+            try:
+                reply = await stub.Chat(request, timeout=timeout_s)
+            except grpc.aio.AioRpcError as err:
+                outcomes[err.code().name] = outcomes.get(err.code().name, 0) + 1
+                return
+            chat_ms.append((loop.time() - scheduled) * 1000.0)
+            outcomes["OK"] = outcomes.get("OK", 0) + 1
+            for reason in reply.degraded:
+                degraded[reason] = degraded.get(reason, 0) + 1
+            session_ms.append(sum(t.ms for t in reply.timings if t.stage == "session"))
+
+        start = loop.time()
+        tasks = []
+        for i, offset in enumerate(arrivals):
+            delay = start + offset - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(i, start + offset)))
+        await asyncio.gather(*tasks)
+    return {"sent": len(arrivals), "outcomes": outcomes, "degraded": degraded,
+            "chat": common.latency_summary(chat_ms), "session_stage": common.latency_summary(session_ms),
+            "_chat_ms": chat_ms, "_session_ms": session_ms}
+
+
+def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Pool the rounds per store; the difference Redis - in-process at p50/p99."""
+    pooled: dict[str, dict[str, Any]] = {}
+    for store in ("memory", "redis"):
+        mine = [r for r in runs if r["store"] == store]
+        chat = [v for r in mine for v in r["_chat_ms"]]
+        stage = [v for r in mine for v in r["_session_ms"]]
+        ok = sum(r["outcomes"].get("OK", 0) for r in mine)
+        pooled[store] = {"chats": ok, "sent": sum(r["sent"] for r in mine),
+                         "chat": common.latency_summary(chat), "session_stage": common.latency_summary(stage)}
+    delta = {f"{what}_{q}_ms": round(pooled["redis"][what][f"{q}_ms"] - pooled["memory"][what][f"{q}_ms"], 3)
+             for what in ("chat", "session_stage") for q in ("p50", "p99")}
+    return {"pooled": pooled, "redis_minus_memory": delta}
+
+
+def render(payload: dict[str, Any]) -> str:
+    s, d = payload["summary"]["pooled"], payload["summary"]["redis_minus_memory"]
+    rows = [(store, s[store]["chats"], s[store]["sent"], common.fmt(s[store]["chat"]["p50_ms"]),
+             common.fmt(s[store]["chat"]["p99_ms"]), common.fmt(s[store]["session_stage"]["p50_ms"], 3),
+             common.fmt(s[store]["session_stage"]["p99_ms"], 3)) for store in ("memory", "redis")]
+    rows.append(("redis - memory", "", "", common.fmt(d["chat_p50_ms"]), common.fmt(d["chat_p99_ms"]),
+                 common.fmt(d["session_stage_p50_ms"], 3), common.fmt(d["session_stage_p99_ms"], 3)))
+    return "\n".join([
+        "# Session store cost per chat: in-process vs Redis", "",
+        f"`{payload['command']}` on {payload['device'].get('cpu', 'this machine')}; {payload['rate']} chats/s, "
+        f"{payload['duration_s']} s x {payload['rounds']} rounds per store, interleaved.", "",
+        common.markdown_table(("store", "OK", "sent", "chat p50 ms", "chat p99 ms", "session stage p50 ms",
+                               "session stage p99 ms"), rows), "",
+        "Per-run outcomes and degraded reasons: `store_cost.json`.", "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sessions.store_cost", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=40.0, help="chats per second (open loop)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of arrivals per run")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per store, interleaved")
+    parser.add_argument("--build-dir", type=Path, default=common.DEFAULT_BUILD_DIR)
+    parser.add_argument("--out", type=Path, default=common.DEFAULT_RESULTS_DIR)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    from server.triton_runtime import TritonServer
+
+    build, out = args.build_dir.resolve(), args.out.resolve()
+    messages = common.intent_texts(build / "data", limit=1000)
+    random.Random(0).shuffle(messages)
+    command = "python -m benchmarks.sessions.store_cost " + shlex.join(argv if argv is not None else sys.argv[1:])
+    runs: list[dict[str, Any]] = []
+    with redis_server() as url, TritonServer(build / "triton" / "cpu", startup_timeout_s=600) as triton:
+        for round_ in range(args.rounds):
+            for store, sessions in (("memory", {"backend": "memory"}), ("redis", {"backend": "redis", "redis_url": url})):
+                stack = SessionStack(build, build / "triton" / "cpu", out / "tmp" / f"sessions-{store}",
+                                     generous_budgets=False, triton=triton, sessions=sessions)
+                with stack:
+                    from clients.sdk import MangaAssistClient
+
+                    with MangaAssistClient(stack.target, timeout=60.0) as client:
+                        for i in range(10):  # warm-up
+                            client.chat(messages[i], session_id=f"warm-{store}-{round_}-{i}")
+                    result = asyncio.run(drive(stack.target, messages, args.rate, args.duration,
+                                               seed=round_, tag=f"{store}{round_}"))
+                log.info("%s round %d: %s, chat p99 %.1f ms, session stage p99 %.3f ms", store, round_,
+                         result["outcomes"], result["chat"]["p99_ms"], result["session_stage"]["p99_ms"])
+                runs.append({"store": store, "round": round_, **result})
+    payload = {"device": common.device_info(), "command": command, "rate": args.rate, "duration_s": args.duration,
+               "rounds": args.rounds, "summary": summarise(runs),
+               "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]}
+    common.write_json(out / "sessions" / "store_cost.json", payload)
+    (out / "sessions" / "store_cost.md").write_text(render(payload))
+    print((out / "sessions" / "store_cost.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
