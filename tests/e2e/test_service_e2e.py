@@ -183,10 +183,21 @@ async def test_chat_stream_shows_a_recommendation_with_its_catalog_prices(client
     assert streamed == final.answer.strip()
 
 
-async def test_chat_rule_path_answers_a_real_order(client, order):
-    reply = await client.chat(f"where is my order {order['order_id']}? any tracking update")
+async def test_chat_rule_path_answers_a_real_order_to_its_owner_only(client, order):
+    from model_repository.catalog_schema import order_customer
+
+    ask = f"where is my order {order['order_id']}? any tracking update"
+    owner = order_customer(order)
+    reply = await client.chat(ask, customer_id=owner, session_id="e2e-owner")
     assert reply.rule_decided and reply.intent == "order_status" and reply.tier == "template"
     assert order["order_id"] in reply.answer and "classify" not in _stages(reply)
+    assert order["status"].replace("_", " ") in reply.answer or order.get("tracking_number", "") in reply.answer
+    stranger = "C-1000" if owner != "C-1000" else "C-1001"
+    for customer in (stranger, ""):  # another account, anonymous: nothing of the order, in answer or cards
+        other = await client.chat(ask, customer_id=customer, session_id=f"e2e-stranger-{customer}")
+        assert "on your account" in other.answer or "signed-in" in other.answer, other.answer
+        fields = [order.get(k) for k in ("tracking_number", "eta", "placed_at", "carrier")] + list(order["items"])
+        assert not [f for f in fields if f and str(f) in str(other)], other
 
 
 # ------------------------------------------------------------------------------------------ 2. classify
@@ -313,7 +324,7 @@ async def test_triton_stopped_degrades_answers_and_readiness_not_liveness(start_
             assert degraded.cards and degraded.cards[0].asin == product["asin"]  # the catalog still answers
             assert degraded.cards[0].price == pytest.approx(product["price"])
 
-            ruled = await c.chat(f"where is my order {order['order_id']}? tracking please")
+            ruled = await c.chat(f"where is my order {order['order_id']}? tracking please", customer_id="C-1000")
             assert ruled.rule_decided and ruled.intent == "order_status" and order["order_id"] in ruled.answer
 
             with pytest.raises(client_errors.Unavailable):  # nothing to degrade to
