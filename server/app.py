@@ -53,6 +53,8 @@ from server.sessions import build_session_store
 from server.settings import Settings
 from server.stages.retrieve import Catalog
 from server.telemetry import setup_tracing
+from server.traffic import build_recorder
+from server.traffic.monitors import start_monitors
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class Components:
     hallucination_score_fn: Any | None = None
     #: conversation memory (server/sessions); None -> the store ``settings.sessions`` names
     sessions: Any | None = None
+    #: the traffic log's store (server/traffic); None -> the store ``settings.traffic`` names
+    traffic_store: Any | None = None
     closers: list[Callable[[], Any]] = field(default_factory=list)  # sync close() callables, run at exit
 
 
@@ -90,6 +94,7 @@ def build_pipeline(
         rules=components.rules,
         scoring=scoring,
         sessions=components.sessions if components.sessions is not None else build_session_store(settings),
+        traffic=traffic,
     )
 
 
@@ -122,7 +127,8 @@ async def start_server(
     listener = listener or bind_listener(settings)
     metrics, server, cfg = listener.metrics, listener.server, settings.server
     scoring = build_scoring(settings, components, metrics)
-    pipeline = build_pipeline(settings, components, metrics, scoring)
+    traffic = build_recorder(settings, metrics, components.backend, store=components.traffic_store)
+    pipeline = build_pipeline(settings, components, metrics, scoring, traffic)
     mangaassist_pb2_grpc.add_MangaAssistServicer_to_server(MangaAssistServicer(pipeline), server)
     health = _Health()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -136,6 +142,9 @@ async def start_server(
         supervisor.on_change = running.refresh_health
     if scoring is not None:
         scoring.start()
+    traffic.start()
+    running.jobs.append(traffic)
+    running.jobs.extend(start_monitors(settings, traffic, components, metrics, supervisor))
     await health.set(LIVENESS, SERVING)
     await running.refresh_health()
     if serve_metrics and cfg.metrics_port >= 0:

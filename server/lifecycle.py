@@ -168,6 +168,9 @@ class RunningServer:
     _drained: asyncio.Event = field(default_factory=asyncio.Event)
     _draining: bool = False
     scoring: Any | None = None  # the hallucination ScoringQueue (server/hallucination/worker.py)
+    #: background jobs with an async ``stop()`` (the traffic log's writer, the drift and cost monitors), stopped
+    #: at drain after the scoring queue, in reverse order
+    jobs: list[Any] = field(default_factory=list)
     _warmup: asyncio.Task | None = None
     supervisor: "TritonSupervisor | None" = None  # the embedded Triton's (mangaassist serve), else None
 
@@ -228,6 +231,9 @@ class RunningServer:
             await self.scoring.stop(drain=True)  # bounded by its config.drain_timeout_s
             if self.scoring.review_store is not None:
                 self.scoring.review_store.close()
+        for job in reversed(self.jobs):
+            with contextlib.suppress(Exception):
+                await job.stop()
         await self.components.backend.close()
         await close_async(self.components.hallucination_score_fn, *self.components.tiers.values())
         for close in self.components.closers:

@@ -120,9 +120,11 @@ class Pipeline:
         rules: RuleMatcher | None = None,
         scoring: Any | None = None,
         sessions: SessionStore | None = None,
+        traffic: Any | None = None,
     ) -> None:
         """``scoring``: the async hallucination :class:`~server.hallucination.worker.ScoringQueue` (or None);
-        ``sessions``: conversation memory (server/sessions; None = every turn stands alone)."""
+        ``sessions``: conversation memory (server/sessions; None = every turn stands alone); ``traffic``: the
+        traffic log's :class:`~server.traffic.recorder.TrafficRecorder` (None = no log, no cost counters)."""
         if rules is None:
             from server.stages.rules import match as rules  # the rule fast path (regex, < 1 ms)
         self.settings = settings
@@ -138,8 +140,10 @@ class Pipeline:
         self.rerank_estimate = rerank_stage.LatencyEstimate()
         self.scoring = scoring
         self.sessions = sessions
+        self.traffic = traffic
         self._submit_for_scoring = None
         if scoring is not None:
+            scoring.blocks = sessions  # the scorer's blocks live in the session store when there is one
             from server.hallucination.worker import make_submit_hook
 
             self._submit_for_scoring = make_submit_hook(scoring)
@@ -150,7 +154,6 @@ class Pipeline:
     ) -> ChatResult:
         """The whole answer at once. ``after_response(fn)`` runs ``fn`` once the response has been sent
         (default: at once)."""
-            scoring.blocks = sessions  # the scorer's blocks live in the session store when there is one
         async for item in self._turn(request, caller_remaining_s, after_response, stream=False):
             result = item  # the turn's last item is its ChatResult
         assert isinstance(result, ChatResult)
@@ -173,6 +176,7 @@ class Pipeline:
             if screen.blocked:
                 refusal = self._blocked(request, screen.actions, ctx)
                 yield refusal.answer
+                self._log_later(refusal, request.session_id, screen.text, None, stream, after_response)
                 yield refusal
                 return
             history = await self._history(request.session_id, request.customer_id, ctx)   # 2b rate limits, memory
@@ -196,6 +200,7 @@ class Pipeline:
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
             await self._remember(request.session_id, screen.text, text, facts, result, ctx)  # 9b the turn, for the next
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
+        self._log_later(result, request.session_id, screen.text, seen.vector, stream, after_response)  # 11 traffic log
         yield result
 
     # ------------------------------------------------------------------ Chat stages, in order
@@ -381,6 +386,15 @@ class Pipeline:
             after_response(job)
         except Exception:  # noqa: BLE001 -- scoring is best-effort; the answer must not fail
             log.exception("could not defer hallucination scoring; this is a bug")
+
+    def _log_later(
+        self, result: ChatResult, session_id: str, message: str, vector: np.ndarray | None, stream: bool,
+        after_response: AfterResponse | None,
+    ) -> None:
+        """Hand the turn to the traffic log once the response is out (server/traffic). Never waits or raises."""
+        if self.traffic is not None:
+            self.traffic.defer(result, session_id=session_id, message=message, vector=vector, stream=stream,
+                               after_response=after_response)
 
     def _blocked(self, request: ChatInput, actions: Sequence[GuardrailAction], ctx: RequestContext) -> ChatResult:
         answer = self.router.template.blocked()

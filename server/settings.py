@@ -369,7 +369,7 @@ class DriftSettings:
     min_samples: int = 200  # a window with fewer turns raises no alarm (reported as insufficient)
     intent_share_points: float = 5.0  # any intent's share moving more than this many points
     min_confidence: float = 0.85  # the classifier's mean confidence (model-decided turns) below this
-    kl_threshold: float = 0.1  # embedding-sketch KL divergence (mean over sketch dimensions) above this
+    kl_threshold: float = 0.015  # embedding-sketch KL divergence (mean over dimensions, bias-corrected) above this
     kl_bins: int = 10  # per-dimension histogram bins (reference-window deciles)
     #: new pattern clusters: the share of current turns far from every reference cluster (beyond the
     #: reference's own 95th-percentile distance) above this -> "new data needed"
@@ -406,6 +406,9 @@ class Settings:
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     paths: PathSettings = field(default_factory=PathSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    traffic: TrafficSettings = field(default_factory=TrafficSettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    costs: CostSettings = field(default_factory=CostSettings)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -421,6 +424,12 @@ def _check(s: Settings) -> None:
         problems.append(f"sessions.backend must be memory|redis|off, not {s.sessions.backend!r}")
     if s.sessions.max_turns < 1 or s.sessions.ttl_s <= 0:
         problems.append("sessions.max_turns must be >= 1 and sessions.ttl_s > 0")
+    if s.traffic.backend not in ("sqlite", "postgres", "off"):
+        problems.append(f"traffic.backend must be sqlite|postgres|off, not {s.traffic.backend!r}")
+    if s.traffic.queue_size < 1 or s.traffic.batch_size < 1 or s.traffic.max_rows < 1 or s.traffic.retention_days <= 0:
+        problems.append("traffic.queue_size, batch_size, max_rows must be >= 1 and retention_days > 0")
+    if s.drift.window_s <= 0 or s.drift.interval_s <= 0 or s.costs.interval_s <= 0 or s.costs.instance_capacity <= 0:
+        problems.append("drift.window_s, drift.interval_s, costs.interval_s and costs.instance_capacity must be > 0")
     if s.retrieval.backend not in ("faiss", "milvus"):
         problems.append(f"retrieval.backend must be faiss|milvus, not {s.retrieval.backend!r}")
     if s.telemetry.otel_exporter not in ("none", "console", "otlp"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
 import time
 from contextlib import aclosing
@@ -97,8 +98,9 @@ async def _streamed(impl: LLMTier, request: LLMRequest, tier: str) -> AsyncItera
     parser = StreamParser()
     started = False
     interrupted: tuple[str, ...] = ()
+    usage = _StreamUsage()
     try:
-        async with asyncio.timeout(request.timeout_s), aclosing(impl.stream(request)) as deltas:
+        async with asyncio.timeout(request.timeout_s), aclosing(_open_stream(impl, request, usage)) as deltas:
             async for delta in deltas:
                 for event in parser.feed(delta):
                     if isinstance(event, TextEvent) and event.text.strip():
@@ -114,4 +116,29 @@ async def _streamed(impl: LLMTier, request: LLMRequest, tier: str) -> AsyncItera
     model = getattr(impl, "model_id", getattr(impl, "model", tier))
     # the tier that answered, like generate(): a local tier standing in for "large" says "small"
     answered = getattr(impl, "name", tier) or tier
-    yield LLMAnswer(text=parsed.text, tier=answered, model=model, product_asins=parsed.asins, degraded=(*interrupted, *flags))
+    yield LLMAnswer(text=parsed.text, tier=answered, model=model, product_asins=parsed.asins, degraded=(*interrupted, *flags),
+                    input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_usd=usage.cost_usd)
+
+
+@dataclasses.dataclass
+class _StreamUsage:
+    """What a tier's ``stream(request, usage)`` fills in as it ends: the fields of Bedrock's ``StreamUsage`` and
+    of the local tier's ``LocalStreamInfo``. Without it a streamed answer carried no tokens or cost (ChatStream's
+    usage was always zero, and so was every per-tier cost counter fed by streams)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    stop_reason: str = ""
+    finish_reason: str = ""
+    raw_text: str = ""
+    degraded: list[str] = dataclasses.field(default_factory=list)
+
+
+def _open_stream(impl: LLMTier, request: LLMRequest, usage: _StreamUsage) -> AsyncIterator[str]:
+    """``impl.stream(request, usage)`` where the tier reports usage that way, else ``impl.stream(request)``."""
+    try:
+        takes_usage = len(inspect.signature(impl.stream).parameters) >= 2
+    except (TypeError, ValueError):
+        takes_usage = False
+    return impl.stream(request, usage) if takes_usage else impl.stream(request)  # type: ignore[call-arg]

@@ -1,0 +1,256 @@
+"""The traffic log's writer: every answered Chat/ChatStream turn, recorded after the response went out.
+
+Request path cost: one ``put_nowait`` of the turn's already-built objects in the servicer's RPC-done callback
+(``defer``); nothing is built, hashed, projected or written there. A full queue drops the turn and counts it
+(``mangaassist_traffic_dropped_total{reason="queue_full"}``): the log is best-effort, latency is not.
+
+A background task takes turns off the queue in batches, builds :class:`TrafficRecord` s (session hash, embedding
+sketch, the message redacted once more) and writes them with the store's blocking client in a worker thread;
+a failing store drops the batch (``reason="store_error"``) and the next batch tries again. Every
+``prune_interval_s`` it applies the retention (``retention_days``) and the row bound (``max_rows``).
+
+Token and cost accounting per tier (``mangaassist_llm_tokens_total{tier,direction}``,
+``mangaassist_llm_cost_usd_total{tier}``) is counted in ``defer`` too, so it holds with the log off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from model_repository.contract import EMBED_DIM
+from server.traffic.metrics import TrafficMetrics, for_registry
+from server.traffic.record import Sketcher, TrafficRecord, actions_of, session_hash
+from server.traffic.store import TrafficStore
+
+log = logging.getLogger(__name__)
+
+AfterResponse = Callable[[Callable[[], None]], None]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the pipeline hands over: its own objects, untouched (built into a record by the writer)."""
+
+    result: Any  # server.schema.ChatResult
+    session_id: str
+    message: str  # the input guardrail's redaction
+    vector: Any  # the base query embedding (np.ndarray) or None
+    stream: bool
+    ts: float
+
+
+class TrafficRecorder:
+    def __init__(
+        self,
+        store: TrafficStore | None,
+        metrics: Any = None,
+        *,
+        maxsize: int = 1024,
+        batch_size: int = 200,
+        retention_days: float = 30.0,
+        max_rows: int = 1_000_000,
+        prune_interval_s: float = 600.0,
+        embed_dim: int = EMBED_DIM,
+        redact: Callable[[str], str] | None = None,
+        versions: Callable[[], Any] | None = None,
+        versions_interval_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``redact``: text -> text (the PII redactor, applied again off the path); ``versions``: an async
+        callable returning the served model versions (records carry them unless the result names its own)."""
+        if maxsize < 1 or batch_size < 1:
+            raise ValueError("maxsize and batch_size must be >= 1")
+        self.store = store
+        self.metrics: TrafficMetrics = for_registry(metrics)
+        self.maxsize, self.batch_size = maxsize, batch_size
+        self.retention_s = retention_days * 86400.0
+        self.max_rows = max_rows
+        self.prune_interval_s = prune_interval_s
+        self.sketch = Sketcher(embed_dim)
+        self.redact = redact or (lambda text: text)
+        self._versions_fn = versions
+        self.versions_interval_s = versions_interval_s
+        self.model_versions: Mapping[str, str] = {}
+        self.clock = clock
+        self._queue: asyncio.Queue[Turn] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._accepting = True
+        self._last_prune = 0.0
+        self._last_versions = float("-inf")
+
+    # ------------------------------------------------------------------ request path (after the response)
+    def defer(
+        self, result: Any, *, session_id: str, message: str, vector: Any, stream: bool, after_response: AfterResponse | None
+    ) -> None:
+        """Record this turn once the response is out (at once without ``after_response``). Never raises."""
+
+        def job() -> None:
+            self.submit(Turn(result, session_id, message, vector, stream, self.clock()))
+
+        try:
+            if after_response is None:
+                job()
+            else:
+                after_response(job)
+        except Exception:  # noqa: BLE001 -- the log is best-effort; the answer must not fail
+            log.exception("could not defer the traffic log; this is a bug")
+
+    def submit(self, turn: Turn) -> bool:
+        """Count the turn's tokens and cost, queue it for the log; False when it was dropped."""
+        try:
+            self._count_usage(turn.result)
+            if self.store is None:
+                return False
+            if not self._accepting:
+                self.metrics.dropped.labels("stopped").inc()
+                return False
+            queue = self._ensure_queue()
+            queue.put_nowait(turn)
+            self.metrics.queue_depth.set(queue.qsize())
+            return True
+        except asyncio.QueueFull:
+            self.metrics.dropped.labels("queue_full").inc()
+            return False
+        except Exception:  # noqa: BLE001
+            log.exception("traffic submit failed; this is a bug")
+            self.metrics.dropped.labels("error").inc()
+            return False
+
+    def _count_usage(self, result: Any) -> None:
+        usage, tier = getattr(result, "usage", None), getattr(result, "tier", "") or "unknown"
+        if usage is None:
+            return
+        if usage.input_tokens:
+            self.metrics.tokens.labels(tier, "input").inc(usage.input_tokens)
+        if usage.output_tokens:
+            self.metrics.tokens.labels(tier, "output").inc(usage.output_tokens)
+        self.metrics.cost.labels(tier).inc(max(0.0, float(usage.cost_usd)))
+        self.metrics.answers.labels(tier).inc()
+
+    # ------------------------------------------------------------------ the writer
+    def record_of(self, turn: Turn) -> TrafficRecord:
+        r = turn.result
+        return TrafficRecord(
+            ts=turn.ts,
+            request_id=r.request_id,
+            session_hash=session_hash(turn.session_id),
+            model_versions=dict(getattr(r, "model_versions", None) or self.model_versions),
+            intent=r.intent,
+            confidence=float(r.intent_confidence),
+            rule_decided=bool(r.rule_decided),
+            tier=r.tier,
+            model=r.model,
+            timings_ms={stage: round(ms, 3) for stage, ms in r.timings},
+            degraded=tuple(r.degraded),
+            guardrails=actions_of(r.guardrail_actions),
+            message=self.redact(turn.message),
+            sketch=self.sketch(turn.vector),
+            input_tokens=r.usage.input_tokens,
+            output_tokens=r.usage.output_tokens,
+            cost_usd=float(r.usage.cost_usd),
+            blocked=bool(r.blocked),
+            stream=turn.stream,
+        )
+
+    def start(self) -> None:
+        if self._task is None and self.store is not None:
+            self._accepting = True
+            self._task = asyncio.create_task(self._run(self._ensure_queue()), name="traffic-log-writer")
+
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Stop accepting, write what is queued (bounded), close the store."""
+        self._accepting = False
+        queue = self._queue
+        if self._task is not None and queue is not None:
+            try:
+                await asyncio.wait_for(queue.join(), drain_timeout_s)
+            except asyncio.TimeoutError:
+                log.warning("traffic log: %d turns left after %.1fs drain", queue.qsize(), drain_timeout_s)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if queue is not None and not queue.empty():
+            left = queue.qsize()
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
+            self.metrics.dropped.labels("shutdown").inc(left)
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written (tests, simulations)."""
+        if self._queue is not None and self._task is not None:
+            await self._queue.join()
+
+    async def _run(self, queue: asyncio.Queue[Turn]) -> None:
+        while True:
+            await self._housekeeping()
+            try:
+                first = await asyncio.wait_for(queue.get(), timeout=self.prune_interval_s)
+            except asyncio.TimeoutError:
+                continue
+            batch = [first]
+            while len(batch) < self.batch_size and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    queue.task_done()
+                self.metrics.queue_depth.set(queue.qsize())
+
+    async def _write(self, batch: list[Turn]) -> None:
+        assert self.store is not None
+        try:
+            records = [self.record_of(t) for t in batch]
+            started = time.perf_counter()
+            await asyncio.to_thread(self.store.write, records)
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
+            self.metrics.logged.inc(len(records))
+        except Exception as err:  # noqa: BLE001 -- a store outage costs log rows, never answers
+            log.warning("traffic log: dropped a batch of %d: %r", len(batch), err)
+            self.metrics.dropped.labels("store_error").inc(len(batch))
+
+    async def _housekeeping(self) -> None:
+        now = self.clock()
+        if self._versions_fn is not None and time.monotonic() - self._last_versions >= self.versions_interval_s:
+            self._last_versions = time.monotonic()
+            try:
+                self.model_versions = dict(await asyncio.wait_for(self._versions_fn(), 2.0))
+            except Exception as err:  # noqa: BLE001 -- keep the last known versions
+                log.info("traffic log: model versions unavailable: %r", err)
+        if self.store is not None and now - self._last_prune >= self.prune_interval_s:
+            self._last_prune = now
+            await self.prune(now)
+
+    async def prune(self, now: float | None = None) -> int:
+        assert self.store is not None
+        now = self.clock() if now is None else now
+        try:
+            deleted = await asyncio.to_thread(self.store.prune, now - self.retention_s, self.max_rows)
+        except Exception as err:  # noqa: BLE001
+            log.warning("traffic log: prune failed: %r", err)
+            return 0
+        self.metrics.pruned.inc(deleted)
+        return deleted
+
+    def _ensure_queue(self) -> asyncio.Queue[Turn]:
+        if self._queue is None:
+            self._queue = asyncio.Queue(maxsize=self.maxsize)
+        return self._queue
+
+    # ------------------------------------------------------------------ the Feedback RPC's hook
+    async def feedback(self, request_id: str, value: str) -> bool:
+        """Attach thumbs up/down/escalated to the logged turn (for the lifecycle-I Feedback RPC to call)."""
+        if self.store is None:
+            return False
+        try:
+            return await asyncio.to_thread(self.store.set_feedback, request_id, value)
+        except Exception as err:  # noqa: BLE001
+            log.warning("traffic log: feedback for %s not stored: %r", request_id, err)
+            return False
