@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import random
 import shlex
-import shutil
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from benchmarks import common
 from benchmarks.service.load import poisson_arrivals
 from benchmarks.service.stack import Stack
+from benchmarks.sessions.redis_process import RedisProcess
 
 log = logging.getLogger("benchmarks.sessions")
 TURNS_PER_SESSION = 3
@@ -49,29 +46,6 @@ class SessionStack(Stack):
 
     def settings(self, port: int) -> dict[str, Any]:
         return {**super().settings(port), "sessions": dict(self.sessions)}
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway ``redis-server`` on a free loopback port (no persistence); yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (scripts/setup.sh installs it)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 async def drive(target: str, messages: Sequence[str], rate: float, duration_s: float, *, seed: int,
@@ -166,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     random.Random(0).shuffle(messages)
     command = "python -m benchmarks.sessions.store_cost " + shlex.join(argv if argv is not None else sys.argv[1:])
     runs: list[dict[str, Any]] = []
-    with redis_server() as url, TritonServer(build / "triton" / "cpu", startup_timeout_s=600) as triton:
+    with RedisProcess() as redis, TritonServer(build / "triton" / "cpu", startup_timeout_s=600) as triton:
+        url = redis.url
         for round_ in range(args.rounds):
             for store, sessions in (("memory", {"backend": "memory"}), ("redis", {"backend": "redis", "redis_url": url})):
                 stack = SessionStack(build, build / "triton" / "cpu", out / "tmp" / f"sessions-{store}",

@@ -54,8 +54,21 @@ class Turn:
                        "answer": cut(self.answer), "asins": self.asins, "order_ids": self.order_ids})
 
 
+@dataclass(frozen=True)
+class SessionView:
+    """What a chat needs from the store before it is answered, read in one call (:meth:`SessionStore.begin`)."""
+
+    limited: str | None = None  # None = admitted; else the empty bucket, "session" or "customer" (nothing read)
+    blocked: bool = False  # the hallucination scorer blocked this session (on any pod)
+    turns: tuple[Turn, ...] = ()  # the session's turns, oldest first
+
+
 class SessionStore(Protocol):
     name: str
+
+    async def begin(self, session_id: str, customer_id: str = "") -> SessionView:
+        """One call per chat, before the answer: both rate-limit buckets (:meth:`allow`), the block flag and the
+        turns. Redis: one round trip (one Lua script)."""
 
     async def allow(self, session_id: str, customer_id: str = "") -> str | None:
         """Take one token from the session's bucket (``rate_per_s``, up to ``burst``) and one from the customer's
@@ -88,6 +101,12 @@ class MemorySessionStore:
         self._sessions: OrderedDict[str, tuple[float, list[Turn]]] = OrderedDict()
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # session -> (tokens, at)
         self._blocked: OrderedDict[str, float] = OrderedDict()  # session -> until (clock)
+
+    async def begin(self, session_id: str, customer_id: str = "") -> SessionView:
+        limited = await self.allow(session_id, customer_id)
+        if limited is not None or not session_id:
+            return SessionView(limited)
+        return SessionView(None, await self.is_blocked(session_id), tuple(await self.history(session_id)))
 
     async def allow(self, session_id: str, customer_id: str = "") -> str | None:
         now = self._clock()
@@ -169,16 +188,24 @@ class RedisSessionStore:
     def _key(self, session_id: str) -> str:
         return self.prefix + session_id
 
-    async def allow(self, session_id: str, customer_id: str = "") -> str | None:
-        buckets = [(name, self.prefix + key, rate, burst) for name, key, rate, burst in (
+    async def begin(self, session_id: str, customer_id: str = "") -> SessionView:
+        buckets = self._buckets(session_id, customer_id)
+        args = [f"{time.time():.6f}", *(str(v) for _, _, rate, burst in buckets for v in (rate, burst))]
+        keys = [self._key(session_id), self.prefix + "blocked:" + session_id, *(k for _, k, _, _ in buckets)]
+        out = await self._bounded(self._redis.eval(_BEGIN, len(keys), *keys, *args))
+        empty, blocked, raw = int(out[0]), bool(int(out[1])), out[2:]
+        if empty:
+            return SessionView(buckets[empty - 1][0])
+        return SessionView(None, blocked and bool(session_id), tuple(Turn.from_json(r) for r in raw) if session_id else ())
+
+    def _buckets(self, session_id: str, customer_id: str) -> list[tuple[str, str, float, int]]:
+        return [(name, self.prefix + key, rate, burst) for name, key, rate, burst in (
             ("session", "rate:" + session_id, self.rate_per_s, self.burst),
             ("customer", "customer-rate:" + customer_id, self.customer_rate_per_s, self.customer_burst),
         ) if rate > 0 and (session_id if name == "session" else customer_id)]
-        if not buckets:
-            return None
-        args = [f"{time.time():.6f}", *(str(v) for _, _, rate, burst in buckets for v in (rate, burst))]
-        empty = int(await self._bounded(self._redis.eval(_TOKEN_BUCKETS, len(buckets), *(k for _, k, _, _ in buckets), *args)))
-        return buckets[empty - 1][0] if empty else None
+
+    async def allow(self, session_id: str, customer_id: str = "") -> str | None:
+        return (await self.begin(session_id, customer_id)).limited
 
     async def history(self, session_id: str) -> list[Turn]:
         raw = await self._bounded(self._redis.lrange(self._key(session_id), 0, -1))
@@ -214,28 +241,35 @@ class RedisSessionStore:
         await self._redis.aclose()
 
 
-#: Token buckets (the session's, the customer's), updated atomically in Redis (every pod shares them): refill each
-#: by the time since its last call; take a token from every bucket, or from none when one is empty. Returns 0, or
-#: the 1-based index of the first empty bucket. A key expires once its bucket would be full again.
-_TOKEN_BUCKETS = """
+#: :meth:`RedisSessionStore.begin` in one round trip. KEYS = the turns list, the block flag, then the token
+#: buckets (the session's, the customer's; ARGV = now, then rate and burst per bucket). Each bucket is refilled by
+#: the time since its last call; a token is taken from every bucket, or from none when one is empty; a bucket's
+#: key expires once it would be full again. Returns {1-based index of the first empty bucket or 0, blocked 0/1,
+#: turns...}; nothing is read for a refused call. (Keys of one chat may live on different slots: a single Redis or a primary with
+#: replicas, not Redis Cluster.)
+_BEGIN = """
 local now = tonumber(ARGV[1])
+local n = #KEYS - 2
 local tokens, empty = {}, 0
-for i, key in ipairs(KEYS) do
+for i = 1, n do
   local rate, burst = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
-  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local state = redis.call('HMGET', KEYS[i + 2], 'tokens', 'at')
   local t = tonumber(state[1]) or burst
   local at = tonumber(state[2]) or now
   tokens[i] = math.min(burst, t + math.max(0, now - at) * rate)
   if tokens[i] < 1 and empty == 0 then empty = i end
 end
-for i, key in ipairs(KEYS) do
+for i = 1, n do
   local rate, burst = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
   local t = tokens[i]
   if empty == 0 then t = t - 1 end
-  redis.call('HSET', key, 'tokens', tostring(t), 'at', ARGV[1])
-  redis.call('EXPIRE', key, math.ceil(burst / rate) + 1)
+  redis.call('HSET', KEYS[i + 2], 'tokens', tostring(t), 'at', ARGV[1])
+  redis.call('EXPIRE', KEYS[i + 2], math.ceil(burst / rate) + 1)
 end
-return empty
+if empty ~= 0 then return {empty, 0} end
+local out = {0, redis.call('EXISTS', KEYS[2])}
+for _, turn in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do out[#out + 1] = turn end
+return out
 """
 
 

@@ -6,65 +6,29 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 
+from fakes import CUSTOMER
+
+from benchmarks.sessions.redis_process import RedisProcess, free_port
 from server.errors import SessionUnavailable
 from server.sessions.store import RedisSessionStore, Turn
-from fakes import CUSTOMER
 
 pytestmark = pytest.mark.L0
 
 ORDER = "MA-20481937"  # the fake catalog's order (tests/integration/fakes.py)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if os.environ.get("CI"):
-                pytest.fail("redis-server is missing: scripts/setup.sh installs it (apt-get install redis-server)")
-            pytest.skip("redis-server not installed (bash scripts/setup.sh installs it)")
-        self.binary, self.port, self.proc = binary, _free_port(), None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> "RedisServer":
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-
 @pytest.fixture
 def redis_server():
-    server = RedisServer().start()
-    yield server
-    server.kill()
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing: scripts/setup.sh installs it (apt-get install redis-server)")
+        pytest.skip("redis-server not installed (bash scripts/setup.sh installs it)")
+    with RedisProcess() as server:
+        yield server
 
 
 async def test_the_redis_store_keeps_the_last_turns_with_a_ttl(redis_server):
@@ -82,8 +46,32 @@ async def test_the_redis_store_keeps_the_last_turns_with_a_ttl(redis_server):
         await store.close()
 
 
+async def test_a_chat_reads_limits_block_and_turns_in_one_round_trip(redis_server):
+    store = RedisSessionStore(redis_server.url, timeout_ms=500, rate_per_s=1.0, burst=2,
+                              customer_rate_per_s=1.0, customer_burst=5)
+    try:
+        await store.append("s1", Turn(message="how much is naruto 3"))
+        await store.block("s2", 60)
+        sent, execute = [], store._redis.execute_command
+
+        async def counted(*args, **kwargs):  # every request the client sends to Redis
+            sent.append(args[0])
+            return await execute(*args, **kwargs)
+
+        store._redis.execute_command = counted
+        view = await store.begin("s1", "C-1")
+        assert sent == ["EVAL"]  # one round trip: both buckets, the block flag and the turns in one script
+        assert view.limited is None and not view.blocked and [t.message for t in view.turns] == ["how much is naruto 3"]
+        assert (await store.begin("s2", "C-1")).blocked
+        assert (await store.begin("s1", "C-1")).limited is None  # s1's second token
+        refused = await store.begin("s1", "C-1")
+        assert refused.limited == "session" and refused.turns == ()  # nothing read for a refused call
+    finally:
+        await store.close()
+
+
 async def test_an_unreachable_redis_is_session_unavailable_quickly():
-    store = RedisSessionStore(f"redis://127.0.0.1:{_free_port()}/0", timeout_ms=50)
+    store = RedisSessionStore(f"redis://127.0.0.1:{free_port()}/0", timeout_ms=50)
     started = time.monotonic()
     with pytest.raises(SessionUnavailable):
         await store.history("s1")

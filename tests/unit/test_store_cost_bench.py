@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from benchmarks.sessions.store_cost import redis_server, render, summarise
+from benchmarks.sessions.redis_process import RedisProcess
+from benchmarks.sessions.store_cost import render, summarise
 
 pytestmark = pytest.mark.L0
 
@@ -26,5 +27,5 @@ def test_the_difference_is_redis_minus_in_process_pooled_over_rounds():
 
 
 def test_the_benchmark_redis_answers():
-    with redis_server() as url:
-        assert redis.Redis.from_url(url).ping()
+    with RedisProcess() as server:
+        assert redis.Redis.from_url(server.url).ping()
