@@ -15,7 +15,7 @@ from typing import Any
 from server.hallucination.claims import Claim, extract_claims
 from server.hallucination.facts import fact_text
 from server.hallucination.metrics import HallucinationMetrics
-from server.hallucination.review import ReviewItem, ReviewQueue
+from server.hallucination.review import RedisReviewQueue, ReviewItem, ReviewQueue, build_review_queue
 from server.hallucination.scorer import (
     BackendScoreFn,
     ClaimScore,
@@ -31,7 +31,7 @@ from server.hallucination.worker import HallucinationConfig, ScoringJob, Scoring
 
 __all__ = [
     "BackendScoreFn", "Claim", "ClaimScore", "FallbackScoreFn", "HallucinationConfig", "HallucinationMetrics", "HallucinationResult",
-    "HallucinationScorer", "ReviewItem", "ReviewQueue", "ScoringJob", "ScoringQueue", "TritonScoreFn", "build_scoring_queue",
+    "HallucinationScorer", "RedisReviewQueue", "ReviewItem", "ReviewQueue", "ScoringJob", "ScoringQueue", "TritonScoreFn", "build_scoring_queue",
     "extract_claims", "fact_text", "lexical_score_fn", "make_submit_hook", "onnx_score_fn", "triton_score_fn",
 ]
 
@@ -50,6 +50,6 @@ def build_scoring_queue(
     ``queue.start()`` on the running loop and ``await queue.stop()`` when draining."""
     scorer = HallucinationScorer(score_fn, catalog=catalog)
     return ScoringQueue(
-        scorer, ReviewQueue(review_db), metrics, maxsize=maxsize, workers=workers,
+        scorer, build_review_queue(settings, review_db), metrics, maxsize=maxsize, workers=workers,
         config=HallucinationConfig.from_settings(settings),
     )

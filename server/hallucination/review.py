@@ -1,8 +1,11 @@
-"""The human review queue: answers whose hallucination score crossed the alert threshold, in SQLite.
+"""The human review queue: answers whose hallucination score crossed the alert threshold.
 
-One connection shared under a lock (``check_same_thread=False``); callers on the event loop go through
-``asyncio.to_thread`` (the scoring worker does). WAL mode, so a reviewer's tool can read while the
-service writes. ``":memory:"`` works for tests.
+* :class:`ReviewQueue` -- SQLite, one file per pod (the embedded default). One connection shared under a lock
+  (``check_same_thread=False``); callers on the event loop go through ``asyncio.to_thread`` (the scoring worker
+  does). WAL mode, so a reviewer's tool can read while the service writes. ``":memory:"`` works for tests.
+* :class:`RedisReviewQueue` -- the same interface in the session store's Redis (``sessions.backend: redis``), so
+  every pod's alerts land in one queue: an item is a hash, the pending ones a sorted set (worst score first,
+  then oldest), ids from ``INCR``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 #: the columns :func:`_item` reads, in its order
 _SELECT = (
@@ -110,6 +113,67 @@ class ReviewQueue:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class RedisReviewQueue:
+    def __init__(self, url: str, *, key_prefix: str = "mangaassist:session:", timeout_ms: float = 250.0,
+                 client: Any = None) -> None:
+        import redis
+
+        self.prefix = key_prefix + "review:"
+        self._redis = client or redis.Redis.from_url(url, socket_timeout=timeout_ms / 1000.0,
+                                                     socket_connect_timeout=timeout_ms / 1000.0)
+
+    def _item_key(self, item_id: int) -> str:
+        return f"{self.prefix}item:{int(item_id)}"
+
+    def add(
+        self, session_id: str, request_id: str, answer: str, claim: str, score: float, sources: Sequence[str]
+    ) -> int:
+        item_id = int(self._redis.incr(self.prefix + "next"))
+        tx = self._redis.pipeline(transaction=True)
+        tx.hset(self._item_key(item_id), mapping={
+            "created_at": time.time(), "session_id": session_id, "request_id": request_id, "answer": answer,
+            "claim": claim, "score": float(score), "sources": json.dumps(list(sources)),
+        })
+        tx.zadd(self.prefix + "pending", {f"{item_id:012d}": -float(score)})  # ascending: worst first, ties by id
+        tx.execute()
+        return item_id
+
+    def pending(self, limit: int = 50) -> list[ReviewItem]:
+        """Unreviewed items, worst score first (then oldest)."""
+        ids = [int(m) for m in self._redis.zrange(self.prefix + "pending", 0, int(limit) - 1)]
+        return [item for item in map(self.get, ids) if item is not None]
+
+    def get(self, item_id: int) -> ReviewItem | None:
+        raw = {k.decode(): v.decode() for k, v in self._redis.hgetall(self._item_key(item_id)).items()}
+        if not raw:
+            return None
+        return ReviewItem(int(item_id), float(raw["created_at"]), raw["session_id"], raw["request_id"], raw["answer"],
+                          raw["claim"], float(raw["score"]), tuple(json.loads(raw["sources"])),
+                          float(raw["reviewed_at"]) if "reviewed_at" in raw else None, raw.get("verdict"))
+
+    def mark_reviewed(self, item_id: int, verdict: str = "reviewed") -> bool:
+        """True if the item existed and was pending (the sorted-set removal decides, so two reviewers cannot
+        both mark one item)."""
+        if not self._redis.zrem(self.prefix + "pending", f"{int(item_id):012d}"):
+            return False
+        self._redis.hset(self._item_key(item_id), mapping={"reviewed_at": time.time(), "verdict": verdict})
+        return True
+
+    def count_pending(self) -> int:
+        return int(self._redis.zcard(self.prefix + "pending"))
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def build_review_queue(settings: Any, db_path: str | Path) -> "ReviewQueue | RedisReviewQueue":
+    """In the session store's Redis when the sessions live there (one queue for every pod), else SQLite."""
+    s = settings.sessions
+    if s.backend == "redis":
+        return RedisReviewQueue(s.redis_url, key_prefix=s.key_prefix)
+    return ReviewQueue(db_path)
 
 
 def _item(row: tuple) -> ReviewItem:

@@ -154,6 +154,36 @@ async def test_a_block_set_through_one_instance_holds_on_the_other(make_server, 
         assert not (await b.chat("hello", session_id="conv-c")).blocked
 
 
+def test_the_redis_review_queue_orders_worst_first_and_marks_once(redis_server):
+    from server.hallucination.review import RedisReviewQueue
+
+    a, b = RedisReviewQueue(redis_server.url), RedisReviewQueue(redis_server.url)  # two pods
+    low = a.add("s1", "r1", "answer one", "claim", 0.55, ["src"])
+    high = b.add("s2", "r2", "answer two", "claim two", 0.9, ["src a", "src b"])
+    tie = a.add("s3", "r3", "answer three", "claim", 0.55, [])
+    assert [i.id for i in b.pending()] == [high, low, tie] and a.count_pending() == 3
+    assert a.get(high).sources == ("src a", "src b") and a.get(high).reviewed_at is None
+    assert b.mark_reviewed(high, "fabricated") and not a.mark_reviewed(high)  # once, whichever pod
+    assert a.get(high).verdict == "fabricated" and [i.id for i in a.pending()] == [low, tie]
+    assert a.get(999) is None and not a.mark_reviewed(999)
+    a.close(), b.close()
+
+
+async def test_an_alert_on_one_instance_reaches_the_review_queue_every_instance_reads(make_server, redis_server):
+    from test_service_hallucination import FABRICATED, QUESTION, GatedScorer, _wait_for
+    from test_service_tiers_guardrails import ScriptedTier
+
+    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500}
+    first = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer(),
+                              tiers={"small": ScriptedTier("small", FABRICATED, ["B0CHAINSW1"])})
+    second = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer())
+    async with client_of(first) as a:
+        reply = await a.chat(QUESTION, session_id="conv-r")
+    await _wait_for(lambda: second.scoring.review_store.count_pending() == 1)
+    (item,) = second.scoring.review_store.pending()
+    assert item.request_id == reply.request_id and item.session_id == "conv-r" and item.score >= 0.7
+
+
 def client_of(server):
     from clients.sdk import AsyncMangaAssistClient
 
