@@ -9,7 +9,8 @@ chats/s of held-out intent messages, as conversations of three turns (one ``sess
 (``customer_id``), so every chat pays what a real one pays -- both rate-limit buckets, the block-list check,
 the history read and the turn written back.
 
-Reported per store: chat latency (from the scheduled arrival, client-side) and the ``session`` stage the
+First, with nothing else running, the store's own cost: 2,000 chats' store calls in sequence (``begin`` before
+the answer, ``append`` after), each timed. Then reported per store under load: chat latency (from the scheduled arrival, client-side) and the ``session`` stage the
 service times itself (rate limits + block check + history read; the write-back happens after the answer is
 composed and counts only in the chat latency). The figure the issue asks for is the difference, Redis minus
 in-process, at p50 and p99: what the shared store adds to a chat. Results: ``<out>/sessions/store_cost.{json,md}``.
@@ -92,6 +93,26 @@ async def drive(target: str, messages: Sequence[str], rate: float, duration_s: f
             "_chat_ms": chat_ms, "_session_ms": session_ms}
 
 
+async def store_calls(store: Any, n: int = 2000) -> dict[str, Any]:
+    """The store's own cost per chat, with nothing else running: ``n`` chats' store work in sequence -- the
+    ``begin`` before the answer and the turn's ``append`` -- each timed on the client."""
+    from server.sessions.store import Turn
+
+    begin_ms, append_ms = [], []
+    turn = Turn(message="how much is naruto vol 3?", intent="price_deal", series="Naruto", volume=3,
+                asins=("B0NARUTO03",), tier="template", answer="Naruto, Vol. 3 is $9.99 and in stock. " * 4)
+    for i in range(n):
+        session, customer = f"iso-{i // TURNS_PER_SESSION}", f"C-{1000 + i % CUSTOMERS}"
+        t0 = time.perf_counter()
+        await store.begin(session, customer)
+        t1 = time.perf_counter()
+        await store.append(session, turn)
+        append_ms.append((time.perf_counter() - t1) * 1000.0)
+        begin_ms.append((t1 - t0) * 1000.0)
+    await store.close()
+    return {"calls": n, "begin": common.latency_summary(begin_ms), "append": common.latency_summary(append_ms)}
+
+
 def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Pool the rounds per store; the difference Redis - in-process at p50/p99."""
     pooled: dict[str, dict[str, Any]] = {}
@@ -114,8 +135,15 @@ def render(payload: dict[str, Any]) -> str:
              common.fmt(s[store]["session_stage"]["p99_ms"], 3)) for store in ("memory", "redis")]
     rows.append(("redis - memory", "", "", common.fmt(d["chat_p50_ms"]), common.fmt(d["chat_p99_ms"]),
                  common.fmt(d["session_stage_p50_ms"], 3), common.fmt(d["session_stage_p99_ms"], 3)))
+    iso = payload.get("isolated", {})
+    iso_rows = [(store, common.fmt(r["begin"]["p50_ms"], 3), common.fmt(r["begin"]["p99_ms"], 3),
+                 common.fmt(r["append"]["p50_ms"], 3), common.fmt(r["append"]["p99_ms"], 3)) for store, r in iso.items()]
     return "\n".join([
         "# Session store cost per chat: in-process vs Redis", "",
+        "## The store's own cost (sequential, nothing else running)", "",
+        common.markdown_table(("store", "begin p50 ms", "begin p99 ms", "append p50 ms", "append p99 ms"), iso_rows),
+        "", "`begin` is on the chat's path (before the answer); `append` is started and not waited for.", "",
+        "## Under load: the service with each store", "",
         f"`{payload['command']}` on {payload['device'].get('cpu', 'this machine')}; {payload['rate']} chats/s, "
         f"{payload['duration_s']} s x {payload['rounds']} rounds per store, interleaved.", "",
         common.markdown_table(("store", "OK", "sent", "chat p50 ms", "chat p99 ms", "session stage p50 ms",
@@ -142,6 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     with RedisProcess() as redis, TritonServer(build / "triton" / "cpu", startup_timeout_s=600) as triton:
         url = redis.url
+        from server.sessions.store import MemorySessionStore, RedisSessionStore
+
+        limits = {"rate_per_s": 100.0, "burst": 100, "customer_rate_per_s": 1000.0, "customer_burst": 1000}  # none hit
+        stores = {"memory": lambda: MemorySessionStore(**limits),
+                  "redis": lambda: RedisSessionStore(url, key_prefix="iso:", timeout_ms=1000, **limits)}
+        isolated = {name: asyncio.run(store_calls(make())) for name, make in stores.items()}
+        log.info("isolated store calls: %s", {k: (v["begin"]["p99_ms"], v["append"]["p99_ms"]) for k, v in isolated.items()})
         for round_ in range(args.rounds):
             for store, sessions in (("memory", {"backend": "memory"}), ("redis", {"backend": "redis", "redis_url": url})):
                 stack = SessionStack(build, build / "triton" / "cpu", out / "tmp" / f"sessions-{store}",
@@ -158,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                          result["outcomes"], result["chat"]["p99_ms"], result["session_stage"]["p99_ms"])
                 runs.append({"store": store, "round": round_, **result})
     payload = {"device": common.device_info(), "command": command, "rate": args.rate, "duration_s": args.duration,
-               "rounds": args.rounds, "summary": summarise(runs),
+               "rounds": args.rounds, "isolated": isolated, "summary": summarise(runs),
                "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]}
     common.write_json(out / "sessions" / "store_cost.json", payload)
     (out / "sessions" / "store_cost.md").write_text(render(payload))
