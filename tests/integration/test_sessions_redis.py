@@ -184,6 +184,51 @@ async def test_an_alert_on_one_instance_reaches_the_review_queue_every_instance_
     assert item.request_id == reply.request_id and item.session_id == "conv-r" and item.score >= 0.7
 
 
+def test_two_service_processes_continue_one_conversation_through_redis(redis_server, tmp_path):
+    """Two real ``python -m server`` processes (fake backend) sharing one redis-server: the order number asked
+    for on one is answered, as that order, by the other."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from clients.sdk import MangaAssistClient
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root / 'proto'}{os.pathsep}{root}", "MANGAASSIST_BUILD_DIR": str(tmp_path),
+           "MANGAASSIST_RETRIEVAL_CATALOG_DB": str(tmp_path / "none.sqlite"),
+           "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(tmp_path / "none"), "MANGAASSIST_SERVER_HOST": "127.0.0.1",
+           "MANGAASSIST_SESSIONS_BACKEND": "redis", "MANGAASSIST_SESSIONS_REDIS_URL": redis_server.url,
+           "MANGAASSIST_SESSIONS_TIMEOUT_MS": "500", "MANGAASSIST_TRAFFIC_BACKEND": "off"}
+    ports = [free_port(), free_port()]
+    procs = [subprocess.Popen([sys.executable, "-m", "server", "--fake-backend", "--port", str(p), "--metrics-port", "-1"],
+                              cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
+    try:
+        clients = [MangaAssistClient(f"127.0.0.1:{p}", timeout=5) for p in ports]
+        for client, proc in zip(clients, procs):
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.health("") == "SERVING":
+                        break
+                except Exception:  # noqa: BLE001 -- still starting
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "a service process did not start"
+                time.sleep(0.2)
+        a, b = clients
+        asked = a.chat("where is my order?", session_id="p-1", customer_id=CUSTOMER)
+        assert "order number" in asked.answer, asked.answer
+        reply = b.chat("MA-12345678", session_id="p-1", customer_id=CUSTOMER)  # the other process
+        assert reply.intent == "order_status" and "MA-12345678" in reply.answer and "on your account" in reply.answer
+        alone = b.chat("MA-12345678", session_id="p-2", customer_id=CUSTOMER)
+        assert "on your account" not in alone.answer, alone.answer
+        for client in clients:
+            client.close()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
+
+
 def client_of(server):
     from clients.sdk import AsyncMangaAssistClient
 
