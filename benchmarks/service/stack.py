@@ -94,6 +94,8 @@ class Stack:
     catalog_db: Path | None = None
     settings_file: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    port: int = 0  # the service's port (0: a free one)
+    owns_triton: bool = True  # False when the caller passed a running ``triton`` (it stops that one itself)
 
     def settings(self, port: int) -> dict[str, Any]:
         cfg: dict[str, Any] = {
@@ -115,9 +117,12 @@ class Stack:
         self.catalog_db = ensure_catalog(self.build_dir, self.scratch)
         self.index_dir, self.index_kind = ensure_index(self.build_dir, self.scratch)
         started = time.perf_counter()
-        self.triton = TritonServer(self.repo, startup_timeout_s=600).start()  # stops itself on failure
-        log.info("tritonserver ready on %s in %.1fs", self.triton.grpc_url, time.perf_counter() - started)
-        port = free_port()
+        if self.triton is None:
+            self.triton = TritonServer(self.repo, startup_timeout_s=600).start()  # stops itself on failure
+            log.info("tritonserver ready on %s in %.1fs", self.triton.grpc_url, time.perf_counter() - started)
+        else:
+            self.owns_triton = False
+        port = self.port or free_port()
         settings = self.settings(port)
         self.settings_file = self.scratch / "service_settings.json"  # JSON is YAML
         self.settings_file.write_text(json.dumps(settings, indent=2))
@@ -172,9 +177,9 @@ class Stack:
                 self.service.kill()
                 self.service.wait(timeout=10)
         self.service = None
-        if self.triton is not None:
+        if self.triton is not None and self.owns_triton:
             self.triton.stop()
-            self.triton = None
+        self.triton = None
 
     def __enter__(self) -> "Stack":
         return self.start()
