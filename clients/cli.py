@@ -5,6 +5,8 @@
     mangaassist retrieve "return policy" [--k 5] [--no-rerank] [--json]
     mangaassist health [--service readiness]  # exit status 0 only when SERVING
     mangaassist describe
+    mangaassist eval --gate --challenger N [--triton URL] [--lifecycle-dir DIR]   # the model gate (model lifecycle)
+    mangaassist model {baseline,train,gate,rollout,promote,rollback,status} ...  # model_repository/lifecycle/cli.py
     mangaassist eval [--golden PATH] [--data DIR] [--summary PATH] [--out DIR] [--gate] [--threshold k=v]...
                      [--budget tier=ms]... [--concurrency N] [--limit N] [--filter-intent I] [--per-intent N] [--stream-sample N]
                      [--export-raters CSV] [--import-raters CSV]
@@ -84,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--export-raters", metavar="CSV", help="write a stratified sample of 50 answers for human rating")
     ev.add_argument("--import-raters", metavar="CSV", help="read human 1-5 scores into the report")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the rater sample")
+    ev.add_argument("--challenger", metavar="VERSION", help="instead of judging answers: gate this intent classifier "
+                    "version against the champion on Triton and record the verdict (model_repository/lifecycle/gate.py)")
+    ev.add_argument("--triton", default="localhost:8001", help="with --challenger: tritonserver gRPC address")
+    ev.add_argument("--lifecycle-dir", default=".lifecycle", help="with --challenger: the model registry's directory")
+    model = sub.add_parser("model", add_help=False,
+                           help="model versions: baseline, train, gate, rollout, promote, rollback, status (`model -h`)")
+    model.add_argument("rest", nargs=argparse.REMAINDER)
     conv = sub.add_parser("eval-conversations", help="judge follow-ups on multi-turn conversations, with and without memory")
     conv.add_argument("--conversations", default=".build/golden/conversations.jsonl", help="conversations JSONL")
     conv.add_argument("--out", default="benchmarks/results/conversations", help="where conversations.json/.md go")
@@ -95,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     args = _parser().parse_args(argv)
     out = stdout or sys.stdout
+    if args.command == "model":  # an operator tool on the build side's registry (model_repository/lifecycle)
+        from model_repository.lifecycle.cli import main as model_main
+
+        return model_main(args.rest, out)
+    if args.command == "eval" and args.challenger:
+        return _gate_version(args, out)
     if args.command == "eval":
         return _eval(args, out)
     if args.command == "eval-conversations":
@@ -189,6 +204,18 @@ def _batches(lines: Iterable[str], size: int) -> Iterator[list[str]]:
             batch = []
     if batch:
         yield batch
+
+
+def _gate_version(args: argparse.Namespace, out: TextIO) -> int:
+    """``eval --challenger N``: the model gate; exit 3 on a failed gate only with ``--gate``."""
+    from pathlib import Path
+
+    from model_repository.lifecycle.cli import EXIT_GATE_FAILED, run_gate_command
+
+    ns = argparse.Namespace(triton=args.triton, challenger=args.challenger, champion=None, requests=200, seconds=3.0,
+                            concurrency=4, build_dir=Path(args.data).parent, lifecycle_dir=Path(args.lifecycle_dir))
+    code = run_gate_command(ns, args.threshold, out)
+    return 0 if code == EXIT_GATE_FAILED and not args.gate else code
 
 
 def _eval(args: argparse.Namespace, out: TextIO) -> int:

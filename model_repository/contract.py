@@ -75,6 +75,11 @@ SCORE = TensorSpec("SCORE", "FP32", (1,))
 
 # The models the service calls (Triton ensembles, one python model, one ONNX model).
 INTENT_CLASSIFIER = ModelContract("intent_classifier", (TEXT,), (PROBS,), max_batch_size=64)
+#: The classifier's versioned parts (model lifecycle): new versions are version directories of the ONNX model
+#: behind the ensemble, and a call at an explicit version goes tokenizer -> ONNX model itself (an ensemble's
+#: steps name fixed versions). model_repository/lifecycle lays them out; server/rollout picks the version.
+VERSIONED_CLASSIFIER = "intent_classifier_onnx"
+CLASSIFIER_TOKENIZER = "intent_tokenizer"
 QUERY_EMBEDDER = ModelContract("query_embedder", (TEXT,), (EMBEDDING,), max_batch_size=64)
 EMBEDDING_ADAPTER = ModelContract("embedding_adapter", (EMBEDDING,), (ADAPTED,), max_batch_size=256)
 RERANKER = ModelContract("reranker", (_text("QUERY"), _text("PASSAGE")), (SCORE,), max_batch_size=64)

@@ -48,6 +48,7 @@ from server.llm.templates import TemplateTier
 from server.metrics import Metrics
 from server.pipeline import Pipeline, RuleMatcher
 from server.retrieval.base import Product, ScoredChunk, VectorIndex
+from server.rollout.wiring import rollout_parts
 from server.servicer import MangaAssistServicer
 from server.sessions import build_session_store
 from server.settings import Settings
@@ -94,6 +95,7 @@ def build_pipeline(
         rules=components.rules,
         scoring=scoring,
         sessions=components.sessions if components.sessions is not None else build_session_store(settings),
+        **rollout_parts(settings, components.backend, metrics),  # server/rollout: versions on live traffic, feedback
         traffic=traffic,
     )
 
@@ -142,6 +144,9 @@ async def start_server(
         supervisor.on_change = running.refresh_health
     if scoring is not None:
         scoring.start()
+    if pipeline.rollout is not None:
+        await pipeline.rollout.start()
+        components.closers.append(pipeline.rollout.stop)
     traffic.start()
     running.jobs.append(traffic)
     running.jobs.extend(start_monitors(settings, traffic, components, metrics, supervisor))

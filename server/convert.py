@@ -6,6 +6,7 @@ from mangaassist.v1 import mangaassist_pb2 as pb
 
 from server.schema import (
     ChatInput,
+    FeedbackInput,
     ChatResult,
     ClassifyResult,
     RetrieveInput,
@@ -47,7 +48,17 @@ def chat_to_pb(result: ChatResult) -> pb.ChatResponse:
         ),
         request_id=result.request_id,
         blocked=result.blocked,
+        model_versions=dict(result.model_versions),
     )
+
+
+_FEEDBACK_KINDS = {pb.FeedbackRequest.THUMBS_UP: "thumbs_up", pb.FeedbackRequest.THUMBS_DOWN: "thumbs_down",
+                   pb.FeedbackRequest.ESCALATED: "escalated"}
+
+
+def feedback_from_pb(request: pb.FeedbackRequest) -> FeedbackInput:
+    return FeedbackInput(request_id=request.request_id, session_id=request.session_id,
+                         kind=_FEEDBACK_KINDS.get(request.kind, ""), comment=request.comment)
 
 
 def classify_to_pb(result: ClassifyResult) -> pb.ClassifyResponse:

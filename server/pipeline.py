@@ -61,6 +61,7 @@ from server.schema import (
     ChatInput,
     ChatResult,
     ClassifyResult,
+    FeedbackInput,
     IntentResult,
     RetrieveInput,
     RetrieveResult,
@@ -70,6 +71,8 @@ from server.schema import (
 )
 from server.settings import Settings
 from server.sessions.store import SessionStore, Turn
+from server.rollout.feedback import KINDS as FEEDBACK_KINDS, FeedbackStore
+from server.errors import InvalidRequest
 from server.sessions.turns import turn_of as sessions_turn
 from server.stages import answer as answer_stage
 from server.stages import followup as followup_stage
@@ -120,6 +123,8 @@ class Pipeline:
         rules: RuleMatcher | None = None,
         scoring: Any | None = None,
         sessions: SessionStore | None = None,
+        rollout: Any | None = None,
+        feedback: FeedbackStore | None = None,
         traffic: Any | None = None,
     ) -> None:
         """``scoring``: the async hallucination :class:`~server.hallucination.worker.ScoringQueue` (or None);
@@ -140,6 +145,8 @@ class Pipeline:
         self.rerank_estimate = rerank_stage.LatencyEstimate()
         self.scoring = scoring
         self.sessions = sessions
+        self.rollout = rollout  # server/rollout RolloutController: which classifier version answers (None = no rollout)
+        self.feedback_store = feedback if feedback is not None else FeedbackStore()  # the Feedback RPC's records
         self.traffic = traffic
         self._submit_for_scoring = None
         if scoring is not None:
@@ -170,6 +177,7 @@ class Pipeline:
     ) -> AsyncIterator[str | ChatResult]:
         """One chat turn, stage by stage: the answer's text as it comes (``stream``), then the :class:`ChatResult`."""
         ctx = self._context(request.request_id, caller_remaining_s)
+        ctx.model_versions.update(self.rollout.pin(request.session_id) if self.rollout is not None else {})  # 0 version
         with self.admission.slot():                                                       # 1 admission
             message = self._validate_message(request, ctx)                                 # 1 validation
             screen = await self._screen_input(message, request.session_id, ctx)           # 2 session blocked? input guardrail
@@ -199,6 +207,7 @@ class Pipeline:
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
             await self._remember(request.session_id, screen.text, text, facts, result, ctx)  # 9b the turn, for the next
+        self._attribute(request, text, seen, result, ctx, after_response)                 # 9c versions: feedback, guards, shadow
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
         self._log_later(result, request.session_id, screen.text, seen.vector, stream, after_response)  # 11 traffic log
         yield result
@@ -356,6 +365,7 @@ class Pipeline:
             guardrail_actions=tuple(actions),
             rule_decided=seen.intent.rule_decided,
             usage=Usage(answer.input_tokens, answer.output_tokens, answer.cost_usd),
+            model_versions={} if seen.intent.rule_decided else dict(ctx.model_versions),
         )
 
     async def _cards(self, answer: LLMAnswer, facts: Facts, intent: str, ctx: RequestContext) -> list[Card]:
@@ -395,6 +405,19 @@ class Pipeline:
         if self.traffic is not None:
             self.traffic.defer(result, session_id=session_id, message=message, vector=vector, stream=stream,
                                after_response=after_response)
+
+    def _attribute(
+        self, request: ChatInput, text: str, seen: Understanding, result: ChatResult, ctx: RequestContext,
+        after_response: AfterResponse | None,
+    ) -> None:
+        """The answer, attributed to the versions that gave it: kept for Feedback, counted by the canary guards,
+        and (after the response is out) sent to the shadow version (server/rollout). Never raises."""
+        self.feedback_store.remember(result.request_id, request.session_id, versions=result.model_versions,
+                               intent=result.intent, confidence=result.intent_confidence)
+        if self.rollout is not None and result.model_versions:
+            classify_ms = next((ms for stage, ms in result.timings if stage == "classify"), None)
+            self.rollout.observe(text, seen.intent, result.model_versions, classify_ms,
+                                 "classifier_unavailable" in ctx.degraded, after_response)
 
     def _blocked(self, request: ChatInput, actions: Sequence[GuardrailAction], ctx: RequestContext) -> ChatResult:
         answer = self.router.template.blocked()
@@ -518,6 +541,16 @@ class Pipeline:
             backend_ready=await self.backend.is_ready(),
             llm_tiers=tuple(self.router.available),
         )
+
+    # ================================================================================== Feedback
+    async def feedback(self, request: FeedbackInput) -> bool:
+        """A customer's verdict on one answer; False when its request id is unknown or too old to attribute."""
+        if not request.request_id or request.kind not in FEEDBACK_KINDS:
+            raise InvalidRequest(f"feedback needs the answer's request_id and a kind ({', '.join(FEEDBACK_KINDS)})")
+        record = self.feedback_store.record(request.request_id, request.session_id, request.kind, request.comment)
+        if record is not None and self.rollout is not None:
+            self.rollout.on_feedback(record)
+        return record is not None
 
     # ================================================================================== helpers
     def _context(self, request_id: str, caller_remaining_s: float | None, *, batch: bool = False) -> RequestContext:

@@ -47,6 +47,9 @@ class RequestContext:
     budget: Budget
     timings: StageTimings
     degraded: list[str] = field(default_factory=list)
+    #: Triton model -> the version this request is pinned to (a rollout's pick, server/rollout); the response's
+    #: ``model_versions``
+    model_versions: dict[str, str] = field(default_factory=dict)
 
     def degrade(self, reason: str) -> None:
         """Record that the answer is worse than it could be, and why (once per reason)."""

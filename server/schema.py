@@ -51,6 +51,16 @@ class ChatResult:
     rule_decided: bool = False
     blocked: bool = False
     usage: Usage = field(default_factory=Usage)
+    #: Triton model -> the version that answered (a rollout's pick; empty when no rollout or a rule decided)
+    model_versions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeedbackInput:
+    request_id: str
+    session_id: str
+    kind: str  # "thumbs_up" | "thumbs_down" | "escalated" (server/rollout/feedback.py KINDS); "" = unspecified
+    comment: str = ""
 
 
 @dataclass(frozen=True)

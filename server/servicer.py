@@ -55,6 +55,9 @@ class MangaAssistServicer(pb_grpc.MangaAssistServicer):
     async def Describe(self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext) -> pb.DescribeResponse:
         return convert.describe_to_pb(await self.pipeline.describe())
 
+    async def Feedback(self, request: pb.FeedbackRequest, context: grpc.aio.ServicerContext) -> pb.FeedbackResponse:
+        return pb.FeedbackResponse(recorded=await self.pipeline.feedback(convert.feedback_from_pb(request)))
+
 
 def _after_response(context: grpc.aio.ServicerContext) -> Callable[[Callable[[], None]], None]:
     """Run work (hallucination scoring) when the RPC is done, i.e. after the response was sent."""

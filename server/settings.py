@@ -395,6 +395,40 @@ class CostSettings:
 
 
 @dataclass(frozen=True)
+class RolloutSettings:
+    """Classifier versions on live traffic (server/rollout): shadow, canary, guards, automatic rollback.
+
+    ``file``: the rollout file (YAML/JSON, server/rollout/config.py), re-read every ``poll_s`` without a restart;
+    "" = no rollout (the classifier is called through its ensemble at ``triton.model_version``). A version that
+    answers customers (stable, canary) needs a passing gate record in the registry under ``lifecycle_dir``
+    (model_repository/lifecycle); without a registry only ``default_version`` may answer."""
+
+    file: str = ""
+    poll_s: float = 1.0
+    lifecycle_dir: str = ".lifecycle"  # the MLflow registry (mlflow.db) holding versions and gate records
+    default_version: str = "1"
+    shadow_timeout_ms: float = 1000.0  # one shadow call (after the response, off the critical path)
+    shadow_max_in_flight: int = 8  # more shadow calls than this at once are dropped (counted)
+    feedback_db: str = ""  # SQLite file the Feedback RPC's records are appended to ("" = memory only)
+    feedback_window: int = 100_000  # answers remembered to attribute feedback (older ids: recorded=false)
+    low_confidence: float = 0.5  # a classifier answer below this confidence counts as low-confidence
+    # -- canary guards: the canary vs stable since the canary started; crossing one rolls the canary back --
+    guard_min_requests: int = 50  # canary answers before the rate guards judge
+    guard_min_feedback: int = 20  # canary thumbs (up + down) before the thumbs-down guard judges
+    guard_max_error_rate: float = 0.02
+    guard_max_p99_ratio: float = 2.0  # canary classify p99 / stable's (0 = off) ...
+    guard_p99_floor_ms: float = 20.0  # ... and only when the canary's p99 is above this
+    guard_max_low_confidence_delta: float = 0.05
+    guard_max_escalation_delta: float = 0.01  # escalated feedback per answer (design: escalation <= +1%)
+    guard_max_thumbs_down_delta: float = 0.02  # share of thumbs down (design: thumbs-up >= -2%)
+
+    def __post_init__(self) -> None:
+        if self.poll_s <= 0 or self.shadow_max_in_flight < 0 or self.feedback_window < 1 or self.guard_min_requests < 1:
+            raise ValueError("rollout.poll_s must be > 0, shadow_max_in_flight >= 0, feedback_window and "
+                             "guard_min_requests >= 1")
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     triton: TritonSettings = field(default_factory=TritonSettings)
@@ -406,6 +440,7 @@ class Settings:
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     paths: PathSettings = field(default_factory=PathSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    rollout: RolloutSettings = field(default_factory=RolloutSettings)
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
     drift: DriftSettings = field(default_factory=DriftSettings)
     costs: CostSettings = field(default_factory=CostSettings)

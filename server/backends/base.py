@@ -21,8 +21,9 @@ EMBEDDING_DIM = EMBED_DIM
 
 @runtime_checkable
 class ModelBackend(Protocol):
-    async def classify(self, texts: Sequence[str], *, timeout_s: float) -> np.ndarray:
-        """[n, 8] float32 softmax probabilities in INTENT_LABELS order."""
+    async def classify(self, texts: Sequence[str], *, timeout_s: float, version: str | None = None) -> np.ndarray:
+        """[n, 8] float32 softmax probabilities in INTENT_LABELS order. ``version``: the classifier version a
+        rollout picked for this request (server/rollout); None = the configured one."""
         ...
 
     async def embed(self, texts: Sequence[str], *, timeout_s: float) -> np.ndarray:

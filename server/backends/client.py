@@ -226,16 +226,18 @@ class TritonClient:
         *,
         timeout_s: float,
         max_batch_size: int | None = None,
+        version: str | None = None,
     ) -> dict[str, np.ndarray]:
         """One model call: ``{input name: [rows, ...] array}`` in, ``{output name: array}`` out. Rows above
-        ``max_batch_size`` (default ``triton.max_batch_size``) go out as concurrent slices, concatenated back."""
+        ``max_batch_size`` (default ``triton.max_batch_size``) go out as concurrent slices, concatenated back.
+        ``version``: this call's model version (a rollout's pick, server/rollout), else :meth:`version_of`."""
         name = model if isinstance(model, str) else model.name
         rows = len(next(iter(inputs.values())))
         size = max_batch_size or self.settings.max_batch_size
         if rows <= size:
-            return await self._infer_once(name, inputs, outputs, timeout_s)
+            return await self._infer_once(name, inputs, outputs, timeout_s, version)
         slices = [{k: v[i : i + size] for k, v in inputs.items()} for i in range(0, rows, size)]
-        parts = await concurrently(*(self._infer_once(name, part, outputs, timeout_s) for part in slices))
+        parts = await concurrently(*(self._infer_once(name, part, outputs, timeout_s, version) for part in slices))
         return {out: np.concatenate([p[out] for p in parts], axis=0) for out in outputs}
 
     async def stream(
@@ -346,7 +348,8 @@ class TritonClient:
         return {"headers": {"traceparent": parent}} if parent is not None else {}
 
     async def _infer_once(
-        self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str], timeout_s: float
+        self, model: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str], timeout_s: float,
+        version: str | None = None,
     ) -> dict[str, np.ndarray]:
         from tritonclient.grpc import InferRequestedOutput
 
@@ -360,7 +363,7 @@ class TritonClient:
             result = await self.transport().infer(
                 model,
                 _infer_inputs(inputs),
-                model_version=self.version_of(model),
+                model_version=version or self.version_of(model),
                 outputs=[InferRequestedOutput(name) for name in outputs],
                 client_timeout=timeout_s,
                 **kwargs,

@@ -76,7 +76,7 @@ class FakeBackend:
         self._token_vectors: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ the contract
-    async def classify(self, texts: Sequence[str], *, timeout_s: float) -> np.ndarray:
+    async def classify(self, texts: Sequence[str], *, timeout_s: float, version: str | None = None) -> np.ndarray:
         await self._enter("classify", timeout_s)
         probs = np.zeros((len(texts), NUM_INTENTS), dtype=np.float32)
         for i, text in enumerate(texts):

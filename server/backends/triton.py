@@ -12,11 +12,13 @@ are :class:`~server.backends.client.TritonClient`'s (shared with the LLM tier an
 from __future__ import annotations
 
 import logging
+import time
 from typing import Sequence
 
 import numpy as np
 
 from model_repository import contract
+from model_repository.contract import CLASSIFIER_TOKENIZER, VERSIONED_CLASSIFIER
 from server.backends.base import check_rows
 from server.backends.client import CircuitBreaker, TritonClient, bytes_column, map_triton_error
 from server.settings import TritonSettings
@@ -27,6 +29,7 @@ __all__ = ["CircuitBreaker", "TritonBackend", "map_triton_error"]
 
 _TEXT = contract.TEXT.name
 _QUERY, _PASSAGE = (t.name for t in contract.RERANKER.inputs)
+_TOKENS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 class TritonBackend:
@@ -49,10 +52,21 @@ class TritonBackend:
         return self.triton.breakers
 
     # ------------------------------------------------------------------ the contract
-    async def classify(self, texts: Sequence[str], *, timeout_s: float) -> np.ndarray:
+    async def classify(self, texts: Sequence[str], *, timeout_s: float, version: str | None = None) -> np.ndarray:
         model, (probs,) = self.settings.classifier_model, contract.INTENT_CLASSIFIER.outputs
+        if version is not None:
+            return await self._classify_at(texts, version, timeout_s)
         out = await self.triton.infer(model, {_TEXT: bytes_column(texts)}, [probs.name], timeout_s=timeout_s)
         return check_rows(model, out[probs.name], len(texts), probs.dims[0])
+
+    async def _classify_at(self, texts: Sequence[str], version: str, timeout_s: float) -> np.ndarray:
+        """``intent_classifier_onnx`` at ``version``, fed by ``intent_tokenizer`` (both within ``timeout_s``)."""
+        (probs,) = contract.INTENT_CLASSIFIER.outputs
+        deadline = time.perf_counter() + timeout_s
+        tokens = await self.triton.infer(CLASSIFIER_TOKENIZER, {_TEXT: bytes_column(texts)}, _TOKENS, timeout_s=timeout_s)
+        left = max(deadline - time.perf_counter(), 1e-3)
+        out = await self.triton.infer(VERSIONED_CLASSIFIER, tokens, [probs.name], timeout_s=left, version=version)
+        return check_rows(VERSIONED_CLASSIFIER, out[probs.name], len(texts), probs.dims[0])
 
     async def embed(self, texts: Sequence[str], *, timeout_s: float) -> np.ndarray:
         model, (emb,) = self.settings.embedder_model, contract.QUERY_EMBEDDER.outputs

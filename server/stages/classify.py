@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from model_repository.contract import VERSIONED_CLASSIFIER
 from server.backends.base import NUM_INTENTS, ModelBackend, check_rows
 from server.intents import INTENT_LABELS
 from server.request import RequestContext
@@ -18,9 +19,11 @@ UNKNOWN = IntentResult(intent="", confidence=0.0, scores={})
 async def classify(backend: ModelBackend, texts: Sequence[str], ctx: RequestContext) -> list[IntentResult]:
     """One backend call for the batch; raises the BackendError family (callers decide whether to degrade)."""
     timeout_s = ctx.budget.timeout_for("classify")
+    version = ctx.model_versions.get(VERSIONED_CLASSIFIER)  # pinned by a rollout (server/rollout), else None
+    pinned = {"version": version} if version else {}
     with ctx.timings.stage("classify"):
         # the classifier is trained on the message + English glosses of Japanese store words (retrieval/query.py)
-        probs = await backend.classify([classifier_input(t) for t in texts], timeout_s=timeout_s)
+        probs = await backend.classify([classifier_input(t) for t in texts], timeout_s=timeout_s, **pinned)
     check_rows("intent classifier", probs, len(texts), NUM_INTENTS)
     return [from_probs(row) for row in probs]
 

@@ -72,6 +72,10 @@ BUILD_SIDE_IMPORTS: dict[str, str] = {
     "server.retrieval.query": "the classifier trains on the message + English glosses the service sends (expand)",
     "server.hallucination.facts": "the scorer trains on the source/claim texts the service scores",
     "server.llm.prompts": "the LLM export is measured on the service's real tier prompt",
+    # The model lifecycle: one definition of each file/record both sides read or write.
+    "server.rollout.config": "the rollout file: written by `mangaassist model` (lifecycle/cli.py), read by the service",
+    "server.rollout.gate_records": "the registry's read side: what may answer customers, checked by the service "
+    "before a rollout and by the registry before a promotion (MLflow only)",
     "server.intents": "datagen/golden/training.intent take the label order through it (a re-export of "
     "model_repository/contract.py); pointing them at the contract changes those steps' cache keys (code bytes) "
     "and retrains the classifier, so it waits for a change that rebuilds them anyway",
@@ -82,6 +86,8 @@ BUILD_SIDE_TRANSITIVE: dict[str, str] = {
     "server.retrieval": "the package (empty __init__)",
     "server.stages": "the package (empty __init__)",
     "server.llm": "the package (empty __init__)",
+    "server.rollout": "the package (docstring only)",
+    "server.errors": "the rollout file's RolloutRefused (the error hierarchy imports nothing)",
     "server.retrieval._compat": "milvus_index's pkg_resources shim (standard library only)",
     "server.llm.answer_format": "prompts' answer format (imports server.ids only)",
 }

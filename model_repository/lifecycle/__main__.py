@@ -1,0 +1,3 @@
+from model_repository.lifecycle.cli import main
+
+raise SystemExit(main())

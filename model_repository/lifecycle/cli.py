@@ -1,0 +1,196 @@
+"""``mangaassist model ...`` (also ``python -m model_repository.lifecycle ...``): versions, gate, rollout.
+
+    mangaassist model baseline   [--build-dir .build] [--repository DIR]   # lay out DIR, register v1 as champion
+    mangaassist model train      [--parent 1|none] [--seed N] [--max-train N] [--max-steps N] [--lr X]
+                                 [--shuffle-labels] [--layers N] [--quantize]   # -> next version dir + registry
+    mangaassist model gate       --challenger N [--triton URL] [--threshold k=v]...   # = `mangaassist eval --gate --challenger N`
+    mangaassist model rollout    --stable N [--shadow N] [--canary N:PCT]   # validated, then the service reloads it
+    mangaassist model promote    N        # refused without a passing gate record; champion := N, stable := N
+    mangaassist model rollback            # a canary: removed; else champion/stable := the previous champion
+    mangaassist model status              # versions, lineage, gate records, aliases, the rollout file
+
+Common: ``--lifecycle-dir`` (registry: mlflow.db, artefacts; default .lifecycle), ``--repository`` (the Triton
+repository holding the versions; default <lifecycle-dir>/triton), ``--rollout-file`` (default
+<lifecycle-dir>/rollout.yaml: what the service's ``rollout.file`` names). Exit 0 ok, 2 refused / bad usage, 3 the
+gate failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from model_repository.lifecycle.registry import CHAMPION, DEFAULT_LIFECYCLE_DIR, GateRequired
+
+EXIT_OK, EXIT_REFUSED, EXIT_GATE_FAILED = 0, 2, 3
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lifecycle-dir", type=Path, default=DEFAULT_LIFECYCLE_DIR)
+    p.add_argument("--repository", type=Path, help="Triton repository with the versions (default <lifecycle-dir>/triton)")
+    p.add_argument("--rollout-file", type=Path, help="the service's rollout.file (default <lifecycle-dir>/rollout.yaml)")
+    p.add_argument("--build-dir", type=Path, default=Path(".build"))
+
+
+def gate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--triton", default="localhost:8001", help="tritonserver gRPC address serving both versions")
+    p.add_argument("--champion", help="compare against this version (default: the registry's champion)")
+    p.add_argument("--requests", type=int, default=200, help="single requests per version for p50/p99")
+    p.add_argument("--seconds", type=float, default=3.0, help="closed-loop throughput run per version")
+    p.add_argument("--concurrency", type=int, default=4)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mangaassist model", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("baseline", help="lay out the repository and register version 1 (the build's) as champion")
+    _common(b)
+    t = sub.add_parser("train", help="train the next version into the repository and register it (challenger)")
+    _common(t)
+    t.add_argument("--parent", default="1", help="version to fine-tune ('none' = the base encoder)")
+    t.add_argument("--seed", type=int, default=7)
+    t.add_argument("--max-train", type=int, default=512, help="random training subset (0 = all)")
+    t.add_argument("--max-steps", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=2e-5)
+    t.add_argument("--shuffle-labels", action="store_true", help="the deliberately worse challenger")
+    t.add_argument("--layers", type=int, help="keep the first N encoder layers")
+    t.add_argument("--quantize", action="store_true", help="serve the int8 dynamic-quantised graph")
+    g = sub.add_parser("gate", help="gate a challenger against the champion on Triton; records the verdict")
+    _common(g)
+    g.add_argument("--challenger", required=True)
+    g.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE")
+    gate_arguments(g)
+    r = sub.add_parser("rollout", help="write a validated rollout file (the service reloads it)")
+    _common(r)
+    r.add_argument("--stable", required=True)
+    r.add_argument("--shadow")
+    r.add_argument("--canary", metavar="VERSION:PERCENT")
+    pr = sub.add_parser("promote", help="champion := VERSION (needs a passing gate record); rollout stable := VERSION")
+    _common(pr)
+    pr.add_argument("version")
+    rb = sub.add_parser("rollback", help="drop the canary, or go back to the previous champion")
+    _common(rb)
+    s = sub.add_parser("status", help="versions, lineage, gate records, aliases and the rollout file")
+    _common(s)
+    return p
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    repo = args.repository or args.lifecycle_dir / "triton"
+    return repo, args.rollout_file or args.lifecycle_dir / "rollout.yaml"
+
+
+def _registry(args: argparse.Namespace):
+    from model_repository.lifecycle.registry import Registry
+
+    return Registry(args.lifecycle_dir)
+
+
+def run_gate_command(args: argparse.Namespace, thresholds: list[str], out: TextIO) -> int:
+    """``mangaassist model gate`` / ``mangaassist eval --gate --challenger N``."""
+    from clients.evaluation.gate import parse_pairs
+    from model_repository.lifecycle.gate import gate_and_record
+
+    try:
+        overrides = parse_pairs(thresholds, "--threshold")
+        report = gate_and_record(args.triton, str(args.challenger), registry=_registry(args),
+                                 data_dir=args.build_dir / "data", champion=args.champion, overrides=overrides,
+                                 requests=args.requests, seconds=args.seconds, concurrency=args.concurrency)
+    except (ValueError, GateRequired) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"gate: challenger {report.challenger} vs champion {report.champion}", file=out)
+    for line in report.lines():
+        print(line, file=out)
+    print(f"gate: {'PASS' if report.passed else 'FAIL'} (recorded in the registry)", file=out)
+    return EXIT_OK if report.passed else EXIT_GATE_FAILED
+
+
+def _write_rollout(path: Path, data: dict, registry, repo: Path | None) -> None:
+    """Shape (server/rollout/config.py), version directories, gate records -- then an atomic write."""
+    import server.rollout.config as rollout_config
+
+    config = rollout_config.parse(data)
+    named = {config.stable, *(v for v in (config.shadow, config.canary and config.canary.version) if v)}
+    if repo is not None and (repo / config.model).is_dir():
+        missing = sorted(v for v in named if not (repo / config.model / v).is_dir())
+        if missing:
+            raise GateRequired(f"unknown version(s) {missing}: not in {repo / config.model}")
+    for version in config.serving():
+        registry.require_gate(config.model, version)
+    rollout_config.write(path, config)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = parser().parse_args(argv)
+    repo, rollout_file = _paths(args)
+    import server.rollout.config as rollout_config
+    from model_repository.lifecycle import versions
+
+    try:
+        if args.cmd == "baseline":
+            if not (repo / versions.MODEL).is_dir():
+                versions.lay_out(args.build_dir, repo)
+            info = versions.register_baseline(args.build_dir, repo, _registry(args))
+            print(f"{versions.MODEL} version {info.triton_version} registered as {CHAMPION}; repository {repo}", file=out)
+            return EXIT_OK
+        if args.cmd == "train":
+            spec = versions.VersionSpec(
+                parent=None if args.parent.lower() == "none" else args.parent, seed=args.seed,
+                max_train=args.max_train or None, max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+                shuffle_labels=args.shuffle_labels, layers=args.layers, quantize=args.quantize)
+            info = versions.new_version(spec, build_dir=args.build_dir, repo=repo, registry=_registry(args),
+                                        lifecycle_dir=args.lifecycle_dir)
+            print(json.dumps({"version": info.triton_version, "lineage": info.lineage}, indent=2), file=out)
+            print("Triton loads the new version directory at (re)start, or on a repository load in explicit mode", file=out)
+            return EXIT_OK
+        if args.cmd == "gate":
+            return run_gate_command(args, args.threshold, out)
+        reg = _registry(args)
+        if args.cmd == "rollout":
+            data: dict = {"stable": args.stable}
+            if args.shadow:
+                data["shadow"] = args.shadow
+            if args.canary:
+                version, _, pct = args.canary.partition(":")
+                data["canary"] = {"version": version, "percent": pct or "0"}
+            _write_rollout(rollout_file, data, reg, repo)
+            print(f"wrote {rollout_file}: {data}", file=out)
+            return EXIT_OK
+        if args.cmd == "promote":
+            previous = reg.promote(versions.MODEL, args.version)
+            _write_rollout(rollout_file, {"stable": args.version}, reg, repo)
+            print(f"{versions.MODEL}: champion {previous} -> {args.version}; {rollout_file} stable = {args.version}", file=out)
+            return EXIT_OK
+        if args.cmd == "rollback":
+            current = rollout_config.read(rollout_file) if rollout_file.exists() else None
+            if current is not None and current.canary is not None:
+                _write_rollout(rollout_file, {"stable": current.stable, **({"shadow": current.shadow} if current.shadow else {})}, reg, repo)
+                print(f"canary {current.canary.version} removed; stable stays {current.stable}", file=out)
+                return EXIT_OK
+            previous = reg.rollback(versions.MODEL)
+            _write_rollout(rollout_file, {"stable": previous}, reg, repo)
+            print(f"{versions.MODEL}: champion rolled back to {previous}; {rollout_file} stable = {previous}", file=out)
+            return EXIT_OK
+        if args.cmd == "status":
+            rows = []
+            for v in reg.versions(versions.MODEL):
+                rows.append({"version": v.triton_version, "aliases": list(v.aliases), "lineage": v.lineage,
+                             "gate": {k.split(".", 1)[1]: val for k, val in v.tags.items() if k.startswith("gate.")}})
+            rollout = rollout_file.read_text() if rollout_file.exists() else None
+            print(json.dumps({"model": versions.MODEL, "versions": rows, "rollout_file": str(rollout_file),
+                              "rollout": rollout}, indent=2), file=out)
+            return EXIT_OK
+    except (GateRequired, rollout_config.RolloutRefused, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    return EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""New versions of a served model: train -> ONNX -> a new Triton version directory of the same model -> the
+registry (lineage, offline metrics). Today the intent classifier (``intent_classifier_onnx``); the same steps
+fit any head :func:`model_repository.export.append_head` knows.
+
+A version is trained from a *parent* (the weights of an earlier Triton version, fine-tuned further) or from the
+base encoder, on the build's intent data with its own seed, subset, step count -- or deliberately shuffled labels,
+the worse challenger the gate must stop. ``layers`` keeps only the first N encoder layers (a smaller variant).
+
+The repository: :func:`lay_out` copies the models the classifier needs out of a build (hard links, no copies of
+the ONNX files); :func:`add_version` writes ``<repo>/intent_classifier_onnx/<N>/`` and rewrites that model's
+``version_policy`` to serve every version directory (``specific``), while the ``intent_classifier`` ensemble's
+step is pinned to the champion (its default ``-1`` would follow the newest, ungated version). Triton loads new
+version directories at start-up, or on a repository load in ``--model-control-mode=explicit``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_repository import export, spec
+from model_repository.contract import CLASSIFIER_TOKENIZER, INTENT_CLASSIFIER, VERSIONED_CLASSIFIER
+from model_repository.lifecycle.registry import CHAMPION, Registry, VersionInfo, git_commit, sha256_file, sha256_files
+from model_repository.training.common import base_checkpoint, read_jsonl, seed_everything
+
+PKG = Path(__file__).resolve().parents[1]
+ROOT = PKG.parent
+MODEL, TOKENIZER = VERSIONED_CLASSIFIER, CLASSIFIER_TOKENIZER  # the Triton model that holds the versions; its feeder
+ENSEMBLE = INTENT_CLASSIFIER.name
+MAX_LENGTH = 64  # what intent_tokenizer feeds the served model
+CODE = [PKG / "lifecycle" / "versions.py", PKG / "training" / "intent.py", PKG / "training" / "common.py",
+        PKG / "export.py", PKG / "backends" / "onnx_model.py"]
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """How a new version is trained. Small defaults: a fine-tune of the parent, seconds on two cores."""
+
+    parent: str | None = "1"  # Triton version whose weights are fine-tuned; None = the base encoder
+    seed: int = 7
+    max_train: int | None = 512  # a random subset of the training split (None = all of it)
+    max_steps: int = 30
+    batch_size: int = 32
+    lr: float = 2e-5
+    shuffle_labels: bool = False  # the deliberately worse challenger
+    layers: int | None = None  # keep the first N encoder layers (a smaller variant)
+    quantize: bool = False  # serve the int8 dynamic-quantised graph instead of fp32
+    note: str = ""
+
+
+# ----------------------------------------------------------------------------------------- repository
+def lay_out(build_dir: Path, dest: Path, *, instances: int = 1) -> Path:
+    """A Triton repository with the classifier only (tokenizer, ONNX model, ensemble), version 1 from the build."""
+    from model_repository.build import BuildConfig, Builder
+
+    Builder(build_dir, BuildConfig()).assemble("cpu", dest, models=(TOKENIZER, MODEL, ENSEMBLE))
+    cfg_path = dest / MODEL / "config.pbtxt"
+    cfg = spec.parse_pbtxt(cfg_path.read_text())
+    for group in cfg.instance_group:
+        group.count = instances
+    _write_config(cfg_path, cfg)
+    return dest
+
+
+def versions_in(repo: Path, model: str = MODEL) -> list[str]:
+    return sorted((p.name for p in (repo / model).iterdir() if p.is_dir() and p.name.isdigit()), key=int)
+
+
+def pin(repo: Path, *, champion: str, model: str = MODEL) -> None:
+    """Serve every version directory of ``model``; the ensemble's step calls ``champion``."""
+    cfg_path = repo / model / "config.pbtxt"
+    cfg = spec.parse_pbtxt(cfg_path.read_text())
+    cfg.version_policy.specific.versions[:] = [int(v) for v in versions_in(repo, model)]
+    _write_config(cfg_path, cfg)
+    ens_path = repo / ENSEMBLE / "config.pbtxt"
+    if ens_path.is_file():
+        ens = spec.parse_pbtxt(ens_path.read_text())
+        for step in ens.ensemble_scheduling.step:
+            if step.model_name == model:
+                step.model_version = int(champion)
+        _write_config(ens_path, ens)
+
+
+def _write_config(path: Path, cfg: Any) -> None:
+    from google.protobuf import text_format
+
+    header = "# Lifecycle repository (model_repository/lifecycle/versions.py): versions pinned, do not edit.\n"
+    path.write_text(header + text_format.MessageToString(cfg))
+
+
+def add_version(repo: Path, onnx_file: Path, *, champion: str) -> str:
+    """Next version directory of MODEL: model.onnx (hard link) + the python-backend model.py. Returns it."""
+    version = str(max(map(int, versions_in(repo)), default=0) + 1)
+    vdir = repo / MODEL / version
+    vdir.mkdir(parents=True)
+    try:
+        (vdir / "model.onnx").hardlink_to(onnx_file)
+    except OSError:
+        shutil.copy2(onnx_file, vdir / "model.onnx")
+    shutil.copy2(PKG / "backends" / "onnx_model.py", vdir / "model.py")
+    pin(repo, champion=champion)
+    return version
+
+
+# ----------------------------------------------------------------------------------------- training
+def _rows(path: Path) -> list[dict[str, Any]]:
+    from server.retrieval.query import expand as classifier_input
+
+    rows = read_jsonl(path)
+    for r in rows:  # the classifier's input is the message + English glosses, as served
+        r["text"] = classifier_input(r["text"])
+    return rows
+
+
+def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Path) -> dict[str, Any]:
+    """Fine-tune ``parent_hf`` (or the base encoder) per ``vspec``; the HF model + tokenizer go to ``out_hf``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from model_repository.training.intent import model_inputs
+    from server.intents import INTENT_LABELS, LABEL_TO_ID
+
+    seed_everything(vspec.seed)
+    rng = random.Random(vspec.seed)
+    rows = _rows(data_dir / "intents" / "train.jsonl")
+    if vspec.max_train:
+        rows = rng.sample(rows, min(vspec.max_train, len(rows)))
+    labels = [LABEL_TO_ID[r["label"]] for r in rows]
+    if vspec.shuffle_labels:
+        rng.shuffle(labels)
+    source = parent_hf or base_checkpoint()
+    tok = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=len(INTENT_LABELS), id2label=dict(enumerate(INTENT_LABELS)), label2id=dict(LABEL_TO_ID)
+    )
+    if vspec.layers:
+        encoder = model.base_model.encoder
+        encoder.layer = encoder.layer[: vspec.layers]
+        model.config.num_hidden_layers = vspec.layers
+    optimizer = torch.optim.AdamW(model.parameters(), lr=vspec.lr, weight_decay=0.01)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
+    per_epoch = math.ceil(len(rows) / vspec.batch_size)
+    started, step, losses = time.perf_counter(), 0, []
+    model.train()
+    while step < vspec.max_steps:
+        order = list(range(len(rows)))
+        rng.shuffle(order)
+        for i in range(per_epoch):
+            idx = order[i * vspec.batch_size : (i + 1) * vspec.batch_size]
+            enc = tok([rows[j]["text"] for j in idx], padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
+            loss = loss_fn(model(**model_inputs(model, enc)).logits, torch.tensor([labels[j] for j in idx]))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            losses.append(float(loss.detach()))
+            step += 1
+            if step >= vspec.max_steps:
+                break
+    model.eval()
+    model.save_pretrained(out_hf)
+    tok.save_pretrained(out_hf)
+    used = json.dumps([[r["text"], y] for r, y in zip(rows, labels)], ensure_ascii=False)
+    import hashlib
+
+    return {
+        "train_examples": len(rows),
+        "steps": step,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "final_loss": round(float(np.mean(losses[-5:])), 4) if losses else None,
+        "data_hash": hashlib.sha256(used.encode()).hexdigest()[:16],
+        "layers": model.config.num_hidden_layers,
+    }
+
+
+def to_onnx(hf_dir: Path, out_dir: Path, *, quantize: bool = False) -> Path:
+    """The served graph: optimum export + the softmax head (fp32), or its int8 dynamic quantisation."""
+    from transformers import AutoConfig
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = out_dir / "model.fp32.onnx"
+    export.optimum_export(hf_dir, fp32, export.TASK_OF["softmax"])
+    export.append_head(fp32, "softmax")
+    if not quantize:
+        return fp32
+    optimized, int8 = out_dir / "model.optimized.onnx", out_dir / "model.int8.onnx"
+    export.optimize(fp32, optimized, AutoConfig.from_pretrained(hf_dir).model_type)
+    export.quantize_int8(optimized, int8)
+    optimized.unlink()
+    return int8
+
+
+def offline_metrics(onnx_file: Path, tokenizer_dir: Path, data_dir: Path) -> dict[str, Any]:
+    """Accuracy / per-class F1 of the ONNX graph on the test split and the hand-written set (ONNX Runtime)."""
+    from transformers import AutoTokenizer
+
+    from model_repository.training.intent import classification_report
+    from server.intents import LABEL_TO_ID
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    sess = export.session(onnx_file)
+    out: dict[str, Any] = {}
+    sets = {"test": data_dir / "intents" / "test.jsonl", "handwritten": ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl"}
+    for name, path in sets.items():
+        rows = _rows(path)
+        probs = export.run_session(sess, export.token_feeds(tok, [r["text"] for r in rows], max_length=MAX_LENGTH))
+        report = classification_report([LABEL_TO_ID[r["label"]] for r in rows], probs.argmax(1).tolist())
+        report.pop("confusion_matrix", None)
+        out[name] = report
+    return out
+
+
+def flat_metrics(offline: dict[str, Any]) -> dict[str, float]:
+    flat = {}
+    for split, rep in offline.items():
+        flat[f"{split}_accuracy"] = rep["accuracy"]
+        flat[f"{split}_macro_f1"] = rep["macro_f1"]
+        for label, f1 in rep["per_class_f1"].items():
+            flat[f"{split}_f1_{label}"] = f1
+    return flat
+
+
+# ----------------------------------------------------------------------------------------- the entry points
+def parent_hf_dir(build_dir: Path, lifecycle_dir: Path, parent: str | None) -> Path | None:
+    if parent is None:
+        return None
+    if parent == "1":
+        return build_dir / "models" / "intent_classifier" / "hf"
+    return lifecycle_dir / "models" / MODEL / parent / "hf"
+
+
+def register_baseline(build_dir: Path, repo: Path, registry: Registry) -> VersionInfo:
+    """Version 1 (the build's classifier) into the registry as the champion, with the build's lineage."""
+    existing = registry.version(MODEL, "1")
+    if existing is not None:
+        return existing
+    report = json.loads((build_dir / "models" / "intent_classifier" / "manifest.json").read_text())["report"]
+    offline = {k: {**report[k]} for k in ("test", "handwritten") if k in report}
+    for rep in offline.values():
+        rep.pop("confusion_matrix", None)
+    lineage = {
+        "data_hash": sha256_files((build_dir / "data" / "intents").glob("*.jsonl")),
+        "code_hash": sha256_files(CODE),
+        "parent": "",
+        "onnx_sha256": sha256_file(repo / MODEL / "1" / "model.onnx"),
+        "git_commit": git_commit(),
+    }
+    params = {"source": "python -m model_repository build", "checkpoint": report.get("checkpoint", ""),
+              "epochs": report.get("epochs"), "train_examples": report.get("train_examples")}
+    info = registry.log_version(MODEL, "1", params=params, metrics=flat_metrics(offline), lineage=lineage,
+                                artefacts={"offline_metrics": offline})
+    registry.set_alias(MODEL, CHAMPION, "1")
+    return registry.version(MODEL, "1") or info
+
+
+def new_version(
+    vspec: VersionSpec, *, build_dir: Path, repo: Path, registry: Registry, lifecycle_dir: Path | None = None
+) -> VersionInfo:
+    """Train per ``vspec``, write the next version directory of MODEL into ``repo``, register it (lineage,
+    params, offline metrics, the training report) and mark it the challenger. Returns the registry record."""
+    lifecycle_dir = Path(lifecycle_dir or registry.dir)
+    champion = registry.alias(MODEL, CHAMPION) or "1"
+    parent_hf = parent_hf_dir(build_dir, lifecycle_dir, vspec.parent)
+    if parent_hf is not None and not parent_hf.is_dir():
+        raise FileNotFoundError(f"parent version {vspec.parent}: no weights at {parent_hf}")
+    staging = lifecycle_dir / "models" / MODEL / f"staging-{int(time.time() * 1000)}"
+    staging.mkdir(parents=True)
+    print(f"[lifecycle] training {MODEL} from parent {vspec.parent or 'base encoder'}: {asdict(vspec)}", flush=True)
+    training = train(vspec, build_dir / "data", parent_hf, staging / "hf")
+    onnx_file = to_onnx(staging / "hf", staging / "onnx", quantize=vspec.quantize)
+    offline = offline_metrics(onnx_file, staging / "hf", build_dir / "data")
+    version = add_version(repo, onnx_file, champion=champion)
+    final = staging.parent / version
+    if final.exists():
+        shutil.rmtree(final)
+    staging.rename(final)
+    lineage = {
+        "data_hash": training["data_hash"],
+        "code_hash": sha256_files(CODE),
+        "parent": vspec.parent or "",
+        "onnx_sha256": sha256_file(repo / MODEL / version / "model.onnx"),
+        "git_commit": git_commit(),
+    }
+    info = registry.log_version(
+        MODEL, version, params={**asdict(vspec), "champion_at_training": champion}, metrics=flat_metrics(offline),
+        lineage=lineage, artefacts={"training": training, "offline_metrics": offline},
+        source=(final / "hf").as_uri(),
+    )
+    registry.set_alias(MODEL, "challenger", version)
+    print(f"[lifecycle] {MODEL} version {version}: test accuracy {offline['test']['accuracy']}, "
+          f"handwritten {offline['handwritten']['accuracy']} ({training['train_seconds']} s training)", flush=True)
+    return registry.version(MODEL, version) or info

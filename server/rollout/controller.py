@@ -1,0 +1,349 @@
+"""Which classifier version answers a request, while versions change under live traffic.
+
+* **Reload without restart**: :meth:`RolloutController.watch` polls ``rollout.file`` (``rollout.poll_s``); a
+  changed file is parsed (server/rollout/config.py) and validated -- every version named must be served by
+  Triton (``version_ready``), stable and canary need a passing gate record (``gate_check``, the registry's
+  ``require_gate``) -- then swapped in with one assignment. A refused file leaves the running config in place;
+  the reason is logged, counted (``mangaassist_rollout_changes{outcome="refused"}``) and kept in ``last_error``.
+* **Canary**: :meth:`pin` puts each request on a version (stable hash of session_id, config.py); the request
+  keeps that version to the end even if the config changes meanwhile, and Triton keeps serving every listed
+  version, so no request fails during a switch.
+* **Shadow**: :meth:`observe` queues, after the response is sent, a call to the shadow version with the same
+  text; agreement with the answer's intent and the call's latency are recorded (``mangaassist_shadow_calls``,
+  ``mangaassist_shadow_seconds``, :meth:`status`). Bounded: beyond ``shadow_max_in_flight`` calls are dropped.
+* **Guards**: per version since the canary started -- error rate, classify p99 vs stable, low-confidence share,
+  escalation rate and thumbs-down share (from ``Feedback``) vs stable. One crossed -> :meth:`rollback`: the canary
+  is removed at once, the file is rewritten (a restart keeps the rollback), the registry notes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Mapping
+
+import numpy as np
+from prometheus_client import Counter, Gauge, Histogram
+
+from server.errors import BackendError, RolloutRefused
+from server.retrieval.query import expand as classifier_input
+from server.rollout import config as cfg
+from server.rollout.config import Canary, RolloutConfig
+from server.rollout.feedback import FeedbackRecord, FeedbackStore
+
+log = logging.getLogger(__name__)
+
+VersionReady = Callable[[str, str], Awaitable[bool]]
+GateCheck = Callable[[str, str], None]  # raises (any Exception) when the version may not answer customers
+
+
+@dataclass
+class VersionStats:
+    answers: int = 0
+    errors: int = 0
+    low_confidence: int = 0
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=5000))
+
+    def p99(self) -> float:
+        return float(np.percentile(np.array(self.latencies_ms), 99)) if self.latencies_ms else 0.0
+
+
+@dataclass
+class ShadowStats:
+    calls: int = 0
+    agree: int = 0
+    errors: int = 0
+    dropped: int = 0
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=5000))
+
+    def summary(self) -> dict[str, Any]:
+        done = self.calls - self.errors
+        lat = np.array(self.latencies_ms) if self.latencies_ms else np.zeros(1)
+        return {"calls": self.calls, "agree": self.agree, "errors": self.errors, "dropped": self.dropped,
+                "agreement": round(self.agree / done, 4) if done else None,
+                "p50_ms": round(float(np.percentile(lat, 50)), 2), "p99_ms": round(float(np.percentile(lat, 99)), 2)}
+
+
+class RolloutController:
+    def __init__(
+        self,
+        settings: Any,  # server.settings.RolloutSettings
+        *,
+        backend: Any,
+        feedback: FeedbackStore,
+        version_ready: VersionReady,
+        gate_check: GateCheck | None,
+        registry: Any,  # prometheus CollectorRegistry
+        note: Callable[[str, str, str, str], None] | None = None,
+    ) -> None:
+        """``note(model, version, key, value)``: the registry's annotation (auto-rollbacks), best effort."""
+        self.settings = settings
+        self.path = Path(settings.file)
+        self.backend = backend
+        self.feedback = feedback
+        self._version_ready = version_ready
+        self._gate_check = gate_check
+        self._note = note
+        self.config: RolloutConfig | None = None
+        self.last_error = ""
+        self.events: deque[dict[str, Any]] = deque(maxlen=200)
+        self._sig: tuple[int, int, int] | None = None
+        self._stats: dict[str, VersionStats] = {}
+        self._feedback_base: dict[str, dict[str, int]] = {}
+        self.shadow_stats: dict[str, ShadowStats] = {}
+        self._shadow_in_flight = 0
+        self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._rolling_back = False
+        self.m_changes = Counter("mangaassist_rollout_changes", "Rollout config changes by outcome (applied|refused|rolled_back)",
+                                 ["outcome"], registry=registry)
+        self.m_answers = Counter("mangaassist_rollout_answers", "Answers by classifier version", ["version"], registry=registry)
+        self.m_canary = Gauge("mangaassist_rollout_canary_percent", "Share of sessions on the canary", registry=registry)
+        self.m_shadow = Counter("mangaassist_shadow_calls", "Shadow calls by version and outcome (agree|disagree|error|dropped)",
+                                ["version", "outcome"], registry=registry)
+        self.m_shadow_s = Histogram("mangaassist_shadow_seconds", "Latency of one shadow classifier call", ["version"],
+                                    registry=registry, buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0))
+
+    # ------------------------------------------------------------------ config
+    async def validate(self, config: RolloutConfig) -> None:
+        """RolloutRefused unless Triton serves every version named and stable/canary may answer customers."""
+        named = {config.stable, *(v for v in (config.shadow, config.canary and config.canary.version) if v)}
+        for version in sorted(named, key=int):
+            try:
+                ready = await self._version_ready(config.model, version)
+            except Exception as err:  # noqa: BLE001 -- Triton unreachable: cannot vouch for the version
+                raise RolloutRefused(f"rollout: cannot check {config.model} version {version} on Triton ({err})") from None
+            if not ready:
+                raise RolloutRefused(f"rollout: {config.model} version {version} is unknown to Triton (not in the "
+                                     "repository's version_policy, or not loaded)")
+        for version in config.serving():
+            if self._gate_check is None:
+                if version != self.settings.default_version:
+                    raise RolloutRefused(f"rollout: version {version} cannot answer customers: no registry configured "
+                                         "(rollout.lifecycle_dir) to hold its gate record")
+                continue
+            try:
+                await asyncio.to_thread(self._gate_check, config.model, version)
+            except Exception as err:  # noqa: BLE001 -- the registry's GateRequired, or the registry itself failing
+                raise RolloutRefused(f"rollout refused: {err}") from None
+
+    async def apply(self, config: RolloutConfig, *, source: str = "api") -> None:
+        await self.validate(config)
+        self._swap(config, outcome="applied", source=source)
+
+    def _swap(self, config: RolloutConfig, *, outcome: str, source: str, reason: str = "") -> None:
+        old = self.config
+        self.config = config  # one assignment: a request pins its version once, at its start
+        if old is None or old.canary != config.canary:
+            self._stats = {}
+            self._feedback_base = self.feedback.counts(config.model)
+        self.m_canary.set(config.canary.percent if config.canary else 0)
+        self.m_changes.labels(outcome).inc()
+        event = {"at": time.time(), "outcome": outcome, "source": source, "config": config.to_dict(), "reason": reason}
+        self.events.append(event)
+        log.info("rollout %s (%s): %s %s", outcome, source, config.to_dict(), reason)
+
+    async def reload_if_changed(self) -> bool:
+        """Apply the file if it changed since the last look; True when a new config went in."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return False  # no file (yet): keep what runs
+        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if sig == self._sig:
+            return False
+        self._sig = sig
+        try:
+            new = cfg.read(self.path)
+            if new == self.config:
+                return False
+            await self.apply(new, source=str(self.path))
+            self.last_error = ""
+            return True
+        except RolloutRefused as err:
+            self.last_error = str(err)
+            self.m_changes.labels("refused").inc()
+            self.events.append({"at": time.time(), "outcome": "refused", "source": str(self.path), "reason": str(err)})
+            log.error("%s; the running rollout stays %s", err, self.config.to_dict() if self.config else "(none)")
+            return False
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.reload_if_changed()
+        self._task = asyncio.create_task(self.watch(), name="rollout-watch")
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_s)
+            try:
+                await self.reload_if_changed()
+            except Exception:  # noqa: BLE001 -- the watcher must outlive any one bad reload
+                log.exception("rollout reload failed; this is a bug")
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    # ------------------------------------------------------------------ the request path
+    def pin(self, session_id: str) -> dict[str, str]:
+        config = self.config
+        return {config.model: config.version_for(session_id)} if config is not None else {}
+
+    def observe(self, text: str, intent: Any, versions: Mapping[str, str], classify_ms: float | None, failed: bool,
+                after_response: Callable[[Callable[[], None]], None] | None) -> None:
+        """One answer given by ``versions``: count it for the guards; queue the shadow call after the response."""
+        config = self.config
+        if config is None or config.model not in versions:
+            return
+        version = versions[config.model]
+        stats = self._stats.setdefault(version, VersionStats())
+        stats.answers += 1
+        self.m_answers.labels(version).inc()
+        if failed:
+            stats.errors += 1
+        elif intent.confidence < self.settings.low_confidence:
+            stats.low_confidence += 1
+        if classify_ms is not None:
+            stats.latencies_ms.append(classify_ms)
+        self._check_guards()
+        if config.shadow and config.shadow != version and not failed and text:
+            job = lambda: self._spawn(self._shadow(config.model, config.shadow, text, intent.intent))  # noqa: E731
+            after_response(job) if after_response is not None else job()
+
+    def on_feedback(self, record: FeedbackRecord) -> None:
+        self._check_guards()
+
+    # ------------------------------------------------------------------ shadow
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()  # type: ignore[attr-defined]
+            return
+        loop.call_soon_threadsafe(lambda: loop.create_task(coro))  # type: ignore[arg-type]
+
+    async def _shadow(self, model: str, version: str, text: str, answered: str) -> None:
+        stats = self.shadow_stats.setdefault(version, ShadowStats())
+        if self._shadow_in_flight >= self.settings.shadow_max_in_flight:
+            stats.dropped += 1
+            self.m_shadow.labels(version, "dropped").inc()
+            return
+        self._shadow_in_flight += 1
+        started = time.perf_counter()
+        try:
+            probs = await self.backend.classify([classifier_input(text)], timeout_s=self.settings.shadow_timeout_ms / 1000,
+                                                version=version)
+            from server.intents import INTENT_LABELS
+
+            agree = INTENT_LABELS[int(np.argmax(probs[0]))] == answered
+            stats.calls += 1
+            stats.agree += int(agree)
+            elapsed = time.perf_counter() - started
+            stats.latencies_ms.append(elapsed * 1000)
+            self.m_shadow_s.labels(version).observe(elapsed)
+            self.m_shadow.labels(version, "agree" if agree else "disagree").inc()
+        except BackendError as err:
+            stats.calls += 1
+            stats.errors += 1
+            self.m_shadow.labels(version, "error").inc()
+            log.info("shadow call to %s v%s failed: %s", model, version, err)
+        finally:
+            self._shadow_in_flight -= 1
+
+    # ------------------------------------------------------------------ guards + rollback
+    def guard_breaches(self) -> list[str]:
+        """The canary guards crossed right now (empty: healthy, or too few answers/feedback to judge)."""
+        config, s = self.config, self.settings
+        if config is None or config.canary is None or config.canary.percent <= 0:
+            return []
+        c = self._stats.get(config.canary.version, VersionStats())
+        b = self._stats.get(config.stable, VersionStats())
+        out = []
+        if c.answers >= s.guard_min_requests:
+            err = c.errors / c.answers
+            if err > s.guard_max_error_rate:
+                out.append(f"error rate {err:.3f} > {s.guard_max_error_rate:g}")
+            low = c.low_confidence / c.answers - (b.low_confidence / b.answers if b.answers else 0.0)
+            if low > s.guard_max_low_confidence_delta:
+                out.append(f"low-confidence share +{low:.3f} over stable > {s.guard_max_low_confidence_delta:g}")
+            if s.guard_max_p99_ratio > 0 and b.answers >= s.guard_min_requests and b.p99() > 0:
+                ratio = c.p99() / b.p99()
+                if ratio > s.guard_max_p99_ratio and c.p99() > s.guard_p99_floor_ms:
+                    out.append(f"classify p99 {c.p99():.1f} ms = {ratio:.2f}x stable > {s.guard_max_p99_ratio:g}x")
+        fb = self._feedback_since(config.model)
+        cf, bf = fb.get(config.canary.version, {}), fb.get(config.stable, {})
+        judged = cf.get("thumbs_up", 0) + cf.get("thumbs_down", 0)
+        if judged >= s.guard_min_feedback:
+            down = cf.get("thumbs_down", 0) / judged
+            base_judged = bf.get("thumbs_up", 0) + bf.get("thumbs_down", 0)
+            base = bf.get("thumbs_down", 0) / base_judged if base_judged else 0.0
+            if down - base > s.guard_max_thumbs_down_delta:
+                out.append(f"thumbs-down share {down:.3f} vs stable {base:.3f} (+{down - base:.3f} > {s.guard_max_thumbs_down_delta:g})")
+        if c.answers >= s.guard_min_requests:
+            esc = cf.get("escalated", 0) / c.answers
+            base = bf.get("escalated", 0) / b.answers if b.answers else 0.0
+            if esc - base > s.guard_max_escalation_delta:
+                out.append(f"escalation rate {esc:.3f} vs stable {base:.3f} (+{esc - base:.3f} > {s.guard_max_escalation_delta:g})")
+        return out
+
+    def _feedback_since(self, model: str) -> dict[str, dict[str, int]]:
+        now = self.feedback.counts(model)
+        return {v: {k: n - self._feedback_base.get(v, {}).get(k, 0) for k, n in c.items()} for v, c in now.items()}
+
+    def _check_guards(self) -> None:
+        if self._rolling_back:
+            return
+        breaches = self.guard_breaches()
+        if breaches:
+            self._rolling_back = True
+            self.rollback("; ".join(breaches))
+
+    def rollback(self, reason: str) -> RolloutConfig | None:
+        """Remove the canary now (automatic or by command); rewrite the file so a restart keeps it."""
+        config = self.config
+        if config is None or config.canary is None:
+            self._rolling_back = False
+            return config
+        canary = config.canary.version
+        new = RolloutConfig(stable=config.stable, shadow=config.shadow, canary=None, model=config.model)
+        self._swap(new, outcome="rolled_back", source="guard", reason=reason)
+        log.error("rollout: canary %s v%s rolled back: %s", config.model, canary, reason)
+        try:
+            cfg.write(self.path, new)
+            st = self.path.stat()
+            self._sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError as err:
+            log.error("rollout: could not rewrite %s after the rollback: %s", self.path, err)
+        if self._note is not None:
+            note = self._note
+
+            def annotate() -> None:
+                try:
+                    note(config.model, canary, "rollout.rolled_back", reason[:500])
+                except Exception as err:  # noqa: BLE001 -- the registry is informational here
+                    log.warning("registry note on rollback failed: %s", err)
+
+            self._spawn(asyncio.to_thread(annotate))
+        self._rolling_back = False
+        return new
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "config": config.to_dict() if config else None,
+            "last_error": self.last_error,
+            "versions": {v: {"answers": s.answers, "errors": s.errors, "low_confidence": s.low_confidence,
+                             "classify_p99_ms": round(s.p99(), 2)} for v, s in self._stats.items()},
+            "feedback": self._feedback_since(config.model) if config else {},
+            "shadow": {v: s.summary() for v, s in self.shadow_stats.items()},
+            "guards": self.guard_breaches(),
+            "events": list(self.events)[-20:],
+        }
+
+
+__all__ = ["Canary", "RolloutConfig", "RolloutController"]

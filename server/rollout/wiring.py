@@ -1,0 +1,61 @@
+"""The rollout's parts for the composition root (server/app.py): the FeedbackStore, and the RolloutController
+when ``rollout.file`` is set -- checking versions on the service's Triton client and gate records in the
+registry under ``rollout.lifecycle_dir``."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from server.rollout.controller import RolloutController
+from server.rollout.feedback import FeedbackStore
+
+
+class RegistryGate:
+    """:meth:`~server.rollout.gate_records.RegistryReader.require_gate` on the registry in ``lifecycle_dir``
+    (``<dir>/mlflow.db``), opened on first use (MLflow loads in ~1 s) and called from a worker thread; the served
+    file must still hash to what was gated when it is on this disk."""
+
+    def __init__(self, lifecycle_dir: str, triton_repository: Path) -> None:
+        self.dir = lifecycle_dir
+        self.repository = triton_repository
+        self._registry: Any = None
+        self._lock = threading.Lock()
+
+    def registry(self) -> Any:
+        with self._lock:
+            if self._registry is None:
+                from server.rollout.gate_records import RegistryReader
+
+                self._registry = RegistryReader(f"sqlite:///{Path(self.dir).resolve() / 'mlflow.db'}")
+            return self._registry
+
+    def __call__(self, model: str, version: str) -> None:
+        self.registry().require_gate(model, version, served_file=self.repository / model / version / "model.onnx")
+
+    def note(self, model: str, version: str, key: str, value: str) -> None:
+        """Tag the version (e.g. ``rollout.rolled_back``: why the service rolled its canary back)."""
+        reader = self.registry()
+        info = reader.version(model, version)
+        if info is not None:
+            reader.client.set_model_version_tag(model, info.registry_version, key, value)
+
+
+def rollout_parts(settings: Any, backend: Any, metrics: Any) -> dict[str, Any]:
+    """``{"feedback": FeedbackStore, "rollout": RolloutController | None}`` for the Pipeline."""
+    r = settings.rollout
+    feedback = FeedbackStore(window=r.feedback_window, db_path=r.feedback_db)
+    if not r.file:
+        return {"feedback": feedback, "rollout": None}
+    triton = getattr(backend, "triton", None)
+
+    async def version_ready(model: str, version: str) -> bool:
+        if triton is None:  # the fake backend: every version "exists"
+            return True
+        return bool(await triton.transport().is_model_ready(model, version, client_timeout=settings.triton.ready_timeout_s))
+
+    gate = RegistryGate(r.lifecycle_dir, settings.paths.triton_repository) if r.lifecycle_dir else None
+    controller = RolloutController(r, backend=backend, feedback=feedback, version_ready=version_ready,
+                                   gate_check=gate, registry=metrics.registry, note=gate.note if gate else None)
+    return {"feedback": feedback, "rollout": controller}
