@@ -3,15 +3,16 @@ converts at the boundary. Read ``Pipeline._turn`` top-down -- one line per stage
 module under ``server/stages/``; ``chat`` (the whole answer) and ``chat_stream`` (the answer's text as the
 tier produces it, then the same result) both run it:
 
-    admission -> validation -> (session blocked?) -> input guardrail -> session memory -> the follow-up
-    resolved into the text ("what about vol 4?" -> "how much is Naruto vol 4?") -> rule fast path -> classify
-    (+ embed, concurrently) -> adapter -> retrieve -> rerank -> facts (entity resolution: which products,
+    admission -> validation -> session (one store call: rate limits, blocked?, recent turns) -> input guardrail
+    -> the follow-up resolved into the text ("what about vol 4?" -> "how much is Naruto vol 4?") -> rule fast
+    path -> classify (+ embed, concurrently) -> adapter -> retrieve -> rerank -> facts (entity resolution: which products,
     or "we don't carry X"; the policy sections; the intent the answer addresses) -> tier routing -> answer ->
-    output guardrail -> response -> the turn stored in the session -> (after it is sent) queue the answer
-    for async hallucination scoring
+    output guardrail -> response -> the turn written to the session (not waited for) -> (after it is sent)
+    queue the answer for async hallucination scoring
 
 Conversation memory (``server/sessions``) is bounded like a model call: a slow or unreachable store answers the
-turn without memory (``degraded: session_unavailable``).
+turn without memory (``degraded: session_unavailable``). A chat makes one store round trip before its answer
+and starts the turn's write without waiting for it.
 
 Answers are grounded by design: the facts stage resolves the series / volume / edition the customer means
 (``server/retrieval/entities.py``: lexical + alias + fuzzy + dense), and the template tier composes the answer
@@ -34,6 +35,7 @@ fails the call. Classify and Retrieve have nothing to degrade to, so there backe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -70,7 +72,7 @@ from server.schema import (
     Usage,
 )
 from server.settings import Settings
-from server.sessions.store import SessionStore, Turn
+from server.sessions.store import SessionStore, SessionView
 from server.rollout.feedback import KINDS as FEEDBACK_KINDS, FeedbackStore
 from server.errors import InvalidRequest
 from server.sessions.turns import turn_of as sessions_turn
@@ -145,6 +147,7 @@ class Pipeline:
         self.rerank_estimate = rerank_stage.LatencyEstimate()
         self.scoring = scoring
         self.sessions = sessions
+        self._writes: set[asyncio.Task[None]] = set()  # session turns being written (kept referenced until done)
         self.rollout = rollout  # server/rollout RolloutController: which classifier version answers (None = no rollout)
         self.feedback_store = feedback if feedback is not None else FeedbackStore()  # the Feedback RPC's records
         self.traffic = traffic
@@ -180,14 +183,15 @@ class Pipeline:
         ctx.model_versions.update(self.rollout.pin(request.session_id) if self.rollout is not None else {})  # 0 version
         with self.admission.slot():                                                       # 1 admission
             message = self._validate_message(request, ctx)                                 # 1 validation
-            screen = await self._screen_input(message, request.session_id, ctx)           # 2 session blocked? input guardrail
+            session = await self._session(request.session_id, request.customer_id, ctx)   # 2 rate limits, blocked?, memory
+            screen = self._screen_input(message, session.blocked, ctx)                    # 2b input guardrail
             if screen.blocked:
                 refusal = self._blocked(request, screen.actions, ctx)
                 yield refusal.answer
                 self._log_later(refusal, request.session_id, screen.text, None, stream, after_response)
                 yield refusal
                 return
-            history = await self._history(request.session_id, request.customer_id, ctx)   # 2b rate limits, memory
+            history = session.turns
             text = followup_stage.resolve(screen.text, history, self.entities).text       # 2c the follow-up spelled out
             seen = await self._understand(text, ctx)                                      # 3 rules, 4 classify + embed
             chunks = await self._retrieve(text, seen, ctx)                                # 5 adapter, retrieve, rerank
@@ -206,62 +210,66 @@ class Pipeline:
             assert answer is not None  # the answer stage's last item
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
-            await self._remember(request.session_id, screen.text, text, facts, result, ctx)  # 9b the turn, for the next
+            self._remember(request.session_id, screen.text, text, facts, result, ctx)     # 9b the turn, for the next
         self._attribute(request, text, seen, result, ctx, after_response)                 # 9c versions: feedback, guards, shadow
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
         self._log_later(result, request.session_id, screen.text, seen.vector, stream, after_response)  # 11 traffic log
         yield result
 
     # ------------------------------------------------------------------ Chat stages, in order
-    async def _history(self, session_id: str, customer_id: str, ctx: RequestContext) -> list[Turn]:
-        """The session's and the customer's rate limits, then the session's recent turns; [] with no session or
-        store, and on a store outage (degraded: the limits are not enforced then)."""
-        if self.sessions is None or not (session_id or customer_id):
-            return []
-        with ctx.timings.stage("session"):
-            try:
-                empty = await self.sessions.allow(session_id, customer_id)
-                if empty is not None:
-                    s = self.settings.sessions
-                    if empty == "customer":
-                        raise CustomerRateLimited(f"this customer sends faster than {s.customer_rate_per_s:g} "
-                                                  f"messages/s", retry_after_s=1.0 / s.customer_rate_per_s)
-                    raise SessionRateLimited(f"session {session_id!r} sends faster than {s.rate_per_s:g} messages/s",
-                                             retry_after_s=1.0 / s.rate_per_s)
-                return await self.sessions.history(session_id) if session_id else []
-            except SessionUnavailable:
-                ctx.degrade("session_unavailable")
-                return []
+    async def _session(self, session_id: str, customer_id: str, ctx: RequestContext) -> SessionView:
+        """One store call: the session's and the customer's rate limits, whether the hallucination scorer blocked
+        the session (on any pod), its recent turns. No store, or an outage (degraded; the limits are not enforced
+        then): no memory, and the pod's own blocks."""
+        view = SessionView()
+        if self.sessions is not None and (session_id or customer_id):
+            with ctx.timings.stage("session"):
+                try:
+                    view = await self.sessions.begin(session_id, customer_id)
+                except SessionUnavailable:
+                    ctx.degrade("session_unavailable")
+            if view.limited is not None:
+                s = self.settings.sessions
+                if view.limited == "customer":
+                    raise CustomerRateLimited(f"this customer sends faster than {s.customer_rate_per_s:g} messages/s",
+                                              retry_after_s=1.0 / s.customer_rate_per_s)
+                raise SessionRateLimited(f"session {session_id!r} sends faster than {s.rate_per_s:g} messages/s",
+                                         retry_after_s=1.0 / s.rate_per_s)
+        if self.scoring is not None and session_id and not view.blocked and self.scoring.is_session_blocked(session_id):
+            view = replace(view, blocked=True)
+        return view
 
-    async def _remember(
+    def _remember(
         self, session_id: str, message: str, resolved: str, facts: Facts, result: ChatResult, ctx: RequestContext
     ) -> None:
-        """Store this turn for the next one's follow-ups (an outage only degrades: the answer is already made)."""
+        """Store this turn for the next one's follow-ups. The write starts now, before the response is sent, and
+        is not waited for: the answer is made, and a store round trip is not added to it. A failed write is
+        counted (``mangaassist_degraded_total{reason="session_write_failed"}``); the next turn then has less memory."""
         if self.sessions is None or not session_id or "session_unavailable" in ctx.degraded:
             return
         turn = sessions_turn(message, resolved, facts, result)
-        try:
-            await self.sessions.append(session_id, turn)
-        except SessionUnavailable:
-            ctx.degrade("session_unavailable")
+
+        async def write() -> None:
+            try:
+                await self.sessions.append(session_id, turn)
+            except SessionUnavailable:
+                self.metrics.count_degraded(("session_write_failed",))
+            except Exception:  # noqa: BLE001 -- never surfaces: the response is already out
+                log.exception("could not store a session turn; this is a bug")
+
+        task = asyncio.ensure_future(write())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     def _validate_message(self, request: ChatInput, ctx: RequestContext) -> str:
         with ctx.timings.stage("validation"):
             validation.validate_customer_id(request.customer_id, limits=self.settings.server)
             return validation.validate_text(request.message, field="message", limits=self.settings.server)
 
-    async def _screen_input(self, message: str, session_id: str, ctx: RequestContext) -> InputScreen:
-        """A session blocked by the hallucination scorer (in the session store: blocked on every pod) is refused
-        before its message is screened; a store outage falls back to this pod's own blocks (degraded)."""
-        if self.scoring is not None and session_id:
-            with ctx.timings.stage("session"):
-                try:
-                    blocked = await self.scoring.session_blocked(session_id)
-                except SessionUnavailable:
-                    ctx.degrade("session_unavailable")
-                    blocked = self.scoring.is_session_blocked(session_id)
-            if blocked:
-                return InputScreen(message, (SESSION_BLOCKED,), blocked=True)
+    def _screen_input(self, message: str, blocked: bool, ctx: RequestContext) -> InputScreen:
+        """A session blocked by the hallucination scorer is refused before its message is screened."""
+        if blocked:
+            return InputScreen(message, (SESSION_BLOCKED,), blocked=True)
         return guard.screen_input(self.guardrails, message, ctx)
 
     async def _understand(self, text: str, ctx: RequestContext) -> Understanding:

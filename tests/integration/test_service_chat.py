@@ -28,7 +28,7 @@ async def test_chat_product_question_returns_catalog_card(aclient):
     assert cards["B0CHAINSW1"].currency == "USD" and cards["B0CHAINSW1"].in_stock
     assert "$9.99" in reply.answer
     stages = [t.stage for t in reply.timings]
-    assert stages[:4] == ["validation", "input_guard", "session", "rules"]  # session: the conversation memory (s1)
+    assert stages[:4] == ["validation", "session", "input_guard", "rules"]  # session: limits, block, memory (s1)
     assert {"classify", "embed", "answer", "output_guard"} <= set(stages)
     assert all(t.ms >= 0 for t in reply.timings)
 
