@@ -111,7 +111,7 @@ async def test_shadow_runs_after_the_response_and_records_agreement(tmp_path):
     deferred = []
     for i in range(5):
         c.observe("hello", IntentResult("product_question", 0.9, {}), c.pin(f"s-{i}"), 3.0, False, deferred.append)
-    assert c.backend.calls == []  # nothing before the response is out
+    assert len(deferred) == 5 and c.backend.calls == []  # handed to after_response: nothing before the response is out
     for job in deferred:
         job()
     for _ in range(50):
