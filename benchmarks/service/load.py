@@ -15,6 +15,7 @@ production, and those outcomes are counted. Per-stage timings come from each res
 from __future__ import annotations
 
 import argparse
+import json
 import asyncio
 import logging
 import random
@@ -140,7 +141,10 @@ def render(runs: Sequence[dict[str, Any]], device: dict[str, Any], command: str,
             s = r["stages"].get(name)
             cells.append(f"{s['p50_ms']:.1f} / {s['p99_ms']:.1f}" if s else "—")
         stage_rows.append([name, *cells])
-    budgets = "generous (no stage skipped)" if "budgets" in stack_info.get("service_settings", {}) else "production defaults"
+    settings = stack_info.get("service_settings", {})
+    budgets = "generous (no stage skipped)" if "total_ms" in settings.get("budgets", {}) and settings["budgets"]["total_ms"] >= 30000 else "production defaults"
+    if "budgets" in settings and budgets == "production defaults":
+        budgets += f", with {settings['budgets']}"
     return "\n".join([
         "# Open-loop load on Chat (template tier, no LLM)",
         "",
@@ -180,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dir", type=Path, default=common.DEFAULT_BUILD_DIR)
     parser.add_argument("--repo", type=Path, help="Triton repository (default: <build>/triton/cpu)")
     parser.add_argument("--out", type=Path, default=common.DEFAULT_RESULTS_DIR)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a service setting for this run, e.g. budgets.rerank_ms=200 (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     messages = common.intent_texts(build / "data", limit=1000)
     random.Random(0).shuffle(messages)
     stack = Stack(build, (args.repo or build / "triton" / "cpu").resolve(), out / "tmp" / "service",
-                  generous_budgets=args.generous_budgets)
+                  generous_budgets=args.generous_budgets, overrides=parse_overrides(args.set))
     with stack:
         from clients.sdk import MangaAssistClient
 
@@ -206,6 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     (out / "service_load.md").write_text(render(runs, device, command, info))
     print((out / "service_load.md").read_text())
     return 0
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, object]]:
+    """``["budgets.rerank_ms=200", "retrieval.rerank_top_n=5"]`` -> {"budgets": {"rerank_ms": 200}, ...}."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        section, _, name = key.partition(".")
+        if not (section and name and raw):
+            raise SystemExit(f"--set wants SECTION.KEY=VALUE, got {item!r}")
+        try:
+            value: object = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out.setdefault(section, {})[name] = value
+    return out
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ class Stack:
     info: dict[str, Any] = field(default_factory=dict)
     port: int = 0  # the service's port (0: a free one)
     owns_triton: bool = True  # False when the caller passed a running ``triton`` (it stops that one itself)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # settings section -> values, applied last
 
     def settings(self, port: int) -> dict[str, Any]:
         cfg: dict[str, Any] = {
@@ -108,6 +109,8 @@ class Stack:
         }
         if self.generous_budgets:
             cfg["budgets"] = dict(GENEROUS_BUDGETS)
+        for section, values in self.overrides.items():
+            cfg[section] = {**cfg.get(section, {}), **values}
         return cfg
 
     def start(self) -> "Stack":
