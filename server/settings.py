@@ -369,11 +369,16 @@ class DriftSettings:
     min_samples: int = 200  # a window with fewer turns raises no alarm (reported as insufficient)
     intent_share_points: float = 5.0  # any intent's share moving more than this many points
     min_confidence: float = 0.85  # the classifier's mean confidence (model-decided turns) below this
-    kl_threshold: float = 0.015  # embedding-sketch KL divergence (mean over dimensions, bias-corrected) above this
-    kl_bins: int = 10  # per-dimension histogram bins (reference-window deciles)
+    #: embedding drift: KL of the query-embedding sketches' shares of the reference window's clusters (bias-corrected)
+    #: above this, and the G-test on the same counts below ``kl_alpha`` (a real shift, not sampling noise)
+    kl_threshold: float = 0.005
+    kl_alpha: float = 0.01
+    kl_bins: int = 10  # the report's per-dimension diagnostic: histogram bins (reference-window deciles)
     #: new pattern clusters: the share of current turns far from every reference cluster (beyond the
     #: reference's own 95th-percentile distance) above this -> "new data needed"
     outlier_share: float = 0.12
+    #: ... or the share of current turns using words the reference window (nearly) never used above this
+    new_term_share: float = 0.05
     #: the golden-set probe: the classifier's accuracy on these labelled messages, measured each run through the
     #: live backend ("" = off); "holding" = within ``golden_drop_points`` of the baseline (the first probe's)
     golden_path: str = ".build/golden/golden.jsonl"

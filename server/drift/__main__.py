@@ -80,7 +80,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     golden = GoldenProbe(args.golden_accuracy, args.golden_baseline or args.golden_accuracy) if args.golden_accuracy else None
     decision = decide(signals, golden, cfg)
     windows = {"reference": [_iso(t) for t in ref_span], "current": [_iso(t) for t in cur_span]}
-    thresholds = {k: getattr(cfg, k) for k in ("intent_share_points", "min_confidence", "kl_threshold", "outlier_share")}
+    thresholds = {k: getattr(cfg, k) for k in ("intent_share_points", "min_confidence", "kl_threshold", "kl_alpha", "outlier_share", "new_term_share")}
     path = report.write(Path(args.out), args.name, reference, current, signals, decision, golden, windows, thresholds)
     print(json.dumps({"report": str(path), "firing": signals.firing, "cause": decision.cause, "causes": list(decision.causes),
                       "evidence": list(decision.evidence)}, indent=2))
@@ -114,7 +114,9 @@ def cmd_label_export(args: argparse.Namespace) -> int:
 
     store = open_from_args(args)
     since = _when(args.since) if args.since else None
-    tasks = labels.sample(store.records(since=since), below=args.below, limit=args.max, seed=args.seed)
+    feedback_db = args.feedback_db if args.feedback_db is not None else getattr(getattr(_settings(), "rollout", None), "feedback_db", "")
+    tasks = labels.sample(store.records(since=since), below=args.below, limit=args.max, seed=args.seed,
+                          feedback=labels.read_feedback(feedback_db))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(labels.to_label_studio(tasks), indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({"tasks": len(tasks), "out": args.out}))
@@ -170,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--below", type=float, default=0.7, help="confidence below which a turn is sampled")
     p.add_argument("--max", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--feedback-db", help="the Feedback RPC's SQLite table (default rollout.feedback_db): thumbs-down "
+                                          "turns are exported first")
     p.set_defaults(fn=cmd_label_export)
 
     p = sub.add_parser("label-import", help="a labelled Label Studio export -> training rows (JSONL)")

@@ -7,7 +7,8 @@ the golden-set probe before anyone retrains.
 | falling | falling | - | ``model_problem`` | the model itself got worse: roll back / retrain |
 | falling | holding | - | ``model_problem`` | a regression on known data (a bad version): roll back |
 | any | any | yes | + ``new_data_needed`` | label the new cluster's samples, add them to the training data |
-| holding | holding | no | ``traffic_mix`` if only the intent mix or embeddings moved, else ``healthy`` | watch capacity and routing |
+| holding | holding | - | + ``traffic_mix`` when the intent mix or the embeddings moved | watch capacity and routing |
+| holding | holding | no | ``healthy`` when nothing moved | nothing |
 | unknown | falling | - | ``unexplained_confidence_drop`` | run the golden probe before deciding |
 
 "Falling" confidence: below ``min_confidence`` or more than 3 points below the reference window's mean.
@@ -54,7 +55,7 @@ class Decision:
 def decide(signals: DriftSignals, golden: GoldenProbe | None, cfg: DriftConfig = DriftConfig()) -> Decision:
     if not signals.sufficient:
         return Decision("insufficient_data", ("insufficient_data",), signals.notes)
-    evidence = []
+    evidence = [n for n in signals.notes if n.startswith("classifier unavailable")]
     conf, ref = signals.confidence_current, signals.confidence_reference
     conf_falling = conf is not None and (conf < cfg.min_confidence or (ref is not None and ref - conf > CONFIDENCE_DROP))
     if conf is not None:
@@ -72,9 +73,11 @@ def decide(signals: DriftSignals, golden: GoldenProbe | None, cfg: DriftConfig =
         causes.append("new_data_needed")
         for p in signals.new_patterns:
             evidence.append(f"new cluster: {p.size} turns ({p.share:.1%}), terms {', '.join(p.new_terms) or '-'}")
+    moved = [a for a in ("intent_share", "embedding") if signals.alarms.get(a)]
+    if moved and not {"data_shift", "model_problem"} & set(causes):
+        causes.append("traffic_mix")  # what moved is the mix of requests, and nothing says the model suffers
     if not causes:
-        moved = [a for a in ("intent_share", "embedding") if signals.alarms.get(a)]
-        causes.append("traffic_mix" if moved else "healthy")
+        causes.append("healthy")
     if signals.alarms.get("intent_share"):
         evidence.append(f"{signals.max_shift_intent} share {signals.max_shift_points:+.1f} points")
     if signals.embedding_kl is not None:

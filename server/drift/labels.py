@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from server.intents import INTENT_LABELS
 
@@ -24,16 +24,22 @@ LABEL_CONFIG = (
 )
 
 
-def sample(records: Sequence[Any], *, below: float = 0.7, limit: int = 200, seed: int = 0) -> list[Any]:
+DOWN = ("down", "thumbs_down")
+
+
+def sample(records: Sequence[Any], *, below: float = 0.7, limit: int = 200, seed: int = 0,
+           feedback: Mapping[str, str] | None = None) -> list[Any]:
     """Every thumbs-down turn, then a random sample of model-decided turns with confidence < ``below``;
-    one per distinct message, at most ``limit``."""
+    one per distinct message, at most ``limit``. ``feedback``: request id -> kind from the Feedback RPC's
+    table (:func:`read_feedback`), for turns whose logged row does not carry it yet."""
+    feedback = feedback or {}
     seen: set[str] = set()
     down, low = [], []
     for r in records:
         text = r.message.strip()
         if not text or text in seen or r.blocked:
             continue
-        if r.feedback == "down":
+        if r.feedback in DOWN or feedback.get(r.request_id) in DOWN:
             down.append(r)
         elif r.intent and not r.rule_decided and r.confidence < below:
             low.append(r)
@@ -42,6 +48,21 @@ def sample(records: Sequence[Any], *, below: float = 0.7, limit: int = 200, seed
         seen.add(text)
     random.Random(seed).shuffle(low)
     return (down + low)[:limit]
+
+
+def read_feedback(db_path: str) -> dict[str, str]:
+    """request id -> the latest feedback kind, from the Feedback RPC's SQLite table (server/rollout/feedback.py,
+    ``rollout.feedback_db``: request_id, kind, ...). {} when there is no such file or table."""
+    import sqlite3
+
+    if not db_path or not Path(db_path).is_file():
+        return {}
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        try:
+            rows = db.execute("SELECT request_id, kind FROM feedback ORDER BY at").fetchall()
+        except sqlite3.OperationalError:
+            return {}
+    return {request_id: kind for request_id, kind in rows}
 
 
 def to_label_studio(records: Iterable[Any]) -> list[dict[str, Any]]:

@@ -43,8 +43,9 @@ def _markdown(name: str, data: dict, s: DriftSignals, d: Decision) -> str:
              "|---|---|---|---|",
              f"| max intent share shift | {s.max_shift_points:+.1f} pts ({s.max_shift_intent}) | {t['intent_share_points']} pts | {s.alarms['intent_share']} |",
              f"| mean confidence (model-decided) | {_f(s.confidence_current)} (ref {_f(s.confidence_reference)}) | < {t['min_confidence']} | {s.alarms['confidence']} |",
-             f"| embedding KL (sketch, mean/dim) | {_f(s.embedding_kl)} | {t['kl_threshold']} | {s.alarms['embedding']} |",
-             f"| outlier share (new patterns) | {_f(s.outlier_share)} | {t['outlier_share']} | {s.alarms['new_patterns']} |",
+             f"| embedding KL (sketch cluster shares, bias-corrected; G-test p) | {_f(s.embedding_kl)} (p {_p(s.embedding_p)}) | {t['kl_threshold']} (p < {t['kl_alpha']}) | {s.alarms['embedding']} |",
+             f"| new patterns: turns with new vocabulary | {s.new_term_share:.3f} | {t['new_term_share']} | {s.alarms['new_patterns']} |",
+             f"| new patterns: embedding outlier share | {_f(s.outlier_share)} | {t['outlier_share']} | (either) |",
              "", f"Turns: {s.n_reference} reference, {s.n_current} current.", "", "Evidence:", ""]
     lines += [f"- {e}" for e in d.evidence] or ["- none"]
     if s.new_patterns:
@@ -54,6 +55,10 @@ def _markdown(name: str, data: dict, s: DriftSignals, d: Decision) -> str:
             lines += [f"  - `{m}`" for m in p.examples[:3]]
     lines += ["", f"![{name}]({name}.png)", ""]
     return "\n".join(lines)
+
+
+def _p(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2g}"
 
 
 def _f(v: float | None) -> str:
@@ -83,9 +88,7 @@ def _plot(path: Path, reference: Sequence[Any], current: Sequence[Any], s: Drift
     ax[0, 1].legend()
     if s.kl_per_dim:
         ax[1, 0].bar(np.arange(len(s.kl_per_dim)), s.kl_per_dim)
-        ax[1, 0].axhline(t["kl_threshold"], color="red", ls="--", label="threshold (on the mean)")
-        ax[1, 0].set_title(f"embedding sketch KL per dimension (mean {_f(s.embedding_kl)})")
-        ax[1, 0].legend()
+        ax[1, 0].set_title(f"sketch KL per dimension (diagnostic); cluster-share KL {_f(s.embedding_kl)}")
     xr, xc = sketches(reference), sketches(current)
     if len(xr) and len(xc) and xr.shape[1] == xc.shape[1]:
         centre = xr.mean(axis=0)

@@ -130,12 +130,14 @@ def _fetch(url: str) -> str:
 
 # ------------------------------------------------------------------------------------ daily report
 def daily_costs(records: Sequence[Any], usd_per_hour: float, instances: int = 1) -> list[dict[str, Any]]:
-    """Per UTC day: turns, tokens and LLM cost per tier, the Triton instances' cost for the hours the log
-    covers that day (the instances run whether asked or not), and the cost per turn."""
+    """Per UTC day: turns, tokens and LLM cost per tier, the Triton instances' cost for the hours they ran that day
+    (they cost whether asked or not; the log's first and last days count from its first / to its last turn), and
+    the cost per turn."""
     days: dict[str, list[Any]] = collections.defaultdict(list)
     for r in records:
         days[dt.datetime.fromtimestamp(r.ts, dt.timezone.utc).strftime("%Y-%m-%d")].append(r)
     out = []
+    first, last = (min(days), max(days)) if days else ("", "")
     for day in sorted(days):
         rows = days[day]
         tiers: dict[str, dict[str, float]] = {}
@@ -145,8 +147,12 @@ def daily_costs(records: Sequence[Any], usd_per_hour: float, instances: int = 1)
             t["input_tokens"] += r.input_tokens
             t["output_tokens"] += r.output_tokens
             t["llm_usd"] += r.cost_usd
-        start = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc).timestamp()
-        hours = min(24.0, max(rows[-1].ts, start + 3600) - start) / 3600.0 if day == sorted(days)[-1] else 24.0
+        midnight = dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.timezone.utc).timestamp()
+        # the instances' hours that day: whole days, except that the log's first day starts at its first turn and
+        # its last day ends at its last turn (a service started at 23:00 did not run, or cost, since midnight)
+        start = rows[0].ts if day == first else midnight
+        end = rows[-1].ts if day == last else midnight + 86400.0
+        hours = max(1 / 60, (end - start) / 3600.0)
         triton_usd = usd_per_hour * hours * instances
         llm_usd = sum(t["llm_usd"] for t in tiers.values())
         out.append({

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -45,13 +45,18 @@ class TrafficRecord:
     stream: bool = False
     feedback: str = ""  # "up" | "down" | "escalated" once the Feedback RPC reports it
 
-    def to_row(self) -> dict[str, Any]:
-        """Column values (mappings and sequences as JSON text): one codec for SQLite and PostgreSQL."""
-        row = asdict(self)
-        for name in JSON_COLUMNS:
-            row[name] = json.dumps(row[name], separators=(",", ":"))
-        row["rule_decided"], row["blocked"], row["stream"] = int(self.rule_decided), int(self.blocked), int(self.stream)
-        return row
+    def to_tuple(self) -> tuple[Any, ...]:
+        """Column values in :data:`COLUMNS` order (mappings and sequences as JSON text, flags as 0/1): one codec
+        for SQLite and PostgreSQL."""
+        out = []
+        for name in COLUMNS:
+            value = getattr(self, name)
+            if name in JSON_COLUMNS:
+                value = json.dumps(dict(value) if isinstance(value, Mapping) else list(value), separators=(",", ":"))
+            elif isinstance(value, bool):
+                value = int(value)
+            out.append(value)
+        return tuple(out)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> "TrafficRecord":

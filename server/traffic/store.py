@@ -70,7 +70,7 @@ class SQLiteTrafficStore:
         if not records:
             return 0
         sql = f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-        rows = [tuple(r.to_row()[c] for c in COLUMNS) for r in records]
+        rows = [r.to_tuple() for r in records]
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -145,7 +145,7 @@ class PostgresTrafficStore:
         if not records:
             return 0
         sql = f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
-        rows = [tuple(r.to_row()[c] for c in COLUMNS) for r in records]
+        rows = [r.to_tuple() for r in records]
 
         def run(conn: Any) -> int:
             with conn.transaction(), conn.cursor() as cur:

@@ -4,6 +4,7 @@ table names the right cause for each scenario; the report regenerates from the t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -27,9 +28,10 @@ CENTRES = {i: _space.normal(0, 1, 16) for i in [*INTENT_LABELS, "slang"]}
 
 
 def week(seed: int, start: float, *, returns_x: float = 1.0, slang: float = 0.0, confidence: float = 0.93,
-         n: int = 1000) -> list[TrafficRecord]:
+         n: int = 1000, slang_cluster: bool = True) -> list[TrafficRecord]:
     """A week of turns: intents at BASE shares (return_refund x ``returns_x``), ``slang`` of them in a new
-    phrasing the model has not seen (its own embedding cluster, low confidence)."""
+    phrasing the model has not seen (its own embedding cluster -- or, ``slang_cluster=False``, embedded among its
+    intent's turns, as MiniLM embedded the real run's slang -- and low confidence)."""
     rng = np.random.default_rng(seed)
     shares = dict(BASE, return_refund=BASE["return_refund"] * returns_x)
     labels = list(shares)
@@ -39,7 +41,7 @@ def week(seed: int, start: float, *, returns_x: float = 1.0, slang: float = 0.0,
         intent = labels[rng.choice(len(labels), p=p)]
         is_slang = rng.random() < slang
         rule = not is_slang and rng.random() < RULE_SHARE.get(intent, 0.0)
-        centre = CENTRES["slang" if is_slang else intent]
+        centre = CENTRES["slang" if is_slang and slang_cluster else intent]
         conf = 1.0 if rule else float(rng.beta(4, 3) if is_slang else min(0.999, rng.beta(40, 40 * (1 - confidence) / confidence)))
         words = ["yo", "this", "drop", "bussin", "no", "cap", "fr"] if is_slang else [intent, "question", "about", "manga"]
         out.append(TrafficRecord(
@@ -71,6 +73,27 @@ def test_returns_doubling_and_a_new_slang_fire_the_alarms():
     (top, *_) = s.new_patterns
     assert {"bussin", "cap"} <= set(top.new_terms)  # the labeller sees what is new
     assert all("bussin" in m for m in top.examples)
+
+
+def test_new_vocabulary_is_a_new_pattern_even_where_the_embeddings_do_not_separate_it():
+    s = compute(REFERENCE, week(9, WEEK, slang=0.12, slang_cluster=False), CFG)
+    assert s.alarms["new_patterns"] and s.outlier_share < CFG.outlier_share  # the embedding view alone misses it
+    assert s.new_term_share > CFG.new_term_share and "bussin" in s.new_patterns[0].new_terms
+
+
+def test_small_windows_do_not_raise_embedding_alarms_on_sampling_noise():
+    """250-turn windows from one distribution: the KL passes its effect-size floor by chance now and then; the
+    G-test keeps the alarm quiet."""
+    results = [compute(week(100 + i, 0.0, n=250), week(200 + i, WEEK, n=250), CFG) for i in range(10)]
+    assert sum(r.embedding_kl > CFG.kl_threshold for r in results) >= 1  # the floor alone would have fired
+    assert not any(r.alarms["embedding"] for r in results)
+
+
+def test_a_classifier_outage_is_not_reported_as_drift():
+    outage = [dataclasses.replace(r, intent="", confidence=0.0, degraded=("classifier_unavailable",))
+              if not r.rule_decided and i % 2 else r for i, r in enumerate(UNSHIFTED)]
+    s = compute(REFERENCE, outage, CFG)
+    assert not s.alarms["intent_share"] and any("outage" in n for n in s.notes)
 
 
 def test_the_confidence_alarm_fires_below_its_floor_only():
