@@ -144,7 +144,7 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.admission = admission or Admission(settings.server.max_concurrency, self.metrics)
         self.rules = rules
-        self.rerank_estimate = rerank_stage.LatencyEstimate()
+        self.rerank_estimate = rerank_stage.LatencyEstimate(backoff_s=settings.budgets.rerank_backoff_s)
         self.scoring = scoring
         self.sessions = sessions
         self._writes: set[asyncio.Task[None]] = set()  # session turns being written (kept referenced until done)

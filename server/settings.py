@@ -188,6 +188,9 @@ class BudgetSettings:
     #: chat's (1 text; retrieval.rerank_top_n pairs). Under a caller deadline that deadline bounds them.
     classify_per_text_ms: float = 10.0
     rerank_per_pair_ms: float = 10.0
+    #: after a rerank call is cut at its budget, chats skip the reranker for this long (Triton cannot abandon the
+    #: cut execution, which keeps burning the cores the next chats' classify/embed need); then one probes it
+    rerank_backoff_s: float = 5.0
 
 
 @dataclass(frozen=True)

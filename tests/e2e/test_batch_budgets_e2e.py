@@ -8,9 +8,7 @@ must fit the stage budget widened for its rows.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import io
 import json
 from pathlib import Path
 
@@ -19,10 +17,10 @@ import pytest
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
-from clients import cli
 from server.intents import INTENT_LABELS
 from server.settings import BudgetSettings
 from tests.e2e.test_service_e2e import built_outputs, start_service  # noqa: F401 -- fixtures
+from tests.support.cli_runs import classify_file
 
 pytestmark = pytest.mark.L1
 
@@ -37,12 +35,8 @@ def _messages(n: int) -> list[str]:
 
 async def test_cli_classify_file_succeeds_at_its_defaults_with_the_shipped_budgets(start_service, triton, tmp_path):
     service = await start_service(triton.grpc_url, budgets=SHIPPED_BUDGETS)
-    path = tmp_path / "messages.txt"
-    path.write_text("\n".join(_messages(96)) + "\n", encoding="utf-8")
-    out = io.StringIO()
-    rc = await asyncio.to_thread(cli.main, ["--target", service.target, "classify", "--file", str(path)], stdout=out)
+    rc, lines = await classify_file(service.target, _messages(96), tmp_path)
     assert rc == 0
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == 96 and {line["intent"] for line in lines} <= set(INTENT_LABELS)
 
 

@@ -9,8 +9,6 @@ classify budget: before the fix ``mangaassist classify --file`` failed on a 96-l
 from __future__ import annotations
 
 import asyncio
-import io
-import json
 
 import grpc
 import numpy as np
@@ -18,11 +16,11 @@ import pytest
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
-from clients import cli
 from fakes import FakeIndex
 from server.backends.fake import FakeBackend
 from server.errors import BackendTimeout
 from server.retrieval.base import Chunk
+from tests.support.cli_runs import classify_file
 
 pytestmark = pytest.mark.L0
 
@@ -65,12 +63,8 @@ def _texts(n: int) -> list[str]:
 
 
 async def test_cli_classifies_a_96_line_file_at_its_default_batch(server, backend, tmp_path):
-    path = tmp_path / "lines.txt"
-    path.write_text("\n".join(_texts(96)) + "\n", encoding="utf-8")
-    out = io.StringIO()
-    rc = await asyncio.to_thread(cli.main, ["--target", server.target, "classify", "--file", str(path)], stdout=out)
+    rc, lines = await classify_file(server.target, _texts(96), tmp_path)
     assert rc == 0
-    lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == 96 and all(line["intent"] for line in lines)
     assert len(backend.timeouts["classify"]) == 2  # batches of 64 + 32, each given the CLI's deadline
     assert min(backend.timeouts["classify"]) > 5.0
@@ -120,3 +114,8 @@ def aclient_for():
     from clients.sdk import AsyncMangaAssistClient
 
     return lambda running: AsyncMangaAssistClient(running.target, timeout=5.0)
+
+
+async def test_rerank_backoff_comes_from_the_budgets(make_server):
+    running = await make_server(budgets={"rerank_backoff_s": 0.5})
+    assert running.pipeline.rerank_estimate.backoff_s == 0.5
