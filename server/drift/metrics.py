@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
+
+from server.traffic.metrics import cached_for
 
 
 class DriftMetrics:
@@ -35,16 +36,5 @@ class DriftMetrics:
                                         "Busy inference-seconds per second over the instance capacity", registry=r)
 
 
-_BY_REGISTRY: "weakref.WeakKeyDictionary[CollectorRegistry, DriftMetrics]" = weakref.WeakKeyDictionary()
-
-
 def for_registry(metrics: Any = None) -> DriftMetrics:
-    if isinstance(metrics, DriftMetrics):
-        return metrics
-    registry = getattr(metrics, "registry", metrics)
-    if registry is None:
-        return DriftMetrics()
-    found = _BY_REGISTRY.get(registry)
-    if found is None:
-        found = _BY_REGISTRY[registry] = DriftMetrics(registry)
-    return found
+    return cached_for(DriftMetrics, metrics)

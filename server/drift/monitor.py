@@ -18,6 +18,7 @@ from server.drift.decision import ACTIONS, Decision, GoldenProbe, decide
 from server.drift.metrics import DriftMetrics, for_registry
 from server.drift.signals import DriftConfig, DriftSignals, compute
 from server.intents import INTENT_LABELS
+from server.traffic.monitors import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def export(metrics: DriftMetrics, signals: DriftSignals, decision: Decision, gol
     metrics.last_run.set(time.time())
 
 
-class DriftMonitor:
+class DriftMonitor(PeriodicJob):
     def __init__(self, settings: Any, store: Any, backend: Any, metrics: Any, *, clock: Callable[[], float] = time.time,
                  max_samples: int = 20_000) -> None:
         d = settings.drift
@@ -79,25 +80,6 @@ class DriftMonitor:
         self.golden_baseline: float | None = None
         self.clock = clock
         self.last: tuple[DriftSignals, Decision] | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="drift-monitor")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.run_once()
-            except Exception as err:  # noqa: BLE001 -- a failed run leaves the last gauges; the next run retries
-                log.warning("drift monitor run failed: %r", err)
 
     async def run_once(self) -> tuple[DriftSignals, Decision]:
         now = self.clock()

@@ -22,6 +22,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from server.traffic.monitors import PeriodicJob
+
 log = logging.getLogger(__name__)
 
 BUSY = ("nv_inference_compute_input_duration_us", "nv_inference_compute_infer_duration_us",
@@ -42,14 +44,13 @@ def parse_triton_metrics(text: str, at: float) -> TritonSnapshot:
     busy: dict[str, float] = collections.defaultdict(float)
     count: dict[str, float] = collections.defaultdict(float)
     for family in text_string_to_metric_families(text):
-        for sample in family.samples:
+        if family.name not in BUSY and family.name != COUNT:
+            continue
+        for sample in family.samples:  # a typed counter's samples come back named <family>_total
             model = sample.labels.get("model")
-            if model is None:
+            if model is None or sample.name not in (family.name, family.name + "_total"):
                 continue
-            if sample.name in BUSY:
-                busy[model] += sample.value
-            elif sample.name == COUNT:
-                count[model] += sample.value
+            (busy if family.name in BUSY else count)[model] += sample.value
     return TritonSnapshot(at, dict(busy), dict(count))
 
 
@@ -76,8 +77,10 @@ def triton_cost(before: TritonSnapshot, after: TritonSnapshot, usd_per_hour: flo
     return TritonCost(seconds, total_busy / (seconds * capacity), per, full, n)
 
 
-class TritonCostMonitor:
+class TritonCostMonitor(PeriodicJob):
     """Scrapes Triton's metrics endpoint every ``interval_s`` and sets the cost gauges."""
+
+    run_first = True
 
     def __init__(self, url: str, usd_per_hour: float, capacity: float, interval_s: float, metrics: Any,
                  fetch: Callable[[str], str] | None = None) -> None:
@@ -88,26 +91,13 @@ class TritonCostMonitor:
         self.fetch = fetch or _fetch
         self.last: TritonCost | None = None
         self._previous: TritonSnapshot | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="triton-cost-monitor")
+    def on_failure(self, err: Exception) -> None:  # Triton restarting or unreachable: start the deltas afresh
+        log.info("triton cost sample failed: %r", err)
+        self._previous = None
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except Exception as err:  # noqa: BLE001 -- Triton restarting or unreachable: the next sample retries
-                log.info("triton cost sample failed: %r", err)
-                self._previous = None
-            await asyncio.sleep(self.interval_s)
+    async def run_once(self) -> TritonCost | None:
+        return await self.sample()
 
     async def sample(self) -> TritonCost | None:
         text = await asyncio.to_thread(self.fetch, self.url)

@@ -29,17 +29,22 @@ class TrafficMetrics:
         self.answers = Counter("mangaassist_llm_answers", "Answers by answering tier (the cost denominators)", ["tier"], registry=r)
 
 
-_BY_REGISTRY: "weakref.WeakKeyDictionary[CollectorRegistry, TrafficMetrics]" = weakref.WeakKeyDictionary()
+_BY_REGISTRY: "weakref.WeakKeyDictionary[CollectorRegistry, dict[type, Any]]" = weakref.WeakKeyDictionary()
 
 
-def for_registry(metrics: Any = None) -> TrafficMetrics:
-    """A TrafficMetrics, the service's ``Metrics`` (its registry), a CollectorRegistry, or None (private)."""
-    if isinstance(metrics, TrafficMetrics):
+def cached_for(cls: type, metrics: Any = None) -> Any:
+    """One ``cls(registry)`` per registry (prometheus_client refuses a metric name twice on one registry).
+    ``metrics``: a ``cls``, the service's ``Metrics`` (its registry), a CollectorRegistry, or None (private)."""
+    if isinstance(metrics, cls):
         return metrics
     registry = getattr(metrics, "registry", metrics)
     if registry is None:
-        return TrafficMetrics()
-    found = _BY_REGISTRY.get(registry)
-    if found is None:
-        found = _BY_REGISTRY[registry] = TrafficMetrics(registry)
-    return found
+        return cls()
+    per = _BY_REGISTRY.setdefault(registry, {})
+    if cls not in per:
+        per[cls] = cls(registry)
+    return per[cls]
+
+
+def for_registry(metrics: Any = None) -> TrafficMetrics:
+    return cached_for(TrafficMetrics, metrics)

@@ -3,10 +3,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+class PeriodicJob:
+    """``run_once()`` every ``interval_s`` on the service's loop (first run at once with ``run_first``); a failed
+    run is logged and the next one retries. ``start()`` / ``await stop()`` (the drain stops it)."""
+
+    interval_s: float = 60.0
+    run_first: bool = False
+    _task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> Any:
+        raise NotImplementedError
+
+    def on_failure(self, err: Exception) -> None:
+        log.warning("%s run failed: %r", type(self).__name__, err)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name=type(self).__name__)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _loop(self) -> None:
+        if not self.run_first:
+            await asyncio.sleep(self.interval_s)
+        while True:
+            try:
+                await self.run_once()
+            except Exception as err:  # noqa: BLE001 -- the last gauges stay; the next run retries
+                self.on_failure(err)
+            await asyncio.sleep(self.interval_s)
 
 
 def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, supervisor: Any = None) -> list[Any]:

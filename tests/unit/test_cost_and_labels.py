@@ -20,12 +20,19 @@ DAY = 86400.0
 
 
 def triton_text(classifier_us: float, classifier_n: int, embedder_us: float, embedder_n: int) -> str:
-    lines = ["# TYPE nv_inference_count counter", "# TYPE nv_inference_compute_infer_duration_us counter",
-             "# TYPE nv_inference_compute_input_duration_us counter"]
-    for model, us, n in (("intent_classifier_onnx", classifier_us, classifier_n), ("query_embedder_onnx", embedder_us, embedder_n)):
-        lines += [f'nv_inference_count{{model="{model}",version="1"}} {n}',
-                  f'nv_inference_compute_infer_duration_us{{model="{model}",version="1"}} {us * 0.9}',
-                  f'nv_inference_compute_input_duration_us{{model="{model}",version="1"}} {us * 0.1}']
+    """Triton's exposition format: HELP and TYPE right above each family (a typed counter's samples parse as
+    ``<name>_total``), a summary and an unlabelled gauge beside them."""
+    models = (("intent_classifier_onnx", classifier_us, classifier_n), ("query_embedder_onnx", embedder_us, embedder_n))
+    lines = []
+    for family, share in (("nv_inference_count", None), ("nv_inference_compute_infer_duration_us", 0.9),
+                          ("nv_inference_compute_input_duration_us", 0.1)):
+        lines += [f"# HELP {family} Cumulative ...", f"# TYPE {family} counter"]
+        lines += [f'{family}{{model="{m}",version="1"}} {n if share is None else us * share}' for m, us, n in models]
+    lines += ["# HELP nv_inference_request_summary_us Summary", "# TYPE nv_inference_request_summary_us summary",
+              'nv_inference_request_summary_us_count{model="intent_classifier_onnx",version="1"} 10',
+              'nv_inference_request_summary_us_sum{model="intent_classifier_onnx",version="1"} 3000',
+              'nv_inference_request_summary_us{model="intent_classifier_onnx",version="1",quantile="0.5"} 200',
+              "# HELP nv_cpu_utilization CPU", "# TYPE nv_cpu_utilization gauge", "nv_cpu_utilization 0.5"]
     return "\n".join(lines) + "\n"
 
 
@@ -53,12 +60,12 @@ async def test_the_cost_monitor_sets_its_gauges_from_two_scrapes():
 
 def test_daily_cost_report_from_the_traffic_log(tmp_path, capsys):
     start = 20_000 * DAY  # a UTC midnight
-    rows = [TrafficRecord(ts=start + i * 600, request_id=f"a{i}", tier="template") for i in range(100)]
+    rows = [TrafficRecord(ts=start + 6 * 3600 + i * 600, request_id=f"a{i}", tier="template") for i in range(100)]
     rows += [TrafficRecord(ts=start + DAY + i, request_id=f"b{i}", tier="large", input_tokens=1000, output_tokens=200,
                            cost_usd=0.006) for i in range(10)]
     days = daily_costs(rows, usd_per_hour=1.0)
     assert [d["turns"] for d in days] == [100, 10]
-    assert days[0]["triton_usd"] == 24.0 and days[0]["llm_usd"] == 0.0
+    assert days[0]["triton_usd"] == 18.0 and days[0]["llm_usd"] == 0.0  # the log starts at 06:00: 18 hours that day
     assert days[1]["tiers"]["large"]["input_tokens"] == 10_000 and days[1]["llm_usd"] == pytest.approx(0.06)
     assert days[1]["triton_hours"] == pytest.approx(1 / 60, abs=0.01)  # the log's last day ends at its last turn
     store = SQLiteTrafficStore(str(tmp_path / "t.db"))

@@ -63,3 +63,36 @@ async def test_a_run_exports_alarms_and_the_cause(tmp_path, current, accuracies,
     assert value(registry, "mangaassist_drift_cause", {"cause": cause}) == 1.0
     assert value(registry, "mangaassist_golden_accuracy", {"kind": "now"}) == 1.0
     assert value(registry, "mangaassist_drift_window_samples", {"window": "current"}) == len(current)
+
+
+async def test_the_service_starts_its_jobs_and_a_failing_run_does_not_stop_them():
+    import asyncio
+
+    from server.traffic.cost import TritonCostMonitor
+    from server.traffic.monitors import PeriodicJob, start_monitors
+
+    class Traffic:
+        store = SQLiteTrafficStore()
+
+    class Components:
+        backend = GoldenBackend([1.0])
+
+    settings = Settings().replace(costs={"triton_metrics_url": "http://127.0.0.1:9/metrics", "interval_s": 3600})
+    jobs = start_monitors(settings, Traffic(), Components(), CollectorRegistry())
+    assert [type(j) for j in jobs] == [DriftMonitor, TritonCostMonitor]
+    for job in jobs:
+        await job.stop()
+    assert start_monitors(Settings().replace(drift={"enabled": False}), Traffic(), Components(), CollectorRegistry()) == []
+
+    class Flaky(PeriodicJob):
+        interval_s, run_first, runs = 0.01, True, 0
+
+        async def run_once(self):
+            self.runs += 1
+            raise RuntimeError("store down")
+
+    flaky = Flaky()
+    flaky.start()
+    await asyncio.sleep(0.1)
+    await flaky.stop()
+    assert flaky.runs >= 3
