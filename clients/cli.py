@@ -102,12 +102,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    args = _parser().parse_args(argv)
-    out = stdout or sys.stdout
-    if args.command == "model":  # an operator tool on the build side's registry (model_repository/lifecycle)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["model"]:  # an operator tool on the build side's registry (model_repository/lifecycle)
         from model_repository.lifecycle.cli import main as model_main
 
-        return model_main(args.rest, out)
+        return model_main(argv[1:], stdout or sys.stdout)
+    args = _parser().parse_args(argv)
+    out = stdout or sys.stdout
     if args.command == "eval" and args.challenger:
         return _gate_version(args, out)
     if args.command == "eval":
