@@ -131,3 +131,15 @@ def test_feedback_store_attributes_and_redacts(tmp_path):
     assert store.answer("a") is None  # the window forgot the oldest
     assert store.counts(MODEL)["2"]["thumbs_down"] == 1
     store.close()
+
+
+def test_cli_refuses_a_canary_without_a_gate_record_and_writes_nothing(tmp_path, capsys):
+    from clients.cli import main
+
+    common = ["--lifecycle-dir", str(tmp_path / "life"), "--rollout-file", str(tmp_path / "rollout.yaml")]
+    assert main(["model", "rollout", "--stable", "1", "--canary", "2:10", *common]) == 2
+    assert "not in the registry" in capsys.readouterr().err and not (tmp_path / "rollout.yaml").exists()
+    assert main(["model", "rollout", "--stable", "1", "--canary", "2:150", *common]) == 2
+    assert "outside 0-100" in capsys.readouterr().err
+    assert main(["model", "status", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["versions"] == []
