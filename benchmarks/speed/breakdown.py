@@ -65,9 +65,10 @@ def phase_means_ms(before: Mapping[str, Any], after: Mapping[str, Any], model: s
 
 def derive(layers: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The lone text-in request (layer 4), hop by hop, from the layers' means. Each row: what, ms, how derived."""
-    tok_ms = layers["tokenize"]["mean_ms"]
-    ort_ms = layers["ort"]["mean_ms"]
     ens = layers["triton_ensemble"]
+    paired = ens.get("paired_in_process_ms") or {}  # timed next to each Triton call (triton_layers), else its own pass
+    tok_ms = paired.get("tokenize", layers["tokenize"]["mean_ms"])
+    ort_ms = paired.get("ort", layers["ort"]["mean_ms"])
     st = ens["triton"]
     tok, onnx, whole = st[TOKENIZER], st[ONNX], st[ENSEMBLE]
 
@@ -81,11 +82,11 @@ def derive(layers: Mapping[str, Any]) -> list[dict[str, Any]]:
         ("tokenizer step: queue", g(tok, "queue"), "Triton stats"),
         ("tokenizer step: compute_input + compute_output", g(tok, "compute_input") + g(tok, "compute_output"), "Triton stats"),
         ("tokenizer step: stub hop (IPC, (de)serialisation)", g(tok, "compute_infer") - tok_ms, "compute_infer - in-process tokenisation"),
-        ("tokenizer step: tokenisation itself", tok_ms, "in-process, same tokenizer.json"),
+        ("tokenizer step: tokenisation itself", tok_ms, "in-process, same tokenizer.json, timed next to each call"),
         ("ONNX step: queue", g(onnx, "queue"), "Triton stats"),
         ("ONNX step: compute_input + compute_output", g(onnx, "compute_input") + g(onnx, "compute_output"), "Triton stats"),
         ("ONNX step: stub hop (IPC, (de)serialisation)", g(onnx, "compute_infer") - ort_ms, "compute_infer - in-process ORT"),
-        ("ONNX step: ONNX Runtime itself (batch 1)", ort_ms, "in-process, same file and options"),
+        ("ONNX step: ONNX Runtime itself (batch 1)", ort_ms, "in-process, same file and options, timed next to each call"),
     ]
     out = [{"hop": h, "ms": round(ms, 3), "from": how} for h, ms, how in rows]
     out.append({"hop": "total (client-observed, text in)", "ms": round(ens["mean_ms"], 3), "from": "layer 4"})
@@ -104,7 +105,7 @@ def timed(fn: Callable[[Any], Any], items: Sequence[Any], warmup: int = 10) -> d
     return common.latency_summary(ms)
 
 
-def in_process_layers(repo: Path, texts: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
+def in_process_layers(repo: Path, texts: Sequence[str]) -> tuple[dict[str, Any], list[dict[str, np.ndarray]], Any]:
     from benchmarks.speed.servers import PlainClassifier
 
     plain = PlainClassifier(repo)
@@ -112,10 +113,13 @@ def in_process_layers(repo: Path, texts: Sequence[str]) -> tuple[dict[str, Any],
     return {
         "tokenize": timed(lambda t: plain.tokenizer.encode([t]), texts),
         "ort": timed(lambda f: plain.session.run(None, f), feeds),
-    }, feeds
+    }, feeds, plain
 
 
-def triton_layers(url: str, texts: Sequence[str], feeds: Sequence[dict[str, np.ndarray]]) -> dict[str, Any]:
+def triton_layers(url: str, texts: Sequence[str], feeds: Sequence[dict[str, np.ndarray]], local: Any = None) -> dict[str, Any]:
+    """The ids-in and text-in Triton layers. ``local`` (a ``PlainClassifier``): after every text-in call, the same
+    message is tokenised and run in-process too, so the hops are derived from in-process work timed under the same
+    neighbours' load as the Triton call (timed in separate passes, a busy moment in one made a hop negative)."""
     import tritonclient.grpc as g
 
     client = g.InferenceServerClient(url)
@@ -139,10 +143,24 @@ def triton_layers(url: str, texts: Sequence[str], feeds: Sequence[dict[str, np.n
                                          ("triton_ensemble", text_call, texts, (ENSEMBLE, TOKENIZER, ONNX))):
             for item in items[:10]:
                 fn(item)
+            paired: dict[str, list[float]] = {"tokenize": [], "ort": []}
+            ms: list[float] = []
             before = phase_totals(client.get_inference_statistics(as_json=True))
-            summary = timed(fn, items, warmup=0)
+            for item, feed in zip(items, feeds):
+                start = time.perf_counter()
+                fn(item)
+                ms.append((time.perf_counter() - start) * 1000.0)
+                if local is not None and layer == "triton_ensemble":
+                    start = time.perf_counter()
+                    local.tokenizer.encode([item])
+                    paired["tokenize"].append((time.perf_counter() - start) * 1000.0)
+                    start = time.perf_counter()
+                    local.session.run(None, feed)
+                    paired["ort"].append((time.perf_counter() - start) * 1000.0)
             after = phase_totals(client.get_inference_statistics(as_json=True))
-            out[layer] = {**summary, "triton": {m: phase_means_ms(before, after, m) for m in models}}
+            out[layer] = {**common.latency_summary(ms), "triton": {m: phase_means_ms(before, after, m) for m in models}}
+            if paired["ort"]:
+                out[layer]["paired_in_process_ms"] = {k: round(float(np.mean(v)), 3) for k, v in paired.items()}
     finally:
         client.close()
     return out
@@ -177,13 +195,13 @@ def run(build_dir: Path, scratch: Path, *, triton_url: str | None = None, servic
     """Every layer; starts a Triton of its own when ``triton_url`` is None."""
     texts = list(texts or speed.handwritten_texts())
     repo = build_dir / "triton" / "cpu"
-    layers, feeds = in_process_layers(repo, texts)
+    layers, feeds, plain = in_process_layers(repo, texts)
     with contextlib.ExitStack() as stack:
         if triton_url is None:
             triton = speed.start_triton(speed.request_path_repo(build_dir, scratch), speed.PORT_BASE, models=(ENSEMBLE,))
             stack.callback(triton.stop)
             triton_url = triton.grpc_url
-        layers.update(triton_layers(triton_url, texts, feeds))
+        layers.update(triton_layers(triton_url, texts, feeds, local=plain))
     if service_target:
         layers["service_classify"] = service_layer(service_target, texts)
     result = {"messages": len(texts), "layers": layers, "hops": derive(layers)}
@@ -212,6 +230,9 @@ def render(result: Mapping[str, Any]) -> str:
     text += common.markdown_table(["layer", "mean", "p50", "p99"], rows)
     text += "\n### The text-in Triton request, hop by hop (means)\n\n"
     text += common.markdown_table(["hop", "ms", "derived from"], [[h["hop"], common.fmt(h["ms"], 2), h["from"]] for h in result["hops"]])
+    text += ("\nA stub hop is a difference of two means (Triton's compute_infer, the same work in-process) and swings by "
+             "about ±2 ms from run to run on cores shared with other work (once below zero); the queue rows follow "
+             "the batcher's max_queue_delay and hold steady.\n")
     if "service" in result:
         s = result["service"]
         text += (f"\nService Classify: {common.fmt(s['client_mean_ms'], 2)} ms mean over all messages (rule-decided ones "
