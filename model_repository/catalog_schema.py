@@ -21,8 +21,10 @@ ORDER_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 #: How many store accounts the generated orders spread over (``C-1000`` .. ``C-1199``: ~2.5 orders each).
 CUSTOMER_ACCOUNTS = 200
-#: A signed-in account that placed none of the store's orders (the golden sets send it for messages naming none).
-GUEST_CUSTOMER = "C-0999"
+def guest_customer(record_id: str) -> str:
+    """A signed-in account that placed none of the store's orders, one per golden record or conversation (each
+    shopper has their own rate-limit bucket, as in production): ``G-<record id>``."""
+    return f"G-{record_id}"
 #: ``series`` columns (``aliases``, ``genres``: JSON lists; ``carried``: 0 for a series the store does not sell).
 SERIES_COLUMNS: tuple[str, ...] = ("series", "author", "carried", "aliases", "genres")
 #: ``policies`` columns: one row per section of ``policies.jsonl``.

@@ -35,7 +35,7 @@ Record contract (one JSON object per line of ``golden.jsonl``)
 ``expect``      ``{"decline", "blocked", "redact": [kinds], "escalate", "ask_order_id"}``
 ``reference``   a correct answer; it satisfies its own ``must_state`` / ``must_not_state``
 ``customer_id`` the account the eval chats as (``ChatRequest.customer_id``): the owner of ``entity.order_id``
-                (``catalog_schema.order_customer``), else ``GUEST_CUSTOMER``, a signed-in account with no orders
+                (``catalog_schema.order_customer``), else ``G-<id>``, a signed-in account with no orders
 
 Phrasings ``must_state`` expects from an answer (what the answer composer has to produce):
 exact catalog titles (or ``"<series>, Vol. N"`` / ``"<series> Vol. N"``), prices as ``$9.99``, stock as

@@ -20,7 +20,7 @@ import random
 from pathlib import Path
 from typing import Any, Callable
 
-from model_repository.catalog_schema import GUEST_CUSTOMER, order_customer
+from model_repository.catalog_schema import guest_customer, order_customer
 from model_repository.golden.generate import DEFAULT_SEED, Store
 
 #: (template id, follow-up phrasings); {n} = the volume asked next
@@ -141,7 +141,7 @@ def generate_conversations(data_dir: Path, seed: int = DEFAULT_SEED, per_templat
 
 
 def write_conversations(data_dir: Path, out_path: Path, seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    rows = [{"customer_id": GUEST_CUSTOMER, **r} for r in generate_conversations(data_dir, seed)]
+    rows = [{"customer_id": guest_customer(r["id"]), **r} for r in generate_conversations(data_dir, seed)]
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")

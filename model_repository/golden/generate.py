@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from model_repository.catalog_schema import GUEST_CUSTOMER, order_customer
+from model_repository.catalog_schema import guest_customer, order_customer
 from server.intents import INTENT_LABELS
 
 HANDWRITTEN = Path(__file__).with_name("handwritten.jsonl")
@@ -743,7 +743,7 @@ class Rec:
             "reference": " ".join(self.refs),
             # sent as ChatRequest.customer_id: the owner of the order the message names (a service answers only
             # the caller's orders), else a signed-in account with none of the store's orders
-            "customer_id": order_customer(self.entity) if self.entity.get("order_id") else GUEST_CUSTOMER,
+            "customer_id": order_customer(self.entity) if self.entity.get("order_id") else guest_customer(rid),
         }
 
 

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from model_repository.catalog_schema import GUEST_CUSTOMER, order_customer
+from model_repository.catalog_schema import guest_customer, order_customer
 from model_repository.datagen import generate_all, read_jsonl
 from model_repository.datagen.intents import TEMPLATES
 from model_repository.datagen.triples import POLICY_QUERIES
@@ -100,7 +100,7 @@ def test_every_record_follows_the_contract(golden: list[dict]) -> None:
         assert all(isinstance(r["expect"][k], bool) for k in EXPECT_KEYS if k != "redact"), rid
         assert set(r["expect"]["redact"]) <= set(PII_KINDS), rid
         # sent as the order's owner: the service answers only the calling customer's orders
-        owner = order_customer(r["entity"]) if r["entity"]["order_id"] else GUEST_CUSTOMER
+        owner = order_customer(r["entity"]) if r["entity"]["order_id"] else guest_customer(rid)
         assert r["customer_id"] == owner, rid
         assert isinstance(r["must_state"], list) and isinstance(r["must_not_state"], list), rid
         for group in r["must_state"]:
