@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 from benchmarks import common
-from server.traffic.cost import parse_triton_metrics, triton_cost
+from server.traffic.cost import ensemble_names, parse_triton_metrics, triton_cost
 
 OUT = common.DEFAULT_RESULTS_DIR / "drift"
 BUILD = common.ROOT / ".build"
@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         triton_after = parse_triton_metrics(triton_text, time.monotonic())
         # the run's Triton cost per inference: the instance price over each model's busy share (capacity: the
         # 2 cores this CPU Triton shares with the service and the load generator)
-        cost = triton_cost(triton_before, triton_after, usd_per_hour=1.006, capacity=2.0)
+        cost = triton_cost(triton_before, triton_after, usd_per_hour=1.006, capacity=2.0,
+                           ensembles=ensemble_names(build / "triton" / "cpu"))
         summary["triton_cost"] = {"usd_per_hour": 1.006, "capacity": 2.0, "seconds": round(cost.seconds, 1),
                                   "utilisation": round(cost.utilisation, 3),
                                   "per_inference_usd": {m: float(f"{v:.3g}") for m, v in cost.per_inference_usd.items()},

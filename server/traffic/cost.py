@@ -17,9 +17,11 @@ import asyncio
 import collections
 import datetime as dt
 import logging
+import re
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from server.traffic.monitors import PeriodicJob
@@ -63,11 +65,23 @@ class TritonCost:
     inferences: Mapping[str, float]
 
 
-def triton_cost(before: TritonSnapshot, after: TritonSnapshot, usd_per_hour: float, capacity: float = 1.0) -> TritonCost:
+def ensemble_names(repository: Path) -> frozenset[str]:
+    """The ensembles of a Triton model repository (``platform: "ensemble"`` in their config.pbtxt)."""
+    if not repository.is_dir():
+        return frozenset()
+    return frozenset(c.parent.name for c in repository.glob("*/config.pbtxt")
+                     if re.search(r'^\s*platform:\s*"ensemble"', c.read_text(), re.M))
+
+
+def triton_cost(before: TritonSnapshot, after: TritonSnapshot, usd_per_hour: float, capacity: float = 1.0,
+                ensembles: frozenset[str] = frozenset()) -> TritonCost:
+    """``ensembles``: Triton reports an ensemble's busy time as the sum of its steps', which report their own too;
+    they are left out of the utilisation and the shares (counted twice otherwise: a measured "226%"), and an
+    ensemble's cost per inference comes out as the sum of its steps'."""
     seconds = max(1e-9, after.at - before.at)
     busy = {m: max(0.0, after.busy_us.get(m, 0.0) - before.busy_us.get(m, 0.0)) / 1e6 for m in after.busy_us}
     n = {m: max(0.0, after.inferences.get(m, 0.0) - before.inferences.get(m, 0.0)) for m in after.inferences}
-    total_busy = sum(busy.values())
+    total_busy = sum(b for m, b in busy.items() if m not in ensembles)
     price_s = usd_per_hour / 3600.0
     per, full = {}, {}
     for m, b in busy.items():
@@ -83,10 +97,11 @@ class TritonCostMonitor(PeriodicJob):
     run_first = True
 
     def __init__(self, url: str, usd_per_hour: float, capacity: float, interval_s: float, metrics: Any,
-                 fetch: Callable[[str], str] | None = None) -> None:
+                 fetch: Callable[[str], str] | None = None, ensembles: frozenset[str] = frozenset()) -> None:
         from server.drift.metrics import for_registry
 
         self.url, self.usd_per_hour, self.capacity, self.interval_s = url, usd_per_hour, capacity, interval_s
+        self.ensembles = ensembles
         self.metrics = for_registry(metrics)
         self.fetch = fetch or _fetch
         self.last: TritonCost | None = None
@@ -105,7 +120,7 @@ class TritonCostMonitor(PeriodicJob):
         previous, self._previous = self._previous, snap
         if previous is None:
             return None
-        cost = triton_cost(previous, snap, self.usd_per_hour, self.capacity)
+        cost = triton_cost(previous, snap, self.usd_per_hour, self.capacity, self.ensembles)
         self.metrics.triton_utilisation.set(cost.utilisation)
         for model, usd in cost.per_inference_usd.items():
             self.metrics.triton_cost.labels(model).set(usd)

@@ -53,10 +53,14 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
         jobs.append(DriftMonitor(settings, traffic.store, components.backend, metrics))
     url = settings.costs.triton_metrics_url or (supervisor.triton.metrics_url if supervisor is not None else "")
     if url:
-        from server.traffic.cost import TritonCostMonitor
+        from server.traffic.cost import TritonCostMonitor, ensemble_names
 
-        c = settings.costs
-        jobs.append(TritonCostMonitor(url, c.instance_usd_per_hour, c.instance_capacity, c.interval_s, metrics))
+        c, t = settings.costs, settings.triton
+        # the repository's ensembles when it is on this machine, else the ones the service calls (DESIGN.md)
+        ensembles = ensemble_names(settings.paths.triton_repository) or frozenset(
+            {t.classifier_model, t.embedder_model, t.reranker_model})
+        jobs.append(TritonCostMonitor(url, c.instance_usd_per_hour, c.instance_capacity, c.interval_s, metrics,
+                                      ensembles=ensembles))
     for job in jobs:
         job.start()
     return jobs

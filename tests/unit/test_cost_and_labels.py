@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from server.drift import labels
 from server.drift.__main__ import main as drift_cli
-from server.traffic.cost import TritonCostMonitor, daily_costs, parse_triton_metrics, triton_cost
+from server.traffic.cost import TritonCostMonitor, daily_costs, ensemble_names, parse_triton_metrics, triton_cost
 from server.traffic.record import TrafficRecord
 from server.traffic.store import SQLiteTrafficStore
 
@@ -46,6 +46,27 @@ def test_cost_per_inference_spreads_the_instance_price_over_busy_time():
     assert cost.per_inference_usd["query_embedder_onnx"] == pytest.approx(0.10 / 3 / 2000)
     # at 100% utilisation an inference would cost its busy seconds' price only
     assert cost.per_inference_full_usd["intent_classifier_onnx"] == pytest.approx(0.001 * 20 / 1000)
+
+
+def test_an_ensemble_is_not_counted_twice(tmp_path):
+    """An ensemble reports its steps' busy time again: left out of the shares, it costs the sum of its steps."""
+    def text(us: float, n: int) -> str:
+        out = []
+        for family, scale in (("nv_inference_count", None), ("nv_inference_compute_infer_duration_us", 1.0)):
+            out += [f"# TYPE {family} counter"]
+            for model, part in (("tok", 0.2), ("onnx", 0.8), ("ens", 1.0)):
+                out.append(f'{family}{{model="{model}",version="1"}} {n if scale is None else us * part}')
+        return "\n".join(out) + "\n"
+
+    before, after = parse_triton_metrics(text(0, 0), 0.0), parse_triton_metrics(text(10e6, 100), 100.0)
+    cost = triton_cost(before, after, usd_per_hour=3.6, ensembles=frozenset({"ens"}))
+    assert cost.utilisation == pytest.approx(0.10)
+    assert cost.per_inference_usd["ens"] == pytest.approx(cost.per_inference_usd["tok"] + cost.per_inference_usd["onnx"])
+    (tmp_path / "ens").mkdir()
+    (tmp_path / "ens" / "config.pbtxt").write_text('name: "ens"\nplatform: "ensemble"\n')
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "config.pbtxt").write_text('name: "onnx"\nbackend: "python"\n')
+    assert ensemble_names(tmp_path) == {"ens"}
 
 
 async def test_the_cost_monitor_sets_its_gauges_from_two_scrapes():
