@@ -61,10 +61,13 @@ STACKS = {
 def stack_name(key: str) -> str:
     if key.startswith("triton_delay_"):
         return f"Triton, batching on, max_queue_delay {key.split('_')[-1]} (perf_analyzer)"
+    if key.startswith("triton_tokdelay_"):
+        return f"Triton, batching on, tokenizer max_queue_delay {key.split('_')[-1]} (perf_analyzer)"
     return STACKS[key]
 
 
-def delay_variant(build: Path, dest: Path, delay_us: int) -> Path:
+def delay_variant(build: Path, dest: Path, delay_us: int,
+                  models: tuple[str, ...] = ("intent_tokenizer", "intent_classifier_onnx")) -> Path:
     """The classifier's shipped batching-on configs with ``max_queue_delay_microseconds`` set to ``delay_us`` (a
     scratch copy: the build is not touched)."""
     import re
@@ -72,7 +75,7 @@ def delay_variant(build: Path, dest: Path, delay_us: int) -> Path:
     from model_repository.build import Builder
 
     repo = Builder(build).assemble("cpu", dest, models=CLASSIFIER_MODELS)
-    for model in ("intent_tokenizer", "intent_classifier_onnx"):
+    for model in models:
         cfg = repo / model / "config.pbtxt"
         cfg.write_text(re.sub(r"max_queue_delay_microseconds: \d+", f"max_queue_delay_microseconds: {delay_us}", cfg.read_text()))
     return repo
@@ -229,7 +232,7 @@ def ratios(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     def add(what: str, value: float | None, target: str, met: bool | None) -> None:
         out.append({"what": what, "value": None if value is None else round(value, 2), "target": target, "met": met})
 
-    variants = [k for k in series if k.startswith("triton_delay_")]
+    variants = [k for k in series if k.startswith(("triton_delay_", "triton_tokdelay_"))]
     for key in ("triton_on", *variants, "triton_off", "service", "plain_grpc", "naive"):
         top = best(series.get(key, []))
         if top and ceil:
@@ -342,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stacks", default=",".join(STACKS), help="which of " + ",".join(STACKS))
     parser.add_argument("--queue-delay-us", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
                         help="also Triton with the classifier's max_queue_delay_microseconds at these values (e.g. 0,500)")
+    parser.add_argument("--tokenizer-delay-us", type=lambda s: [int(x) for x in s.split(",") if x], default=[],
+                        help="also Triton with only the tokenizer step's max_queue_delay_microseconds at these values")
     parser.add_argument("--out", type=Path, default=speed.RESULTS)
     parser.add_argument("--summary-only", action="store_true", help="measure nothing: re-render --out/speed.json")
     args = parser.parse_args(argv)
@@ -378,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
             variant = delay_variant(build, scratch / f"repo_delay_{delay_us}us", delay_us)
             t = stack.enter_context(speed.start_triton(variant, port + 30 + 3 * k))
             runners[f"triton_delay_{delay_us}us"] = perf_runner(t.grpc_url, texts, scratch / f"perf_delay_{delay_us}", args.measurement_ms)
+        for k, delay_us in enumerate(args.tokenizer_delay_us):
+            variant = delay_variant(build, scratch / f"repo_tokdelay_{delay_us}us", delay_us, models=("intent_tokenizer",))
+            t = stack.enter_context(speed.start_triton(variant, port + 45 + 3 * k))
+            runners[f"triton_tokdelay_{delay_us}us"] = perf_runner(t.grpc_url, texts, scratch / f"perf_tokdelay_{delay_us}", args.measurement_ms)
         service_target = None
         if "service" in stacks:
             from benchmarks.service.stack import Stack
