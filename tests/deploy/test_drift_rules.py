@@ -36,3 +36,19 @@ def test_the_thresholds_the_alerts_describe_are_settings(alerts):
     d = Settings().drift
     assert (d.intent_share_points, d.min_confidence) == (5.0, 0.85)
     assert "drift.intent_share_points" in alerts["MangaAssistDriftIntentShare"]["annotations"]["summary"]
+
+
+def test_the_pod_logs_traffic_to_its_writable_tmp_bounded_to_fit():
+    import yaml
+
+    with helm_python.Chart.load(CHART) as chart:
+        rendered = render(chart, production_values())
+    (cm,) = [m for m in rendered.of_kind("ConfigMap") if m["metadata"]["name"].endswith("-ensemble-config")]
+    traffic = yaml.safe_load(cm["data"]["config.yaml"])["traffic"]
+    assert traffic["sqlite_path"].startswith("/tmp/")  # the emptyDir; the root filesystem is read-only
+    (deployment,) = [d for d in rendered.of_kind("Deployment") if d["metadata"]["name"].endswith("-ensemble")]
+    spec = deployment["spec"]["template"]["spec"]
+    (container,) = [c for c in spec["containers"] if any(m["mountPath"] == "/tmp" for m in c.get("volumeMounts", []))]
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    size_limit = next(v["emptyDir"]["sizeLimit"] for v in spec["volumes"] if "emptyDir" in v)
+    assert traffic["max_rows"] * 1024 < int(size_limit.rstrip("Mi")) * 2**20  # ~1 KB a row fits the emptyDir

@@ -124,6 +124,12 @@ llm:
   # repository for "auto" to look at.
   local_tier: "on"
   {{- end }}
+traffic:
+  # The traffic log's embedded store: the root filesystem is read-only, /tmp is the pod's emptyDir (512Mi), and the
+  # row bound keeps the file inside it (~1 KB a row). A cluster sets backend: postgres and postgres_dsn in
+  # ensemble.config (the password as PGPASSWORD from a Secret, ensemble.extraEnv).
+  sqlite_path: /tmp/traffic/traffic.db
+  max_rows: 200000
 {{- if .Values.triton.enabled }}
 guardrails:
   # Triton's hallucination_scorer (lexical fallback while it is missing); "auto" would look for a
