@@ -24,7 +24,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from benchmarks import common
 from benchmarks.service.stack import Stack
@@ -44,9 +44,12 @@ def poisson_arrivals(rate: float, duration_s: float, rng: random.Random) -> list
 
 
 async def run_rate(
-    target: str, messages: Sequence[str], rate: float, duration_s: float, *, timeout_s: float, seed: int = 0
+    target: str, messages: Sequence[str], rate: float, duration_s: float, *, timeout_s: float, seed: int = 0,
+    request_for: Callable[[int, str], Any] | None = None, samples: bool = False,
 ) -> dict[str, Any]:
-    """Drive ``rate`` req/s for ``duration_s`` and summarise what came back."""
+    """Drive ``rate`` req/s for ``duration_s`` and summarise what came back. ``request_for(i, message)``: the
+    i-th ChatRequest (default: a fresh session per request); ``samples``: also return every OK request's
+    latency and per-stage ms (``samples``: ``{"e2e_ms": [...], "stages_ms": {stage: [...]}}``)."""
     import grpc
     from mangaassist.v1 import mangaassist_pb2 as pb
     from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
@@ -68,7 +71,8 @@ async def run_rate(
         async def one(i: int, scheduled: float) -> None:
             nonlocal rule_decided
             send_lateness.append((loop.time() - scheduled) * 1000.0)
-            request = pb.ChatRequest(message=messages[i % len(messages)], session_id=f"load-{i}")
+            message = messages[i % len(messages)]
+            request = request_for(i, message) if request_for else pb.ChatRequest(message=message, session_id=f"load-{i}")
             try:
                 reply = await stub.Chat(request, timeout=timeout_s)
             except grpc.aio.AioRpcError as err:
@@ -115,6 +119,7 @@ async def run_rate(
         "degraded": dict(degraded),
         "tiers": dict(tiers),
         "rule_decided_share": round(rule_decided / max(1, outcomes["OK"]), 3),
+        **({"samples": {"e2e_ms": e2e, "stages_ms": stages}} if samples else {}),
     }
 
 

@@ -27,10 +27,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from benchmarks import common
-from benchmarks.service.load import poisson_arrivals
+from benchmarks.service.load import run_rate
 from benchmarks.service.stack import Stack
 from benchmarks.sessions.redis_process import RedisProcess
 
@@ -49,48 +49,15 @@ class SessionStack(Stack):
         return {**super().settings(port), "sessions": dict(self.sessions)}
 
 
-async def drive(target: str, messages: Sequence[str], rate: float, duration_s: float, *, seed: int,
-                tag: str, timeout_s: float = 10.0) -> dict[str, Any]:
-    """Open-loop conversations at ``rate`` chats/s; chat and ``session`` stage latencies of the OK ones."""
-    import grpc
+def conversations(tag: str) -> Callable[[int, str], Any]:
+    """Request i: turn i % 3 of conversation i // 3, from one of :data:`CUSTOMERS` customers."""
     from mangaassist.v1 import mangaassist_pb2 as pb
-    from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
-    arrivals = poisson_arrivals(rate, duration_s, random.Random(seed))
-    loop = asyncio.get_running_loop()
-    chat_ms: list[float] = []
-    session_ms: list[float] = []
-    outcomes: dict[str, int] = {}
-    degraded: dict[str, int] = {}
+    def request(i: int, message: str) -> Any:
+        return pb.ChatRequest(message=message, session_id=f"{tag}-{i // TURNS_PER_SESSION}",
+                              customer_id=f"C-{1000 + i % CUSTOMERS}")
 
-    async with grpc.aio.insecure_channel(target) as channel:
-        stub = pb_grpc.MangaAssistStub(channel)
-
-        async def one(i: int, scheduled: float) -> None:
-            request = pb.ChatRequest(message=messages[i % len(messages)], session_id=f"{tag}-{i // TURNS_PER_SESSION}",
-                                     customer_id=f"C-{1000 + i % CUSTOMERS}")
-            try:
-                reply = await stub.Chat(request, timeout=timeout_s)
-            except grpc.aio.AioRpcError as err:
-                outcomes[err.code().name] = outcomes.get(err.code().name, 0) + 1
-                return
-            chat_ms.append((loop.time() - scheduled) * 1000.0)
-            outcomes["OK"] = outcomes.get("OK", 0) + 1
-            for reason in reply.degraded:
-                degraded[reason] = degraded.get(reason, 0) + 1
-            session_ms.append(sum(t.ms for t in reply.timings if t.stage == "session"))
-
-        start = loop.time()
-        tasks = []
-        for i, offset in enumerate(arrivals):
-            delay = start + offset - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one(i, start + offset)))
-        await asyncio.gather(*tasks)
-    return {"sent": len(arrivals), "outcomes": outcomes, "degraded": degraded,
-            "chat": common.latency_summary(chat_ms), "session_stage": common.latency_summary(session_ms),
-            "_chat_ms": chat_ms, "_session_ms": session_ms}
+    return request
 
 
 async def store_calls(store: Any, n: int = 2000) -> dict[str, Any]:
@@ -118,8 +85,8 @@ def summarise(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     pooled: dict[str, dict[str, Any]] = {}
     for store in ("memory", "redis"):
         mine = [r for r in runs if r["store"] == store]
-        chat = [v for r in mine for v in r["_chat_ms"]]
-        stage = [v for r in mine for v in r["_session_ms"]]
+        chat = [v for r in mine for v in r["samples"]["e2e_ms"]]
+        stage = [v for r in mine for v in r["samples"]["stages_ms"].get("session", [])]
         ok = sum(r["outcomes"].get("OK", 0) for r in mine)
         pooled[store] = {"chats": ok, "sent": sum(r["sent"] for r in mine),
                          "chat": common.latency_summary(chat), "session_stage": common.latency_summary(stage)}
@@ -187,14 +154,15 @@ def main(argv: list[str] | None = None) -> int:
                     with MangaAssistClient(stack.target, timeout=60.0) as client:
                         for i in range(10):  # warm-up
                             client.chat(messages[i], session_id=f"warm-{store}-{round_}-{i}")
-                    result = asyncio.run(drive(stack.target, messages, args.rate, args.duration,
-                                               seed=round_, tag=f"{store}{round_}"))
+                    result = asyncio.run(run_rate(stack.target, messages, args.rate, args.duration, timeout_s=10.0,
+                                                  seed=round_, request_for=conversations(f"{store}{round_}"),
+                                                  samples=True))
                 log.info("%s round %d: %s, chat p99 %.1f ms, session stage p99 %.3f ms", store, round_,
-                         result["outcomes"], result["chat"]["p99_ms"], result["session_stage"]["p99_ms"])
+                         result["outcomes"], result["e2e"]["p99_ms"], result["stages"].get("session", {}).get("p99_ms", 0))
                 runs.append({"store": store, "round": round_, **result})
     payload = {"device": common.device_info(), "command": command, "rate": args.rate, "duration_s": args.duration,
                "rounds": args.rounds, "isolated": isolated, "summary": summarise(runs),
-               "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs]}
+               "runs": [{k: v for k, v in r.items() if k != "samples"} for r in runs]}
     common.write_json(out / "sessions" / "store_cost.json", payload)
     (out / "sessions" / "store_cost.md").write_text(render(payload))
     print((out / "sessions" / "store_cost.md").read_text())

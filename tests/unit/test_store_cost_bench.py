@@ -12,7 +12,8 @@ pytestmark = pytest.mark.L0
 
 
 def _run(store: str, chat: list[float], stage: list[float]) -> dict:
-    return {"store": store, "sent": len(chat), "outcomes": {"OK": len(chat)}, "_chat_ms": chat, "_session_ms": stage}
+    return {"store": store, "sent": len(chat), "outcomes": {"OK": len(chat)},
+            "samples": {"e2e_ms": chat, "stages_ms": {"session": stage}}}
 
 
 def test_the_difference_is_redis_minus_in_process_pooled_over_rounds():
