@@ -423,7 +423,7 @@ class RolloutSettings:
     # -- canary guards: the canary vs stable since the canary started; crossing one rolls the canary back --
     guard_min_requests: int = 50  # canary answers before the rate guards judge
     guard_min_feedback: int = 20  # canary thumbs (up + down) before the thumbs-down guard judges
-    guard_max_error_rate: float = 0.02
+    guard_max_error_rate: float = 0.02  # classifier failures/timeouts per answer, over stable's
     guard_max_p99_ratio: float = 2.0  # canary classify p99 / stable's (0 = off) ...
     guard_p99_floor_ms: float = 20.0  # ... and only when the canary's p99 is above this
     guard_max_low_confidence_delta: float = 0.05

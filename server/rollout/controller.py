@@ -11,8 +11,8 @@
 * **Shadow**: :meth:`observe` queues, after the response is sent, a call to the shadow version with the same
   text; agreement with the answer's intent and the call's latency are recorded (``mangaassist_shadow_calls``,
   ``mangaassist_shadow_seconds``, :meth:`status`). Bounded: beyond ``shadow_max_in_flight`` calls are dropped.
-* **Guards**: per version since the canary started -- error rate, classify p99 vs stable, low-confidence share,
-  escalation rate and thumbs-down share (from ``Feedback``) vs stable. One crossed -> :meth:`rollback`: the canary
+* **Guards**: per version since the canary started, each vs stable -- error rate (classifier failed or timed out),
+  classify p99, low-confidence share, escalation rate and thumbs-down share (from ``Feedback``). One crossed -> :meth:`rollback`: the canary
   is removed at once, the file is rewritten (a restart keeps the rollback), the registry notes it.
 """
 
@@ -264,9 +264,10 @@ class RolloutController:
         b = self._stats.get(config.stable, VersionStats())
         out = []
         if c.answers >= s.guard_min_requests:
-            err = c.errors / c.answers
+            # vs stable, like every rate here: a slow shared box degrades both versions alike
+            err = c.errors / c.answers - (b.errors / b.answers if b.answers else 0.0)
             if err > s.guard_max_error_rate:
-                out.append(f"error rate {err:.3f} > {s.guard_max_error_rate:g}")
+                out.append(f"error rate +{err:.3f} over stable > {s.guard_max_error_rate:g}")
             low = c.low_confidence / c.answers - (b.low_confidence / b.answers if b.answers else 0.0)
             if low > s.guard_max_low_confidence_delta:
                 out.append(f"low-confidence share +{low:.3f} over stable > {s.guard_max_low_confidence_delta:g}")

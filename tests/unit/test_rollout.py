@@ -143,3 +143,22 @@ def test_cli_refuses_a_canary_without_a_gate_record_and_writes_nothing(tmp_path,
     assert "outside 0-100" in capsys.readouterr().err
     assert main(["model", "status", *common]) == 0
     assert json.loads(capsys.readouterr().out)["versions"] == []
+
+
+async def test_error_guard_compares_the_canary_with_stable(tmp_path):
+    c = controller(tmp_path, guard_min_requests=20, guard_max_error_rate=0.1)
+    (tmp_path / "rollout.yaml").write_text(json.dumps({"stable": "1", "canary": {"version": "2", "percent": 50}}))
+    await c.reload_if_changed()
+    intent = IntentResult("product_question", 0.9, {})
+    seen = {"1": 0, "2": 0}
+    for i in range(100):  # a slow box: every version times out now and then, alike (every 5th answer)
+        versions = c.pin(f"a-{i}")
+        seen[versions[MODEL]] += 1
+        c.observe("t", intent, versions, 5.0, seen[versions[MODEL]] % 5 == 1, None)
+    assert c.config.canary is not None, c.guard_breaches()
+    for i in range(100):  # the canary alone fails
+        versions = c.pin(f"b-{i}")
+        c.observe("t", intent, versions, 5.0, versions[MODEL] == "2" and i % 2 == 0, None)
+        if c.config.canary is None:
+            break
+    assert c.config.canary is None and "error rate" in c.events[-1]["reason"]
