@@ -8,7 +8,8 @@ tier produces it, then the same result) both run it:
     path -> classify (+ embed, concurrently) -> adapter -> retrieve -> rerank -> facts (entity resolution: which products,
     or "we don't carry X"; the policy sections; the intent the answer addresses) -> tier routing -> answer ->
     output guardrail -> response -> the turn written to the session (not waited for) -> (after it is sent)
-    queue the answer for async hallucination scoring
+    queue the answer for async hallucination scoring, and the turn for the traffic log (``server/traffic``: a
+    bounded queue and a background writer; the message as the input guardrail redacted it)
 
 Conversation memory (``server/sessions``) is bounded like a model call: a slow or unreachable store answers the
 turn without memory (``degraded: session_unavailable``). A chat makes one store round trip before its answer

@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-week", type=int, default=600)
     parser.add_argument("--port", type=int, default=51320)
     parser.add_argument("--metrics-port", type=int, default=51321)
+    parser.add_argument("--index-dir", type=Path, default=BUILD / "index", help="FAISS index + catalog.sqlite")
     args = parser.parse_args(argv)
 
     from benchmarks.chaos import process
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     db = scratch / "traffic.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    index = BUILD / "index"
+    index = args.index_dir
     env = {"MANGAASSIST_TRAFFIC_SQLITE_PATH": str(db), "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(index),
            "MANGAASSIST_RETRIEVAL_CATALOG_DB": str(index / "catalog.sqlite"), "MANGAASSIST_SERVER_METRICS_PORT": str(args.metrics_port),
            "MANGAASSIST_DRIFT_ENABLED": "false", "MANGAASSIST_LLM_LOCAL_WARMUP": "false",
