@@ -559,6 +559,8 @@ class Pipeline:
         record = self.feedback_store.record(request.request_id, request.session_id, request.kind, request.comment)
         if record is not None and self.rollout is not None:
             self.rollout.on_feedback(record)
+        if record is not None and self.traffic is not None:
+            self.traffic.feedback_later(record.request_id, record.kind)  # onto the turn's traffic-log row
         return record is not None
 
     # ================================================================================== helpers

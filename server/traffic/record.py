@@ -43,7 +43,7 @@ class TrafficRecord:
     cost_usd: float = 0.0
     blocked: bool = False
     stream: bool = False
-    feedback: str = ""  # "up" | "down" | "escalated" once the Feedback RPC reports it
+    feedback: str = ""  # the Feedback RPC's "thumbs_up" | "thumbs_down" | "escalated", once it reports one
 
     def to_tuple(self) -> tuple[Any, ...]:
         """Column values in :data:`COLUMNS` order (mappings and sequences as JSON text, flags as 0/1): one codec

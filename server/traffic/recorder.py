@@ -81,6 +81,7 @@ class TrafficRecorder:
         self._accepting = True
         self._last_prune = 0.0
         self._last_versions = float("-inf")
+        self._feedback_tasks: set[asyncio.Task[bool]] = set()
 
     # ------------------------------------------------------------------ request path (after the response)
     def defer(
@@ -245,12 +246,26 @@ class TrafficRecorder:
         return self._queue
 
     # ------------------------------------------------------------------ the Feedback RPC's hook
-    async def feedback(self, request_id: str, value: str) -> bool:
-        """Attach thumbs up/down/escalated to the logged turn (for the lifecycle-I Feedback RPC to call)."""
+    def feedback_later(self, request_id: str, kind: str) -> None:
+        """Attach the Feedback RPC's verdict to the logged turn, in the background (the RPC does not wait)."""
+        if self.store is None:
+            return
+        task = asyncio.get_running_loop().create_task(self.feedback(request_id, kind))
+        self._feedback_tasks.add(task)
+        task.add_done_callback(self._feedback_tasks.discard)
+
+    async def feedback(self, request_id: str, kind: str, attempts: int = 3, retry_s: float = 1.0) -> bool:
+        """``kind``: the RPC's ``thumbs_up`` | ``thumbs_down`` | ``escalated``. A verdict can arrive before the
+        writer's batch with its turn: tried again ``attempts`` times, ``retry_s`` apart."""
         if self.store is None:
             return False
-        try:
-            return await asyncio.to_thread(self.store.set_feedback, request_id, value)
-        except Exception as err:  # noqa: BLE001
-            log.warning("traffic log: feedback for %s not stored: %r", request_id, err)
-            return False
+        for attempt in range(attempts):
+            try:
+                if await asyncio.to_thread(self.store.set_feedback, request_id, kind):
+                    return True
+            except Exception as err:  # noqa: BLE001
+                log.warning("traffic log: feedback for %s not stored: %r", request_id, err)
+                return False
+            if attempt + 1 < attempts:
+                await asyncio.sleep(retry_s)
+        return False

@@ -11,7 +11,7 @@ import pytest
 from fakes import FakeCatalog, FakeIndex, rule_matcher
 
 from clients.sdk import AsyncMangaAssistClient
-from conftest import test_settings
+from tests.integration.conftest import test_settings
 from server.app import Components, start_server
 from server.backends.fake import FakeBackend
 from server.guardrails.suite import GuardrailSuite
@@ -83,3 +83,24 @@ async def test_chat_and_chat_stream_are_logged_redacted_with_stream_usage(logged
     reg = server.metrics.registry
     assert reg.get_sample_value("mangaassist_llm_tokens_total", {"tier": "small", "direction": "input"}) == 50 + 77
     assert reg.get_sample_value("mangaassist_llm_cost_usd_total", {"tier": "small"}) == pytest.approx(0.0012)
+
+
+async def test_feedback_rpc_lands_on_the_logged_turn(logged_server):
+    import grpc
+    from mangaassist.v1 import mangaassist_pb2 as pb
+    from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
+
+    server, store = logged_server
+    async with AsyncMangaAssistClient(server.target, timeout=5.0) as client:
+        reply = await client.chat("where is my order?", session_id="sess-f", request_id="req-feedback")
+    async with grpc.aio.insecure_channel(server.target) as channel:
+        done = await pb_grpc.MangaAssistStub(channel).Feedback(
+            pb.FeedbackRequest(request_id=reply.request_id, session_id="sess-f", kind=pb.FeedbackRequest.THUMBS_DOWN),
+            timeout=5.0)
+    assert done.recorded
+    for _ in range(100):
+        rows = store.records()
+        if rows and rows[-1].feedback:
+            break
+        await asyncio.sleep(0.05)
+    assert [(r.request_id, r.feedback) for r in store.records()] == [("req-feedback", "thumbs_down")]
