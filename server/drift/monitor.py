@@ -93,8 +93,10 @@ class DriftMonitor(PeriodicJob):
 
     def _compute(self, now: float, golden: GoldenProbe | None) -> tuple[DriftSignals, Decision]:
         w = self.window_s
-        reference = self.store.records(now - 2 * w, now - w)[-self.max_samples :]
-        current = self.store.records(now - w, now)[-self.max_samples :]
+        # bounded uniform samples: a week at full traffic is far more rows than the signals need, and parsing them
+        # all in a thread would hold the GIL the event loop serves chats with
+        reference = self.store.records(now - 2 * w, now - w, limit=self.max_samples, sample=True)
+        current = self.store.records(now - w, now, limit=self.max_samples, sample=True)
         signals = compute(reference, current, self.config)
         return signals, decide(signals, golden, self.config)
 

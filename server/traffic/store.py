@@ -37,8 +37,10 @@ def _ddl(table: str, id_column: str) -> list[str]:
 class TrafficStore(Protocol):
     def write(self, records: Sequence[TrafficRecord]) -> int: ...
 
-    def records(self, since: float | None = None, until: float | None = None, limit: int | None = None) -> list[TrafficRecord]:
-        """Records with ``since <= ts < until``, oldest first."""
+    def records(self, since: float | None = None, until: float | None = None, limit: int | None = None,
+                sample: bool = False) -> list[TrafficRecord]:
+        """Records with ``since <= ts < until``, oldest first: the first ``limit`` of them, or with ``sample`` a
+        uniform random ``limit`` of them (the drift job reads bounded samples of big windows)."""
         ...
 
     def prune(self, older_than: float, max_rows: int) -> int:
@@ -81,8 +83,9 @@ class SQLiteTrafficStore:
                 raise
         return len(rows)
 
-    def records(self, since: float | None = None, until: float | None = None, limit: int | None = None) -> list[TrafficRecord]:
-        sql, args = _select(self.table, since, until, limit, "?")
+    def records(self, since: float | None = None, until: float | None = None, limit: int | None = None,
+                sample: bool = False) -> list[TrafficRecord]:
+        sql, args = _select(self.table, since, until, limit, "?", sample)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [TrafficRecord.from_row(dict(r)) for r in rows]
@@ -154,10 +157,11 @@ class PostgresTrafficStore:
 
         return self._run(run)
 
-    def records(self, since: float | None = None, until: float | None = None, limit: int | None = None) -> list[TrafficRecord]:
+    def records(self, since: float | None = None, until: float | None = None, limit: int | None = None,
+                sample: bool = False) -> list[TrafficRecord]:
         from psycopg.rows import dict_row
 
-        sql, args = _select(self.table, since, until, limit, "%s")
+        sql, args = _select(self.table, since, until, limit, "%s", sample)
 
         def run(conn: Any) -> list[TrafficRecord]:
             with conn.cursor(row_factory=dict_row) as cur:
@@ -188,7 +192,8 @@ class PostgresTrafficStore:
                 self._conn = None
 
 
-def _select(table: str, since: float | None, until: float | None, limit: int | None, mark: str) -> tuple[str, list]:
+def _select(table: str, since: float | None, until: float | None, limit: int | None, mark: str,
+            sample: bool = False) -> tuple[str, list]:
     where, args = [], []
     if since is not None:
         where.append(f"ts >= {mark}")
@@ -196,11 +201,13 @@ def _select(table: str, since: float | None, until: float | None, limit: int | N
     if until is not None:
         where.append(f"ts < {mark}")
         args.append(until)
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {table}"
+    sql = f"SELECT {', '.join(COLUMNS)}, id FROM {table}"
     if where:
         sql += " WHERE " + " AND ".join(where)
+    if sample and limit is not None:  # a uniform sample of the window, then back in time order
+        sql = f"SELECT * FROM ({sql} ORDER BY random() LIMIT {int(limit)}) AS s"
     sql += " ORDER BY ts, id"
-    if limit is not None:
+    if limit is not None and not sample:
         sql += f" LIMIT {int(limit)}"
     return sql, args
 

@@ -82,3 +82,12 @@ def test_postgres_reconnects_after_the_server_drops_the_connection(pg_dsn):
     s.write([rec(3.0)])
     assert [r.ts for r in s.records()] == [1.0, 3.0]
     s.close()
+
+
+def test_a_window_can_be_read_as_a_bounded_uniform_sample(traffic_store):
+    write_all(traffic_store, [rec(float(t)) for t in range(1000)])
+    sample = traffic_store.records(100.0, 900.0, limit=50, sample=True)
+    ts = [r.ts for r in sample]
+    assert len(ts) == 50 and ts == sorted(ts) and all(100.0 <= t < 900.0 for t in ts)
+    assert max(ts) > 500.0  # spread over the window, not its first 50 rows
+    assert [r.ts for r in traffic_store.records(100.0, 900.0, limit=3)] == [100.0, 101.0, 102.0]
