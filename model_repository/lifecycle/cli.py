@@ -165,6 +165,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.cmd == "promote":
             previous = reg.promote(versions.MODEL, args.version)
             _write_rollout(rollout_file, {"stable": args.version}, reg, repo)
+            if (repo / versions.MODEL).is_dir():  # the ensemble (the no-rollout path) follows at Triton's next load
+                versions.pin(repo, champion=args.version)
             print(f"{versions.MODEL}: champion {previous} -> {args.version}; {rollout_file} stable = {args.version}", file=out)
             return EXIT_OK
         if args.cmd == "rollback":
@@ -175,6 +177,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 return EXIT_OK
             previous = reg.rollback(versions.MODEL)
             _write_rollout(rollout_file, {"stable": previous}, reg, repo)
+            if (repo / versions.MODEL).is_dir():
+                versions.pin(repo, champion=previous)
             print(f"{versions.MODEL}: champion rolled back to {previous}; {rollout_file} stable = {previous}", file=out)
             return EXIT_OK
         if args.cmd == "status":

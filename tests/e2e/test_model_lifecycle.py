@@ -325,6 +325,8 @@ async def test_shadow_canary_promote_with_no_failed_request(world, service, tmp_
             await until(lambda: len(controller.events) > seen, what="the promotion to load")
             assert controller.config.stable == world.good and controller.config.canary is None
             assert world.registry.alias(MODEL, CHAMPION) == world.good
+            ensemble = (world.repo / versions.ENSEMBLE / "config.pbtxt").read_text()
+            assert f"model_version: {world.good}" in ensemble  # the no-rollout path follows at Triton's next load
             replies = await chats(stub, [f"after-{i}" for i in range(30)])
             assert {version_of(r) for r in replies if not r.rule_decided} == {world.good}
     assert load.errors == [] and load.done > 20, (load.errors[:3], load.done)
