@@ -7,13 +7,13 @@ tier produces it, then the same result) both run it:
     -> the follow-up resolved into the text ("what about vol 4?" -> "how much is Naruto vol 4?") -> rule fast
     path -> classify (+ embed, concurrently) -> adapter -> retrieve -> rerank -> facts (entity resolution: which products,
     or "we don't carry X"; the policy sections; the intent the answer addresses) -> tier routing -> answer ->
-    output guardrail -> response -> the turn written to the session (not waited for) -> (after it is sent)
-    queue the answer for async hallucination scoring, and the turn for the traffic log (``server/traffic``: a
+    output guardrail -> response -> the turn stored in the session -> (after it is sent) queue the answer
+    for async hallucination scoring, and the turn for the traffic log (``server/traffic``: a
     bounded queue and a background writer; the message as the input guardrail redacted it)
 
 Conversation memory (``server/sessions``) is bounded like a model call: a slow or unreachable store answers the
-turn without memory (``degraded: session_unavailable``). A chat makes one store round trip before its answer
-and starts the turn's write without waiting for it.
+turn without memory (``degraded: session_unavailable``). A chat makes two store round trips: one before its answer
+(limits, block flag, turns) and the turn's write after it.
 
 Answers are grounded by design: the facts stage resolves the series / volume / edition the customer means
 (``server/retrieval/entities.py``: lexical + alias + fuzzy + dense), and the template tier composes the answer
@@ -36,7 +36,6 @@ fails the call. Classify and Retrieve have nothing to degrade to, so there backe
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable, Sequence
@@ -148,7 +147,6 @@ class Pipeline:
         self.rerank_estimate = rerank_stage.LatencyEstimate(backoff_s=settings.budgets.rerank_backoff_s)
         self.scoring = scoring
         self.sessions = sessions
-        self._writes: set[asyncio.Task[None]] = set()  # session turns being written (kept referenced until done)
         self.rollout = rollout  # server/rollout RolloutController: which classifier version answers (None = no rollout)
         self.feedback_store = feedback if feedback is not None else FeedbackStore()  # the Feedback RPC's records
         self.traffic = traffic
@@ -211,7 +209,7 @@ class Pipeline:
             assert answer is not None  # the answer stage's last item
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
-            self._remember(request.session_id, screen.text, text, facts, result, ctx)     # 9b the turn, for the next
+            await self._remember(request.session_id, screen.text, text, facts, result, ctx)  # 9b the turn, for the next
         self._attribute(request, text, seen, result, ctx, after_response)                 # 9c versions: feedback, guards, shadow
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
         self._log_later(result, request.session_id, screen.text, seen.vector, stream, after_response)  # 11 traffic log
@@ -240,27 +238,19 @@ class Pipeline:
             view = replace(view, blocked=True)
         return view
 
-    def _remember(
+    async def _remember(
         self, session_id: str, message: str, resolved: str, facts: Facts, result: ChatResult, ctx: RequestContext
     ) -> None:
-        """Store this turn for the next one's follow-ups. The write starts now, before the response is sent, and
-        is not waited for: the answer is made, and a store round trip is not added to it. A failed write is
-        counted (``mangaassist_degraded_total{reason="session_write_failed"}``); the next turn then has less memory."""
+        """Store this turn for the next one's follow-ups, before the response goes out: a follow-up sent the moment
+        this answer arrives -- to any pod -- must find it (not waiting made a follow-up on another process miss the
+        turn under load). An outage only degrades: the answer is already made."""
         if self.sessions is None or not session_id or "session_unavailable" in ctx.degraded:
             return
         turn = sessions_turn(message, resolved, facts, result)
-
-        async def write() -> None:
-            try:
-                await self.sessions.append(session_id, turn)
-            except SessionUnavailable:
-                self.metrics.count_degraded(("session_write_failed",))
-            except Exception:  # noqa: BLE001 -- never surfaces: the response is already out
-                log.exception("could not store a session turn; this is a bug")
-
-        task = asyncio.ensure_future(write())
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        try:
+            await self.sessions.append(session_id, turn)
+        except SessionUnavailable:
+            ctx.degrade("session_unavailable")
 
     def _validate_message(self, request: ChatInput, ctx: RequestContext) -> str:
         with ctx.timings.stage("validation"):

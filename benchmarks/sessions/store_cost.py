@@ -10,9 +10,9 @@ chats/s of held-out intent messages, as conversations of three turns (one ``sess
 the history read and the turn written back.
 
 First, with nothing else running, the store's own cost: 2,000 chats' store calls in sequence (``begin`` before
-the answer, ``append`` after), each timed. Then reported per store under load: chat latency (from the scheduled arrival, client-side) and the ``session`` stage the
-service times itself (rate limits + block check + history read; the write-back happens after the answer is
-composed and counts only in the chat latency). The figure the issue asks for is the difference, Redis minus
+the answer, ``append`` after), each timed. Then reported per store under load: chat latency (from the scheduled
+arrival, client-side) and the ``session`` stage the service times itself (rate limits + block check + history
+read; the write-back happens after the answer is composed and counts only in the chat latency). The figure the issue asks for is the difference, Redis minus
 in-process, at p50 and p99: what the shared store adds to a chat. Results: ``<out>/sessions/store_cost.{json,md}``.
 """
 
@@ -109,7 +109,7 @@ def render(payload: dict[str, Any]) -> str:
         "# Session store cost per chat: in-process vs Redis", "",
         "## The store's own cost (sequential, nothing else running)", "",
         common.markdown_table(("store", "begin p50 ms", "begin p99 ms", "append p50 ms", "append p99 ms"), iso_rows),
-        "", "`begin` is on the chat's path (before the answer); `append` is started and not waited for.", "",
+        "", "`begin` runs before the answer, `append` after it; both are on the chat's path.", "",
         "## Under load: the service with each store", "",
         f"`{payload['command']}` on {payload['device'].get('cpu', 'this machine')}; {payload['rate']} chats/s, "
         f"{payload['duration_s']} s x {payload['rounds']} rounds per store, interleaved.", "",
