@@ -9,8 +9,9 @@ Workers score each answer after the response went out, then act on the score (th
 * every answer: ``mangaassist_hallucination_score`` histogram, today's mean score gauge, and
   ``mangaassist_hallucination_daily_avg_alert`` = 1 while today's (UTC) mean exceeds ``daily_avg_threshold``;
 * score >= alert (0.5): ``mangaassist_hallucination_alerts_total`` + a row in the review queue;
-* score >= block (0.7): the session is blocked (``is_session_blocked``) for ``block_ttl_s``; the request
-  path checks it before answering the session's next message.
+* score >= block (0.7): the session is blocked for ``block_ttl_s`` -- in the session store (``blocks``: every
+  pod sharing it sees the block, read in the chat's one store call) or, with no store or during an outage, in
+  this process (``is_session_blocked``); the request path checks it before answering the next message.
 
 Lifecycle: ``start()`` spawns the workers on the running loop; ``stop(drain=True)`` stops accepting,
 lets the queue empty for up to ``drain_timeout_s``, then cancels the workers (what is left is counted
@@ -263,12 +264,6 @@ class ScoringQueue:
         if score >= cfg.block_threshold:
             m.blocks.inc()
             await self._block(job.session_id)
-
-    async def session_blocked(self, session_id: str) -> bool:
-        """Blocked in the shared store (raises :class:`~server.errors.SessionUnavailable` on an outage) or here."""
-        if self.blocks is not None and await self.blocks.is_blocked(session_id):
-            return True
-        return self.is_session_blocked(session_id)
 
     async def _block(self, session_id: str) -> None:
         if not session_id:

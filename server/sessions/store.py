@@ -88,7 +88,25 @@ class SessionStore(Protocol):
     async def close(self) -> None: ...
 
 
-class MemorySessionStore:
+class _RateLimits:
+    """The two token buckets a chat takes from: its session's (``rate_per_s``, up to ``burst``) and its customer's
+    (``customer_rate_per_s``, up to ``customer_burst``). A bucket with rate 0 or an empty id is not taken from."""
+
+    rate_per_s: float
+    burst: int
+    customer_rate_per_s: float
+    customer_burst: int
+
+    def _active_buckets(self, session_id: str, customer_id: str, session_key: str,
+                        customer_key: str) -> list[tuple[str, str, float, int]]:
+        """(name, store key, rate, burst) of each bucket this chat takes from, the session's first."""
+        return [(name, key, rate, burst) for name, owner, key, rate, burst in (
+            ("session", session_id, session_key, self.rate_per_s, self.burst),
+            ("customer", customer_id, customer_key, self.customer_rate_per_s, self.customer_burst),
+        ) if rate > 0 and owner]
+
+
+class MemorySessionStore(_RateLimits):
     name = "memory"
 
     def __init__(self, *, ttl_s: float = 1800.0, max_turns: int = 6, max_turn_chars: int = 600,
@@ -110,11 +128,8 @@ class MemorySessionStore:
 
     async def allow(self, session_id: str, customer_id: str = "") -> str | None:
         now = self._clock()
-        buckets = [(name, key, rate, burst) for name, key, rate, burst in (
-            ("session", "s:" + session_id, self.rate_per_s, self.burst),
-            ("customer", "c:" + customer_id, self.customer_rate_per_s, self.customer_burst),
-        ) if rate > 0 and key[2:]]
         refilled = []
+        buckets = self._active_buckets(session_id, customer_id, "s:" + session_id, "c:" + customer_id)
         for name, key, rate, burst in buckets:
             tokens, at = self._buckets.pop(key, (float(burst), now))
             refilled.append((name, key, min(float(burst), tokens + (now - at) * rate)))
@@ -169,7 +184,7 @@ class MemorySessionStore:
         self._sessions.clear()
 
 
-class RedisSessionStore:
+class RedisSessionStore(_RateLimits):
     name = "redis"
 
     def __init__(self, url: str, *, key_prefix: str = "mangaassist:session:", ttl_s: float = 1800.0, max_turns: int = 6,
@@ -189,20 +204,18 @@ class RedisSessionStore:
         return self.prefix + session_id
 
     async def begin(self, session_id: str, customer_id: str = "") -> SessionView:
-        buckets = self._buckets(session_id, customer_id)
+        buckets = self._active_buckets(session_id, customer_id, self.prefix + "rate:" + session_id,
+                                       self.prefix + "customer-rate:" + customer_id)
         args = [f"{time.time():.6f}", *(str(v) for _, _, rate, burst in buckets for v in (rate, burst))]
-        keys = [self._key(session_id), self.prefix + "blocked:" + session_id, *(k for _, k, _, _ in buckets)]
+        keys = [self._key(session_id), self._blocked_key(session_id), *(k for _, k, _, _ in buckets)]
         out = await self._bounded(self._redis.eval(_BEGIN, len(keys), *keys, *args))
         empty, blocked, raw = int(out[0]), bool(int(out[1])), out[2:]
         if empty:
             return SessionView(buckets[empty - 1][0])
         return SessionView(None, blocked and bool(session_id), tuple(Turn.from_json(r) for r in raw) if session_id else ())
 
-    def _buckets(self, session_id: str, customer_id: str) -> list[tuple[str, str, float, int]]:
-        return [(name, self.prefix + key, rate, burst) for name, key, rate, burst in (
-            ("session", "rate:" + session_id, self.rate_per_s, self.burst),
-            ("customer", "customer-rate:" + customer_id, self.customer_rate_per_s, self.customer_burst),
-        ) if rate > 0 and (session_id if name == "session" else customer_id)]
+    def _blocked_key(self, session_id: str) -> str:
+        return self.prefix + "blocked:" + session_id
 
     async def allow(self, session_id: str, customer_id: str = "") -> str | None:
         return (await self.begin(session_id, customer_id)).limited
@@ -224,10 +237,10 @@ class RedisSessionStore:
         await self._bounded(write())
 
     async def block(self, session_id: str, ttl_s: float) -> None:
-        await self._bounded(self._redis.set(self.prefix + "blocked:" + session_id, b"1", ex=max(1, int(ttl_s))))
+        await self._bounded(self._redis.set(self._blocked_key(session_id), b"1", ex=max(1, int(ttl_s))))
 
     async def is_blocked(self, session_id: str) -> bool:
-        return bool(await self._bounded(self._redis.exists(self.prefix + "blocked:" + session_id)))
+        return bool(await self._bounded(self._redis.exists(self._blocked_key(session_id))))
 
     async def _bounded(self, call: Any) -> Any:
         import redis.exceptions
@@ -245,8 +258,8 @@ class RedisSessionStore:
 #: buckets (the session's, the customer's; ARGV = now, then rate and burst per bucket). Each bucket is refilled by
 #: the time since its last call; a token is taken from every bucket, or from none when one is empty; a bucket's
 #: key expires once it would be full again. Returns {1-based index of the first empty bucket or 0, blocked 0/1,
-#: turns...}; nothing is read for a refused call. (Keys of one chat may live on different slots: a single Redis or a primary with
-#: replicas, not Redis Cluster.)
+#: turns...}; nothing is read for a refused call. (Keys of one chat may live on different slots: a single Redis or
+#: a primary with replicas, not Redis Cluster.)
 _BEGIN = """
 local now = tonumber(ARGV[1])
 local n = #KEYS - 2

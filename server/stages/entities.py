@@ -37,12 +37,19 @@ async def facts_for(
 ) -> Facts:
     """``orders(order_id, customer_id)``: the catalog's order lookup, scoped to the account (None = no orders)."""
     with ctx.timings.stage("entities"):
-        facts = await asyncio.to_thread(_facts, resolver, text, intent, order_id, chunks, limit)
-        ids = find_order_ids(text) or ([order_id] if order_id else [])
-        if orders is None or not ids:
-            return replace(facts, customer_id=customer_id)
-        found = await asyncio.to_thread(lambda: {i: orders(i, customer_id) for i in ids})
-        return replace(facts, customer_id=customer_id, orders=found)
+        return await asyncio.to_thread(_facts_for_customer, resolver, text, intent, order_id, chunks, limit, orders,
+                                       customer_id)
+
+
+def _facts_for_customer(
+    resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk], limit: int,
+    orders: OrderLookup | None, customer_id: str,
+) -> Facts:
+    """:func:`_facts`, and the orders the message names looked up on ``customer_id``'s account (one thread hop)."""
+    facts = _facts(resolver, text, intent, order_id, chunks, limit)
+    ids = find_order_ids(text) or ([order_id] if order_id else [])
+    found = {i: orders(i, customer_id) for i in ids} if orders is not None else {}
+    return replace(facts, customer_id=customer_id, orders=found)
 
 
 def _facts(

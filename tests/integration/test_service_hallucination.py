@@ -66,7 +66,7 @@ async def test_chat_is_scored_after_the_response_and_never_waits_for_it(make_ser
     scorer.gate.set()
     await _wait_for(lambda: sample(server, "mangaassist_hallucination_jobs_total", {"outcome": "scored"}) == 1)
     assert sample(server, "mangaassist_hallucination_alerts_total") == 0
-    assert not await server.scoring.session_blocked("s-ok")
+    assert not await server.pipeline.sessions.is_blocked("s-ok")
 
 
 async def test_template_answers_are_not_scored(make_server):
@@ -103,7 +103,7 @@ async def test_fabricated_answer_alerts_reviews_and_blocks_the_session(make_serv
     async with AsyncMangaAssistClient(server.target) as client:
         reply = await client.chat(QUESTION, session_id="s-bad")
         assert reply.tier == "small" and not reply.blocked  # the answer itself went out: scoring is async
-        await _wait_for(lambda: server.scoring.session_blocked("s-bad"))
+        await _wait_for(lambda: server.pipeline.sessions.is_blocked("s-bad"))
         assert sample(server, "mangaassist_hallucination_alerts_total") == 1
         assert sample(server, "mangaassist_hallucination_blocks_total") == 1
         (item,) = server.scoring.review_store.pending()
@@ -129,7 +129,7 @@ async def test_chat_stream_answers_are_scored(make_server):
     async with AsyncMangaAssistClient(server.target) as client:
         messages = [m async for m in client.chat_stream(QUESTION, session_id="s-stream")]
     assert messages[-1].final.tier == "small" and not messages[-1].final.blocked
-    await _wait_for(lambda: server.scoring.session_blocked("s-stream"))
+    await _wait_for(lambda: server.pipeline.sessions.is_blocked("s-stream"))
 
 
 async def test_scoring_off_and_drain_stops_the_workers(make_server):

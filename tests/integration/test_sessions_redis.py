@@ -147,7 +147,7 @@ async def test_a_block_set_through_one_instance_holds_on_the_other(make_server, 
     second = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer())
     async with client_of(first) as a, client_of(second) as b:
         assert not (await a.chat(QUESTION, session_id="conv-b")).blocked  # scored after the response
-        await _wait_for(lambda: second.scoring.session_blocked("conv-b"))  # seen through Redis
+        await _wait_for(lambda: second.pipeline.sessions.is_blocked("conv-b"))  # seen through Redis
         assert not second.scoring.is_session_blocked("conv-b")  # not in the other pod's own memory
         again = await b.chat("what about volume 3?", session_id="conv-b")
         assert again.blocked and [(g.guardrail, g.action) for g in again.guardrail_actions] == [("hallucination", "blocked")]
