@@ -14,6 +14,11 @@ if ! command -v redis-server >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -q redis-server >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null; } || echo "[setup] WARNING: could not install redis-server; the Redis session tests will fail"
   else echo "[setup] WARNING: run 'sudo apt-get install redis-server' for the Redis session tests"; fi
 fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "[setup] installing postgresql (the traffic log's PostgreSQL store is tested against a real server)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q postgresql >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postgresql >/dev/null; } || echo "[setup] WARNING: could not install postgresql; the PostgreSQL traffic-log tests will fail"
+  else echo "[setup] WARNING: run 'sudo apt-get install postgresql' for the PostgreSQL traffic-log tests"; fi
+fi
 if ! command -v openssl >/dev/null; then
   echo "[setup] installing openssl (the TLS tests generate their certificates with it)"
   if [ "$(id -u)" = 0 ]; then apt-get install -y -q openssl >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q openssl >/dev/null; } || echo "[setup] WARNING: could not install openssl; the TLS tests will be skipped"

@@ -15,12 +15,21 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+def _bin_dir() -> Path:
+    """``PG_BIN``, else the newest ``/usr/lib/postgresql/<major>/bin`` (Debian's layout) that has ``initdb``."""
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    majors = Path("/usr/lib/postgresql").glob("*/bin/initdb")
+    found = sorted(majors, key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BIN = _bin_dir()
 
 
 def skip_reason() -> str | None:
     if not (BIN / "initdb").is_file():
-        return f"PostgreSQL server binaries not found in {BIN} (set PG_BIN); CI images carry them"
+        return f"PostgreSQL server binaries not found in {BIN} (set PG_BIN; bash scripts/setup.sh installs postgresql)"
     if os.geteuid() == 0 and not shutil.which("runuser"):
         return "running as root without runuser: postgres cannot be started"
     return None
