@@ -130,6 +130,8 @@ async def start_server(
     metrics, server, cfg = listener.metrics, listener.server, settings.server
     scoring = build_scoring(settings, components, metrics)
     traffic = build_recorder(settings, metrics, components.backend, store=components.traffic_store)
+    if scoring is not None:
+        scoring.on_scored = traffic.hallucination_later  # the reversal triggers' hallucination rate per intent
     pipeline = build_pipeline(settings, components, metrics, scoring, traffic)
     mangaassist_pb2_grpc.add_MangaAssistServicer_to_server(MangaAssistServicer(pipeline), server)
     health = _Health()

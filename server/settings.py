@@ -390,6 +390,40 @@ class DriftSettings:
 
 
 @dataclass(frozen=True)
+class TriggerSettings:
+    """The seven reversal triggers (server/drift/triggers.py): thresholds evaluated every ``interval_s`` against
+    the traffic log's last ``window_s`` (the tier-quality trigger: against the window before it). A trigger with
+    fewer than its minimum samples in the window stays quiet (reported as insufficient). Gauges
+    ``mangaassist_reversal_trigger_{value,crossed}{trigger}``; the chart alerts on ``crossed``."""
+
+    enabled: bool = True  # the periodic job in the service (needs the traffic log); the CLI works regardless
+    interval_s: float = 300.0
+    window_s: float = 3600.0
+    min_samples: int = 200  # answered turns in the window before the rate triggers judge
+    #: 1. tier quality: a tier's thumbs-up share of its rated turns falls more than this many points below the
+    #: window before (``tier_min_feedback`` rated turns in each window)
+    tier_quality_drop_points: float = 5.0
+    tier_min_feedback: int = 30
+    #: 2. misclassification-driven escalation: turns the Feedback RPC marked ``escalated`` whose intent was not
+    #: ``escalation`` (the customer wanted what the classifier did not see), per answered turn
+    misclassified_escalation_rate: float = 0.03
+    #: 3. guardrail block rate: answers blocked (``blocked``, or a guardrail action ``<name>:blocked``) per answered turn
+    guardrail_block_rate: float = 0.05
+    #: 4. hallucination rate per intent: scored answers at or above ``guardrails.hallucination_alert``, per scored
+    #: answer of that intent (``hallucination_min_scored`` of them before an intent judges)
+    hallucination_rate: float = 0.03
+    hallucination_min_scored: int = 30
+    #: 5. latency: p99 of the non-LLM path (every stage but ``answer``; classify and embed overlap) above this
+    #: many ms (0 = ``budgets.total_ms``)
+    p99_ms: float = 0.0
+    #: 6. cost per answered turn (LLM tokens at ``llm`` prices + Triton at ``triton_usd_per_turn``) above this
+    cost_per_turn_usd: float = 0.002
+    triton_usd_per_turn: float = 7.1e-06  # measured (README: classify + embed + adapter path on Triton)
+    #: 7. classifier confidence: mean confidence of model-decided turns below this
+    min_confidence: float = 0.85
+
+
+@dataclass(frozen=True)
 class CostSettings:
     """Cost accounting (server/traffic/cost.py): LLM token prices are in ``llm``; Triton's share is the
     instance price spread over each model's measured busy time."""
@@ -452,6 +486,7 @@ class Settings:
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
     drift: DriftSettings = field(default_factory=DriftSettings)
     costs: CostSettings = field(default_factory=CostSettings)
+    triggers: TriggerSettings = field(default_factory=TriggerSettings)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -473,6 +508,8 @@ def _check(s: Settings) -> None:
         problems.append("traffic.queue_size, batch_size, max_rows must be >= 1 and retention_days > 0")
     if s.drift.window_s <= 0 or s.drift.interval_s <= 0 or s.costs.interval_s <= 0 or s.costs.instance_capacity <= 0:
         problems.append("drift.window_s, drift.interval_s, costs.interval_s and costs.instance_capacity must be > 0")
+    if s.triggers.window_s <= 0 or s.triggers.interval_s <= 0 or s.triggers.min_samples < 1:
+        problems.append("triggers.window_s and triggers.interval_s must be > 0, triggers.min_samples >= 1")
     if s.retrieval.backend not in ("faiss", "milvus"):
         problems.append(f"retrieval.backend must be faiss|milvus, not {s.retrieval.backend!r}")
     if s.telemetry.otel_exporter not in ("none", "console", "otlp"):

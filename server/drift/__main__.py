@@ -1,6 +1,7 @@
 """``python -m server.drift``: reports regenerated from the traffic log (and the golden probe), one command each.
 
     python -m server.drift report [--window 7d] [--now ISO|epoch] [--golden-accuracy A --golden-baseline B]
+    python -m server.drift triggers [--window 1h] [--now ISO|epoch] [--fail-on-crossed]
     python -m server.drift cost [--instances N]
     python -m server.drift label-export --out tasks.json [--max 200] [--below 0.7]
     python -m server.drift label-import labelled.json --out train_extra.jsonl
@@ -87,6 +88,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_alarm and signals.firing else 0
 
 
+def cmd_triggers(args: argparse.Namespace) -> int:
+    """The seven reversal triggers (server/drift/triggers.py) over the log's last window, as the service's job does."""
+    from server.drift.triggers import TriggerConfig, evaluate, markdown
+
+    settings = _settings()
+    store = open_from_args(args)
+    window = _seconds(args.window) if args.window else settings.triggers.window_s
+    newest = store.records(since=None)[-1:] if args.now is None else []
+    now = _when(args.now) if args.now is not None else (newest[0].ts + 1e-3 if newest else 0.0)
+    ref_span, cur_span = (now - 2 * window, now - window), (now - window, now)
+    results = evaluate(store.records(*cur_span), store.records(*ref_span), TriggerConfig.from_settings(settings))
+    windows = {"reference": [_iso(t) for t in ref_span], "current": [_iso(t) for t in cur_span]}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(
+        {"windows": windows, "triggers": [r.as_dict() for r in results.values()]}, indent=2) + "\n")
+    text = markdown(results, windows)
+    (out / f"{args.name}.md").write_text(text)
+    print(text)
+    return 1 if args.fail_on_crossed and any(r.crossed for r in results.values()) else 0
+
+
 def cmd_cost(args: argparse.Namespace) -> int:
     from server.traffic.cost import daily_costs
 
@@ -138,7 +161,7 @@ def _iso(t: float) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.drift", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="mangaassist drift", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -157,6 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="drift")
     p.add_argument("--fail-on-alarm", action="store_true", help="exit 1 when any alarm fires (CI/cron)")
     p.set_defaults(fn=cmd_report)
+
+    p = sub.add_parser("triggers", help="the seven reversal triggers over the log's last window")
+    common(p)
+    p.add_argument("--window", help="window length (1h, 7d, seconds); default triggers.window_s")
+    p.add_argument("--now", help="end of the current window (ISO UTC or epoch); default: the newest turn")
+    p.add_argument("--out", default=str(DEFAULT_OUT / "triggers"))
+    p.add_argument("--name", default="triggers")
+    p.add_argument("--fail-on-crossed", action="store_true", help="exit 1 when any trigger is crossed (CI/cron)")
+    p.set_defaults(fn=cmd_triggers)
 
     p = sub.add_parser("cost", help="daily cost report from the traffic log")
     common(p)

@@ -128,6 +128,8 @@ class ScoringQueue:
         #: holds on every pod sharing the store; None (or a store outage) -> this process's own list
         self.blocks: Any | None = None
         self.last_result: HallucinationResult | None = None
+        #: ``(request_id, score)`` after each scored answer: the service attaches the score to the traffic log's row
+        self.on_scored: Callable[[str, float], None] | None = None
 
     # ------------------------------------------------------------------ request path
     def submit(self, job: ScoringJob) -> bool:
@@ -244,6 +246,11 @@ class ScoringQueue:
         score = float(result.score)
         m.jobs.labels("scored" if result.claims else "no_claims").inc()
         m.score.observe(score)
+        if self.on_scored is not None:
+            try:
+                self.on_scored(job.request_id, score)
+            except Exception:  # noqa: BLE001 -- the log is best-effort
+                log.exception("hallucination on_scored hook failed; this is a bug")
         mean = self.daily.add(score)
         m.daily_avg.set(mean)
         m.daily_avg_alert.set(1 if self.daily.count >= cfg.daily_avg_min_samples and mean > cfg.daily_avg_threshold else 0)

@@ -1,5 +1,5 @@
-"""The service's periodic jobs over the traffic log: drift (server/drift/monitor.py) and Triton cost
-(server/traffic/cost.py). Started by ``server.app.start_server``, stopped at drain."""
+"""The service's periodic jobs over the traffic log: drift (server/drift/monitor.py), the reversal triggers
+(server/drift/triggers.py) and Triton cost (server/traffic/cost.py). Started by ``server.app.start_server``, stopped at drain."""
 
 from __future__ import annotations
 
@@ -51,6 +51,10 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
         from server.drift.monitor import DriftMonitor
 
         jobs.append(DriftMonitor(settings, traffic.store, components.backend, metrics))
+    if settings.triggers.enabled and traffic.store is not None:
+        from server.drift.triggers import TriggerMonitor
+
+        jobs.append(TriggerMonitor(settings, traffic.store, metrics))
     url = settings.costs.triton_metrics_url or (supervisor.triton.metrics_url if supervisor is not None else "")
     if url:
         from server.traffic.cost import TritonCostMonitor, ensemble_names

@@ -44,6 +44,7 @@ class TrafficRecord:
     blocked: bool = False
     stream: bool = False
     feedback: str = ""  # the Feedback RPC's "thumbs_up" | "thumbs_down" | "escalated", once it reports one
+    hallucination: float | None = None  # the async scorer's score (0 grounded .. 1 fabricated), once it scored the answer
 
     def to_tuple(self) -> tuple[Any, ...]:
         """Column values in :data:`COLUMNS` order (mappings and sequences as JSON text, flags as 0/1): one codec

@@ -257,14 +257,30 @@ class TrafficRecorder:
     async def feedback(self, request_id: str, kind: str, attempts: int = 3, retry_s: float = 1.0) -> bool:
         """``kind``: the RPC's ``thumbs_up`` | ``thumbs_down`` | ``escalated``. A verdict can arrive before the
         writer's batch with its turn: tried again ``attempts`` times, ``retry_s`` apart."""
+        return await self._attach("feedback", request_id, kind, attempts, retry_s)
+
+    # ------------------------------------------------------------------ the hallucination scorer's hook
+    def hallucination_later(self, request_id: str, score: float) -> None:
+        """Attach the async scorer's score to the logged turn (the reversal trigger's per-intent rate reads it)."""
+        if self.store is None or not request_id:
+            return
+        task = asyncio.get_running_loop().create_task(self.hallucination(request_id, score))
+        self._feedback_tasks.add(task)
+        task.add_done_callback(self._feedback_tasks.discard)
+
+    async def hallucination(self, request_id: str, score: float, attempts: int = 3, retry_s: float = 1.0) -> bool:
+        return await self._attach("hallucination", request_id, score, attempts, retry_s)
+
+    async def _attach(self, column: str, request_id: str, value: Any, attempts: int, retry_s: float) -> bool:
         if self.store is None:
             return False
+        setter = self.store.set_feedback if column == "feedback" else self.store.set_hallucination
         for attempt in range(attempts):
             try:
-                if await asyncio.to_thread(self.store.set_feedback, request_id, kind):
+                if await asyncio.to_thread(setter, request_id, value):
                     return True
             except Exception as err:  # noqa: BLE001
-                log.warning("traffic log: feedback for %s not stored: %r", request_id, err)
+                log.warning("traffic log: %s for %s not stored: %r", column, request_id, err)
                 return False
             if attempt + 1 < attempts:
                 await asyncio.sleep(retry_s)

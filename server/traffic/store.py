@@ -21,7 +21,7 @@ from server.traffic.record import COLUMNS, TrafficRecord
 _TYPES = {
     "ts": "DOUBLE PRECISION NOT NULL", "confidence": "DOUBLE PRECISION", "cost_usd": "DOUBLE PRECISION",
     "rule_decided": "INTEGER", "blocked": "INTEGER", "stream": "INTEGER", "input_tokens": "INTEGER",
-    "output_tokens": "INTEGER",
+    "output_tokens": "INTEGER", "hallucination": "DOUBLE PRECISION",
 }
 
 
@@ -32,6 +32,11 @@ def _ddl(table: str, id_column: str) -> list[str]:
         f"CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts)",
         f"CREATE INDEX IF NOT EXISTS {table}_request ON {table} (request_id)",
     ]
+
+
+def _added_columns(table: str, present: set[str]) -> list[str]:
+    """ALTER statements for columns a newer release added (a store created by an older one is upgraded in place)."""
+    return [f"ALTER TABLE {table} ADD COLUMN {c} {_TYPES.get(c, 'text')}" for c in COLUMNS if c not in present]
 
 
 class TrafficStore(Protocol):
@@ -48,6 +53,8 @@ class TrafficStore(Protocol):
         ...
 
     def set_feedback(self, request_id: str, feedback: str) -> bool: ...
+
+    def set_hallucination(self, request_id: str, score: float) -> bool: ...
 
     def count(self) -> int: ...
 
@@ -66,6 +73,9 @@ class SQLiteTrafficStore:
             self._db.execute("PRAGMA journal_mode=WAL")  # the drift CLI reads while the service writes
             self._db.execute("PRAGMA synchronous=NORMAL")
         for statement in _ddl(table, "id INTEGER PRIMARY KEY AUTOINCREMENT"):
+            self._db.execute(statement)
+        present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        for statement in _added_columns(table, present):
             self._db.execute(statement)
 
     def write(self, records: Sequence[TrafficRecord]) -> int:
@@ -97,8 +107,14 @@ class SQLiteTrafficStore:
         return deleted
 
     def set_feedback(self, request_id: str, feedback: str) -> bool:
+        return self._set("feedback", request_id, feedback)
+
+    def set_hallucination(self, request_id: str, score: float) -> bool:
+        return self._set("hallucination", request_id, float(score))
+
+    def _set(self, column: str, request_id: str, value: Any) -> bool:
         with self._lock:
-            cur = self._db.execute(f"UPDATE {self.table} SET feedback = ? WHERE request_id = ?", (feedback, request_id))
+            cur = self._db.execute(f"UPDATE {self.table} SET {column} = ? WHERE request_id = ?", (value, request_id))
         return cur.rowcount > 0
 
     def count(self) -> int:
@@ -123,6 +139,10 @@ class PostgresTrafficStore:
         with self._lock:
             conn = self._connection()
             for statement in _ddl(table, "id BIGSERIAL PRIMARY KEY"):
+                conn.execute(statement)
+            present = {row[0] for row in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,)).fetchall()}
+            for statement in _added_columns(table, present):
                 conn.execute(statement)
 
     def _connection(self) -> Any:
@@ -179,8 +199,14 @@ class PostgresTrafficStore:
         return self._run(run)
 
     def set_feedback(self, request_id: str, feedback: str) -> bool:
-        sql = f"UPDATE {self.table} SET feedback = %s WHERE request_id = %s"
-        return self._run(lambda conn: conn.execute(sql, (feedback, request_id)).rowcount > 0)
+        return self._set("feedback", request_id, feedback)
+
+    def set_hallucination(self, request_id: str, score: float) -> bool:
+        return self._set("hallucination", request_id, float(score))
+
+    def _set(self, column: str, request_id: str, value: Any) -> bool:
+        sql = f"UPDATE {self.table} SET {column} = %s WHERE request_id = %s"
+        return self._run(lambda conn: conn.execute(sql, (value, request_id)).rowcount > 0)
 
     def count(self) -> int:
         return int(self._run(lambda conn: conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()[0]))

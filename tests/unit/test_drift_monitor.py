@@ -79,10 +79,13 @@ async def test_the_service_starts_its_jobs_and_a_failing_run_does_not_stop_them(
 
     settings = Settings().replace(costs={"triton_metrics_url": "http://127.0.0.1:9/metrics", "interval_s": 3600})
     jobs = start_monitors(settings, Traffic(), Components(), CollectorRegistry())
-    assert [type(j) for j in jobs] == [DriftMonitor, TritonCostMonitor]
+    from server.drift.triggers import TriggerMonitor
+
+    assert [type(j) for j in jobs] == [DriftMonitor, TriggerMonitor, TritonCostMonitor]
     for job in jobs:
         await job.stop()
-    assert start_monitors(Settings().replace(drift={"enabled": False}), Traffic(), Components(), CollectorRegistry()) == []
+    off = Settings().replace(drift={"enabled": False}, triggers={"enabled": False})
+    assert start_monitors(off, Traffic(), Components(), CollectorRegistry()) == []
 
     class Flaky(PeriodicJob):
         interval_s, run_first, runs = 0.01, True, 0
