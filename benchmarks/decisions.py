@@ -7,7 +7,10 @@ compound metric computed from result files already in the repository, the pick, 
 * adapter and reranker -- cost per quality point (CPQ, Recall@3 points; accept < $3,000/point/month): monthly
   Triton cost from the measured cost per inference (benchmarks/results/drift: Triton's own counters, the instance
   price spread over busy time) at ``--requests-per-month``, over the Recall@3 gain the build measured
-  (.build/reports/summary.json).
+  (.build/reports/summary.json);
+* chunk size -- effective retrieval quality (Recall@3 x Precision@3) for 128 / 256 / 512 / variable from
+  ``python -m benchmarks.chunk_sizes`` (benchmarks/results/chunk_sizes/chunk_sizes.json);
+* the seven reversal triggers evaluated on live traffic (server/drift/triggers.py): their thresholds, as configured.
 
     .venv/bin/python -m benchmarks.decisions [--requests-per-month 30000000]
 
@@ -93,14 +96,40 @@ def cpq(requests_per_month: float) -> dict[str, Any]:
             "requests_per_month": requests_per_month, "options": options}
 
 
+def chunk_sizes(path: Path = R / "chunk_sizes" / "chunk_sizes.json") -> dict[str, Any] | None:
+    """The chunk-size report's options and pick (None until ``python -m benchmarks.chunk_sizes`` has run)."""
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    options = {k: {m: o[m] for m in ("recall@3", "precision@3", "effective", "chunks", "same_chunks_as")} for k, o in data["options"].items()}
+    best = max(options, key=lambda k: options[k]["effective"])
+    rec = data["recommendation"]
+    if options[rec["pick"]]["effective"] < options[best]["effective"]:
+        raise ValueError(f"{path}: the pick {rec['pick']} is not the best effective quality ({best}); re-run the benchmark")
+    return {"metric": "Recall@3 x Precision@3", "options": options, "pick": rec["pick"], "why": rec.get("why", ""),
+            "reversal_trigger": rec["reversal_trigger"],
+            "queries": data["queries"], "documents": data["documents"], "command": data.get("command", "python -m benchmarks.chunk_sizes")}
+
+
+def reversal_triggers() -> list[dict[str, Any]]:
+    from server.drift.triggers import TRIGGERS, TriggerConfig
+    from server.settings import Settings
+
+    cfg = TriggerConfig.from_settings(Settings())
+    return [{"trigger": t.name, "alert": t.alert, "setting": f"triggers.{t.setting}", "threshold": cfg.threshold(t),
+             "direction": "above" if t.above else "below", "measures": t.measures, "action": t.action} for t in TRIGGERS]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests-per-month", type=float, default=30_000_000)
     args = parser.parse_args(argv)
     tiers = tier_options({"template": R / "eval" / "eval.json", "small": R / "eval_small_tier" / "eval.json"})
     costs = cpq(args.requests_per_month)
+    chunks = chunk_sizes()
+    triggers = reversal_triggers()
     out = R / "decisions"
-    common.write_json(out / "decisions.json", {"tiers": tiers, "cpq": costs})
+    common.write_json(out / "decisions.json", {"tiers": tiers, "cpq": costs, "chunk_sizes": chunks, "reversal_triggers": triggers})
     lines = ["# Decision reports (computed from measured figures: `python -m benchmarks.decisions`)", "",
              "## Answer tier: quality-adjusted latency (quality x 20 - p99 s x 10)", "",
              "| option | quality (mean of 7) | factual | relevance | complete | helpful | fluency | safety | format | p99 s | records | QAL |",
@@ -117,6 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {k} | {o['recall@3_without']:.3f} → {o['recall@3_with']:.3f} | {o['points']} | {o['usd_per_inference']:.2g} | "
                      f"{o['inferences_per_chat']} | {o['usd_per_month']:,.2f} | {o['cpq_usd_per_point']:,.2f} | {o['accept']} |")
     lines += [""] + [f"- **{k}** reversal trigger: {o['reversal_trigger']}." for k, o in costs["options"].items()]
+    if chunks is not None:
+        lines += ["", f"## Chunk size: effective retrieval quality (Recall@3 x Precision@3; `{chunks['command']}`, "
+                  f"{chunks['queries']} golden queries, {chunks['documents']} documents)", "",
+                  "| chunk size | chunks | Recall@3 | Precision@3 | R@3 x P@3 | same chunks as |", "|---|---|---|---|---|---|"]
+        for k, o in chunks["options"].items():
+            lines.append(f"| {k} | {o['chunks']} | {o['recall@3']:.3f} | {o['precision@3']:.3f} | **{o['effective']:.4f}** | {o['same_chunks_as']} |")
+        lines += ["", f"**Pick: {chunks['pick']}** ({chunks['why']}). Reversal trigger: {chunks['reversal_trigger']}."]
+    lines += ["", "## Reversal triggers on live traffic (server/drift/triggers.py; `python -m server.drift triggers`)", "",
+              "| trigger | threshold (setting) | alert | reversal action |", "|---|---|---|---|"]
+    for t in triggers:
+        lines.append(f"| {t['trigger']} | {'>' if t['direction'] == 'above' else '<'} {t['threshold']:g} (`{t['setting']}`) | "
+                     f"{t['alert']} | {t['action']} |")
     lines += ["", "Caveats: the small-tier eval is 64 records (41 fell back to the template after an empty answer); the "
               "per-inference costs are CPU Triton on a 2-core box shared with other runs at $1.006/h, so they price this box, "
               "not a GPU; the reranker's Recall@3 gain is the build's held-out figure, while on CPU the service skips it on "
