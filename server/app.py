@@ -383,7 +383,7 @@ async def _launch_triton(settings: Settings, service_port: int) -> Any:
     cfg = settings.server
     avoid = {p for p in (service_port, cfg.port, cfg.metrics_port, cfg.health_port) if p > 0}
     triton = TritonServer(settings.paths.triton_repository, startup_timeout_s=cfg.triton_startup_timeout_s,
-                          avoid_ports=avoid)
+                          avoid_ports=avoid, model_control="explicit")  # `mangaassist model train --triton` loads into it
     supervisor = TritonSupervisor(triton, cfg)
     await supervisor.start()
     return supervisor

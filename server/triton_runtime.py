@@ -185,9 +185,15 @@ class TritonServer:
         env: dict[str, str] | None = None,
         die_with_parent: bool = True,
         avoid_ports: Collection[int] = (),
+        model_control: str = "none",
     ) -> None:
         """``die_with_parent``: SIGKILL from the kernel when the spawning thread dies (module docstring).
-        ``avoid_ports``: ports the free-port picks must not take (the service's own)."""
+        ``avoid_ports``: ports the free-port picks must not take (the service's own). ``model_control``:
+        "none" (the model set fixed at start) or "explicit" (every model loaded at start, and the repository API
+        loads new versions into the running server: model_repository/lifecycle/serving.py)."""
+        if model_control not in ("none", "explicit"):
+            raise ValueError(f"model_control {model_control!r}: 'none' or 'explicit'")
+        self.model_control = model_control
         self.model_repository = Path(model_repository).resolve()
         self._workdir = Path(workdir) if workdir else None
         self._ports = {"grpc": grpc_port, "http": http_port, "metrics": metrics_port}
@@ -236,7 +242,8 @@ class TritonServer:
             f"--metrics-port={self._ports['metrics']}",
             f"--grpc-address={self.host}",
             f"--http-address={self.host}",
-            "--model-control-mode=none",
+            *(("--model-control-mode=explicit", "--load-model=*") if self.model_control == "explicit"
+              else ("--model-control-mode=none",)),
             "--strict-readiness=true",
             f"--exit-timeout-secs={self.exit_timeout_s}",
             f"--log-verbose={self.log_verbose}",

@@ -3,16 +3,22 @@
     mangaassist model baseline   [--build-dir .build] [--repository DIR]   # lay out DIR, register v1 as champion
     mangaassist model train      [--parent 1|none] [--seed N] [--max-train N] [--max-steps N] [--lr X]
                                  [--shuffle-labels] [--layers N] [--quantize]   # -> next version dir + registry
+                                 [--triton URL]...   # ... and loaded on each running Triton (explicit mode)
     mangaassist model gate       --challenger N [--triton URL] [--threshold k=v]...   # = `mangaassist eval --gate --challenger N`
     mangaassist model rollout    --stable N [--shadow N] [--canary N:PCT]   # validated, then the service reloads it
-    mangaassist model promote    N        # refused without a passing gate record; champion := N, stable := N
-    mangaassist model rollback            # a canary: removed; else champion/stable := the previous champion
+    mangaassist model promote    N [--triton URL]...  # refused without a passing gate record; champion := N, stable := N
+    mangaassist model rollback     [--triton URL]...  # a canary: removed; else champion/stable := the previous champion
     mangaassist model status              # versions, lineage, gate records, aliases, the rollout file
 
 Common: ``--lifecycle-dir`` (registry: mlflow.db, artefacts; default .lifecycle), ``--repository`` (the Triton
 repository holding the versions; default <lifecycle-dir>/triton), ``--rollout-file`` (default
 <lifecycle-dir>/rollout.yaml: what the service's ``rollout.file`` names). Exit 0 ok, 2 refused / bad usage, 3 the
 gate failed.
+
+``--triton URL`` (repeatable: every replica) on train / promote / rollback: the repository API loads what changed
+(the new version directory; the re-pinned ensemble) on a running Triton started with ``--model-control-mode=explicit``
+-- no restart, no failed request (model_repository/lifecycle/serving.py); ``--triton-header NAME=VALUE`` for a
+restricted repository protocol. A refused load exits 2 after the registry and the files changed (load again).
 """
 
 from __future__ import annotations
@@ -35,12 +41,34 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--build-dir", type=Path, default=Path(".build"))
 
 
+def _serving(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--triton", action="append", default=[], metavar="URL",
+                   help="load the change on this running Triton (explicit model control); repeat for every replica")
+    p.add_argument("--triton-header", action="append", default=[], metavar="NAME=VALUE",
+                   help="header for Triton's restricted repository protocol")
+
+
+def _load(args: argparse.Namespace, repo: Path, out: TextIO) -> None:
+    if not args.triton:
+        return
+    from model_repository.lifecycle import serving
+
+    headers = dict(h.partition("=")[::2] for h in args.triton_header)
+    ready = serving.load(args.triton, repo, headers=headers)
+    for url, served in ready.items():
+        print(f"{url}: serving {serving.MODEL} versions {', '.join(served)}", file=out)
+
+
 def gate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--triton", default="localhost:8001", help="tritonserver gRPC address serving both versions")
     p.add_argument("--champion", help="compare against this version (default: the registry's champion)")
     p.add_argument("--requests", type=int, default=200, help="single requests per version for p50/p99")
     p.add_argument("--seconds", type=float, default=3.0, help="closed-loop throughput run per version")
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--golden", type=Path, default=Path(".build/golden/golden.jsonl"), help="golden set for the answer checks")
+    p.add_argument("--answer-sample", type=int, default=200, help="golden records answered by both versions (0 = all)")
+    p.add_argument("--service-config", type=Path, help="the service's config.yaml (routing, guardrails, retrieval) "
+                   "for the answer checks (default: the defaults + MANGAASSIST_* env)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--shuffle-labels", action="store_true", help="the deliberately worse challenger")
     t.add_argument("--layers", type=int, help="keep the first N encoder layers")
     t.add_argument("--quantize", action="store_true", help="serve the int8 dynamic-quantised graph")
+    _serving(t)
     g = sub.add_parser("gate", help="gate a challenger against the champion on Triton; records the verdict")
     _common(g)
     g.add_argument("--challenger", required=True)
@@ -72,8 +101,10 @@ def parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("promote", help="champion := VERSION (needs a passing gate record); rollout stable := VERSION")
     _common(pr)
     pr.add_argument("version")
+    _serving(pr)
     rb = sub.add_parser("rollback", help="drop the canary, or go back to the previous champion")
     _common(rb)
+    _serving(rb)
     s = sub.add_parser("status", help="versions, lineage, gate records, aliases and the rollout file")
     _common(s)
     return p
@@ -93,13 +124,16 @@ def _registry(args: argparse.Namespace):
 def run_gate_command(args: argparse.Namespace, thresholds: list[str], out: TextIO) -> int:
     """``mangaassist model gate`` / ``mangaassist eval --gate --challenger N``."""
     from clients.evaluation.gate import parse_pairs
+    from model_repository.lifecycle.answers import AnswerOptions
     from model_repository.lifecycle.gate import gate_and_record
 
     try:
         overrides = parse_pairs(thresholds, "--threshold")
+        answers = AnswerOptions(golden=args.golden, sample=args.answer_sample, service_config=args.service_config)
         report = gate_and_record(args.triton, str(args.challenger), registry=_registry(args),
                                  data_dir=args.build_dir / "data", champion=args.champion, overrides=overrides,
-                                 requests=args.requests, seconds=args.seconds, concurrency=args.concurrency)
+                                 requests=args.requests, seconds=args.seconds, concurrency=args.concurrency,
+                                 answers=answers)
     except (ValueError, GateRequired) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_REFUSED
@@ -131,6 +165,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     repo, rollout_file = _paths(args)
     import server.rollout.config as rollout_config
     from model_repository.lifecycle import versions
+    from model_repository.lifecycle.serving import LoadFailed
 
     try:
         if args.cmd == "baseline":
@@ -147,7 +182,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             info = versions.new_version(spec, build_dir=args.build_dir, repo=repo, registry=_registry(args),
                                         lifecycle_dir=args.lifecycle_dir)
             print(json.dumps({"version": info.triton_version, "lineage": info.lineage}, indent=2), file=out)
-            print("Triton loads the new version directory at (re)start, or on a repository load in explicit mode", file=out)
+            if not args.triton:
+                print("Triton loads the new version directory at (re)start, or with --triton URL (explicit mode)", file=out)
+            _load(args, repo, out)
             return EXIT_OK
         if args.cmd == "gate":
             return run_gate_command(args, args.threshold, out)
@@ -167,6 +204,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             _write_rollout(rollout_file, {"stable": args.version}, reg, repo)
             if (repo / versions.MODEL).is_dir():  # the ensemble (the no-rollout path) follows at Triton's next load
                 versions.pin(repo, champion=args.version)
+                _load(args, repo, out)
             print(f"{versions.MODEL}: champion {previous} -> {args.version}; {rollout_file} stable = {args.version}", file=out)
             return EXIT_OK
         if args.cmd == "rollback":
@@ -179,6 +217,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             _write_rollout(rollout_file, {"stable": previous}, reg, repo)
             if (repo / versions.MODEL).is_dir():
                 versions.pin(repo, champion=previous)
+                _load(args, repo, out)
             print(f"{versions.MODEL}: champion rolled back to {previous}; {rollout_file} stable = {previous}", file=out)
             return EXIT_OK
         if args.cmd == "status":
@@ -191,6 +230,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                               "rollout": rollout}, indent=2), file=out)
             return EXIT_OK
     except (GateRequired, rollout_config.RolloutRefused, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_REFUSED
+    except LoadFailed as err:  # the change is made; a Triton did not load it
         print(f"error: {err}", file=sys.stderr)
         return EXIT_REFUSED
     return EXIT_REFUSED

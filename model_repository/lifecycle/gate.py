@@ -8,7 +8,10 @@ an explicit version (server/backends/triton.py). Checks (defaults; ``--threshold
 * ``accuracy_drop`` <= 0.02 and ``max_class_drop`` <= 0.02: no class's F1 down more than 2 points vs the
   champion (test split), nor the hand-written set's accuracy (``handwritten_drop``);
 * ``p99_ms`` <= 50 (single requests) and ``throughput_ratio`` >= 0.8 of the champion's (the same box, the same
-  run; an absolute ``throughput_rps`` floor is optional -- 1,000/s is a GPU instance's, not this CPU's).
+  run; an absolute ``throughput_rps`` floor is optional -- 1,000/s is a GPU instance's, not this CPU's);
+* the answers (model_repository/lifecycle/answers.py): a hashed sample of the golden set answered by the service's
+  request path with the challenger vs the champion -- ``answer_factual_drop``, ``answer_relevance_drop``,
+  ``answer_completeness_drop`` <= 0.02 and ``answer_fabricated_increase`` <= 0.
 
 ``run_gate`` returns a :class:`GateReport`; ``mangaassist eval --gate --challenger N`` prints it, records it
 (``Registry.record_gate``) and exits 3 when it fails. Without a passing record the registry refuses to promote
@@ -26,6 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from model_repository.lifecycle.answers import CHECKS as ANSWER_CHECKS, AnswerOptions, answer_figures
 from model_repository.lifecycle.versions import MODEL, ROOT, TOKENIZER, _rows
 
 #: name -> (op, default threshold)
@@ -37,6 +41,7 @@ DEFAULTS: dict[str, tuple[str, float]] = {
     "handwritten_drop": ("<=", 0.02),
     "p99_ms": ("<=", 50.0),
     "throughput_ratio": (">=", 0.8),
+    **ANSWER_CHECKS,
 }
 OPTIONAL: dict[str, str] = {"throughput_rps": ">="}
 
@@ -151,7 +156,7 @@ def speed(clf: TritonClassifier, versions: list[str], texts: list[str], *, reque
 
 def run_gate(
     triton_url: str, challenger: str, champion: str, data_dir: Path, *, overrides: Mapping[str, float] | None = None,
-    requests: int = 200, seconds: float = 3.0, concurrency: int = 4,
+    requests: int = 200, seconds: float = 3.0, concurrency: int = 4, answers: AnswerOptions | None = None,
 ) -> GateReport:
     from clients.evaluation.gate import Check
 
@@ -165,6 +170,7 @@ def run_gate(
     acc = {v: accuracy_report(clf, v, data_dir) for v in (champion, challenger)}
     texts = [r["text"] for r in _rows(data_dir / "intents" / "test.jsonl")][:200]
     perf = speed(clf, [champion, challenger], texts, requests=requests, seconds=seconds, concurrency=concurrency)
+    judged = answer_figures(triton_url, challenger, champion, data_dir, answers or AnswerOptions())
     ch, base = acc[challenger]["test"], acc[champion]["test"]
     drops = {k: round(base["per_class_f1"][k] - ch["per_class_f1"][k], 4) for k in base["per_class_f1"]}
     figures: dict[str, Any] = {
@@ -176,9 +182,12 @@ def run_gate(
         "p99_ms": perf[challenger]["p99_ms"],
         "throughput_ratio": round(perf[challenger]["throughput_rps"] / max(perf[champion]["throughput_rps"], 1e-9), 3),
         "throughput_rps": perf[challenger]["throughput_rps"],
+        **{name: judged[name] for name in ANSWER_CHECKS},
+        "answer_records": judged["records"],
+        "answer_records_differing": judged["differing"],
     }
     checks = [Check(name, op, value, figures.get(name)) for name, (op, value) in table.items()]
-    figures.update({"class_drops": drops, "accuracy_reports": acc, "speed": perf})
+    figures.update({"class_drops": drops, "accuracy_reports": acc, "speed": perf, "answers": judged})
     return GateReport(challenger, champion, checks, figures)
 
 
@@ -195,5 +204,6 @@ def gate_and_record(
     flat = {k: v for k, v in report.figures.items() if isinstance(v, (int, float))}
     registry.record_gate(MODEL, str(challenger), passed=report.passed, checks=[c.to_dict() for c in report.checks],
                          baseline=str(champion), figures=flat | {"class_drops": report.figures["class_drops"],
-                                                                 "speed": report.figures["speed"]})
+                                                                 "speed": report.figures["speed"],
+                                                                 "answers": report.figures["answers"]})
     return report

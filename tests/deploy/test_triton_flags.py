@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +22,8 @@ from pathlib import Path
 import helm_python
 import pytest
 import yaml
+
+from server.triton_runtime import prepare_backends, server_environment
 
 pytestmark = pytest.mark.L1
 
@@ -83,11 +86,13 @@ def triton(tmp_path_factory):
     binary = home / "bin" / "tritonserver"
     binary.chmod(binary.stat().st_mode | 0o111)
     # Paths that are the defaults inside the NGC image (/opt/tritonserver/...) live in the wheel here.
-    command = [str(binary), *replaced[1:], f"--backend-directory={home / 'backends'}",
+    backends = prepare_backends(tmp_path_factory.mktemp("backends"))  # the python backend + this Python's stub
+    command = [str(binary), *replaced[1:], f"--backend-directory={backends}",
                f"--cache-directory={home / 'caches'}"]
     log = tmp_path_factory.mktemp("log") / "triton.log"
     with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        # the python backend's stub imports this venv's numpy (the sidecar test loads a python model)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=server_environment())
     base = f"http://127.0.0.1:{ports['http']}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -102,14 +107,15 @@ def triton(tmp_path_factory):
     else:
         process.kill()
         pytest.fail(f"tritonserver did not become ready:\n{log.read_text()[-3000:]}")
-    yield {"process": process, "ports": ports, "base": base, "admin": admin_value, "argv": replaced, "log": log}
+    yield {"process": process, "ports": ports, "base": base, "admin": admin_value, "argv": replaced, "log": log,
+           "models": models}
     if process.poll() is None:
         process.kill()
         process.wait()
 
 
 def test_rendered_flags_are_accepted(triton):
-    assert "--model-control-mode=none" in triton["argv"]
+    assert "--model-control-mode=explicit" in triton["argv"] and "--load-model=*" in triton["argv"]
     assert any(a.startswith("--cache-config=local,size=") for a in triton["argv"])
     assert _http(f"{triton['base']}/v2/health/live") == 200
     assert _http(f"{triton['base']}/v2/health/ready") == 200
@@ -138,6 +144,85 @@ def test_grpc_admin_protocols_need_the_header(triton):
         client.get_model_repository_index(headers=header)
     finally:
         client.close()
+
+
+ECHO_CONFIG = """name: "echo"
+backend: "python"
+max_batch_size: 0
+input [ { name: "IN", data_type: TYPE_FP32, dims: [ 1 ] } ]
+output [ { name: "OUT", data_type: TYPE_FP32, dims: [ 1 ] } ]
+instance_group [ { kind: KIND_CPU, count: 1 } ]
+"""
+ECHO_MODEL = """import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        return [pb_utils.InferenceResponse([pb_utils.Tensor("OUT", pb_utils.get_input_tensor_by_name(r, "IN").as_numpy())])
+                for r in requests]
+"""
+#: A stand-in ``aws s3 sync SRC DEST``: copies new/changed files from $FAKE_BUCKET and prints aws-cli's lines.
+FAKE_AWS = """#!/usr/bin/env python3
+import filecmp, os, shutil, sys
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+assert args[:2] == ["s3", "sync"], args
+src, dest = os.environ["FAKE_BUCKET"], args[3]
+for root, _, files in os.walk(src):
+    for name in sorted(files):
+        rel = os.path.relpath(os.path.join(root, name), src)
+        target = os.path.join(dest, rel)
+        if os.path.exists(target) and filecmp.cmp(os.path.join(root, name), target, shallow=False):
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(os.path.join(root, name), target)
+        print(f"download: {args[2].rstrip('/')}/{rel} to {os.path.relpath(target)}")
+"""
+
+
+def test_repository_load_api_is_behind_the_admin_header(triton):
+    url = f"{triton['base']}/v2/repository/models/echo/load"
+    for headers in ({}, {"admin-key": "wrong"}):
+        request = urllib.request.Request(url, data=b"", headers=headers, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=5)
+        assert err.value.code == 403
+
+
+def test_model_sync_sidecar_loads_a_new_model_without_a_restart(triton, tmp_path):
+    """The rendered sidecar script, run here with a stand-in aws: a model that appears in the bucket after start
+    is synced into the repository and loaded by the repository API (the admin header), on the same process."""
+    with helm_python.Chart.load(CHART) as chart:
+        manifests = chart.render({"triton": {"modelRepository": {"s3": {"syncIntervalSeconds": 1}}}},
+                                 name="mangaassist", namespace="shop")
+    objects = [d for k, v in manifests.items() if not k.endswith("NOTES.txt") for d in yaml.safe_load_all(v) if d]
+    deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "mangaassist-triton")
+    sidecar = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "model-sync")
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    bucket, bin_dir = tmp_path / "bucket", tmp_path / "bin"
+    (bucket / "echo" / "1").mkdir(parents=True)
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(FAKE_AWS.replace("/usr/bin/env python3", sys.executable))
+    (bin_dir / "aws").chmod(0o755)
+    env.update(MODELS=str(triton["models"]), TRITON_HTTP=triton["base"], TRITON_ADMIN_VALUE=triton["admin"],
+               FAKE_BUCKET=str(bucket), PATH=f"{bin_dir}:{os.environ['PATH']}", HOME=str(tmp_path))
+    assert _http(f"{triton['base']}/v2/models/echo/ready") != 200
+    log = tmp_path / "sidecar.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([*sidecar["command"], *sidecar["args"]], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        (bucket / "echo" / "1" / "model.py").write_text(ECHO_MODEL)
+        (bucket / "echo" / "config.pbtxt").write_text(ECHO_CONFIG)
+        deadline = time.monotonic() + 60
+        while _http(f"{triton['base']}/v2/models/echo/ready") != 200:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, (f"the sidecar did not load the model:\n{log.read_text()}\n"
+                                                 f"{triton['log'].read_text()[-2000:]}")
+            time.sleep(0.25)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "model-sync: loaded echo" in log.read_text()
+    assert triton["process"].poll() is None  # the same tritonserver throughout
 
 
 def test_sigterm_exits_within_the_exit_timeout(triton):

@@ -4,7 +4,9 @@ automatic rollback on a canary guard, and refused rollout configs.
 Set-up (once, ~1-2 min on two shared cores): a Triton repository holding the classifier only (tokenizer, ONNX
 model, ensemble) laid out from the build into a tmp dir (the build is never modified), version 1 = the build's
 classifier registered as champion in a tmp MLflow registry, then two tiny trainings: a *good* challenger (a few
-low-lr steps from version 1 on a new subset/seed) and a *bad* one (shuffled labels, from the base encoder).
+low-lr steps from version 1 on a new subset/seed) and a *bad* one (shuffled labels, from the base encoder). Triton
+starts (``--model-control-mode=explicit``) between the two: the bad version is trained by `mangaassist model train
+--triton URL` into the running server while a caller keeps classifying on the served versions.
 The service runs in-process with the real classifier on Triton and the fake backend for the other models (the
 rollout concerns the classifier only), so every chat either answers or fails on the path under test.
 """
@@ -14,6 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +31,8 @@ from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 from model_repository.build import DEFAULT_BUILD_DIR
 from model_repository.lifecycle import cli as lifecycle_cli
 from model_repository.lifecycle import versions
-from model_repository.lifecycle.gate import gate_and_record
+from model_repository.lifecycle.answers import AnswerOptions
+from model_repository.lifecycle.gate import TritonClassifier, gate_and_record
 from model_repository.lifecycle.registry import CHAMPION, GateRequired, Registry
 from server.app import Components, EmptyCatalog, EmptyIndex, start_server
 from server.backends.fake import FakeBackend
@@ -45,6 +52,51 @@ LOOSE_TIMING = {"p99_ms": 2000.0, "throughput_ratio": 0.3}
 GOOD = versions.VersionSpec(parent="1", seed=11, max_train=128, max_steps=6, batch_size=16, lr=1e-5, note="good")
 BAD = versions.VersionSpec(parent=None, seed=12, max_train=128, max_steps=6, batch_size=16, lr=1e-4,
                            shuffle_labels=True, note="shuffled labels")
+#: the same, as `mangaassist model train` flags (trained into the running Triton)
+BAD_FLAGS = ["--parent", "none", "--seed", "12", "--max-train", "128", "--max-steps", "6", "--batch-size", "16",
+             "--lr", "1e-4", "--shuffle-labels"]
+#: the gate's golden answers: a hashed sample (the whole set takes ~4x longer on this box)
+ANSWERS = AnswerOptions(golden=BUILD_DIR / "golden" / "golden.jsonl", sample=120)
+
+
+def ports_in_range(n: int, lo: int = 51300, hi: int = 51400) -> list[int]:
+    """``n`` distinct free loopback ports from this tier's range."""
+    out: list[int] = []
+    for port in random.sample(range(lo, hi), hi - lo):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        out.append(port)
+        if len(out) == n:
+            return out
+    raise RuntimeError(f"no {n} free ports in {lo}-{hi - 1}")
+
+
+class Caller(threading.Thread):
+    """Classifies on the given versions in a loop (the served path: tokenizer -> versioned model) until stopped;
+    every failure is kept."""
+
+    def __init__(self, url: str, versions_: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.clf, self.versions, self.errors, self.done = TritonClassifier(url), versions_, [], 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        i = 0
+        while not self.stopped.is_set():
+            try:
+                self.clf.probs([f"is volume {i % 30} of one piece in stock?"], self.versions[i % len(self.versions)])
+                self.done += 1
+            except Exception as err:  # noqa: BLE001 -- recorded, asserted empty
+                self.errors.append(repr(err))
+            i += 1
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(30)
 
 
 # ------------------------------------------------------------------------------------------ fixtures
@@ -62,17 +114,29 @@ def world(tmp_path_factory) -> Any:
     registry = Registry(life)
     versions.register_baseline(BUILD_DIR, repo, registry)
     good = versions.new_version(GOOD, build_dir=BUILD_DIR, repo=repo, registry=registry)
-    bad = versions.new_version(BAD, build_dir=BUILD_DIR, repo=repo, registry=registry)
-    with TritonServer(repo) as triton:
+    grpc_port, http_port, metrics_port = ports_in_range(3)
+    with TritonServer(repo, model_control="explicit", grpc_port=grpc_port, http_port=http_port,
+                      metrics_port=metrics_port) as triton:
+        # the bad version: trained and loaded into the running Triton while a caller uses the served versions
+        caller = Caller(triton.grpc_url, ["1", good.triton_version])
+        caller.start()
+        common = ["--lifecycle-dir", str(life), "--repository", str(repo), "--build-dir", str(BUILD_DIR)]
+        started = time.perf_counter()
+        code = lifecycle_cli.main(["train", *BAD_FLAGS, *common, "--triton", triton.grpc_url])
+        live = {"exit": code, "seconds": round(time.perf_counter() - started, 1), "calls": caller.done}
+        time.sleep(1.0)  # and on past the load
+        caller.stop()
+        live.update(errors=caller.errors, calls_total=caller.done)
+        bad = registry.version(MODEL, versions.versions_in(repo)[-1])
         yield type("World", (), {"repo": repo, "life": life, "registry": registry, "good": good.triton_version,
-                                 "bad": bad.triton_version, "triton": triton, "gated": {}})()
+                                 "bad": bad.triton_version, "triton": triton, "gated": {}, "live": live})()
 
 
 def gate(world: Any, version: str) -> Any:
     if version not in world.gated:
         world.gated[version] = gate_and_record(world.triton.grpc_url, version, registry=world.registry,
                                                data_dir=BUILD_DIR / "data", overrides=LOOSE_TIMING,
-                                               requests=40, seconds=1.0, concurrency=2)
+                                               requests=40, seconds=1.0, concurrency=2, answers=ANSWERS)
     return world.gated[version]
 
 
@@ -190,6 +254,22 @@ def version_of(response: pb.ChatResponse) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ versions + gate
+def test_a_new_version_loads_into_the_running_triton_with_no_failed_request(world):
+    """`mangaassist model train --triton URL`: the version directory written, then loaded by the repository API
+    (explicit model control) -- servable without a restart, while the served versions kept answering."""
+    import tritonclient.grpc as grpcclient
+
+    live = world.live
+    assert live["exit"] == lifecycle_cli.EXIT_OK, live
+    assert world.bad not in ("1", world.good)
+    client = grpcclient.InferenceServerClient(world.triton.grpc_url)
+    assert all(client.is_model_ready(MODEL, v) for v in ("1", world.good, world.bad))
+    assert world.triton.starts == 1  # the same process throughout
+    probs = TritonClassifier(world.triton.grpc_url).probs(["where is my order?"], world.bad)
+    assert probs.shape == (1, 8)
+    assert live["errors"] == [] and live["calls_total"] > 50, (live["errors"][:3], live["calls_total"])
+
+
 def test_versions_have_lineage_in_the_registry(world):
     reg = world.registry
     assert reg.alias(MODEL, CHAMPION) in ("1", world.good)
@@ -210,6 +290,9 @@ def test_bad_challenger_fails_the_gate_and_can_never_be_promoted(world, tmp_path
     assert not report.passed
     failed = {c.name for c in report.checks if c.status == "FAIL"}
     assert {"accuracy", "max_class_drop"} <= failed, report.lines()
+    # the answers too: the golden sample answered with the shuffled classifier loses relevance
+    assert "answer_relevance_drop" in failed, report.figures["answers"]
+    assert report.figures["answers"]["differing"] > 0
     with pytest.raises(GateRequired, match="failed its gate"):
         world.registry.promote(MODEL, world.bad)
     common = ["--lifecycle-dir", str(world.life), "--repository", str(world.repo), "--rollout-file", str(tmp_path / "r.yaml")]
@@ -225,6 +308,9 @@ def test_good_challenger_passes_the_gate(world):
     assert report.passed, report.lines()
     assert world.registry.version(MODEL, world.good).gate_passed
     assert report.figures["max_class_drop"] <= 0.02
+    answers = report.figures["answers"]
+    assert answers["records"] == ANSWERS.sample and answers["errors"] == 0, answers
+    assert all(c.status == "pass" for c in report.checks if c.name.startswith("answer_")), report.lines()
 
 
 # ------------------------------------------------------------------------------------------ the service
@@ -319,14 +405,23 @@ async def test_shadow_canary_promote_with_no_failed_request(world, service, tmp_
             expected = {s: controller.config.version_for(s) for s in sessions}
             assert all(version_of(r) == expected[s] for s, r in zip(sessions, await chats(stub, sessions[:60])) if not r.rule_decided)
             # promote by command: the registry moves the champion and the rollout's stable; the service follows
-            common = ["--lifecycle-dir", str(world.life), "--repository", str(world.repo), "--rollout-file", str(path)]
+            common = ["--lifecycle-dir", str(world.life), "--repository", str(world.repo), "--rollout-file", str(path),
+                      "--triton", world.triton.grpc_url]
             seen = len(controller.events)
             assert lifecycle_cli.main(["promote", world.good, *common]) == lifecycle_cli.EXIT_OK
             await until(lambda: len(controller.events) > seen, what="the promotion to load")
             assert controller.config.stable == world.good and controller.config.canary is None
             assert world.registry.alias(MODEL, CHAMPION) == world.good
             ensemble = (world.repo / versions.ENSEMBLE / "config.pbtxt").read_text()
-            assert f"model_version: {world.good}" in ensemble  # the no-rollout path follows at Triton's next load
+            assert f"model_version: {world.good}" in ensemble
+            # ... and the running Triton loaded the re-pinned ensemble: the no-rollout path runs the new champion
+            import tritonclient.grpc as grpcclient
+
+            loaded = grpcclient.InferenceServerClient(world.triton.grpc_url).get_model_config(versions.ENSEMBLE, as_json=True)
+            steps = loaded["config"]["ensemble_scheduling"]["step"]
+            assert [s["model_version"] for s in steps if s["model_name"] == MODEL] == [world.good], steps
+            probs = await running.pipeline.backend.real.classify(["where is my order?"], timeout_s=30)  # via the ensemble
+            assert probs.shape == (1, 8)
             replies = await chats(stub, [f"after-{i}" for i in range(30)])
             assert {version_of(r) for r in replies if not r.rule_decided} == {world.good}
     assert load.errors == [] and load.done > 20, (load.errors[:3], load.done)

@@ -130,6 +130,15 @@ traffic:
   # ensemble.config (the password as PGPASSWORD from a Secret, ensemble.extraEnv).
   sqlite_path: /tmp/traffic/traffic.db
   max_rows: 200000
+{{- with .Values.rollout }}{{ if .enabled }}
+rollout:
+  # The rollout ConfigMap (rollout-configmap.yaml), re-read every poll_s without a restart.
+  file: {{ printf "%s/rollout.yaml" (trimSuffix "/" .mountPath) | quote }}
+  poll_s: {{ .pollSeconds }}
+  default_version: {{ .defaultVersion | toString | quote }}
+  # The registry's gate records decide which versions may answer ("" = none: only default_version).
+  lifecycle_dir: {{ if .registry.existingClaim }}{{ .registry.mountPath | quote }}{{ else }}""{{ end }}
+{{- end }}{{ end }}
 {{- if .Values.triton.enabled }}
 guardrails:
   # Triton's hallucination_scorer (lexical fallback while it is missing); "auto" would look for a
@@ -144,6 +153,53 @@ ensemble.config (toYaml then tpl) merged over them. */}}
 {{- $owned := include "mangaassist.ensemble.ownedConfig" . | fromYaml -}}
 {{- $user := tpl (toYaml .Values.ensemble.config) . | fromYaml -}}
 {{- toYaml (mustMergeOverwrite $owned $user) -}}
+{{- end -}}
+
+{{/* The rollout file (server/rollout/config.py) from .Values.rollout.config. */}}
+{{- define "mangaassist.rollout.file" -}}
+{{- $c := .Values.rollout.config -}}
+model: intent_classifier_onnx
+stable: {{ $c.stable | toString | quote }}
+{{- if $c.shadow }}
+shadow: {{ $c.shadow | toString | quote }}
+{{- end }}
+{{- if $c.canary }}
+canary:
+  version: {{ $c.canary.version | toString | quote }}
+  percent: {{ $c.canary.percent }}
+{{- end }}
+{{- end -}}
+
+{{/* The model-sync sidecar's loop (triton.modelRepository.s3.syncIntervalSeconds > 0): aws s3 sync into the
+repository, then a repository-API load of each model a download touched (or whose last load failed), ensembles after
+the models they call.
+Env: MODEL_REPOSITORY_URI, MODELS, SYNC_INTERVAL_SECONDS, TRITON_HTTP, ADMIN_KEY, TRITON_ADMIN_VALUE.
+tests/deploy/test_chart_processes.py runs it against a real tritonserver with a stand-in aws. */}}
+{{- define "mangaassist.triton.modelSyncScript" -}}
+set -u
+command -v curl >/dev/null 2>&1 || { echo "model-sync: curl is missing from the image" >&2; exit 1; }
+cd "$MODELS"
+pending=""
+while :; do
+  sleep "$SYNC_INTERVAL_SECONDS"
+  out=$(aws s3 sync --no-progress "$MODEL_REPOSITORY_URI" .{{ range .Values.triton.modelRepository.s3.extraSyncArgs }} {{ . | squote }}{{ end }}) || { echo "model-sync: sync failed; retrying" >&2; continue; }
+  changed=$({ printf '%s\n' "$out" | sed -n 's#^download: .* to \(\./\)\{0,1\}\([^/]*\)/.*#\2#p'; printf '%s\n' $pending; } | grep -v '^$' | sort -u)
+  [ -n "$changed" ] || continue
+  pending=""
+  for pass in model ensemble; do
+    for m in $changed; do
+      kind=model
+      if grep -q 'platform: *"ensemble"' "$m/config.pbtxt" 2>/dev/null; then kind=ensemble; fi
+      [ "$kind" = "$pass" ] || continue
+      if curl -fsS -X POST -H "$ADMIN_KEY: $TRITON_ADMIN_VALUE" -o /dev/null "$TRITON_HTTP/v2/repository/models/$m/load"; then
+        echo "model-sync: loaded $m"
+      else
+        echo "model-sync: Triton did not load $m (the loaded one keeps serving); trying again after the next sync" >&2
+        pending="$pending $m"
+      fi
+    done
+  done
+done
 {{- end -}}
 
 {{/* Pod and container security contexts (restricted profile). */}}
@@ -201,6 +257,24 @@ deploy/helm/settings_schema.py): unknown settings and server.auth_tokens (a Secr
 {{- end -}}
 {{- if and $t.autoscaling.enabled (gt (int $t.autoscaling.minReplicas) (int $t.autoscaling.maxReplicas)) -}}
 {{- fail "triton.autoscaling.minReplicas must not exceed maxReplicas" -}}
+{{- end -}}
+{{- if and $t.enabled (eq $t.modelControl.mode "explicit") (not (and $t.restrictedProtocols.enabled (has "model-repository" $t.restrictedProtocols.protocols))) -}}
+{{- fail "triton.modelControl.mode \"explicit\" opens Triton's model load/unload API: keep it behind the admin key (triton.restrictedProtocols.enabled with \"model-repository\" in its protocols)" -}}
+{{- end -}}
+{{- if and $t.enabled (gt (int $t.modelRepository.s3.syncIntervalSeconds) 0) (or (ne $t.modelControl.mode "explicit") (ne $t.modelRepository.source "s3")) -}}
+{{- fail "triton.modelRepository.s3.syncIntervalSeconds needs triton.modelControl.mode \"explicit\" and modelRepository.source \"s3\" (the sidecar loads what it synced through the repository API)" -}}
+{{- end -}}
+{{- $r := .Values.rollout -}}
+{{- if $r.enabled -}}
+{{- $c := $r.config -}}
+{{- $canary := false -}}
+{{- if $c.canary }}{{ if gt (float64 (default 0 $c.canary.percent)) 0.0 }}{{ $canary = true }}{{ end }}{{ end -}}
+{{- if and $c.canary (eq (toString $c.canary.version) (toString $c.stable)) -}}
+{{- fail (printf "rollout.config.canary.version (%v) is the stable version" $c.canary.version) -}}
+{{- end -}}
+{{- if and (not $r.registry.existingClaim) (or (ne (toString $c.stable) (toString $r.defaultVersion)) $canary) -}}
+{{- fail (printf "rollout.config (stable %v%s) names a version that cannot answer customers without its gate record: set rollout.registry.existingClaim (the registry holding mlflow.db), or keep stable = rollout.defaultVersion (%v) and no canary" $c.stable (ternary (printf ", canary %v" (default "" $c.canary.version)) "" $canary) $r.defaultVersion) -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq (toString $e.rollingUpdate.maxSurge) "0") (eq (toString $e.rollingUpdate.maxUnavailable) "0") -}}
 {{- fail "ensemble.rollingUpdate: maxSurge and maxUnavailable cannot both be 0" -}}
