@@ -418,6 +418,7 @@ class TriggerSettings:
     p99_ms: float = 0.0
     #: 6. cost per answered turn (LLM tokens at ``llm`` prices + Triton at ``triton_usd_per_turn``) above this
     cost_per_turn_usd: float = 0.002
+    #: Triton's cost of a model-path turn until the service's cost job (costs.*) has measured one: then its figure
     triton_usd_per_turn: float = 7.1e-06  # measured (README: classify + embed + adapter path on Triton)
     #: 7. classifier confidence: mean confidence of model-decided turns below this
     min_confidence: float = 0.85

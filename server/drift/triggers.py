@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -334,6 +334,8 @@ class TriggerMonitor(PeriodicJob):
         self.interval_s, self.window_s, self.max_samples = settings.triggers.interval_s, settings.triggers.window_s, max_samples
         self.clock = clock
         self.last: dict[str, TriggerResult] | None = None
+        #: the measured Triton cost of a model-path turn (the cost job's last interval), or None: the setting's
+        self.triton_usd_per_turn: Callable[[], float | None] = lambda: None
 
     async def run_once(self) -> dict[str, TriggerResult]:
         results = await asyncio.to_thread(self._compute, self.clock())
@@ -349,4 +351,6 @@ class TriggerMonitor(PeriodicJob):
         w = self.window_s
         reference = self.store.records(now - 2 * w, now - w, limit=self.max_samples, sample=True)
         current = self.store.records(now - w, now, limit=self.max_samples, sample=True)
-        return evaluate(current, reference, self.config)
+        measured = self.triton_usd_per_turn()
+        config = self.config if measured is None else replace(self.config, triton_usd_per_turn=measured)
+        return evaluate(current, reference, config)

@@ -47,6 +47,7 @@ class PeriodicJob:
 
 def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, supervisor: Any = None) -> list[Any]:
     jobs: list[Any] = []
+    triggers = None
     if settings.drift.enabled and traffic.store is not None:
         from server.drift.monitor import DriftMonitor
 
@@ -54,7 +55,8 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
     if settings.triggers.enabled and traffic.store is not None:
         from server.drift.triggers import TriggerMonitor
 
-        jobs.append(TriggerMonitor(settings, traffic.store, metrics))
+        triggers = TriggerMonitor(settings, traffic.store, metrics)
+        jobs.append(triggers)
     url = settings.costs.triton_metrics_url or (supervisor.triton.metrics_url if supervisor is not None else "")
     if url:
         from server.traffic.cost import TritonCostMonitor, ensemble_names
@@ -63,8 +65,13 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
         # the repository's ensembles when it is on this machine, else the ones the service calls (DESIGN.md)
         ensembles = ensemble_names(settings.paths.triton_repository) or frozenset(
             {t.classifier_model, t.embedder_model, t.reranker_model})
-        jobs.append(TritonCostMonitor(url, c.instance_usd_per_hour, c.instance_capacity, c.interval_s, metrics,
-                                      ensembles=ensembles))
+        cost_job = TritonCostMonitor(url, c.instance_usd_per_hour, c.instance_capacity, c.interval_s, metrics,
+                                     ensembles=ensembles)
+        jobs.append(cost_job)
+        if triggers is not None:  # the cost-per-turn trigger prices a model-path turn at the measured Triton cost
+            path = (t.classifier_model, t.embedder_model, t.adapter_model)
+            triggers.triton_usd_per_turn = lambda: (None if cost_job.last is None
+                                                    else sum(cost_job.last.per_inference_usd.get(m, 0.0) for m in path))
     for job in jobs:
         job.start()
     return jobs

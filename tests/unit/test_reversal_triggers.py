@@ -153,3 +153,28 @@ def test_an_older_store_gains_the_hallucination_column(tmp_path):
     store = SQLiteTrafficStore(str(path))
     write_all(store, window(0.0, random.Random(2))[:3])
     assert store.set_hallucination("0", 0.9) and store.records()[0].hallucination == 0.9
+
+
+async def test_cost_per_turn_uses_the_measured_triton_cost_when_the_service_measures_it(tmp_path):
+    from server.traffic.cost import TritonCost, TritonCostMonitor
+    from server.traffic.monitors import start_monitors
+
+    rng = random.Random(7)
+    store = load(tmp_path, window(HOUR, rng, "b"), window(0.0, rng, "a"), {})
+
+    class Traffic:
+        pass
+
+    Traffic.store = store
+    settings = Settings().replace(drift={"enabled": False}, costs={"triton_metrics_url": "http://127.0.0.1:9/metrics", "interval_s": 3600},
+                                  triggers={"interval_s": 3600})
+    jobs = start_monitors(settings, Traffic(), None, CollectorRegistry())
+    for job in jobs:
+        await job.stop()
+    triggers, cost = (next(j for j in jobs if isinstance(j, cls)) for cls in (TriggerMonitor, TritonCostMonitor))
+    triggers.clock = lambda: 2 * HOUR
+    assert not (await triggers.run_once())["cost_per_turn"].crossed  # nothing measured yet: the setting's $7.1e-6
+    t = settings.triton  # a measured interval where the model path costs $0.001 a call per model
+    cost.last = TritonCost(60.0, 0.5, {t.classifier_model: 1e-3, t.embedder_model: 1e-3, t.adapter_model: 1e-3, "reranker": 1.0}, {}, {})
+    result = (await triggers.run_once())["cost_per_turn"]
+    assert result.crossed and result.value == pytest.approx((0.0004 * 320 + 0.003 * 960) / 960, rel=0.05)

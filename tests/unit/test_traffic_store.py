@@ -71,6 +71,36 @@ def test_feedback_attaches_to_the_logged_turn(traffic_store):
     assert [r.feedback for r in traffic_store.records()] == ["", "down"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_hallucination_score_attaches_and_an_older_table_gains_its_column(backend, tmp_path, request):
+    """A table created before the ``hallucination`` column (the reversal triggers read it) is upgraded at open."""
+    old_columns = "ts DOUBLE PRECISION NOT NULL, request_id text, intent text"
+    if backend == "sqlite":
+        import sqlite3
+
+        path = str(tmp_path / "old.db")
+        with sqlite3.connect(path) as db:
+            db.execute(f"CREATE TABLE traffic (id INTEGER PRIMARY KEY AUTOINCREMENT, {old_columns})")
+            db.execute("INSERT INTO traffic (ts, request_id, intent) VALUES (1.0, 'old', 'chitchat')")
+        open_store = lambda: SQLiteTrafficStore(path)  # noqa: E731
+    else:
+        import psycopg
+
+        dsn, table = request.getfixturevalue("pg_dsn"), f"traffic_{next(_TABLES)}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {table} (id BIGSERIAL PRIMARY KEY, {old_columns})")
+            conn.execute(f"INSERT INTO {table} (ts, request_id, intent) VALUES (1.0, 'old', 'chitchat')")
+        open_store = lambda: PostgresTrafficStore(dsn, table=table)  # noqa: E731
+    store = open_store()
+    store.write([rec(2.0, "new", intent="recommendation")])
+    assert store.set_hallucination("new", 0.82) and not store.set_hallucination("missing", 0.1)
+    assert [(r.request_id, r.hallucination) for r in store.records()] == [("old", None), ("new", 0.82)]
+    store.close()
+    store = open_store()  # opening an upgraded table again changes nothing
+    assert store.records()[-1].hallucination == 0.82
+    store.close()
+
+
 def test_postgres_reconnects_after_the_server_drops_the_connection(pg_dsn):
     import psycopg
 
