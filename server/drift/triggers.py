@@ -309,6 +309,7 @@ def metrics_for(metrics: Any = None) -> TriggerMetrics:
 
 
 def export(m: TriggerMetrics, results: Mapping[str, TriggerResult]) -> None:
+    m.scope_value.clear()  # a tier/intent gone from this window must not keep its last value
     for r in results.values():
         m.threshold.labels(r.name).set(r.threshold)
         m.samples.labels(r.name).set(r.samples)

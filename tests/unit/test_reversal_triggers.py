@@ -130,6 +130,20 @@ async def test_a_thin_window_judges_nothing(tmp_path):
     assert not any(r.crossed for r in results.values()) and results["guardrail_block_rate"].value is None
 
 
+async def test_a_scope_gone_from_the_window_drops_its_gauge(tmp_path):
+    rng = random.Random(3)
+    current = [replace(r, tier="large") if r.tier == "small" else r for r in window(HOUR, rng, "b")]
+    store = load(tmp_path, current, window(0.0, rng, "a"), {})
+    registry = CollectorRegistry()
+    monitor = TriggerMonitor(Settings(), store, TriggerMetrics(registry), clock=lambda: 2 * HOUR)
+    await monitor.run_once()
+    labels = {"trigger": "cost_per_turn", "scope": "large"}
+    assert registry.get_sample_value("mangaassist_reversal_trigger_scope_value", labels) > 0
+    monitor.clock = lambda: 3 * HOUR  # the next hour has no traffic at all
+    await monitor.run_once()
+    assert registry.get_sample_value("mangaassist_reversal_trigger_scope_value", labels) is None
+
+
 def test_the_offline_command_reads_the_same_verdicts_from_the_log(tmp_path, capsys):
     rng = random.Random(7)
     reference, current = window(0.0, rng, "a"), window(HOUR, rng, "b")
