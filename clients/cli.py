@@ -6,7 +6,9 @@
     mangaassist health [--service readiness]  # exit status 0 only when SERVING
     mangaassist describe
     mangaassist eval --gate --challenger N [--triton URL] [--lifecycle-dir DIR]   # the model gate (model lifecycle)
-    mangaassist model {baseline,train,gate,rollout,promote,rollback,status} ...  # model_repository/lifecycle/cli.py
+    mangaassist model {baseline,train,gate,rollout,promote,rollback,status,retrain} ...  # model_repository/lifecycle/cli.py
+    mangaassist retrain LABELLED... [--triton URL]   # the flywheel: labelled rows -> new version -> gate -> shadow
+    mangaassist drift {report,cost,label-export,label-import} ...   # the traffic log's reports (server/drift)
     mangaassist eval [--golden PATH] [--data DIR] [--summary PATH] [--out DIR] [--gate] [--threshold k=v]...
                      [--budget tier=ms]... [--concurrency N] [--limit N] [--filter-intent I] [--per-intent N] [--stream-sample N]
                      [--export-raters CSV] [--import-raters CSV]
@@ -96,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     model = sub.add_parser("model", add_help=False,
                            help="model versions: baseline, train, gate, rollout, promote, rollback, status (`model -h`)")
     model.add_argument("rest", nargs=argparse.REMAINDER)
+    for name, text in (("retrain", "labelled flywheel rows -> new classifier version -> gate -> shadow (`retrain -h`)"),
+                       ("drift", "drift / cost reports, label-export, label-import over the traffic log (`drift -h`)")):
+        sub.add_parser(name, add_help=False, help=text).add_argument("rest", nargs=argparse.REMAINDER)
     conv = sub.add_parser("eval-conversations", help="judge follow-ups on multi-turn conversations, with and without memory")
     conv.add_argument("--conversations", default=".build/golden/conversations.jsonl", help="conversations JSONL")
     conv.add_argument("--out", default="benchmarks/results/conversations", help="where conversations.json/.md go")
@@ -110,6 +115,14 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
         from model_repository.lifecycle.cli import main as model_main
 
         return model_main(argv[1:], stdout or sys.stdout)
+    if argv[:1] == ["retrain"]:  # = `mangaassist model retrain ...` (the flywheel's last step)
+        from model_repository.lifecycle.cli import main as model_main
+
+        return model_main(argv, stdout or sys.stdout)
+    if argv[:1] == ["drift"]:  # runs `python -m server.drift ...`: the service side's reports over its traffic log
+        import subprocess
+
+        return subprocess.call([sys.executable, "-m", "server.drift", *argv[1:]])
     args = _parser().parse_args(argv)
     out = stdout or sys.stdout
     if args.command == "eval" and args.challenger:

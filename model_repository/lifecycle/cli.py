@@ -9,6 +9,7 @@
     mangaassist model promote    N [--triton URL]...  # refused without a passing gate record; champion := N, stable := N
     mangaassist model rollback     [--triton URL]...  # a canary: removed; else champion/stable := the previous champion
     mangaassist model status              # versions, lineage, gate records, aliases, the rollout file
+    mangaassist retrain LABELLED... [--triton URL] [--max-steps N]   # flywheel rows -> train -> load -> gate -> shadow
 
 Common: ``--lifecycle-dir`` (registry: mlflow.db, artefacts; default .lifecycle), ``--repository`` (the Triton
 repository holding the versions; default <lifecycle-dir>/triton), ``--rollout-file`` (default
@@ -107,6 +108,19 @@ def parser() -> argparse.ArgumentParser:
     _serving(rb)
     s = sub.add_parser("status", help="versions, lineage, gate records, aliases and the rollout file")
     _common(s)
+    rt = sub.add_parser("retrain", help="labelled flywheel rows -> a new version from the champion -> Triton load -> "
+                        "gate -> shadow (model_repository/lifecycle/flywheel.py)")
+    _common(rt)
+    rt.add_argument("labelled", nargs="+", type=Path, help="Label Studio JSON export(s) or JSONL text/label rows")
+    rt.add_argument("--seed", type=int, default=7)
+    rt.add_argument("--max-train", type=int, default=512, help="class-balanced replay rows of the training split")
+    rt.add_argument("--max-steps", type=int, default=40)
+    rt.add_argument("--batch-size", type=int, default=32)
+    rt.add_argument("--lr", type=float, default=3e-5)
+    rt.add_argument("--extra-share", type=float, default=0.25, help="share of each batch from the flywheel rows")
+    rt.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="gate threshold override")
+    rt.add_argument("--no-shadow", action="store_true", help="gate only; leave the rollout file alone")
+    gate_arguments(rt)
     return p
 
 
@@ -142,6 +156,33 @@ def run_gate_command(args: argparse.Namespace, thresholds: list[str], out: TextI
         print(line, file=out)
     print(f"gate: {'PASS' if report.passed else 'FAIL'} (recorded in the registry)", file=out)
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
+
+
+def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: TextIO) -> int:
+    from clients.evaluation.gate import parse_pairs
+    from model_repository.lifecycle import flywheel, versions
+
+    spec = versions.VersionSpec(seed=args.seed, max_train=args.max_train or None, max_steps=args.max_steps,
+                                batch_size=args.batch_size, lr=args.lr, extra_share=args.extra_share)
+    result = flywheel.retrain(
+        args.labelled, build_dir=args.build_dir, repo=repo, registry=_registry(args), lifecycle_dir=args.lifecycle_dir,
+        rollout_file=rollout_file, triton_url=args.triton, spec=spec,
+        gate_overrides=parse_pairs(args.threshold, "--threshold"), shadow=not args.no_shadow,
+        gate_kwargs={"requests": args.requests, "seconds": args.seconds, "concurrency": args.concurrency},
+        log=lambda line: print(line, file=out, flush=True))
+    f = result.fixed
+    print(f"retrain: version {result.version} from champion {result.champion}; flywheel rows {result.flywheel_rows} "
+          f"({result.added} new): champion right on {f['champion_right']}/{f['n']}, version {result.version} on "
+          f"{f['challenger_right']}/{f['n']} (fixed {f['fixed']}, broke {f['broken']}; rows it learnt)", file=out)
+    for line in result.gate.lines():
+        print(line, file=out)
+    if not result.gate.passed:
+        print(f"retrain: gate FAIL -- version {result.version} stays out of the rollout", file=out)
+        return EXIT_GATE_FAILED
+    where = f"in shadow ({rollout_file})" if result.shadow else "gated (--no-shadow: rollout file untouched)"
+    print(f"retrain: gate PASS -- version {result.version} {where}; next: mangaassist model rollout --stable "
+          f"{result.champion} --canary {result.version}:10, then promote", file=out)
+    return EXIT_OK
 
 
 def _write_rollout(path: Path, data: dict, registry, repo: Path | None) -> None:
@@ -188,6 +229,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return EXIT_OK
         if args.cmd == "gate":
             return run_gate_command(args, args.threshold, out)
+        if args.cmd == "retrain":
+            return _retrain(args, repo, rollout_file, out)
         reg = _registry(args)
         if args.cmd == "rollout":
             data: dict = {"stable": args.stable}
@@ -229,7 +272,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             print(json.dumps({"model": versions.MODEL, "versions": rows, "rollout_file": str(rollout_file),
                               "rollout": rollout}, indent=2), file=out)
             return EXIT_OK
-    except (GateRequired, rollout_config.RolloutRefused, ValueError, FileNotFoundError) as err:
+    except (GateRequired, rollout_config.RolloutRefused, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_REFUSED
     except LoadFailed as err:  # the change is made; a Triton did not load it

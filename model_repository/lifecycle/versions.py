@@ -16,7 +16,6 @@ version directories at start-up, or on a repository load in ``--model-control-mo
 from __future__ import annotations
 
 import json
-import math
 import random
 import shutil
 import time
@@ -53,6 +52,12 @@ class VersionSpec:
     shuffle_labels: bool = False  # the deliberately worse challenger
     layers: int | None = None  # keep the first N encoder layers (a smaller variant)
     quantize: bool = False  # serve the int8 dynamic-quantised graph instead of fp32
+    #: the flywheel (``mangaassist retrain``): labelled production rows (JSONL text/label) learnt on top of a
+    #: class-balanced replay of the training split (``max_train`` rows), ``extra_share`` of every batch; the
+    #: replay rows learn the parent's own probabilities (distillation), so what the parent got right stays put
+    extra_train: str | None = None
+    extra_share: float = 0.25
+    distill: bool = True
     note: str = ""
 
 
@@ -120,6 +125,21 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _balanced(rows: list[dict[str, Any]], n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """``n`` rows, as even across labels as the data allows (a replay that keeps every class in view)."""
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_label.setdefault(r["label"], []).append(r)
+    for group in by_label.values():
+        rng.shuffle(group)
+    out: list[dict[str, Any]] = []
+    while len(out) < min(n, len(rows)):
+        for group in by_label.values():
+            if group and len(out) < n:
+                out.append(group.pop())
+    return out
+
+
 def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Path) -> dict[str, Any]:
     """Fine-tune ``parent_hf`` (or the base encoder) per ``vspec``; the HF model + tokenizer go to ``out_hf``."""
     import torch
@@ -131,8 +151,9 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
     seed_everything(vspec.seed)
     rng = random.Random(vspec.seed)
     rows = _rows(data_dir / "intents" / "train.jsonl")
+    extra = _rows(Path(vspec.extra_train)) if vspec.extra_train else []
     if vspec.max_train:
-        rows = rng.sample(rows, min(vspec.max_train, len(rows)))
+        rows = _balanced(rows, vspec.max_train, rng) if extra else rng.sample(rows, min(vspec.max_train, len(rows)))
     labels = [LABEL_TO_ID[r["label"]] for r in rows]
     if vspec.shuffle_labels:
         rng.shuffle(labels)
@@ -145,34 +166,57 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
         encoder = model.base_model.encoder
         encoder.layer = encoder.layer[: vspec.layers]
         model.config.num_hidden_layers = vspec.layers
+
+    def encode(texts: list[str]) -> Any:
+        return model_inputs(model, tok(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"))
+
+    # targets: one-hot labels, or the parent's probabilities on replay rows (flywheel + distill)
+    targets = torch.nn.functional.one_hot(torch.tensor(labels), len(INTENT_LABELS)).float()
+    if extra and vspec.distill and parent_hf is not None:
+        model.eval()
+        with torch.inference_mode():
+            targets = torch.cat([torch.softmax(model(**encode([r["text"] for r in rows[i : i + 64]])).logits, -1)
+                                 for i in range(0, len(rows), 64)])
+    extra_targets = torch.nn.functional.one_hot(torch.tensor([LABEL_TO_ID[r["label"]] for r in extra], dtype=torch.long),
+                                                len(INTENT_LABELS)).float() if extra else None
+    n_extra = max(1, round(vspec.batch_size * vspec.extra_share)) if extra else 0
+    n_replay = vspec.batch_size - n_extra
     optimizer = torch.optim.AdamW(model.parameters(), lr=vspec.lr, weight_decay=0.01)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.05)
-    per_epoch = math.ceil(len(rows) / vspec.batch_size)
+    # no smoothing when the replay learns the parent's own probabilities: smoothed, they would pull every
+    # confident answer of the parent towards uncertainty (and some of them over a decision boundary)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.0 if extra and vspec.distill and parent_hf else 0.05)
     started, step, losses = time.perf_counter(), 0, []
+    replay_order: list[int] = []
+    extra_order: list[int] = []
     model.train()
     while step < vspec.max_steps:
-        order = list(range(len(rows)))
-        rng.shuffle(order)
-        for i in range(per_epoch):
-            idx = order[i * vspec.batch_size : (i + 1) * vspec.batch_size]
-            enc = tok([rows[j]["text"] for j in idx], padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt")
-            loss = loss_fn(model(**model_inputs(model, enc)).logits, torch.tensor([labels[j] for j in idx]))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-            step += 1
-            if step >= vspec.max_steps:
-                break
+        if len(replay_order) < n_replay:
+            replay_order += rng.sample(range(len(rows)), len(rows))
+        idx, replay_order = replay_order[:n_replay], replay_order[n_replay:]
+        texts, target = [rows[j]["text"] for j in idx], targets[idx]
+        if n_extra:
+            if len(extra_order) < n_extra:
+                extra_order += rng.sample(range(len(extra)), len(extra)) * (1 + n_extra // len(extra))
+            eidx, extra_order = extra_order[:n_extra], extra_order[n_extra:]
+            texts += [extra[j]["text"] for j in eidx]
+            target = torch.cat([target, extra_targets[eidx]])
+        loss = loss_fn(model(**encode(texts)).logits, target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+        step += 1
     model.eval()
     model.save_pretrained(out_hf)
     tok.save_pretrained(out_hf)
-    used = json.dumps([[r["text"], y] for r, y in zip(rows, labels)], ensure_ascii=False)
+    used = json.dumps([[r["text"], y] for r, y in zip(rows, labels)] + [[r["text"], r["label"]] for r in extra],
+                      ensure_ascii=False)
     import hashlib
 
     return {
         "train_examples": len(rows),
+        "flywheel_examples": len(extra),
         "steps": step,
         "train_seconds": round(time.perf_counter() - started, 1),
         "final_loss": round(float(np.mean(losses[-5:])), 4) if losses else None,

@@ -73,6 +73,8 @@ BUILD_SIDE_IMPORTS: dict[str, str] = {
     "server.hallucination.facts": "the scorer trains on the source/claim texts the service scores",
     "server.llm.prompts": "the LLM export is measured on the service's real tier prompt",
     # The model lifecycle: one definition of each file/record both sides read or write.
+    "server.drift.labels": "the labelling queue's formats: label-export writes Label Studio tasks, `mangaassist "
+    "retrain` (lifecycle/flywheel.py) reads the labelled export back -- one reader for both",
     "server.rollout.config": "the rollout file: written by `mangaassist model` (lifecycle/cli.py), read by the service",
     "server.rollout.gate_records": "the registry's read side: what may answer customers, checked by the service "
     "before a rollout and by the registry before a promotion (MLflow only)",
@@ -87,6 +89,7 @@ BUILD_SIDE_TRANSITIVE: dict[str, str] = {
     "server.stages": "the package (empty __init__)",
     "server.llm": "the package (empty __init__)",
     "server.rollout": "the package (docstring only)",
+    "server.drift": "the package (docstring only)",
     "server.errors": "the rollout file's RolloutRefused (the error hierarchy imports nothing)",
     "server.retrieval._compat": "milvus_index's pkg_resources shim (standard library only)",
     "server.llm.answer_format": "prompts' answer format (imports server.ids only)",
