@@ -203,3 +203,19 @@ def test_rejections(chart):
     # the default version with no canary needs no registry
     yaml.safe_load(chart.render({"rollout": {"enabled": True}}, name=RELEASE, namespace=NAMESPACE)[
         "mangaassist/templates/rollout-configmap.yaml"])
+
+
+def test_rollout_alerts_read_the_metric_the_service_exports(chart):
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    RolloutController(load_settings(env={}).rollout, backend=None, feedback=FeedbackStore(),
+                      version_ready=None, gate_check=None, registry=registry).m_changes.labels("refused").inc()
+    exported = {s.name for m in registry.collect() for s in m.samples}
+    rule = render(chart, {"monitoring": {"enabled": True}}).get("PrometheusRule", RELEASE)
+    group = next(g for g in rule["spec"]["groups"] if g["name"] == "mangaassist.rollout")
+    alerts = {r["alert"]: r["expr"] for r in group["rules"]}
+    assert set(alerts) == {"MangaAssistCanaryRolledBack", "MangaAssistRolloutRefused"}
+    for expr in alerts.values():
+        assert "mangaassist_rollout_changes_total" in expr and "mangaassist_rollout_changes_total" in exported
+    assert 'outcome="rolled_back"' in alerts["MangaAssistCanaryRolledBack"]

@@ -90,7 +90,7 @@ class Caller(threading.Thread):
                 self.clf.probs([f"is volume {i % 30} of one piece in stock?"], self.versions[i % len(self.versions)])
                 self.done += 1
             except Exception as err:  # noqa: BLE001 -- recorded, asserted empty
-                self.errors.append(repr(err))
+                self.errors.append(f"{type(err).__name__}: {err}")
             i += 1
             time.sleep(0.01)
 
@@ -260,6 +260,8 @@ def test_a_new_version_loads_into_the_running_triton_with_no_failed_request(worl
     import tritonclient.grpc as grpcclient
 
     live = world.live
+    print(f"[lifecycle e2e] train --triton under a caller: {live['seconds']} s, {live['calls_total']} calls, "
+          f"{len(live['errors'])} failed")
     assert live["exit"] == lifecycle_cli.EXIT_OK, live
     assert world.bad not in ("1", world.good)
     client = grpcclient.InferenceServerClient(world.triton.grpc_url)
@@ -291,6 +293,8 @@ def test_bad_challenger_fails_the_gate_and_can_never_be_promoted(world, tmp_path
     failed = {c.name for c in report.checks if c.status == "FAIL"}
     assert {"accuracy", "max_class_drop"} <= failed, report.lines()
     # the answers too: the golden sample answered with the shuffled classifier loses relevance
+    print(f"[lifecycle e2e] bad v{world.bad} answers: "
+          f"{ {k: v for k, v in report.figures['answers'].items() if k != 'worse'} }")
     assert "answer_relevance_drop" in failed, report.figures["answers"]
     assert report.figures["answers"]["differing"] > 0
     with pytest.raises(GateRequired, match="failed its gate"):
@@ -309,6 +313,7 @@ def test_good_challenger_passes_the_gate(world):
     assert world.registry.version(MODEL, world.good).gate_passed
     assert report.figures["max_class_drop"] <= 0.02
     answers = report.figures["answers"]
+    print(f"[lifecycle e2e] good v{world.good} answers: { {k: v for k, v in answers.items() if k != 'worse'} }")
     assert answers["records"] == ANSWERS.sample and answers["errors"] == 0, answers
     assert all(c.status == "pass" for c in report.checks if c.name.startswith("answer_")), report.lines()
 
