@@ -101,3 +101,27 @@ def test_a_challenger_identical_to_the_champion_passes():
              "answered_intent": "chitchat", "answer": "hi"}]
     figures = gate_answers.compare(rows, rows, champion="1", challenger="2", differing=[])
     assert all(Check(n, op, v, figures[n]).status == "pass" for n, (op, v) in gate_answers.CHECKS.items())
+
+
+def test_gate_commands_pass_the_answer_options(monkeypatch, tmp_path):
+    """`mangaassist eval --gate --challenger N` and `mangaassist model gate` both hand the answer options to the gate."""
+    from clients import cli as client_cli
+    from model_repository.lifecycle import cli as lifecycle_cli
+    from model_repository.lifecycle import gate as gate_module
+
+    seen = []
+
+    def fake_gate(url, challenger, *, answers, **kwargs):
+        seen.append((url, challenger, answers))
+        raise ValueError("stop here")  # reported as a refusal (exit 2): nothing else runs
+
+    monkeypatch.setattr(gate_module, "gate_and_record", fake_gate)
+    code = client_cli.main(["eval", "--gate", "--challenger", "3", "--triton", "t:1", "--answer-sample", "7",
+                            "--golden", str(tmp_path / "g.jsonl"), "--lifecycle-dir", str(tmp_path)])
+    assert code == lifecycle_cli.EXIT_REFUSED
+    code = lifecycle_cli.main(["gate", "--challenger", "4", "--triton", "t:2", "--answer-sample", "0",
+                               "--service-config", str(tmp_path / "c.yaml"), "--lifecycle-dir", str(tmp_path)])
+    assert code == lifecycle_cli.EXIT_REFUSED
+    (u1, c1, a1), (u2, c2, a2) = seen
+    assert (u1, c1, a1.sample, a1.golden) == ("t:1", "3", 7, tmp_path / "g.jsonl")
+    assert (u2, c2, a2.sample, a2.service_config) == ("t:2", "4", 0, tmp_path / "c.yaml")
