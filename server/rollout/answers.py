@@ -130,6 +130,8 @@ async def answer_records(
 ) -> dict[str, Any]:
     """The champion answers every record (probing the challenger's route at each classify call); the challenger
     answers the records it routes differently (``every``: all of them -- the test of the claim above)."""
+    if str(champion) == str(challenger):
+        raise ValueError(f"champion and challenger are both version {champion}")
     from server.llm.router import TierRouter
     from server.llm.templates import TemplateTier
     from server.metrics import Metrics
