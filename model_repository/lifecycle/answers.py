@@ -113,6 +113,8 @@ def compare(base_rows: Sequence[dict[str, Any]], new_rows: Sequence[dict[str, An
     out["rates"][champion]["fabricated"], out["rates"][challenger]["fabricated"] = fab_a, fab_b
     out["answer_fabricated_increase"] = fab_b - fab_a
     out["errors"] = sum(bool(r.get("error")) for r in (*base_rows, *new_rows))
+    # answers the pipeline marked degraded (a model call it gave up on): the comparison is then less fair -- reported
+    out["degraded"] = sum(bool(r.get("degraded")) for r in (*base_rows, *new_rows))
     by_id = {r["id"]: r for r in base_rows}
     worse = []
     for r in new_rows:

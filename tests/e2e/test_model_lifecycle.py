@@ -75,20 +75,34 @@ def ports_in_range(n: int, lo: int = 51300, hi: int = 51400) -> list[int]:
 
 
 class Caller(threading.Thread):
-    """Classifies on the given versions in a loop (the served path: tokenizer -> versioned model) until stopped;
-    every failure is kept."""
+    """Classifies in a loop until stopped, in turn on each given version (the service's versioned path: tokenizer ->
+    versioned model) and through the ``intent_classifier`` ensemble (the no-rollout path, reloaded too); every failure
+    is kept, and the calls per path counted."""
 
     def __init__(self, url: str, versions_: list[str]) -> None:
         super().__init__(daemon=True)
         self.clf, self.versions, self.errors, self.done = TritonClassifier(url), versions_, [], 0
+        self.url, self.per_path = url, {}
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        import numpy as np
+        import tritonclient.grpc as grpcclient
+
+        ensemble = grpcclient.InferenceServerClient(self.url)
+        paths = [*self.versions, versions.ENSEMBLE]
         i = 0
         while not self.stopped.is_set():
+            path, text = paths[i % len(paths)], f"is volume {i % 30} of one piece in stock?"
             try:
-                self.clf.probs([f"is volume {i % 30} of one piece in stock?"], self.versions[i % len(self.versions)])
+                if path == versions.ENSEMBLE:
+                    inp = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
+                    inp.set_data_from_numpy(np.array([[text.encode()]], dtype=object))
+                    assert ensemble.infer(path, [inp]).as_numpy("PROBS").shape == (1, 8)
+                else:
+                    self.clf.probs([text], path)
                 self.done += 1
+                self.per_path[path] = self.per_path.get(path, 0) + 1
             except Exception as err:  # noqa: BLE001 -- recorded, asserted empty
                 self.errors.append(f"{type(err).__name__}: {err}")
             i += 1
@@ -126,7 +140,7 @@ def world(tmp_path_factory) -> Any:
         live = {"exit": code, "seconds": round(time.perf_counter() - started, 1), "calls": caller.done}
         time.sleep(1.0)  # and on past the load
         caller.stop()
-        live.update(errors=caller.errors, calls_total=caller.done)
+        live.update(errors=caller.errors, calls_total=caller.done, per_path=caller.per_path)
         bad = registry.version(MODEL, versions.versions_in(repo)[-1])
         yield type("World", (), {"repo": repo, "life": life, "registry": registry, "good": good.triton_version,
                                  "bad": bad.triton_version, "triton": triton, "gated": {}, "live": live})()
@@ -260,8 +274,8 @@ def test_a_new_version_loads_into_the_running_triton_with_no_failed_request(worl
     import tritonclient.grpc as grpcclient
 
     live = world.live
-    print(f"[lifecycle e2e] train --triton under a caller: {live['seconds']} s, {live['calls_total']} calls, "
-          f"{len(live['errors'])} failed")
+    print(f"[lifecycle e2e] train --triton under a caller: {live['seconds']} s, {live['calls_total']} calls "
+          f"{live['per_path']}, {len(live['errors'])} failed")
     assert live["exit"] == lifecycle_cli.EXIT_OK, live
     assert world.bad not in ("1", world.good)
     client = grpcclient.InferenceServerClient(world.triton.grpc_url)
@@ -270,6 +284,7 @@ def test_a_new_version_loads_into_the_running_triton_with_no_failed_request(worl
     probs = TritonClassifier(world.triton.grpc_url).probs(["where is my order?"], world.bad)
     assert probs.shape == (1, 8)
     assert live["errors"] == [] and live["calls_total"] > 50, (live["errors"][:3], live["calls_total"])
+    assert min(live["per_path"].values()) > 10 and len(live["per_path"]) == 3, live["per_path"]
 
 
 def test_versions_have_lineage_in_the_registry(world):
