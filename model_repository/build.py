@@ -181,6 +181,12 @@ class Builder:
 
     def served_onnx(self, name: str, flavour: str = "cpu") -> Path:
         report = json.loads((self.models / name / "manifest.json").read_text())["report"]
+        if name == "reranker" and flavour == "cpu":
+            from model_repository import quantize
+
+            cheaper = quantize.served_file(self.models)
+            if cheaper is not None:
+                return cheaper
         if name == "embedding_adapter":
             return self.models / name / "model.onnx"
         return self.models / name / "onnx" / f"model.{report[f'served_{flavour}_variant']}.onnx"
@@ -216,6 +222,21 @@ class Builder:
             label="embedding_adapter",
         )
 
+    def first_stage(self) -> Any:
+        """(queries, k) -> (document rows, scores): the served first stage, embedder -> adapter -> inner
+        product over the adapted documents, in-process."""
+        adapter = export.session(self.models / "embedding_adapter" / "model.onnx")
+        doc_adapted = np.load(self.models / "embedding_adapter" / "doc_vectors_adapted.npy")
+        embed = self.embed_fn()
+
+        def retrieve(queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+            q = adapter.run(None, {"EMBEDDING": embed(queries)})[0]
+            sims = q @ doc_adapted.T
+            rows = np.argsort(-sims, axis=1)[:, :k]
+            return rows, np.take_along_axis(sims, rows, axis=1)
+
+        return retrieve
+
     def build_reranker(self) -> dict[str, Any]:
         from model_repository.training.retrieval import evaluate_rerank, train_reranker
 
@@ -231,17 +252,7 @@ class Builder:
             import torch
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-            adapter = export.session(self.models / "embedding_adapter" / "model.onnx")
-            doc_adapted = np.load(self.models / "embedding_adapter" / "doc_vectors_adapted.npy")
-            embed = self.embed_fn()
-
-            def retrieve(queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-                """The served first stage: embedder -> adapter -> inner product over adapted documents."""
-                q = adapter.run(None, {"EMBEDDING": embed(queries)})[0]
-                sims = q @ doc_adapted.T
-                rows = np.argsort(-sims, axis=1)[:, :k]
-                return rows, np.take_along_axis(sims, rows, axis=1)
-
+            retrieve = self.first_stage()
             report = train_reranker(
                 self.data, out, checkpoint=self.checkpoint, retrieve=retrieve, max_queries=self.cfg.reranker_max_queries, max_length=seq
             )
@@ -285,6 +296,12 @@ class Builder:
             return report
 
         return cache.cached_step(self.models / "reranker", key, run, label="reranker")
+
+    def build_reranker_int8(self) -> dict[str, Any]:
+        """The reranker's per-channel int8 variant, served on CPU if it keeps fp32's ordering (quantize.py)."""
+        from model_repository import quantize
+
+        return quantize.build_step(self, self.first_stage)
 
     def build_hallucination_scorer(self) -> dict[str, Any]:
         """The (source, claim) cross-encoder of the async hallucination scorer (training/hallucination.py)."""
@@ -404,6 +421,7 @@ class Builder:
         summary["query_embedder"] = embedder
         summary["embedding_adapter"] = self.build_adapter(embedder)
         summary["reranker"] = self.build_reranker()
+        summary["reranker_int8"] = self.build_reranker_int8()
         summary["hallucination_scorer"] = self.build_hallucination_scorer()
         summary["llm_small"] = self.build_smollm2()
         summary["rule_fast_path"] = self.rules_report()

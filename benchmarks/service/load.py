@@ -64,6 +64,7 @@ async def run_rate(
     degraded: Counter[str] = Counter()
     tiers: Counter[str] = Counter()
     rule_decided = 0
+    rerank: Counter[str] = Counter()  # eligible: the chat retrieved candidates; applied: and the reranker ordered them
 
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.MangaAssistStub(channel)
@@ -89,6 +90,9 @@ async def run_rate(
                 per_stage[t.stage] = per_stage.get(t.stage, 0.0) + t.ms
             for name, ms in per_stage.items():
                 stages.setdefault(name, []).append(ms)
+            if "retrieve" in per_stage:
+                rerank["eligible"] += 1
+                rerank["applied"] += "rerank" in per_stage and "rerank_skipped" not in reply.degraded
 
         start = loop.time()
         tasks = []
@@ -119,6 +123,9 @@ async def run_rate(
         "degraded": dict(degraded),
         "tiers": dict(tiers),
         "rule_decided_share": round(rule_decided / max(1, outcomes["OK"]), 3),
+        "rerank_eligible": rerank["eligible"],
+        "rerank_applied": rerank["applied"],
+        "rerank_applied_share": round(rerank["applied"] / rerank["eligible"], 4) if rerank["eligible"] else None,
         **({"samples": {"e2e_ms": e2e, "stages_ms": stages}} if samples else {}),
     }
 
@@ -135,6 +142,7 @@ def render(runs: Sequence[dict[str, Any]], device: dict[str, Any], command: str,
             common.fmt(r["target_rate"], 0), common.fmt(r["offered_rate"], 1), common.fmt(r["achieved_rate"], 1),
             r["sent"], common.fmt(r["e2e"]["p50_ms"], 1), common.fmt(r["e2e"]["p99_ms"], 1),
             f"{100 * (r['error_rate'] or 0):.1f}%" + (f" {bad}" if bad else ""),
+            f"{r['rerank_applied']}/{r['rerank_eligible']}" if r.get("rerank_eligible") else "—",
             ", ".join(f"{k}: {v}" for k, v in sorted(r["degraded"].items())) or "—",
         ])
     names = [s for s in STAGE_ORDER if any(s in r["stages"] for r in runs)]
@@ -158,8 +166,9 @@ def render(runs: Sequence[dict[str, Any]], device: dict[str, Any], command: str,
         f"Command: `{command}`",
         "",
         common.markdown_table(("target rps", "offered rps", "achieved rps", "requests", "e2e p50 ms", "e2e p99 ms",
-                               "errors", "degraded"), rows),
-        "e2e is measured from each request's scheduled (Poisson) arrival time to its response.",
+                               "errors", "reranked / eligible", "degraded"), rows),
+        "e2e is measured from each request's scheduled (Poisson) arrival time to its response. Eligible: the chat"
+        " retrieved candidates; reranked: the reranker ordered them within its budget.",
         "",
         "Per-stage service time, p50 / p99 ms (from the responses' StageTiming; only requests where the stage ran):",
         "",

@@ -247,7 +247,10 @@ def test_load_report_lists_rates_errors_and_stages():
            "e2e": {"p50_ms": 40.0, "p99_ms": 180.0}, "degraded": {"rerank_skipped": 3},
            "stages": {"classify": {"p50_ms": 20.0, "p99_ms": 60.0}, "zz_custom": {"p50_ms": 1.0, "p99_ms": 2.0}}}
     md = render_load([run], DEVICE, "python -m benchmarks.service.load", {"service_settings": {}})
-    assert "| 10 | 9.8 | 9.7 | 196 | 40.0 | 180.0 | 3.1% {'RESOURCE_EXHAUSTED': 6} | rerank_skipped: 3 |" in md
+    assert "| 10 | 9.8 | 9.7 | 196 | 40.0 | 180.0 | 3.1% {'RESOURCE_EXHAUSTED': 6} | — | rerank_skipped: 3 |" in md
+    run.update(rerank_eligible=120, rerank_applied=117)
+    md = render_load([run], DEVICE, "python -m benchmarks.service.load", {"service_settings": {}})
+    assert "| 3.1% {'RESOURCE_EXHAUSTED': 6} | 117/120 | rerank_skipped: 3 |" in md
     assert "| classify | 20.0 / 60.0 |" in md and "| zz_custom | 1.0 / 2.0 |" in md
     assert "production defaults" in md
 
