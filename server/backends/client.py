@@ -309,10 +309,14 @@ class TritonClient:
             verdict()
 
     async def is_ready(self, models: Sequence[str]) -> bool:
+        """Triton is up and every one of ``models`` is ready at the version called. Not Triton's server readiness:
+        with ``--strict-readiness`` it reads false for the whole of any model's (re)load -- a new version loaded
+        by the repository API -- while every loaded version keeps serving (measured: the versions called stayed
+        ready throughout), and a reload must not take the service out of rotation."""
         timeout = self.settings.ready_timeout_s
         try:
             transport = self.transport()
-            if not await transport.is_server_ready(client_timeout=timeout):
+            if not await transport.is_server_live(client_timeout=timeout):
                 return False
             ready = await asyncio.gather(
                 *(transport.is_model_ready(m, self.version_of(m), client_timeout=timeout) for m in models)

@@ -346,7 +346,7 @@ def ensemble(request, ensembles) -> Ensemble:
 
 def test_triton_answers_its_rendered_http_probes(deployment):
     view, ports = deployment["triton_view"], deployment["triton_ports"]
-    assert "--model-control-mode=explicit" in view.argv and "--strict-readiness=true" in view.argv
+    assert "--model-control-mode=explicit" in view.argv and "--strict-readiness=false" in view.argv
     for kind in ("startup", "liveness", "readiness"):
         probe = view.probe(kind)["httpGet"]
         url = f"http://127.0.0.1:{_probe_port(view, view.probe(kind), ports)}{probe['path']}"

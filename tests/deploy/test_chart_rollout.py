@@ -161,12 +161,13 @@ def test_triton_loads_new_versions_without_a_restart_by_default(chart):
     rendered = render(chart, {})
     args = next(c for c in rendered.get("Deployment", f"{RELEASE}-triton")["spec"]["template"]["spec"]["containers"]
                 if c["name"] == "tritonserver")["args"]
-    assert "--model-control-mode=explicit" in args and "--load-model=*" in args
+    assert "--model-control-mode=explicit" in args and "--load-model=*" in args and "--strict-readiness=false" in args
     restricted = next(a for a in args if a.startswith("--grpc-restricted-protocol="))
     assert "model-repository" in restricted.split("=", 1)[1].split(":")[0].split(",")
     none = render(chart, {"triton": {"modelControl": {"mode": "none"}}}).get("Deployment", f"{RELEASE}-triton")
     args = none["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--model-control-mode=none" in args and not any(a.startswith("--load-model") for a in args)
+    assert "--strict-readiness=true" in args  # a fixed model set: ready only when every model is
 
 
 def test_model_sync_sidecar_only_when_asked(chart):

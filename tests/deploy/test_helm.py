@@ -363,7 +363,7 @@ def test_triton_server_flags(rendered):
     c = container(rendered.triton, "tritonserver")
     assert c["command"] == ["tritonserver"]
     args = c["args"]
-    for flag in ("--model-control-mode=explicit", "--load-model=*", "--strict-readiness=true",
+    for flag in ("--model-control-mode=explicit", "--load-model=*", "--strict-readiness=false",
                  "--metrics-config=summary_latencies=true", "--allow-metrics=true"):
         assert flag in args
     exit_timeout = [a for a in args if a.startswith("--exit-timeout-secs=")]

@@ -218,10 +218,28 @@ def test_model_sync_sidecar_loads_a_new_model_without_a_restart(triton, tmp_path
             assert time.monotonic() < deadline, (f"the sidecar did not load the model:\n{log.read_text()}\n"
                                                  f"{triton['log'].read_text()[-2000:]}")
             time.sleep(0.25)
+        # a new version of the loaded model: reloaded by the sidecar, and the pod's readiness (the rendered probe's
+        # path) stays 200 throughout -- with --strict-readiness=true it reads 400 for the whole reload
+        loads = log.read_text().count("model-sync: loaded echo")
+        (bucket / "echo" / "2").mkdir()
+        (bucket / "echo" / "2" / "model.py").write_text(ECHO_MODEL)
+        (bucket / "echo" / "config.pbtxt").write_text(ECHO_CONFIG + "version_policy: { specific: { versions: [1, 2] } }\n")
+        probes, not_ready = 0, []
+        deadline = time.monotonic() + 60
+        while _http(f"{triton['base']}/v2/models/echo/versions/2/ready") != 200 or log.read_text().count(
+                "model-sync: loaded echo") == loads:
+            assert time.monotonic() < deadline, f"the sidecar did not reload the model:\n{log.read_text()}"
+            code = _http(f"{triton['base']}/v2/health/ready")
+            probes += 1
+            if code != 200:
+                not_ready.append(code)
+            time.sleep(0.02)
     finally:
         proc.kill()
         proc.wait()
     assert "model-sync: loaded echo" in log.read_text()
+    assert probes > 5 and not_ready == [], (probes, not_ready[:5])
+    assert _http(f"{triton['base']}/v2/models/echo/versions/1/ready") == 200  # the loaded version kept serving
     assert triton["process"].poll() is None  # the same tritonserver throughout
 
 

@@ -113,6 +113,35 @@ class Caller(threading.Thread):
         self.join(30)
 
 
+class ReadinessPoller(threading.Thread):
+    """The service's readiness check (``TritonClient.is_ready`` on the models it calls) in a loop: a version load
+    must not make the service unready."""
+
+    def __init__(self, url: str, models: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.models, self.checks, self.unready = url, models, 0, 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._poll())
+
+    async def _poll(self) -> None:
+        from server.backends.client import TritonClient
+
+        client = TritonClient(Settings().replace(triton={"url": self.url}).triton)
+        try:
+            while not self.stopped.is_set():
+                self.checks += 1
+                self.unready += not await client.is_ready(self.models)
+                await asyncio.sleep(0.02)
+        finally:
+            await client.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(30)
+
+
 # ------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Any:
@@ -133,14 +162,18 @@ def world(tmp_path_factory) -> Any:
                       metrics_port=metrics_port) as triton:
         # the bad version: trained and loaded into the running Triton while a caller uses the served versions
         caller = Caller(triton.grpc_url, ["1", good.triton_version])
+        readiness = ReadinessPoller(triton.grpc_url, [versions.ENSEMBLE, versions.TOKENIZER])
         caller.start()
+        readiness.start()
         common = ["--lifecycle-dir", str(life), "--repository", str(repo), "--build-dir", str(BUILD_DIR)]
         started = time.perf_counter()
         code = lifecycle_cli.main(["train", *BAD_FLAGS, *common, "--triton", triton.grpc_url])
         live = {"exit": code, "seconds": round(time.perf_counter() - started, 1), "calls": caller.done}
         time.sleep(1.0)  # and on past the load
         caller.stop()
-        live.update(errors=caller.errors, calls_total=caller.done, per_path=caller.per_path)
+        readiness.stop()
+        live.update(errors=caller.errors, calls_total=caller.done, per_path=caller.per_path,
+                    readiness=(readiness.checks, readiness.unready))
         bad = registry.version(MODEL, versions.versions_in(repo)[-1])
         yield type("World", (), {"repo": repo, "life": life, "registry": registry, "good": good.triton_version,
                                  "bad": bad.triton_version, "triton": triton, "gated": {}, "live": live})()
@@ -275,7 +308,7 @@ def test_a_new_version_loads_into_the_running_triton_with_no_failed_request(worl
 
     live = world.live
     print(f"[lifecycle e2e] train --triton under a caller: {live['seconds']} s, {live['calls_total']} calls "
-          f"{live['per_path']}, {len(live['errors'])} failed")
+          f"{live['per_path']}, {len(live['errors'])} failed; readiness checks (checks, unready): {live['readiness']}")
     assert live["exit"] == lifecycle_cli.EXIT_OK, live
     assert world.bad not in ("1", world.good)
     client = grpcclient.InferenceServerClient(world.triton.grpc_url)
@@ -285,6 +318,8 @@ def test_a_new_version_loads_into_the_running_triton_with_no_failed_request(worl
     assert probs.shape == (1, 8)
     assert live["errors"] == [] and live["calls_total"] > 50, (live["errors"][:3], live["calls_total"])
     assert min(live["per_path"].values()) > 10 and len(live["per_path"]) == 3, live["per_path"]
+    checks, unready = live["readiness"]
+    assert checks > 50 and unready == 0, live["readiness"]  # the service stayed ready through the load
 
 
 def test_versions_have_lineage_in_the_registry(world):
