@@ -25,7 +25,10 @@ class FakeTriton(service_pb2_grpc.GRPCInferenceServiceServicer):
         self.ready = True
 
     async def ServerReady(self, request, context):
-        return service_pb2.ServerReadyResponse(ready=self.ready)
+        return service_pb2.ServerReadyResponse(ready=self.ready and getattr(self, "server_ready", True))
+
+    async def ServerLive(self, request, context):  # readiness = live + the models called ready (client.is_ready)
+        return service_pb2.ServerLiveResponse(live=True)
 
     async def ModelReady(self, request, context):
         return service_pb2.ModelReadyResponse(ready=self.ready)
@@ -147,6 +150,9 @@ async def test_readiness_and_versions(backend, triton):
     assert await backend.model_versions() == {
         "intent_classifier": "1", "query_embedder": "1", "embedding_adapter": "1", "reranker": "1"
     }
+    # a model (re)loading: strict server readiness reads false while the models called stay ready -- still ready
+    triton.server_ready = False
+    assert await backend.is_ready()
     triton.ready = False
     assert not await backend.is_ready()
 
