@@ -8,9 +8,11 @@ back-off), template tier. Rounds alternate which stack goes first; in a round bo
 arrivals and messages (``benchmarks.service.load.run_rate``, open loop) at ``--rate`` chats/s.
 
 Per stack: of the chats that retrieved candidates (eligible), the share the reranker ordered within its
-budget, pooled over the rounds and per round, plus e2e and rerank-stage latency.
+budget, pooled over the rounds and per round, plus e2e and rerank-stage latency. ``--eval`` then judges each
+stack's answers on the golden set (``mangaassist eval --budget template=50 --concurrency 1``, one stack at a
+time, reports in ``<out>/rerank_eval/<stack>/``).
 
-    python -m benchmarks.speed.rerank [--rate 20] [--duration 20] [--rounds 3] [--base-port 51120]
+    python -m benchmarks.speed.rerank [--rate 20] [--duration 20] [--rounds 3] [--base-port 51120] [--eval]
 """
 
 from __future__ import annotations
@@ -89,6 +91,27 @@ def summarise(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+#: eval.json headline figures shown next to the load figures
+ANSWER_METRICS = ("fabricated", "factual", "relevance", "completeness", "helpfulness", "rouge_l")
+
+
+def golden_eval(target: str, out: Path) -> dict[str, Any]:
+    """``mangaassist eval`` against ``target`` (the README's golden-set command); its summary figures."""
+    import json
+    import subprocess
+
+    build = common.DEFAULT_BUILD_DIR
+    cmd = [sys.executable, "-m", "clients.cli", "--target", target, "eval", "--budget", "template=50", "--concurrency", "1",
+           "--golden", str(build / "golden" / "golden.jsonl"), "--data", str(build / "data"),
+           "--summary", str(build / "reports" / "summary.json"), "--out", str(out)]
+    log.info("golden eval against %s -> %s", target, out)
+    done = subprocess.run(cmd, cwd=common.ROOT, capture_output=True, text=True)
+    if done.returncode not in (0, 3) or not (out / "eval.json").is_file():
+        return {"error": f"exit {done.returncode}: {done.stderr[-400:]}"}
+    summary = json.loads((out / "eval.json").read_text())["summary"]
+    return {"gate_exit": done.returncode, "records": summary["records"], **summary["headline"], "degraded": summary["degraded"]}
+
+
 def render(payload: dict[str, Any]) -> str:
     rows = []
     for name, s in payload["stacks"].items():
@@ -104,7 +127,8 @@ def render(payload: dict[str, Any]) -> str:
         "",
         f"{d['cpu_model']} ({d['usable_cores']} usable cores), {d['timestamp_utc']}; {payload['rate']} chats/s, "
         f"{payload['rounds']} rounds x {payload['duration_s']} s per stack; shipped settings (production budgets, "
-        f"rerank back-off), template tier; load average at the start {payload['loadavg_start']}.",
+        f"rerank back-off{', ' + ', '.join(payload['settings']) if payload.get('settings') else ''}), template tier; "
+        f"load average at the start {payload['loadavg_start']}.",
         f"Command: `{payload['command']}`",
         "",
         common.markdown_table(("reranker", "reranked / eligible chats", "per round", "rerank p50 ms", "rerank p99 ms",
@@ -112,7 +136,17 @@ def render(payload: dict[str, Any]) -> str:
         "",
         "Eligible: the chat retrieved candidates; reranked: the reranker ordered them within its budget. Latencies are"
         " medians over the rounds of each round's percentile.",
+        *_answers(payload.get("answers") or {}),
     ])
+
+
+def _answers(answers: dict[str, Any]) -> list[str]:
+    if not answers:
+        return []
+    rows = [[name, *(common.fmt(a.get(m), 4) for m in ANSWER_METRICS), a.get("degraded", {}).get("rerank_skipped", 0),
+             a.get("records", "—")] if "error" not in a else [name, a["error"]] for name, a in answers.items()]
+    return ["", "Answers on the golden set (`mangaassist eval --budget template=50 --concurrency 1`, one stack at a time):", "",
+            common.markdown_table(("reranker", *ANSWER_METRICS, "rerank_skipped", "records"), rows)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,17 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=10, help="sequential chats per stack before the first round")
     parser.add_argument("--base-port", type=int, default=51120, help="ports base..base+13 (two tritons + services)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="a service setting for both stacks, e.g. retrieval.rerank_top_n=8 (repeatable)")
+    parser.add_argument("--eval", action="store_true", help="then judge each stack's answers on the golden set")
     parser.add_argument("--build-dir", type=Path, default=common.DEFAULT_BUILD_DIR)
     parser.add_argument("--out", type=Path, default=common.DEFAULT_RESULTS_DIR / "speed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    from benchmarks.service.load import run_rate
+    from benchmarks.service.load import parse_overrides, run_rate
     from benchmarks.service.stack import Stack
     from clients.sdk import MangaAssistClient
     from server.triton_runtime import TritonServer
 
     build, out = args.build_dir.resolve(), args.out.resolve()
-    scratch = out / "tmp" / "rerank"
+    scratch = common.DEFAULT_RESULTS_DIR / "tmp" / "speed_rerank"  # gitignored
     command = "python -m benchmarks.speed.rerank " + shlex.join(argv if argv is not None else sys.argv[1:])
     messages = common.intent_texts(build / "data", limit=1000)
     random.Random(0).shuffle(messages)
@@ -146,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             triton = stack.enter_context(TritonServer(repo, grpc_port=port, http_port=port + 1, metrics_port=port + 2,
                                                       startup_timeout_s=600))
             service = stack.enter_context(Stack(build, repo, scratch / f"service_{name}", generous_budgets=False,
-                                                triton=triton, port=port + 3))
+                                                triton=triton, port=port + 3, overrides=parse_overrides(args.set)))
             targets[name] = service.target
             with MangaAssistClient(service.target, timeout=60.0) as client:
                 for j in range(args.warmup):
@@ -161,11 +198,13 @@ def main(argv: list[str] | None = None) -> int:
                 results[name].append(res)
                 time.sleep(2.0)  # let queues drain
         wall = time.perf_counter() - started
+        answers = {name: golden_eval(target, out / "rerank_eval" / name) for name, target in targets.items()} if args.eval else {}
     payload = {
         "device": common.device_info(), "command": command, "rate": args.rate, "duration_s": args.duration,
-        "rounds": args.rounds, "loadavg_start": loadavg, "wall_s": round(wall, 1),
+        "rounds": args.rounds, "settings": args.set, "loadavg_start": loadavg, "wall_s": round(wall, 1),
         "files": {name: f for name, (_, f) in repos.items()},
         "stacks": {name: summarise(rs) for name, rs in results.items()},
+        "answers": answers,
         "runs": results,
     }
     out.mkdir(parents=True, exist_ok=True)
