@@ -61,6 +61,17 @@ def repositories(build_dir: Path, scratch: Path) -> dict[str, tuple[Path, str]]:
     return out
 
 
+def set_instances(repo: Path, count: int, threads: int) -> None:
+    """Rewrite ``reranker_onnx``'s CPU instance count and ONNX Runtime threads in an assembled repository."""
+    from model_repository import spec
+
+    path = repo / "reranker_onnx" / "config.pbtxt"
+    cfg = spec.parse_pbtxt(path.read_text())
+    cfg.instance_group[0].count = count
+    cfg.parameters["intra_op_threads"].string_value = str(threads)
+    path.write_text(spec.to_pbtxt(cfg))
+
+
 def summarise(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Pool one stack's rounds (``run_rate`` results)."""
     eligible = sum(r["rerank_eligible"] for r in rounds)
@@ -158,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-port", type=int, default=51120, help="ports base..base+13 (two tritons + services)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a service setting for both stacks, e.g. retrieval.rerank_top_n=8 (repeatable)")
+    parser.add_argument("--served-instances", type=int, nargs=2, metavar=("COUNT", "THREADS"),
+                        help="the served stack's reranker_onnx instances and ORT threads each (shipped: 1 2)")
     parser.add_argument("--eval", action="store_true", help="then judge each stack's answers on the golden set")
     parser.add_argument("--build-dir", type=Path, default=common.DEFAULT_BUILD_DIR)
     parser.add_argument("--out", type=Path, default=common.DEFAULT_RESULTS_DIR / "speed")
@@ -174,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     messages = common.intent_texts(build / "data", limit=1000)
     random.Random(0).shuffle(messages)
     repos = repositories(build, scratch)
+    if args.served_instances:
+        set_instances(repos["served"][0], *args.served_instances)
     loadavg = round(os.getloadavg()[0], 2)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in repos}
     with contextlib.ExitStack() as stack:
@@ -201,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         answers = {name: golden_eval(target, out / "rerank_eval" / name) for name, target in targets.items()} if args.eval else {}
     payload = {
         "device": common.device_info(), "command": command, "rate": args.rate, "duration_s": args.duration,
-        "rounds": args.rounds, "settings": args.set, "loadavg_start": loadavg, "wall_s": round(wall, 1),
+        "rounds": args.rounds, "settings": args.set + (
+            [f"served reranker_onnx: {args.served_instances[0]} instances x {args.served_instances[1]} threads"]
+            if args.served_instances else []), "loadavg_start": loadavg, "wall_s": round(wall, 1),
         "files": {name: f for name, (_, f) in repos.items()},
         "stacks": {name: summarise(rs) for name, rs in results.items()},
         "answers": answers,

@@ -88,3 +88,29 @@ def test_cpu_repository_serves_the_int8_file_when_the_step_chose_it(tmp_path):
 def test_fp32_is_served_when_the_step_kept_it_or_is_stale(tmp_path, chosen, made_from):
     builder = _fake_build(tmp_path, chosen, made_from)
     assert builder.served_onnx("reranker", "cpu").read_text() == "fp32"
+
+
+# ----------------------------------------------------------------------------- benchmarks.speed.rerank
+def test_rerank_comparison_pools_rounds_and_rewrites_only_the_instances(tmp_path):
+    from benchmarks.speed.rerank import set_instances, summarise
+    from model_repository import spec
+
+    rounds = [{"rerank_eligible": 100, "rerank_applied": 90, "rerank_applied_share": 0.9, "outcomes": {"OK": 150}, "sent": 150,
+               "e2e": {"p50_ms": 30.0, "p99_ms": 120.0}, "stages": {"rerank": {"p50_ms": 50.0, "p99_ms": 90.0}},
+               "degraded": {"rerank_skipped": 10}},
+              {"rerank_eligible": 50, "rerank_applied": 0, "rerank_applied_share": 0.0, "outcomes": {"OK": 70}, "sent": 75,
+               "e2e": {"p50_ms": 40.0, "p99_ms": 200.0}, "stages": {}, "degraded": {"rerank_skipped": 50}}]
+    s = summarise(rounds)
+    assert (s["reranked"], s["eligible"], s["reranked_share"]) == (90, 150, 0.6)
+    assert s["reranked_share_per_round"] == [0.9, 0.0] and s["ok"] == 220 and s["sent"] == 225
+    assert s["e2e_p99_ms"] == 160.0 and s["rerank_p50_ms"] == 50.0 and s["degraded"] == {"rerank_skipped": 60}
+
+    shipped = spec.render("cpu")["reranker_onnx"]
+    (tmp_path / "reranker_onnx").mkdir()
+    (tmp_path / "reranker_onnx" / "config.pbtxt").write_text(spec.to_pbtxt(shipped))
+    set_instances(tmp_path, 2, 1)
+    cfg = spec.parse_pbtxt((tmp_path / "reranker_onnx" / "config.pbtxt").read_text())
+    assert cfg.instance_group[0].count == 2 and cfg.parameters["intra_op_threads"].string_value == "1"
+    cfg.instance_group[0].count = shipped.instance_group[0].count
+    cfg.parameters["intra_op_threads"].string_value = shipped.parameters["intra_op_threads"].string_value
+    assert cfg == shipped
