@@ -114,9 +114,10 @@ def parser() -> argparse.ArgumentParser:
     rt.add_argument("labelled", nargs="+", type=Path, help="Label Studio JSON export(s) or JSONL text/label rows")
     rt.add_argument("--seed", type=int, default=7)
     rt.add_argument("--max-train", type=int, default=512, help="class-balanced replay rows of the training split")
-    rt.add_argument("--max-steps", type=int, default=40)
+    rt.add_argument("--max-steps", type=int, default=60, help="upper bound: the checkpoint kept is chosen on validation")
     rt.add_argument("--batch-size", type=int, default=32)
     rt.add_argument("--lr", type=float, default=3e-5)
+    rt.add_argument("--train-top-layers", type=int, default=2, help="only the top N encoder layers learn (0 = all)")
     rt.add_argument("--extra-share", type=float, default=0.25, help="share of each batch from the flywheel rows")
     rt.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE", help="gate threshold override")
     rt.add_argument("--no-shadow", action="store_true", help="gate only; leave the rollout file alone")
@@ -161,14 +162,18 @@ def run_gate_command(args: argparse.Namespace, thresholds: list[str], out: TextI
 def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: TextIO) -> int:
     from clients.evaluation.gate import parse_pairs
     from model_repository.lifecycle import flywheel, versions
+    from model_repository.lifecycle.answers import AnswerOptions
 
     spec = versions.VersionSpec(seed=args.seed, max_train=args.max_train or None, max_steps=args.max_steps,
-                                batch_size=args.batch_size, lr=args.lr, extra_share=args.extra_share)
+                                batch_size=args.batch_size, lr=args.lr, extra_share=args.extra_share,
+                                train_top_layers=args.train_top_layers or None)
     result = flywheel.retrain(
         args.labelled, build_dir=args.build_dir, repo=repo, registry=_registry(args), lifecycle_dir=args.lifecycle_dir,
         rollout_file=rollout_file, triton_url=args.triton, spec=spec,
         gate_overrides=parse_pairs(args.threshold, "--threshold"), shadow=not args.no_shadow,
-        gate_kwargs={"requests": args.requests, "seconds": args.seconds, "concurrency": args.concurrency},
+        gate_kwargs={"requests": args.requests, "seconds": args.seconds, "concurrency": args.concurrency,
+                     "answers": AnswerOptions(golden=args.golden, sample=args.answer_sample,
+                                              service_config=args.service_config)},
         log=lambda line: print(line, file=out, flush=True))
     f = result.fixed
     print(f"retrain: version {result.version} from champion {result.champion}; flywheel rows {result.flywheel_rows} "

@@ -58,6 +58,12 @@ class VersionSpec:
     extra_train: str | None = None
     extra_share: float = 0.25
     distill: bool = True
+    train_top_layers: int | None = None  # only the top N encoder layers (+ the head) learn; the rest stay the parent's
+    #: flywheel: every ``select_every`` steps the validation split (minus the flywheel's own rows) is scored; the
+    #: version kept is the checkpoint that learnt most of the flywheel rows among those whose validation accuracy
+    #: and per-class F1 stay within ``select_tolerance`` of the parent's -- the gate's criterion, on held-out data
+    select_every: int = 10
+    select_tolerance: float = 0.015
     note: str = ""
 
 
@@ -140,6 +146,64 @@ def _balanced(rows: list[dict[str, Any]], n: int, rng: random.Random) -> list[di
     return out
 
 
+def _label_balanced_epoch(rows: list[dict[str, Any]], rng: random.Random, at_least: int) -> list[int]:
+    """Indices of ``rows`` drawn label by label (each label as often, its rows in turn): a flywheel queue that is
+    mostly one intent must not teach the model that intent's prior."""
+    by_label: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_label.setdefault(r["label"], []).append(i)
+    per_label = max(max(map(len, by_label.values())), -(-at_least // len(by_label)))
+    out = []
+    for group in by_label.values():
+        out += [group[k % len(group)] for k in range(per_label)]
+    rng.shuffle(out)
+    return out
+
+
+class _CheckpointSelector:
+    """Keeps the flywheel checkpoint that learnt most of the labelled rows without costing the parent's held-out
+    accuracy: validation accuracy and every class's F1 within ``vspec.select_tolerance`` of the parent's."""
+
+    def __init__(self, model: Any, tok: Any, data_dir: Path, extra: list[dict[str, Any]], vspec: VersionSpec) -> None:
+        from server.intents import LABEL_TO_ID
+
+        flywheel = {r["text"] for r in extra}
+        held = [r for r in _rows(data_dir / "intents" / "validation.jsonl") if r["text"] not in flywheel]
+        self.model, self.tok, self.tolerance = model, tok, vspec.select_tolerance
+        self.texts, self.truth = [r["text"] for r in held], [LABEL_TO_ID[r["label"]] for r in held]
+        self.extra_texts, self.extra_truth = [r["text"] for r in extra], [LABEL_TO_ID[r["label"]] for r in extra]
+        self.parent = self._score()
+        self.best: tuple[float, int] = (self.parent["flywheel"], 0)
+        self.kept = self._state()  # until a checkpoint is safe and better: the parent's own weights
+        self.kept_step = 0
+        self.log: list[dict[str, Any]] = [{"step": 0, **{k: v for k, v in self.parent.items() if k != "f1"}}]
+
+    def _score(self) -> dict[str, Any]:
+        from model_repository.training.intent import classification_report, predict_torch
+
+        report = classification_report(self.truth, predict_torch(self.model, self.tok, self.texts).argmax(1).tolist())
+        learnt = predict_torch(self.model, self.tok, self.extra_texts).argmax(1)
+        return {"accuracy": report["accuracy"], "f1": report["per_class_f1"],
+                "flywheel": round(float(np.mean(learnt == np.array(self.extra_truth))), 4)}
+
+    def consider(self, step: int) -> None:
+        now = self._score()
+        drop = max(self.parent["f1"][k] - now["f1"][k] for k in now["f1"])
+        safe = self.parent["accuracy"] - now["accuracy"] <= self.tolerance and drop <= self.tolerance
+        self.log.append({"step": step, "accuracy": now["accuracy"], "flywheel": now["flywheel"],
+                         "max_class_drop": round(drop, 4), "safe": safe})
+        if safe and (now["flywheel"], step) > self.best:
+            self.best, self.kept_step = (now["flywheel"], step), step
+            self.kept = self._state()
+
+    def _state(self) -> dict[str, Any]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def restore(self) -> None:
+        """The kept checkpoint into the model (step 0 = the parent: nothing safe was learnt; the report says so)."""
+        self.model.load_state_dict(self.kept)
+
+
 def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Path) -> dict[str, Any]:
     """Fine-tune ``parent_hf`` (or the base encoder) per ``vspec``; the HF model + tokenizer go to ``out_hf``."""
     import torch
@@ -167,6 +231,14 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
         encoder.layer = encoder.layer[: vspec.layers]
         model.config.num_hidden_layers = vspec.layers
 
+    if vspec.train_top_layers is not None:
+        layers = model.base_model.encoder.layer
+        for param in model.base_model.embeddings.parameters():
+            param.requires_grad = False
+        for layer in layers[: max(0, len(layers) - vspec.train_top_layers)]:
+            for param in layer.parameters():
+                param.requires_grad = False
+
     def encode(texts: list[str]) -> Any:
         return model_inputs(model, tok(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"))
 
@@ -181,13 +253,14 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
                                                 len(INTENT_LABELS)).float() if extra else None
     n_extra = max(1, round(vspec.batch_size * vspec.extra_share)) if extra else 0
     n_replay = vspec.batch_size - n_extra
-    optimizer = torch.optim.AdamW(model.parameters(), lr=vspec.lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=vspec.lr, weight_decay=0.01)
     # no smoothing when the replay learns the parent's own probabilities: smoothed, they would pull every
     # confident answer of the parent towards uncertainty (and some of them over a decision boundary)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.0 if extra and vspec.distill and parent_hf else 0.05)
     started, step, losses = time.perf_counter(), 0, []
     replay_order: list[int] = []
     extra_order: list[int] = []
+    selector = _CheckpointSelector(model, tok, data_dir, extra, vspec) if extra and vspec.select_every else None
     model.train()
     while step < vspec.max_steps:
         if len(replay_order) < n_replay:
@@ -196,7 +269,7 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
         texts, target = [rows[j]["text"] for j in idx], targets[idx]
         if n_extra:
             if len(extra_order) < n_extra:
-                extra_order += rng.sample(range(len(extra)), len(extra)) * (1 + n_extra // len(extra))
+                extra_order += _label_balanced_epoch(extra, rng, n_extra)
             eidx, extra_order = extra_order[:n_extra], extra_order[n_extra:]
             texts += [extra[j]["text"] for j in eidx]
             target = torch.cat([target, extra_targets[eidx]])
@@ -207,7 +280,12 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
         optimizer.zero_grad()
         losses.append(float(loss.detach()))
         step += 1
+        if selector is not None and (step % vspec.select_every == 0 or step == vspec.max_steps):
+            selector.consider(step)
+            model.train()
     model.eval()
+    if selector is not None:
+        selector.restore()
     model.save_pretrained(out_hf)
     tok.save_pretrained(out_hf)
     used = json.dumps([[r["text"], y] for r, y in zip(rows, labels)] + [[r["text"], r["label"]] for r in extra],
@@ -217,6 +295,7 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
     return {
         "train_examples": len(rows),
         "flywheel_examples": len(extra),
+        **({"checkpoints": selector.log, "kept_step": selector.kept_step} if selector is not None else {}),
         "steps": step,
         "train_seconds": round(time.perf_counter() - started, 1),
         "final_loss": round(float(np.mean(losses[-5:])), 4) if losses else None,
