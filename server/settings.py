@@ -387,6 +387,12 @@ class DriftSettings:
     golden_path: str = ".build/golden/golden.jsonl"
     golden_probe_size: int = 200
     golden_drop_points: float = 2.0
+    #: the weekly labelling queue (server/drift/label_queue.py): thumbs-down and low-confidence turns since the last
+    #: export, as Label Studio tasks in this directory ("" = off; ``mangaassist drift label-export`` does it by hand)
+    label_queue_dir: str = ""
+    label_queue_interval_s: float = 7 * 86400.0
+    label_queue_below: float = 0.7
+    label_queue_max: int = 200
 
 
 @dataclass(frozen=True)

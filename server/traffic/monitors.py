@@ -52,6 +52,10 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
         from server.drift.monitor import DriftMonitor
 
         jobs.append(DriftMonitor(settings, traffic.store, components.backend, metrics))
+    if settings.drift.label_queue_dir and traffic.store is not None:
+        from server.drift.label_queue import LabelQueueJob
+
+        jobs.append(LabelQueueJob(settings, traffic.store, metrics))
     if settings.triggers.enabled and traffic.store is not None:
         from server.drift.triggers import TriggerMonitor
 
