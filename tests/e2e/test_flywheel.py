@@ -23,34 +23,25 @@ from typing import Any
 
 import pytest
 
+from benchmarks.drift.simulate import SLANG  # the new slang of the drift simulation, as its labeller labels it
 from model_repository.build import DEFAULT_BUILD_DIR
 from model_repository.lifecycle import cli as lifecycle_cli
 from model_repository.lifecycle import versions
 from model_repository.lifecycle.flywheel import flywheel_accuracy
 from model_repository.lifecycle.gate import TritonClassifier
-from model_repository.lifecycle.registry import CHAMPION, Registry
+from model_repository.lifecycle.registry import CHAMPION
 from server.drift.__main__ import main as drift_main
 from server.retrieval.query import expand
 from server.rollout import config as rollout_config
 from server.traffic.record import TrafficRecord
 from server.traffic.store import SQLiteTrafficStore
 from server.triton_runtime import TritonServer
+from tests.support.lifecycle import classifier_repository
 
 pytestmark = pytest.mark.L1
 
 BUILD_DIR = Path(os.environ.get("MANGAASSIST_BUILD_DIR", DEFAULT_BUILD_DIR))
 MODEL = versions.MODEL
-#: the slang of the drift simulation, as its labeller labels it
-SLANG = [
-    ("no cap is {s} vol {n} bussin or mid", "product_question"),
-    ("{s} vol {n} lowkey mid ngl, tryna yeet it back no cap", "return_refund"),
-    ("yo the {s} box set came busted fr, can i yeet it back", "return_refund"),
-    ("{s} drip edition, cop or drop? is it bussin", "recommendation"),
-    ("is the {s} vol {n} drop bussin enough to cop rn, what's the damage", "price_deal"),
-    ("need smth bussin like {s}, no cap, what should i cop", "recommendation"),
-    ("{s} vol {n} delulu ending, i wanna yeet it back for my bread", "return_refund"),
-    ("fr fr is {s} vol {n} giving main character or mid", "product_question"),
-]
 #: the CI box is not a latency rig: the gate's accuracy checks at their defaults, the timing floors loosely
 LOOSE_TIMING = ["--threshold", "p99_ms=2000", "--threshold", "throughput_ratio=0.3"]
 
@@ -65,17 +56,8 @@ def slang(rng: random.Random, series: list[str], n: int) -> list[dict[str, str]]
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Any:
-    manifest = BUILD_DIR / "models" / "intent_classifier" / "manifest.json"
-    if not manifest.is_file():
-        message = f"the flywheel test needs the built classifier ({manifest}); run `python -m model_repository build`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
     root = tmp_path_factory.mktemp("flywheel")
-    repo, life = root / "triton", root / "life"
-    versions.lay_out(BUILD_DIR, repo)
-    registry = Registry(life)
-    versions.register_baseline(BUILD_DIR, repo, registry)
+    repo, life, registry = classifier_repository(BUILD_DIR, root, "the flywheel test")
     with TritonServer(repo, model_control="explicit") as triton:
         yield type("World", (), {"root": root, "repo": repo, "life": life, "registry": registry, "triton": triton})()
 

@@ -33,7 +33,7 @@ from model_repository.lifecycle import cli as lifecycle_cli
 from model_repository.lifecycle import versions
 from model_repository.lifecycle.answers import AnswerOptions
 from model_repository.lifecycle.gate import TritonClassifier, gate_and_record
-from model_repository.lifecycle.registry import CHAMPION, GateRequired, Registry
+from model_repository.lifecycle.registry import CHAMPION, GateRequired
 from server.app import Components, EmptyCatalog, EmptyIndex, start_server
 from server.backends.fake import FakeBackend
 from server.backends.triton import TritonBackend
@@ -41,6 +41,7 @@ from server.guardrails.base import PassThroughGuardrails
 from server.rollout import config as rollout_config
 from server.settings import Settings
 from server.triton_runtime import TritonServer
+from tests.support.lifecycle import classifier_repository
 from tests.support.servers import drained_after
 
 pytestmark = pytest.mark.L1
@@ -145,17 +146,7 @@ class ReadinessPoller(threading.Thread):
 # ------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Any:
-    manifest = BUILD_DIR / "models" / "intent_classifier" / "manifest.json"
-    if not manifest.is_file():
-        message = f"lifecycle tests need the built classifier ({manifest}); run `python -m model_repository build`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    root = tmp_path_factory.mktemp("lifecycle")
-    repo, life = root / "triton", root / "life"
-    versions.lay_out(BUILD_DIR, repo)
-    registry = Registry(life)
-    versions.register_baseline(BUILD_DIR, repo, registry)
+    repo, life, registry = classifier_repository(BUILD_DIR, tmp_path_factory.mktemp("lifecycle"), "the lifecycle tests")
     good = versions.new_version(GOOD, build_dir=BUILD_DIR, repo=repo, registry=registry)
     grpc_port, http_port, metrics_port = ports_in_range(3)
     with TritonServer(repo, model_control="explicit", grpc_port=grpc_port, http_port=http_port,
