@@ -46,7 +46,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("misclassified_escalation", "MangaAssistReversalMisclassifiedEscalation", "misclassified_escalation_rate", True,
             "turns escalated by the customer whose intent was not escalation, per answered turn",
             "roll the classifier back to the previous stable version (rollout file), export the escalated turns for "
-            "labelling (python -m server.drift label-export) and retrain"),
+            "labelling (mangaassist drift label-export), then mangaassist retrain (gate, shadow)"),
     Trigger("guardrail_block_rate", "MangaAssistReversalGuardrailBlockRate", "guardrail_block_rate", True,
             "answers blocked by a guardrail per answered turn",
             "revert the last tier/prompt/guardrail-threshold change; if no change was made, route the blocking "
@@ -66,7 +66,7 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("classifier_confidence", "MangaAssistReversalClassifierConfidence", "min_confidence", False,
             "mean classifier confidence of model-decided turns",
             "roll the classifier back to the previous stable version if it changed in the window, else treat it as "
-            "drift: label the low-confidence turns and retrain"),
+            "drift: label the low-confidence turns (the weekly label queue) and mangaassist retrain"),
 )
 BY_NAME: Mapping[str, Trigger] = {t.name: t for t in TRIGGERS}
 
