@@ -77,6 +77,9 @@ class ServerSettings:
     default_top_k: int = 5
     max_top_k: int = 50
     drain_grace_s: float = 10.0  # SIGTERM: in-flight RPCs get this long to finish
+    #: SIGTERM: new calls are refused (UNAVAILABLE "draining", retryable) this long before the gRPC server stops:
+    #: a call already on the wire but not yet picked up by the server would be CANCELLED by the stop itself
+    drain_settle_s: float = 0.25
     health_poll_s: float = 2.0  # how often readiness re-checks the model backend
     # -- the embedded tritonserver (``mangaassist serve`` without --triton-url), supervised (server/supervisor.py):
     #: when it dies, readiness goes NOT_SERVING, its stubs are killed and it is started again on the same ports
