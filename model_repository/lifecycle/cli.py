@@ -167,10 +167,10 @@ def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: Text
     spec = versions.VersionSpec(seed=args.seed, max_train=args.max_train or None, max_steps=args.max_steps,
                                 batch_size=args.batch_size, lr=args.lr, extra_share=args.extra_share,
                                 train_top_layers=args.train_top_layers or None)
+    reg = _registry(args)
     result = flywheel.retrain(
-        args.labelled, build_dir=args.build_dir, repo=repo, registry=_registry(args), lifecycle_dir=args.lifecycle_dir,
-        rollout_file=rollout_file, triton_url=args.triton, spec=spec,
-        gate_overrides=parse_pairs(args.threshold, "--threshold"), shadow=not args.no_shadow,
+        args.labelled, build_dir=args.build_dir, repo=repo, registry=reg, lifecycle_dir=args.lifecycle_dir,
+        triton_url=args.triton, spec=spec, gate_overrides=parse_pairs(args.threshold, "--threshold"),
         gate_kwargs={"requests": args.requests, "seconds": args.seconds, "concurrency": args.concurrency,
                      "answers": AnswerOptions(golden=args.golden, sample=args.answer_sample,
                                               service_config=args.service_config)},
@@ -184,7 +184,15 @@ def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: Text
     if not result.gate.passed:
         print(f"retrain: gate FAIL -- version {result.version} stays out of the rollout", file=out)
         return EXIT_GATE_FAILED
-    where = f"in shadow ({rollout_file})" if result.shadow else "gated (--no-shadow: rollout file untouched)"
+    if not args.no_shadow:  # shadow beside what already runs: the stable version and a canary in flight stay
+        import server.rollout.config as rollout_config
+
+        current = rollout_config.read(rollout_file) if rollout_file.exists() else None
+        data: dict = {"stable": current.stable if current else result.champion, "shadow": result.version}
+        if current is not None and current.canary is not None:
+            data["canary"] = {"version": current.canary.version, "percent": current.canary.percent}
+        _write_rollout(rollout_file, data, reg, repo)
+    where = "gated (--no-shadow: rollout file untouched)" if args.no_shadow else f"in shadow ({rollout_file})"
     print(f"retrain: gate PASS -- version {result.version} {where}; next: mangaassist model rollout --stable "
           f"{result.champion} --canary {result.version}:10, then promote", file=out)
     return EXIT_OK

@@ -58,15 +58,15 @@ class RetrainResult:
     flywheel_rows: int  # rows the version learnt
     gate: Any  # GateReport
     fixed: dict[str, int] = field(default_factory=dict)  # on the flywheel rows: champion_right, challenger_right, n
-    shadow: bool = False
 
 
 def retrain(
     labelled: Sequence[Path], *, build_dir: Path, repo: Path, registry: Registry, lifecycle_dir: Path,
-    rollout_file: Path, triton_url: str, spec: versions.VersionSpec | None = None,
-    gate_overrides: Mapping[str, float] | None = None, gate_kwargs: Mapping[str, Any] | None = None,
-    shadow: bool = True, log: Any = print,
+    triton_url: str, spec: versions.VersionSpec | None = None, gate_overrides: Mapping[str, float] | None = None,
+    gate_kwargs: Mapping[str, Any] | None = None, log: Any = print,
 ) -> RetrainResult:
+    """Labelled rows -> flywheel set -> a new version from the champion -> loaded by Triton -> gated (recorded).
+    Putting a passing version in shadow is the caller's step (``mangaassist retrain`` writes the rollout file)."""
     from model_repository.lifecycle.gate import TritonClassifier, gate_and_record
     from model_repository.lifecycle.serving import load
     from server.drift.labels import append_training
@@ -94,14 +94,4 @@ def retrain(
                            fixed={"n": len(learnt), "champion_right": sum(before), "challenger_right": sum(after),
                                   "fixed": sum(a and not b for a, b in zip(after, before)),
                                   "broken": sum(b and not a for a, b in zip(after, before))})
-    if report.passed and shadow:
-        from model_repository.lifecycle.cli import _write_rollout
-        import server.rollout.config as rollout_config
-
-        current = rollout_config.read(rollout_file) if Path(rollout_file).exists() else None
-        data: dict[str, Any] = {"stable": current.stable if current else champion, "shadow": version}
-        if current is not None and current.canary is not None:  # a canary in flight keeps running
-            data["canary"] = {"version": current.canary.version, "percent": current.canary.percent}
-        _write_rollout(Path(rollout_file), data, registry, repo)
-        result.shadow = True
     return result

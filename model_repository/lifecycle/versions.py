@@ -209,7 +209,7 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from model_repository.training.intent import model_inputs
+    from model_repository.training.intent import model_inputs, predict_torch
     from server.intents import INTENT_LABELS, LABEL_TO_ID
 
     seed_everything(vspec.seed)
@@ -243,12 +243,10 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
         return model_inputs(model, tok(texts, padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt"))
 
     # targets: one-hot labels, or the parent's probabilities on replay rows (flywheel + distill)
+    distilling = bool(extra) and vspec.distill and parent_hf is not None
     targets = torch.nn.functional.one_hot(torch.tensor(labels), len(INTENT_LABELS)).float()
-    if extra and vspec.distill and parent_hf is not None:
-        model.eval()
-        with torch.inference_mode():
-            targets = torch.cat([torch.softmax(model(**encode([r["text"] for r in rows[i : i + 64]])).logits, -1)
-                                 for i in range(0, len(rows), 64)])
+    if distilling:
+        targets = torch.from_numpy(predict_torch(model, tok, [r["text"] for r in rows], max_length=MAX_LENGTH))
     extra_targets = torch.nn.functional.one_hot(torch.tensor([LABEL_TO_ID[r["label"]] for r in extra], dtype=torch.long),
                                                 len(INTENT_LABELS)).float() if extra else None
     n_extra = max(1, round(vspec.batch_size * vspec.extra_share)) if extra else 0
@@ -256,7 +254,7 @@ def train(vspec: VersionSpec, data_dir: Path, parent_hf: Path | None, out_hf: Pa
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=vspec.lr, weight_decay=0.01)
     # no smoothing when the replay learns the parent's own probabilities: smoothed, they would pull every
     # confident answer of the parent towards uncertainty (and some of them over a decision boundary)
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.0 if extra and vspec.distill and parent_hf else 0.05)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.0 if distilling else 0.05)
     started, step, losses = time.perf_counter(), 0, []
     replay_order: list[int] = []
     extra_order: list[int] = []

@@ -15,24 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import Gauge
-
 from server.drift import labels
-from server.traffic.metrics import cached_for
+from server.drift.metrics import for_registry
 from server.traffic.monitors import PeriodicJob
 
 
 STAMP = "%Y%m%dT%H%M%SZ"
-
-
-class LabelQueueMetrics:
-    def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import CollectorRegistry
-
-        r = self.registry = registry if registry is not None else CollectorRegistry()
-        self.tasks = Gauge("mangaassist_label_queue_tasks", "Turns in the last labelling-queue export", registry=r)
-        self.last = Gauge("mangaassist_label_queue_last_export_timestamp_seconds",
-                          "When the labelling queue was last exported", registry=r)
 
 
 class LabelQueueJob(PeriodicJob):
@@ -43,7 +31,7 @@ class LabelQueueJob(PeriodicJob):
         self.below, self.limit = d.label_queue_below, d.label_queue_max
         self.feedback_db = getattr(getattr(settings, "rollout", None), "feedback_db", "")
         self.store, self.clock = store, clock
-        self.metrics = cached_for(LabelQueueMetrics, metrics)
+        self.metrics = for_registry(metrics)
         self.since: float | None = self._last_export()
 
     def _last_export(self) -> float | None:
@@ -59,8 +47,8 @@ class LabelQueueJob(PeriodicJob):
         records = self.store.records(since=since, until=now)
         tasks = labels.sample(records, below=self.below, limit=self.limit, feedback=labels.read_feedback(self.feedback_db))
         self.since = now
-        self.metrics.tasks.set(len(tasks))
-        self.metrics.last.set(now)
+        self.metrics.label_queue_tasks.set(len(tasks))
+        self.metrics.label_queue_last.set(now)
         if not tasks:  # an empty week writes no file: the next run starts where this one ended (kept in memory)
             return None
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Prometheus gauges of the drift monitor and the cost monitor (one set per registry)."""
+"""Prometheus gauges of the drift monitor, the cost monitor and the labelling queue (one set per registry)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ class DriftMetrics:
                                  ["model"], registry=r)
         self.triton_utilisation = Gauge("mangaassist_triton_utilisation",
                                         "Busy inference-seconds per second over the instance capacity", registry=r)
+        # the weekly labelling queue (server/drift/label_queue.py)
+        self.label_queue_tasks = Gauge("mangaassist_label_queue_tasks", "Turns in the last labelling-queue export",
+                                       registry=r)
+        self.label_queue_last = Gauge("mangaassist_label_queue_last_export_timestamp_seconds",
+                                      "When the labelling queue was last exported", registry=r)
 
 
 def for_registry(metrics: Any = None) -> DriftMetrics:

@@ -73,24 +73,27 @@ BY_NAME: Mapping[str, Trigger] = {t.name: t for t in TRIGGERS}
 
 @dataclass(frozen=True)
 class TriggerConfig:
-    window_s: float = 3600.0
-    min_samples: int = 200
-    tier_quality_drop_points: float = 5.0
-    tier_min_feedback: int = 30
-    misclassified_escalation_rate: float = 0.03
-    guardrail_block_rate: float = 0.05
-    hallucination_rate: float = 0.03
-    hallucination_min_scored: int = 30
-    hallucination_alert: float = 0.5
-    p99_ms: float = 300.0
-    cost_per_turn_usd: float = 0.002
-    triton_usd_per_turn: float = 7.1e-06
-    min_confidence: float = 0.85
+    """The thresholds as evaluated: ``settings.triggers`` (the one place their defaults live) with the two that
+    come from elsewhere resolved -- the p99 budget (0 = ``budgets.total_ms``) and the hallucination alert score."""
+
+    window_s: float
+    min_samples: int
+    tier_quality_drop_points: float
+    tier_min_feedback: int
+    misclassified_escalation_rate: float
+    guardrail_block_rate: float
+    hallucination_rate: float
+    hallucination_min_scored: int
+    hallucination_alert: float
+    p99_ms: float
+    cost_per_turn_usd: float
+    triton_usd_per_turn: float
+    min_confidence: float
 
     @classmethod
     def from_settings(cls, settings: Any) -> "TriggerConfig":
         t = settings.triggers
-        values = {name: getattr(t, name) for name in cls.__dataclass_fields__ if hasattr(t, name)}
+        values = {name: getattr(t, name) for name in cls.__dataclass_fields__ if name != "hallucination_alert"}
         values["p99_ms"] = t.p99_ms or settings.budgets.total_ms
         values["hallucination_alert"] = settings.guardrails.hallucination_alert
         return cls(**values)
