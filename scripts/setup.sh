@@ -21,7 +21,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 if ! command -v openssl >/dev/null; then
   echo "[setup] installing openssl (the TLS tests generate their certificates with it)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -q openssl >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q openssl >/dev/null; } || echo "[setup] WARNING: could not install openssl; the TLS tests will be skipped"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q openssl >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q openssl >/dev/null; } || echo "[setup] WARNING: could not install openssl; the TLS tests will skip (fail under CI)"
   else echo "[setup] WARNING: run 'sudo apt-get install openssl' for the TLS tests"; fi
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)

@@ -34,8 +34,8 @@ ENV_PREFIX = "MANGAASSIST_"
 CONFIG_ENV = "MANGAASSIST_CONFIG"
 #: Variables with the prefix that are not server settings (the client CLI reads MANGAASSIST_TARGET).
 ENV_NOT_SETTINGS = frozenset({"MANGAASSIST_CONFIG", "MANGAASSIST_TARGET", "MANGAASSIST_TOKEN",
-                              # the test suite's switches (scripts/test.sh, tests/integration/test_fuzz.py)
-                              "MANGAASSIST_REQUIRE_MILVUS", "MANGAASSIST_FUZZ_EXAMPLES"})
+                              # the test suite's switches (tests/support/requirements.py, tests/integration/test_fuzz.py)
+                              "MANGAASSIST_REQUIRE_MILVUS", "MANGAASSIST_REQUIRE_ALL", "MANGAASSIST_FUZZ_EXAMPLES"})
 #: Short names for the overrides an operator reaches for most.
 ENV_ALIASES: Mapping[str, tuple[str, str]] = types.MappingProxyType(
     {

@@ -53,21 +53,18 @@ from server.intents import INTENT_LABELS
 from server.triton_runtime import TritonServer, free_port, tritonserver_binary
 from tests.deploy.chart_view import (CHART, NAMESPACE, RELEASE, REPO, ContainerView, Rendered,
                                      dockerfile_instructions, production_values, render)
-
-pytestmark = pytest.mark.L1
+from tests.support.requirements import needs
 
 BUILD_DIR = Path(os.environ.get("MANGAASSIST_BUILD_DIR", REPO / ".build"))
 CPU_REPOSITORY = BUILD_DIR / "triton" / "cpu"
 INDEX = BUILD_DIR / "index"
+pytestmark = [pytest.mark.L1, needs("build", CPU_REPOSITORY.is_dir() and (INDEX / "catalog.sqlite").is_file(),
+                                    f"needs the built CPU repository and index under {BUILD_DIR}")]
 #: Off the request path and slow to load on CPU (llm_small: 518 MB); the service falls back without them.
 NOT_SERVED_HERE = ("llm_small", "hallucination_scorer", "hallucination_scorer_onnx", "hallucination_tokenizer")
 #: Paths the ensemble image provides (deploy/docker/ensemble.Dockerfile) -> what stands in for them here.
 IMAGE_PATHS = {"/opt/mangaassist/index": INDEX}
 EXISTING_TOKENS = "prod-token-one,prod-token-two"  # the production existingSecret (created out of band)
-
-if not (CPU_REPOSITORY.is_dir() and (INDEX / "catalog.sqlite").is_file()):
-    pytest.skip(f"needs the built CPU repository and index under {BUILD_DIR} (python -m model_repository build)",
-                allow_module_level=True)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -3,13 +3,12 @@ each on the gauge the service's drift job exports, and the service settings they
 
 from __future__ import annotations
 
+import helm_python  # pinned in pyproject.toml: a missing one is an error, not a skip
 import pytest
 
 from server.drift.metrics import DriftMetrics
 from server.settings import Settings
 from tests.deploy.chart_view import CHART, RELEASE, production_values, render
-
-helm_python = pytest.importorskip("helm_python")
 
 
 @pytest.fixture(scope="module")

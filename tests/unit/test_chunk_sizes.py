@@ -13,6 +13,7 @@ import pytest
 
 from benchmarks import chunk_sizes, common, decisions
 from server.retrieval.base import Chunk
+from tests.support.requirements import needs
 
 pytestmark = pytest.mark.L0
 
@@ -53,8 +54,8 @@ def words_embedder(texts):
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-6)
 
 
-@pytest.mark.skipif(not (common.DEFAULT_BUILD_DIR / "data" / "documents.jsonl").is_file()
-                    or not (chunk_sizes.TRITON / "embed_tokenizer").is_dir(), reason="needs the built data (.build)")
+@needs("build", (common.DEFAULT_BUILD_DIR / "data" / "documents.jsonl").is_file()
+       and (chunk_sizes.TRITON / "embed_tokenizer").is_dir(), "needs the built documents and embed tokenizer")
 def test_smoke_run_on_the_real_documents(tmp_path):
     result = chunk_sizes.run(neighbours=1, distractors=20, embed=words_embedder, reuse_index=False, max_queries=40)
     rows = result["options"]

@@ -15,6 +15,7 @@ from model_repository import contract, spec
 from model_repository.build import DEFAULT_BUILD_DIR
 from server.intents import INTENT_LABELS
 from server.settings import Settings
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.L0
 
@@ -44,10 +45,7 @@ def test_rendered_configs_serve_the_contract(flavour):
 
 
 def test_built_repository_serves_the_contract():
-    if not (BUILT / contract.INTENT_CLASSIFIER.name / "config.pbtxt").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"no built repository at {BUILT}")
-        pytest.skip(f"no built repository at {BUILT}; run `python -m model_repository build`")
+    require("build", (BUILT / contract.INTENT_CLASSIFIER.name / "config.pbtxt").is_file(), f"no built repository at {BUILT}")
     for model in contract.SERVICE_MODELS.values():
         cfg = spec.parse_pbtxt((BUILT / model.name / "config.pbtxt").read_text())
         assert _declared(cfg) == _contracted(model), model.name

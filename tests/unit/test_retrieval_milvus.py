@@ -1,19 +1,20 @@
 """MilvusIndex against a real Milvus Lite (temporary .db file): same answers as exact FAISS.
 
 Milvus Lite starts an embedded server process (~2 s). If it cannot start on a machine, these tests are
-skipped with the reason; set MANGAASSIST_REQUIRE_MILVUS=1 to make that a failure instead.
+skipped with the reason; under CI, or with MANGAASSIST_REQUIRE_MILVUS=1, that is a failure instead
+(tests/support/requirements.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from server.retrieval.base import Chunk
 from server.retrieval.faiss_index import FaissIndex
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.L0
 
@@ -30,9 +31,7 @@ def milvus_db(tmp_path_factory):
         probe = MilvusClient(uri=path)
         probe.list_collections()
     except Exception as err:  # noqa: BLE001 — any failure to start Milvus Lite means "not available here"
-        if os.environ.get("MANGAASSIST_REQUIRE_MILVUS") == "1":
-            raise
-        pytest.skip(f"Milvus Lite did not start: {err!r}")
+        require("milvus-lite", False, f"Milvus Lite did not start: {err!r}")
     yield path
     probe.close()
 

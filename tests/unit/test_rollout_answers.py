@@ -18,6 +18,7 @@ from server.backends.fake import FakeBackend
 from server.intents import LABEL_TO_ID
 from server.rollout import answers
 from server.settings import Settings
+from tests.support.requirements import require
 
 pytestmark = pytest.mark.L0
 
@@ -43,8 +44,7 @@ class TwoVersions(FakeBackend):
 
 @pytest.fixture(scope="module")
 def golden():
-    if not GOLDEN.is_file():
-        pytest.skip(f"needs the golden set ({GOLDEN}); python -m model_repository build")
+    require("build", GOLDEN.is_file(), f"needs the golden set ({GOLDEN})")
     from clients.evaluation import dimensions
 
     return gate_answers.sample_of(dimensions.load_golden(GOLDEN), 120)

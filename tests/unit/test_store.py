@@ -11,6 +11,7 @@ import pytest
 from model_repository.catalog_schema import order_customer
 from model_repository.index.catalog import build_catalog, fts5_available
 from server.retrieval.store import CatalogStore
+from tests.support.requirements import needs
 
 pytestmark = pytest.mark.L0
 
@@ -172,7 +173,7 @@ def test_no_false_mentions(store: CatalogStore) -> None:
     assert _asins(store, "naruto", limit=0) == []
 
 
-@pytest.mark.skipif(not fts5_available(), reason="this SQLite has no FTS5")
+@needs("sqlite-fts5", fts5_available(), "the partial-name fallback is an FTS5 query")
 def test_fts_fallback_for_partial_series_names(store: CatalogStore) -> None:
     assert _asins(store, "is frieren journeys end vol 2 any good") == ["B0FRIEREN2"]
 
