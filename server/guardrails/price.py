@@ -111,7 +111,7 @@ class PriceGuardrail:
                     out[a] = p
         return out
 
-    def _mentions(self, unit: Unit, products: dict[str, Product]) -> list[_Mention]:
+    def _mentions(self, unit: Unit, products: dict[str, Product], named: frozenset[str] = frozenset()) -> list[_Mention]:
         # (mention, rank): an ASIN beats an exact title, which beats "<series> vol. N" -- editions share
         # series and volume, so "Series, Vol. 2: $13.99" is the print title even though the digital
         # edition's "Series vol 2" pattern matches the same span.
@@ -119,10 +119,12 @@ class PriceGuardrail:
         for m in find_asin_like(unit.text):
             if m.group(0).upper() in products:
                 found.append((_Mention(m.start(), m.end(), m.group(0).upper()), 0))
+        # a product the answer itself names (its card, or an ASIN in the text) outranks a retrieved one whose
+        # title or "<series> vol. N" matches the same words: the sentence is about the card under it
         for asin, p in products.items():
             for rank, pat in enumerate(_mention_patterns(p), start=1):
                 for m in pat.finditer(unit.text):
-                    found.append((_Mention(m.start(), m.end(), asin), rank))
+                    found.append((_Mention(m.start(), m.end(), asin), rank + (0 if asin in named else 10)))
         # Title patterns of "Series, Vol. 1" also match inside "Series, Vol. 10": keep the longest span.
         found.sort(key=lambda x: (x[0].start, -(x[0].end - x[0].start), x[1]))
         pruned: list[_Mention] = []
@@ -136,6 +138,7 @@ class PriceGuardrail:
         self, text: str, asins: Sequence[str] = (), context: Sequence[ScoredChunk] = ()
     ) -> CheckResult:
         in_play = [m.group(0) for m in find_asin_like(text)] + list(asins)
+        named = frozenset(a.upper() for a in in_play)
         in_play += [sc.chunk.asin for sc in context if sc.chunk.asin]
         products = self._products(in_play)
         if not products:
@@ -144,13 +147,17 @@ class PriceGuardrail:
         actions: list[GuardrailAction] = []
         prev_unit_products: set[str] = set()
         prev_line_end = -1
+        # mentions are found in the whole text, then given to each sentence they overlap: a title with a
+        # sentence end inside it ("Full Swing!! Nara High, Vol. 1") still owns the price after it
+        everywhere = self._mentions(Unit(0, len(text), text, False), products, named)
         for unit in units(text):
-            mentions = self._mentions(unit, products)
+            mentions = [_Mention(m.start - unit.start, m.end - unit.start, m.asin) for m in everywhere
+                        if m.end > unit.start and m.start < unit.end]
             if unit.bullet or text.rfind("\n", 0, unit.start) != prev_line_end:
                 prev_unit_products = set()  # a new line/paragraph: nothing carries over, now or later in it
             carried = prev_unit_products
             for claim in find_prices(unit.text):
-                asin = self._attach(claim, mentions) or (next(iter(carried)) if len(carried) == 1 else None)
+                asin = self._attach(claim, mentions, unit.text) or (next(iter(carried)) if len(carried) == 1 else None)
                 if asin is None:
                     continue
                 price = self._catalog.price(asin)
@@ -171,15 +178,13 @@ class PriceGuardrail:
         return CheckResult(new_text, tuple(asins), tuple(actions))
 
     @staticmethod
-    def _attach(claim: PriceClaim, mentions: list[_Mention]) -> str | None:
-        best, best_dist = None, None
-        for m in mentions:
-            if m.end <= claim.start:
-                dist = claim.start - m.end
-            elif m.start >= claim.end:
-                dist = m.start - claim.end + 5  # a following mention is slightly less likely the owner
-            else:
-                continue
-            if best_dist is None or dist < best_dist:
-                best, best_dist = m.asin, dist
-        return best
+    def _attach(claim: PriceClaim, mentions: list[_Mention], text: str) -> str | None:
+        """The product a price is said of: the nearest mention before it in the same clause, else the nearest one
+        after it in the same clause ("$9.99 for Berserk vol 1"). A clause ends at ";" -- a list of picks
+        ("A, Vol. 1 by X (comedy, $9.99); B, Vol. 1 by Y (...)") must not hand A's price to B, which merely
+        stands closer to it than A's own title does."""
+        before = [m for m in mentions if m.end <= claim.start and ";" not in text[m.end : claim.start]]
+        if before:
+            return max(before, key=lambda m: m.end).asin
+        after = [m for m in mentions if m.start >= claim.end and ";" not in text[claim.end : m.start]]
+        return min(after, key=lambda m: m.start).asin if after else None

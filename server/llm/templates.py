@@ -265,12 +265,20 @@ def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
         parts.append("Tell me a series or genre you enjoy and I'll suggest something similar from our catalog.")
         return " ".join(parts), []
     liked = res.series if res is not None and res.series and not res.not_carried else None
-    picks = "; ".join(
-        f"{p.title} by {p.author} ({', '.join(p.genres[:2])}, {_price(p)})" if p.author else f"{p.title} ({_price(p)})"
-        for p in facts.products
-    )
+    picks = "; ".join(_pick(p) for p in facts.products)
     parts.append(f"If you liked {liked}, you might enjoy: {picks}." if liked else f"You might enjoy: {picks}.")
     return " ".join(parts), [p.asin for p in facts.products]
+
+
+def _pick(p: Product) -> str:
+    """One recommended product, every figure from its own catalog row -- the row its card is rendered from:
+    the title (which names a non-default edition), then edition, price and stock right after it, so no figure
+    stands nearer to another pick's title than to its own."""
+    edition = " ".join(x for x in (p.language, _FORMAT_NAMES.get(p.format, p.format)) if x)
+    line = f"{p.title} ({edition}, {_price(p)}, {_stock(p)})"
+    if p.author:
+        line += f" by {p.author}"
+    return line + (f" ({', '.join(p.genres[:2])})" if p.genres else "")
 
 
 def _unknown(message: str, facts: Facts, context: Sequence[ScoredChunk]) -> tuple[str, list[str]]:
