@@ -25,7 +25,6 @@ import base64
 import collections
 import os
 import threading
-import time
 import urllib.parse
 from typing import Any
 
@@ -124,12 +123,11 @@ def _outcome(invoke) -> tuple[grpc.StatusCode, str | None]:
 def _check(kind: str, server_channel, invoke) -> None:
     server, channel = server_channel
     TRIED[kind] += 1
-    start = time.perf_counter()
     code, reason = _outcome(invoke)
-    elapsed = time.perf_counter() - start
     assert code in ALLOWED, (kind, code, reason)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        assert reason is not None and elapsed < CALL_TIMEOUT_S, f"{kind}: hung for {elapsed:.1f}s"
+        # the server's own answer carries a reason; a call that hung until the client's deadline has none
+        assert reason is not None, f"{kind}: hung until the client's {CALL_TIMEOUT_S}s deadline"
     # and the server keeps serving
     reply = pb_grpc.MangaAssistStub(channel).Chat(pb.ChatRequest(message="is one piece vol 1 in stock?"),
                                                   metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=CALL_TIMEOUT_S)

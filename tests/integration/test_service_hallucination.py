@@ -143,8 +143,8 @@ async def test_scoring_off_and_drain_stops_the_workers(make_server):
         await client.chat(QUESTION, session_id="s-drain")
         await client.chat(QUESTION, session_id="s-drain2")
     await asyncio.wait_for(scorer.called.wait(), 5.0)
-    started = asyncio.get_running_loop().time()
-    await server.drain(grace_s=0)  # the gate never opens: drain gives up after drain_timeout_s
-    assert asyncio.get_running_loop().time() - started < 3.0
+    # the gate never opens: drain gives up after drain_timeout_s (a drain that waited on the worker would hang,
+    # and wait_for's TimeoutError fails the test); the state below shows it gave up
+    await asyncio.wait_for(server.drain(grace_s=0), 30)
     assert server.scoring._tasks == []
     assert sample(server, "mangaassist_hallucination_dropped_total", {"reason": "shutdown"}) == 1

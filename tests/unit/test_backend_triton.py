@@ -125,11 +125,8 @@ async def test_queue_rejections_are_overloaded_and_do_not_open_the_circuit(backe
 
 async def test_timeout_is_backend_timeout(backend, triton):
     triton.mode["reranker"] = "slow"
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    with pytest.raises(BackendTimeout):
-        await backend.rerank("q", ["p"], timeout_s=0.1)
-    assert loop.time() - start < 2
+    with pytest.raises(BackendTimeout):  # the deadline's own error; a call that hung ends in wait_for's TimeoutError
+        await asyncio.wait_for(backend.rerank("q", ["p"], timeout_s=0.1), 30)
 
 
 async def test_wrong_row_count_is_a_bug(backend, triton):
@@ -171,11 +168,10 @@ async def test_dead_triton_opens_the_circuit_then_recovers():
             with pytest.raises(BackendError) as err:
                 await backend.embed(["x"], timeout_s=1)
             assert err.value.reason == "backend_unreachable"
-        started = asyncio.get_running_loop().time()
+        assert backend.breakers["query_embedder"].state == "open"
         with pytest.raises(BackendError) as err:
             await backend.embed(["x"], timeout_s=1)
-        assert err.value.reason == "circuit_open"
-        assert asyncio.get_running_loop().time() - started < 0.05  # fails fast, no connection attempt
+        assert err.value.reason == "circuit_open"  # refused by the open breaker: no connection attempt
 
         # Triton comes back on the same port (what the supervisor's restart does)
         servicer = FakeTriton()

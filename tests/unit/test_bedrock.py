@@ -128,12 +128,10 @@ async def test_throttled_twice_gives_up_after_two_attempts(server, tier):
 
 async def test_model_timeout_408_is_not_retried(server, tier):
     server.error(408, "ModelTimeoutException", "Model has timed out").respond(ANSWER)
-    start = time.perf_counter()
     with pytest.raises(TierUnavailable) as info:
         await tier.generate(_request(timeout_s=5.0))
-    assert time.perf_counter() - start < 2.0
     assert info.value.retryable is False
-    assert server.count() == 1
+    assert server.count() == 1  # one call: not retried (no backoff to time)
 
 
 async def test_service_unavailable_is_retried_then_reported_retryable(server, tier):

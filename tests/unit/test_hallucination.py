@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+import inspect
 
 import numpy as np
 import pytest
@@ -193,11 +193,11 @@ async def test_submit_never_blocks_and_counts_drops() -> None:
     try:
         await asyncio.sleep(0)
         accepted = []
-        started = time.perf_counter()
+        # submit is synchronous and the event loop does not run between the 50 calls: a submit that waited for
+        # room would never return (only the worker frees a slot). The counts show each was answered at once.
+        assert not inspect.iscoroutinefunction(queue.submit)
         for i in range(50):
             accepted.append(queue.submit(job("It costs $12.99.", request=f"r{i}")))
-        elapsed = time.perf_counter() - started
-        assert elapsed < 0.05  # 50 submits against a full queue and a 5 s scorer: no waiting
         # the worker took one job off the queue, then 4 fit; everything else is dropped
         assert 4 <= sum(accepted) <= 5
         assert value(registry, "mangaassist_hallucination_dropped_total", {"reason": "queue_full"}) == 50 - sum(accepted)

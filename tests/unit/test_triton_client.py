@@ -176,11 +176,10 @@ async def test_llm_tier_and_scorer_trip_and_recover_through_the_shared_breaker(f
                 await backend.classify(["x"], timeout_s=1)
         assert {m: triton.breakers[m].state for m in ("llm_small", "hallucination_scorer", "intent_classifier")} == {
             "llm_small": "open", "hallucination_scorer": "open", "intent_classifier": "open"}
-        start = time.perf_counter()
         answer, degraded = await router.generate("small", llm_request(), Facts())  # fails fast: circuit open
         with pytest.raises(BackendError) as err:
             await backend.classify(["x"], timeout_s=1)
-        assert err.value.reason == "circuit_open" and time.perf_counter() - start < 0.1
+        assert err.value.reason == "circuit_open"  # refused by the open breaker, not a connection attempt
         assert degraded == ["tier_fallback:small->template"]
 
         await fake.start()  # Triton is back: after the cooldown one trial call per model closes its circuit
