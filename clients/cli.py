@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
                     "version against the champion on Triton and record the verdict (model_repository/lifecycle/gate.py)")
     ev.add_argument("--triton", default="localhost:8001", help="with --challenger: tritonserver gRPC address")
     ev.add_argument("--lifecycle-dir", default=".lifecycle", help="with --challenger: the model registry's directory")
+    ev.add_argument("--repository", help="with --challenger: the Triton repository holding the versions (its file is "
+                    "hashed into the gate record; default <lifecycle-dir>/triton)")
     ev.add_argument("--answer-sample", type=int, default=200, help="with --challenger: golden records answered with "
                     "both versions, hashed sample (0 = all)")
     ev.add_argument("--service-config", help="with --challenger: the service's config.yaml for the answer checks")
@@ -232,7 +234,8 @@ def _gate_version(args: argparse.Namespace, out: TextIO) -> int:
     ns = argparse.Namespace(triton=args.triton, challenger=args.challenger, champion=None, requests=200, seconds=3.0,
                             concurrency=4, build_dir=Path(args.data).parent, lifecycle_dir=Path(args.lifecycle_dir),
                             golden=Path(args.golden), answer_sample=args.answer_sample,
-                            service_config=Path(args.service_config) if args.service_config else None)
+                            service_config=Path(args.service_config) if args.service_config else None,
+                            repository=Path(args.repository) if args.repository else None, rollout_file=None)
     code = run_gate_command(ns, args.threshold, out)
     return 0 if code == EXIT_GATE_FAILED and not args.gate else code
 

@@ -32,6 +32,10 @@ LABEL_TO_ID: dict[str, int] = {label: i for i, label in enumerate(INTENT_LABELS)
 EMBED_DIM = 384
 #: Triton's model version every call asks for unless settings say otherwise (the repository's ``1/``).
 DEFAULT_MODEL_VERSION = "1"
+#: The classifier's floors (DESIGN.md): test-split accuracy, the weakest class's F1, single-request p99 (ms). One
+#: definition for every judge of a classifier: the model gate (model_repository/lifecycle/gate.py), the golden-set
+#: gate's model check (clients/evaluation/gate.py) and model selection (benchmarks/model_selection).
+CLASSIFIER_FLOORS: dict[str, float] = {"accuracy": 0.90, "min_class_f1": 0.85, "p99_ms": 50.0}
 
 
 @dataclass(frozen=True)

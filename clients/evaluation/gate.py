@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from model_repository.contract import CLASSIFIER_FLOORS
+
 GATE_FAILED_EXIT = 3
 
 #: name -> (comparison, default). "<=" figures are counts or milliseconds; ">=" figures are rates.
@@ -24,8 +26,10 @@ DEFAULTS: dict[str, tuple[str, float]] = {
     "format": (">=", 0.99),
     "ttft_p99_ms": ("<=", 1000),
 }
-#: Checked only when the build's model report (summary.json) has the figure.
-MODEL_FLOORS: dict[str, tuple[str, float]] = {"intent_accuracy": (">=", 0.90), "min_class_f1": (">=", 0.85)}
+#: Checked only when the build's model report (summary.json) has the figure. The floors are the classifier's
+#: (model_repository/contract.py), the same ones the model gate holds a challenger to.
+MODEL_FLOORS: dict[str, tuple[str, float]] = {"intent_accuracy": (">=", CLASSIFIER_FLOORS["accuracy"]),
+                                              "min_class_f1": (">=", CLASSIFIER_FLOORS["min_class_f1"])}
 #: Gate-able on request (``--threshold helpfulness=0.8``), no default.
 OPTIONAL: dict[str, str] = {
     "intent_match": ">=", "coverage": ">=", "helpfulness": ">=", "rouge_l": ">=", "bleu": ">=", "human_mean": ">=",

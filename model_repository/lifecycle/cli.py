@@ -7,6 +7,7 @@
     mangaassist model gate       --challenger N [--triton URL] [--threshold k=v]...   # = `mangaassist eval --gate --challenger N`
     mangaassist model rollout    --stable N [--shadow N] [--canary N:PCT]   # validated, then the service reloads it
     mangaassist model promote    N [--triton URL]...  # refused without a passing gate record; champion := N, stable := N
+    (gate records name the sha256 of the file judged; rollout/promote refuse a served file that hashes otherwise)
     mangaassist model rollback     [--triton URL]...  # a canary: removed; else champion/stable := the previous champion
     mangaassist model status              # versions, lineage, gate records, aliases, the rollout file
     mangaassist retrain LABELLED... [--triton URL] [--max-steps N]   # flywheel rows -> train -> load -> gate -> shadow
@@ -146,7 +147,8 @@ def run_gate_command(args: argparse.Namespace, thresholds: list[str], out: TextI
         overrides = parse_pairs(thresholds, "--threshold")
         answers = AnswerOptions(golden=args.golden, sample=args.answer_sample, service_config=args.service_config)
         report = gate_and_record(args.triton, str(args.challenger), registry=_registry(args),
-                                 data_dir=args.build_dir / "data", champion=args.champion, overrides=overrides,
+                                 data_dir=args.build_dir / "data", repo=_paths(args)[0], champion=args.champion,
+                                 overrides=overrides,
                                  requests=args.requests, seconds=args.seconds, concurrency=args.concurrency,
                                  answers=answers)
     except (ValueError, GateRequired) as err:
@@ -198,18 +200,21 @@ def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: Text
     return EXIT_OK
 
 
-def _write_rollout(path: Path, data: dict, registry, repo: Path | None) -> None:
-    """Shape (server/rollout/config.py), version directories, gate records -- then an atomic write."""
+def _write_rollout(path: Path, data: dict, registry, repo: Path) -> None:
+    """Shape (server/rollout/config.py), version directories, gate records for the files served -- then an atomic
+    write. Stable and canary must each have a passing gate record whose sha256 is the hash of the file in ``repo``
+    (the repository Triton serves): a file swapped after its gate is refused."""
     import server.rollout.config as rollout_config
+    from model_repository.lifecycle.gate import served_file
 
     config = rollout_config.parse(data)
     named = {config.stable, *(v for v in (config.shadow, config.canary and config.canary.version) if v)}
-    if repo is not None and (repo / config.model).is_dir():
+    if (repo / config.model).is_dir():
         missing = sorted(v for v in named if not (repo / config.model / v).is_dir())
         if missing:
             raise GateRequired(f"unknown version(s) {missing}: not in {repo / config.model}")
     for version in config.serving():
-        registry.require_gate(config.model, version)
+        registry.require_gate(config.model, version, served_file=served_file(repo, version, config.model))
     rollout_config.write(path, config)
 
 
@@ -256,7 +261,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             print(f"wrote {rollout_file}: {data}", file=out)
             return EXIT_OK
         if args.cmd == "promote":
-            previous = reg.promote(versions.MODEL, args.version)
+            from model_repository.lifecycle.gate import served_file
+
+            previous = reg.promote(versions.MODEL, args.version, served_file=served_file(repo, args.version))
             _write_rollout(rollout_file, {"stable": args.version}, reg, repo)
             if (repo / versions.MODEL).is_dir():  # the ensemble (the no-rollout path) follows at Triton's next load
                 versions.pin(repo, champion=args.version)

@@ -86,7 +86,7 @@ def retrain(
     shutil.copy2(flywheel, Path(lifecycle_dir) / "models" / versions.MODEL / version / "flywheel.jsonl")
     load([triton_url], repo)
     log(f"[retrain] version {version} loaded by Triton at {triton_url}; gating against champion {champion}")
-    report = gate_and_record(triton_url, version, registry=registry, data_dir=Path(build_dir) / "data",
+    report = gate_and_record(triton_url, version, registry=registry, data_dir=Path(build_dir) / "data", repo=repo,
                              champion=champion, overrides=dict(gate_overrides or {}), **dict(gate_kwargs or {}))
     clf = TritonClassifier(triton_url)
     before, after = flywheel_accuracy(clf, learnt, champion), flywheel_accuracy(clf, learnt, version)

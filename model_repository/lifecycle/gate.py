@@ -14,8 +14,19 @@ an explicit version (server/backends/triton.py). Checks (defaults; ``--threshold
   ``answer_completeness_drop`` <= 0.02 and ``answer_fabricated_increase`` <= 0.
 
 ``run_gate`` returns a :class:`GateReport`; ``mangaassist eval --gate --challenger N`` prints it, records it
-(``Registry.record_gate``) and exits 3 when it fails. Without a passing record the registry refuses to promote
-and the service refuses to canary or serve the version (``Registry.require_gate``).
+(``Registry.record_gate``) and exits 3 when it fails. A check the run could not measure fails the model gate (it
+is not waved through as "skipped"). The floors (accuracy, class F1, p99) are the classifier's, defined once in
+model_repository/contract.py ``CLASSIFIER_FLOORS`` (the golden-set gate, clients/evaluation/gate.py, holds the
+build's model report to the same ones).
+
+The record names the file judged: :func:`gate_and_record` hashes the challenger's ``model.onnx`` in the repository
+Triton serves, before and after the run (a file that changed meanwhile, or differs from the one registered, is
+refused), and records that sha256 as ``gate.sha256``. Without a passing record for the served file's hash the
+registry refuses to promote, the CLI to write a rollout file, and the service to canary or serve the version
+(``require_gate``, server/rollout/gate_records.py).
+
+The measuring parts are injectable (``classifier``, ``answer_fn``, ``clock``, ``handwritten``) so the verdict
+is tested on stub classifiers: tests/unit/test_model_gate.py shows each check stopping a slightly worse model.
 """
 
 from __future__ import annotations
@@ -25,25 +36,30 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from model_repository.contract import CLASSIFIER_FLOORS
 from model_repository.lifecycle.answers import CHECKS as ANSWER_CHECKS, AnswerOptions, answer_figures
+from model_repository.lifecycle.registry import GateRequired, sha256_file
 from model_repository.lifecycle.versions import MODEL, ROOT, TOKENIZER, _rows
 
+#: a challenger may lose at most this much against the champion (accuracy, any class's F1, hand-written accuracy)
+MAX_DROP = 0.02
 #: name -> (op, default threshold)
 DEFAULTS: dict[str, tuple[str, float]] = {
-    "accuracy": (">=", 0.90),
-    "min_class_f1": (">=", 0.85),
-    "accuracy_drop": ("<=", 0.02),
-    "max_class_drop": ("<=", 0.02),
-    "handwritten_drop": ("<=", 0.02),
-    "p99_ms": ("<=", 50.0),
+    "accuracy": (">=", CLASSIFIER_FLOORS["accuracy"]),
+    "min_class_f1": (">=", CLASSIFIER_FLOORS["min_class_f1"]),
+    "accuracy_drop": ("<=", MAX_DROP),
+    "max_class_drop": ("<=", MAX_DROP),
+    "handwritten_drop": ("<=", MAX_DROP),
+    "p99_ms": ("<=", CLASSIFIER_FLOORS["p99_ms"]),
     "throughput_ratio": (">=", 0.8),
     **ANSWER_CHECKS,
 }
 OPTIONAL: dict[str, str] = {"throughput_rps": ">="}
+HANDWRITTEN = ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl"
 
 
 @dataclass
@@ -55,7 +71,13 @@ class GateReport:
 
     @property
     def passed(self) -> bool:
-        return not any(c.status == "FAIL" for c in self.checks)
+        """Every check measured and within its threshold (an unmeasured figure is not a pass)."""
+        return bool(self.checks) and all(c.status == "pass" for c in self.checks)
+
+    @property
+    def failed(self) -> list[str]:
+        """Names of the checks that stop the challenger (out of bounds, or not measured)."""
+        return [c.name for c in self.checks if c.status != "pass"]
 
     def lines(self) -> list[str]:
         return [f"  {c.status:7s} {c.describe()}" for c in self.checks]
@@ -96,19 +118,20 @@ class TritonClassifier:
 _REPORTS: dict[tuple[str, str, str], dict[str, Any]] = {}  # (url, version, data) -> report: a version dir never changes
 
 
-def accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch: int = 32) -> dict[str, Any]:
-    key = (clf.url, str(version), str(Path(data_dir).resolve()))
+def accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch: int = 32, *,
+                    handwritten: Path = HANDWRITTEN) -> dict[str, Any]:
+    key = (clf.url, str(version), str(Path(data_dir).resolve()), str(Path(handwritten).resolve()))
     if key not in _REPORTS:
-        _REPORTS[key] = _accuracy_report(clf, version, data_dir, batch)
+        _REPORTS[key] = _accuracy_report(clf, version, data_dir, batch, handwritten)
     return _REPORTS[key]
 
 
-def _accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch: int) -> dict[str, Any]:
+def _accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch: int, handwritten: Path) -> dict[str, Any]:
     from model_repository.training.intent import classification_report
     from server.intents import LABEL_TO_ID
 
     out = {}
-    sets = {"test": data_dir / "intents" / "test.jsonl", "handwritten": ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl"}
+    sets = {"test": Path(data_dir) / "intents" / "test.jsonl", "handwritten": Path(handwritten)}
     for name, path in sets.items():
         rows = _rows(path)
         texts = [r["text"] for r in rows]
@@ -121,58 +144,62 @@ def _accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch:
 
 
 def speed(clf: TritonClassifier, versions: list[str], texts: list[str], *, requests: int, seconds: float,
-          concurrency: int) -> dict[str, dict[str, float]]:
+          concurrency: int, rounds: int = 3, clock: Callable[[], float] = time.perf_counter) -> dict[str, dict[str, float]]:
     """Single-request latency (interleaved across versions, so drift on a shared box hits both alike) and
-    closed-loop throughput at ``concurrency`` (one text per request), per version."""
+    closed-loop throughput at ``concurrency`` (one text per request), per version: ``seconds`` per version split
+    into ``rounds`` windows taken in turn (champion, challenger, champion, ...), for the same reason."""
     lat: dict[str, list[float]] = {v: [] for v in versions}
     for v in versions:  # warm-up
         clf.probs(texts[:1], v)
     for i in range(requests):
         for v in versions:
-            t0 = time.perf_counter()
+            t0 = clock()
             clf.probs([texts[i % len(texts)]], v)
-            lat[v].append((time.perf_counter() - t0) * 1000)
+            lat[v].append((clock() - t0) * 1000)
+    done: dict[str, int] = {v: 0 for v in versions}
+    spent: dict[str, float] = {v: 0.0 for v in versions}
+    rounds = max(1, rounds)
+    for _ in range(rounds):
+        for v in versions:
+            stop = clock() + seconds / rounds
+            counts = [0] * concurrency
+
+            def loop(k: int, v: str = v, stop: float = stop, counts: list[int] = counts) -> None:
+                j = k
+                while clock() < stop:
+                    clf.probs([texts[j % len(texts)]], v)
+                    counts[k] += 1
+                    j += concurrency
+
+            started = clock()
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(loop, range(concurrency)))
+            spent[v] += clock() - started
+            done[v] += sum(counts)
     out = {}
     for v in versions:
-        stop = time.perf_counter() + seconds
-        counts = [0] * concurrency
-
-        def loop(k: int) -> None:
-            j = k
-            while time.perf_counter() < stop:
-                clf.probs([texts[j % len(texts)]], v)
-                counts[k] += 1
-                j += concurrency
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(loop, range(concurrency)))
-        elapsed = time.perf_counter() - started
         arr = np.array(lat[v])
         out[v] = {"p50_ms": round(float(np.percentile(arr, 50)), 2), "p99_ms": round(float(np.percentile(arr, 99)), 2),
-                  "throughput_rps": round(sum(counts) / elapsed, 1)}
+                  "throughput_rps": round(done[v] / max(spent[v], 1e-9), 1)}
     return out
 
 
-def run_gate(
-    triton_url: str, challenger: str, champion: str, data_dir: Path, *, overrides: Mapping[str, float] | None = None,
-    requests: int = 200, seconds: float = 3.0, concurrency: int = 4, answers: AnswerOptions | None = None,
-) -> GateReport:
-    from clients.evaluation.gate import Check
-
+def thresholds(overrides: Mapping[str, float] | None = None) -> dict[str, tuple[str, float]]:
+    """The defaults with ``overrides`` applied; ValueError names an unknown threshold."""
     table = dict(DEFAULTS)
     for name, value in (overrides or {}).items():
         op = DEFAULTS.get(name, (OPTIONAL.get(name), 0))[0]
         if op is None:
             raise ValueError(f"unknown model-gate threshold {name!r}; known: {sorted({*DEFAULTS, *OPTIONAL})}")
         table[name] = (op, float(value))
-    clf = TritonClassifier(triton_url)
-    acc = {v: accuracy_report(clf, v, data_dir) for v in (champion, challenger)}
-    texts = [r["text"] for r in _rows(data_dir / "intents" / "test.jsonl")][:200]
-    perf = speed(clf, [champion, challenger], texts, requests=requests, seconds=seconds, concurrency=concurrency)
-    judged = answer_figures(triton_url, challenger, champion, data_dir, answers or AnswerOptions())
+    return table
+
+
+def gate_figures(acc: Mapping[str, Any], perf: Mapping[str, Any], judged: Mapping[str, Any], *, challenger: str,
+                 champion: str) -> dict[str, Any]:
+    """The measured figures each check reads: drops are champion minus challenger (positive = worse)."""
     ch, base = acc[challenger]["test"], acc[champion]["test"]
-    drops = {k: round(base["per_class_f1"][k] - ch["per_class_f1"][k], 4) for k in base["per_class_f1"]}
+    drops = {k: round(base["per_class_f1"][k] - ch["per_class_f1"].get(k, 0.0), 4) for k in base["per_class_f1"]}
     figures: dict[str, Any] = {
         "accuracy": ch["accuracy"],
         "min_class_f1": min(ch["per_class_f1"].values()),
@@ -182,28 +209,85 @@ def run_gate(
         "p99_ms": perf[challenger]["p99_ms"],
         "throughput_ratio": round(perf[challenger]["throughput_rps"] / max(perf[champion]["throughput_rps"], 1e-9), 3),
         "throughput_rps": perf[challenger]["throughput_rps"],
-        **{name: judged[name] for name in ANSWER_CHECKS},
-        "answer_records": judged["records"],
-        "answer_records_differing": judged["differing"],
+        **{name: judged.get(name) for name in ANSWER_CHECKS},
+        "answer_records": judged.get("records"),
+        "answer_records_differing": judged.get("differing"),
     }
-    checks = [Check(name, op, value, figures.get(name)) for name, (op, value) in table.items()]
-    figures.update({"class_drops": drops, "accuracy_reports": acc, "speed": perf, "answers": judged})
-    return GateReport(challenger, champion, checks, figures)
+    figures.update({"class_drops": drops, "accuracy_reports": dict(acc), "speed": dict(perf), "answers": dict(judged)})
+    return figures
+
+
+def verdict(figures: Mapping[str, Any], table: Mapping[str, tuple[str, float]]) -> list[Any]:
+    """One :class:`clients.evaluation.gate.Check` per threshold in ``table``, in its order."""
+    from clients.evaluation.gate import Check
+
+    def number(value: Any) -> float | None:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    return [Check(name, op, value, number(figures.get(name))) for name, (op, value) in table.items()]
+
+
+def run_gate(
+    triton_url: str, challenger: str, champion: str, data_dir: Path, *, overrides: Mapping[str, float] | None = None,
+    requests: int = 200, seconds: float = 3.0, concurrency: int = 4, answers: AnswerOptions | None = None,
+    classifier: Any = None, answer_fn: Callable[[str, str], Mapping[str, Any]] | None = None,
+    clock: Callable[[], float] = time.perf_counter, handwritten: Path = HANDWRITTEN,
+) -> GateReport:
+    """Measure both versions and judge the challenger. ``classifier`` (``.url``, ``.probs(texts, version)``)
+    defaults to the served path on ``triton_url``; ``answer_fn(challenger, champion)`` to the golden answers
+    (:func:`~model_repository.lifecycle.answers.answer_figures`)."""
+    table = thresholds(overrides)
+    clf = classifier if classifier is not None else TritonClassifier(triton_url)
+    if answer_fn is None:
+        def answer_fn(ch: str, base: str) -> Mapping[str, Any]:
+            return answer_figures(triton_url, ch, base, data_dir, answers or AnswerOptions())
+    acc = {v: accuracy_report(clf, v, data_dir, handwritten=handwritten) for v in (champion, challenger)}
+    texts = [r["text"] for r in _rows(Path(data_dir) / "intents" / "test.jsonl")][:200]
+    perf = speed(clf, [champion, challenger], texts, requests=requests, seconds=seconds, concurrency=concurrency,
+                 clock=clock)
+    judged = answer_fn(challenger, champion)
+    figures = gate_figures(acc, perf, judged, challenger=challenger, champion=champion)
+    return GateReport(challenger, champion, verdict(figures, table), figures)
+
+
+def served_file(repo: Path, version: str, model: str = MODEL) -> Path:
+    """The file Triton serves for ``version`` of ``model`` from ``repo``."""
+    return Path(repo) / model / str(version) / "model.onnx"
 
 
 def gate_and_record(
-    triton_url: str, challenger: str, *, registry: Any, data_dir: Path, champion: str | None = None, **kwargs: Any
+    triton_url: str, challenger: str, *, registry: Any, data_dir: Path, repo: Path, champion: str | None = None,
+    **kwargs: Any,
 ) -> GateReport:
-    """Run the gate against the registry's champion and record the verdict on the challenger's version."""
+    """Run the gate against the registry's champion and record the verdict on the challenger's version, pinned to
+    the sha256 of the file judged (``<repo>/intent_classifier_onnx/<challenger>/model.onnx``, hashed here before
+    and after the run). Refused (:class:`GateRequired`) when that file is missing, is not the file registered for
+    the version, or changed while it was judged."""
     from model_repository.lifecycle.registry import CHAMPION
 
     champion = champion or registry.alias(MODEL, CHAMPION) or "1"
     if str(champion) == str(challenger):
         raise ValueError(f"version {challenger} is the champion; gate a challenger against it")
+    path = served_file(repo, str(challenger))
+    if not path.is_file():
+        raise GateRequired(f"the gate records the sha256 of the file it judges: {path} is not on this disk "
+                           "(--repository: the repository this Triton serves)")
+    before = sha256_file(path)
+    info = registry.version(MODEL, str(challenger))
+    if info is None:
+        raise GateRequired(f"{MODEL} version {challenger} is not in the registry: register it before gating")
+    if info.tags.get("onnx_sha256") != before:
+        raise GateRequired(f"{MODEL} version {challenger}: {path} (sha256 {before[:12]}) is not the file registered "
+                           f"for it ({info.tags.get('onnx_sha256', '')[:12] or 'none'}); register the file you mean to gate")
     report = run_gate(triton_url, str(challenger), str(champion), data_dir, **kwargs)
+    after = sha256_file(path)
+    if after != before:
+        raise GateRequired(f"{MODEL} version {challenger}: {path} changed while it was judged "
+                           f"({before[:12]} -> {after[:12]}); nothing recorded, gate it again")
+    report.figures["sha256"] = before
     flat = {k: v for k, v in report.figures.items() if isinstance(v, (int, float))}
     registry.record_gate(MODEL, str(challenger), passed=report.passed, checks=[c.to_dict() for c in report.checks],
-                         baseline=str(champion), figures=flat | {"class_drops": report.figures["class_drops"],
-                                                                 "speed": report.figures["speed"],
-                                                                 "answers": report.figures["answers"]})
+                         baseline=str(champion), sha256=before,
+                         figures=flat | {"class_drops": report.figures["class_drops"],
+                                         "speed": report.figures["speed"], "answers": report.figures["answers"]})
     return report

@@ -11,11 +11,13 @@ API (build side, CLI, the service's rollout validation, the drift/traffic-log wo
     reg.log_version(model, triton_version, params=..., metrics=..., lineage=..., artefacts=...) -> VersionInfo
     reg.version(model, triton_version) -> VersionInfo | None   # tags, run id, lineage, gate record
     reg.versions(model) -> list[VersionInfo]
-    reg.record_gate(model, triton_version, passed, checks, baseline=...)   # the gate's verdict, pinned to the
-                                                           # exact ONNX file (sha256) it judged
-    reg.require_gate(model, triton_version)                # GateRequired unless a passing gate record for that
-                                                           # exact file exists (the champion is allowed as is)
-    reg.promote(model, triton_version) -> previous champion   # refuses without require_gate
+    reg.record_gate(model, triton_version, passed, checks, baseline=..., sha256=...)   # the gate's verdict, pinned
+                                                           # to the sha256 of the ONNX file it judged (hashed by
+                                                           # the gate from that file, lifecycle/gate.py)
+    reg.require_gate(model, triton_version, served_file=p) # GateRequired unless a passing gate record for that
+                                                           # exact file exists (the champion is allowed as is) and
+                                                           # the served file ``p`` still hashes to it
+    reg.promote(model, triton_version, served_file=p) -> previous champion   # refuses without require_gate
     reg.set_alias(model, "challenger", v) / reg.alias(model, "champion") -> "2" | None
     reg.note(model, triton_version, key, value)            # e.g. rollout.rolled_back = reason
 
@@ -146,12 +148,15 @@ class Registry(RegistryReader):
     # ------------------------------------------------------------------ the gate
     def record_gate(
         self, model: str, triton_version: str, *, passed: bool, checks: list[dict[str, Any]], baseline: str,
-        figures: Mapping[str, Any] | None = None,
+        sha256: str, figures: Mapping[str, Any] | None = None,
     ) -> str:
-        """Log the gate run (checks, figures) and pin the verdict to the version's file (its sha256)."""
+        """Log the gate run (checks, figures) and pin the verdict to ``sha256``: the hash of the file the gate
+        judged, computed from that file by the gate (never copied from the version's registration tag)."""
         info = self.version(model, triton_version)
         if info is None:
             raise GateRequired(f"{model} version {triton_version} is not in the registry: register it before gating")
+        if not (isinstance(sha256, str) and len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
+            raise ValueError(f"record_gate: sha256 must be the judged file's 64-hex digest, got {sha256!r}")
         run = self.client.create_run(self._experiment(f"{model}-gate"), run_name=f"gate-v{triton_version}-vs-v{baseline}",
                                      tags={"triton_version": str(triton_version), "baseline": baseline,
                                            "passed": str(passed).lower()})
@@ -159,19 +164,20 @@ class Registry(RegistryReader):
         for k, v in (figures or {}).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 self.client.log_metric(rid, k, float(v))
-        self.client.log_text(rid, json.dumps({"passed": passed, "checks": checks, "figures": figures}, indent=2,
-                                             default=str), "gate.json")
+        self.client.log_text(rid, json.dumps({"passed": passed, "sha256": sha256, "checks": checks, "figures": figures},
+                                             indent=2, default=str), "gate.json")
         self.client.set_terminated(rid)
         rv = info.registry_version
-        for key, value in {"gate.passed": str(passed).lower(), "gate.sha256": info.tags.get("onnx_sha256", ""),
+        for key, value in {"gate.passed": str(passed).lower(), "gate.sha256": sha256,
                            "gate.baseline": baseline, "gate.run_id": rid,
                            "gate.at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}.items():
             self.client.set_model_version_tag(model, rv, key, value)
         return rid
 
-    def promote(self, model: str, triton_version: str) -> str | None:
-        """champion := triton_version (refused without a passing gate); returns the previous champion."""
-        self.require_gate(model, triton_version)
+    def promote(self, model: str, triton_version: str, *, served_file: Path | None = None) -> str | None:
+        """champion := triton_version (refused without a passing gate for ``served_file``, the file Triton serves
+        for it); returns the previous champion."""
+        self.require_gate(model, triton_version, served_file=served_file)
         previous = self.alias(model, CHAMPION)
         self.set_alias(model, CHAMPION, triton_version)
         if self.alias(model, CHALLENGER) == str(triton_version):

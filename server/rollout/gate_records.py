@@ -4,8 +4,11 @@ on stable or canary (server/rollout/wiring.py); the build side's registry (model
 which extends :class:`RegistryReader` with the writes) checks it before a promotion.
 
 A version may answer customers when it is the ``champion`` alias, or when its tags say ``gate.passed`` = "true"
-for ``gate.sha256`` equal to the version's ``onnx_sha256`` (the exact file that was gated) -- and, when the served
-file is on this disk, that file still hashes to it. MLflow only (no service state): a build-side leaf.
+for ``gate.sha256`` (the hash the gate computed from the file it judged) equal to the version's ``onnx_sha256``
+(the file registered) -- and, when a served file is named, that file is there and still hashes to both. Callers
+name it: ``mangaassist model promote`` / ``rollout`` always (the repository's ``<model>/<version>/model.onnx``),
+the service when its Triton repository is on its disk (server/rollout/wiring.py). MLflow only (no service
+state): a build-side leaf.
 """
 
 from __future__ import annotations
@@ -53,6 +56,23 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def check_served_file(info: VersionInfo, served_file: Path) -> str:
+    """GateRequired unless ``served_file`` exists and hashes to the file its gate judged (``gate.sha256``, when
+    it has a gate record) and to the file registered (``onnx_sha256``); returns its sha256."""
+    name = f"{info.model} version {info.triton_version}"
+    if not served_file.is_file():
+        raise GateRequired(f"{name}: the served file {served_file} is missing; nothing to check against its gate record")
+    digest = sha256_file(served_file)
+    gated, registered = info.tags.get("gate.sha256"), info.tags.get("onnx_sha256")
+    if gated and digest != gated:
+        raise GateRequired(f"{name}: {served_file} (sha256 {digest[:12]}) is not the file its gate judged "
+                           f"({gated[:12]}); gate the file that is served")
+    if digest != registered:
+        raise GateRequired(f"{name}: {served_file} (sha256 {digest[:12]}) is not the file registered for it "
+                           f"({(registered or 'none')[:12]})")
+    return digest
+
+
 class RegistryReader:
     """Versions (by their Triton version tag), aliases and gate records of an MLflow model registry."""
 
@@ -93,8 +113,8 @@ class RegistryReader:
         info = self.version(model, triton_version)
         if info is None:
             raise GateRequired(f"{model} version {triton_version} is not in the registry; register and gate it first")
-        if served_file is not None and served_file.is_file() and sha256_file(served_file) != info.tags.get("onnx_sha256"):
-            raise GateRequired(f"{model} version {triton_version}: {served_file} is not the file that was registered")
+        if served_file is not None:
+            check_served_file(info, Path(served_file))
         if CHAMPION in info.aliases:
             return info
         if not info.gate_passed:

@@ -4,6 +4,7 @@ registry under ``rollout.lifecycle_dir``."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,17 +12,20 @@ from typing import Any
 from server.rollout.controller import RolloutController
 from server.rollout.feedback import FeedbackStore
 
+log = logging.getLogger(__name__)
+
 
 class RegistryGate:
     """:meth:`~server.rollout.gate_records.RegistryReader.require_gate` on the registry in ``lifecycle_dir``
     (``<dir>/mlflow.db``), opened on first use (MLflow loads in ~1 s) and called from a worker thread; the served
-    file must still hash to what was gated when it is on this disk."""
+    file must be there and hash to the file that was gated when the repository is on this disk."""
 
     def __init__(self, lifecycle_dir: str, triton_repository: Path) -> None:
         self.dir = lifecycle_dir
         self.repository = triton_repository
         self._registry: Any = None
         self._lock = threading.Lock()
+        self._warned = False
 
     def registry(self) -> Any:
         with self._lock:
@@ -31,8 +35,22 @@ class RegistryGate:
                 self._registry = RegistryReader(f"sqlite:///{Path(self.dir).resolve() / 'mlflow.db'}")
             return self._registry
 
+    def served_file(self, model: str, version: str) -> Path | None:
+        """The file this service's Triton serves for the version, when its repository is on this disk (the model's
+        directory is here; then a missing version file is refused too); None when the repository lives elsewhere
+        (a Triton pod's model sync): the registry's gate record is then all there is to check."""
+        if not (Path(self.repository) / model).is_dir():
+            if not self._warned:
+                self._warned = True
+                log.warning("rollout: %s is not on this disk; versions are checked against their gate records only, "
+                            "not the served files", Path(self.repository) / model)
+            return None
+        return Path(self.repository) / model / version / "model.onnx"
+
     def __call__(self, model: str, version: str) -> None:
-        self.registry().require_gate(model, version, served_file=self.repository / model / version / "model.onnx")
+        """GateRequired (the controller refuses the rollout, logs it and keeps the running config) unless the
+        version has a passing gate record and the file served for it hashes to the file that was gated."""
+        self.registry().require_gate(model, version, served_file=self.served_file(model, version))
 
     def note(self, model: str, version: str, key: str, value: str) -> None:
         """Tag the version (e.g. ``rollout.rolled_back``: why the service rolled its canary back)."""
