@@ -124,9 +124,10 @@ def test_invented_policy_figure(facts):
 
 
 def test_a_quoted_policy_sentence_with_a_changed_figure_is_caught_even_when_the_figure_is_a_product_price(facts):
-    # $9.99 is Ramen Samurai Academy vol 1's price, so the set check alone lets it through
+    # $9.99 is Ramen Samurai Academy vol 1's price, so a pooled check lets it through; the row-tied check reads it
+    # as an amount of the shipping section (not attached to the product) and the quote check as a changed quote
     quoted = "Ramen Samurai Academy, Vol. 1 is $9.99.\n\nStandard shipping is free on orders over $9.99."
-    assert kinds(facts, quoted, "hi", RAMEN1) == ["policy_figure"]
+    assert set(kinds(facts, quoted, "hi", RAMEN1)) == {"policy_figure"}
     assert kinds(facts, "Ramen Samurai Academy, Vol. 1 is $9.99. Standard shipping is free on orders over $35.", "hi", RAMEN1) == []
 
 
