@@ -18,14 +18,14 @@ log = logging.getLogger(__name__)
 class RegistryGate:
     """:meth:`~server.rollout.gate_records.RegistryReader.require_gate` on the registry in ``lifecycle_dir``
     (``<dir>/mlflow.db``), opened on first use (MLflow loads in ~1 s) and called from a worker thread; the served
-    file must be there and hash to the file that was gated when the repository is on this disk."""
+    file must be there and hash to the file that was gated when the version's directory is on this disk."""
 
     def __init__(self, lifecycle_dir: str, triton_repository: Path) -> None:
         self.dir = lifecycle_dir
         self.repository = triton_repository
         self._registry: Any = None
         self._lock = threading.Lock()
-        self._warned = False
+        self._warned: set[tuple[str, str]] = set()
 
     def registry(self) -> Any:
         with self._lock:
@@ -36,16 +36,18 @@ class RegistryGate:
             return self._registry
 
     def served_file(self, model: str, version: str) -> Path | None:
-        """The file this service's Triton serves for the version, when its repository is on this disk (the model's
-        directory is here; then a missing version file is refused too); None when the repository lives elsewhere
-        (a Triton pod's model sync): the registry's gate record is then all there is to check."""
-        if not (Path(self.repository) / model).is_dir():
-            if not self._warned:
-                self._warned = True
-                log.warning("rollout: %s is not on this disk; versions are checked against their gate records only, "
-                            "not the served files", Path(self.repository) / model)
+        """The file this service's Triton serves for the version, when the version's directory is in the repository
+        on this disk (then a missing or different ``model.onnx`` is refused); None when it is not here -- the
+        repository lives elsewhere (a Triton pod's model sync) or is not the one serving the versions: the registry's
+        gate record is then all there is to check, and a warning says so."""
+        vdir = Path(self.repository) / model / str(version)
+        if not vdir.is_dir():
+            if (model, str(version)) not in self._warned:
+                self._warned.add((model, str(version)))
+                log.warning("rollout: %s is not on this disk; %s version %s is checked against its gate record only, "
+                            "not the served file", vdir, model, version)
             return None
-        return Path(self.repository) / model / version / "model.onnx"
+        return vdir / "model.onnx"
 
     def __call__(self, model: str, version: str) -> None:
         """GateRequired (the controller refuses the rollout, logs it and keeps the running config) unless the

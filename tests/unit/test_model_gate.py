@@ -408,11 +408,18 @@ async def test_the_service_refuses_a_version_whose_served_file_is_missing(lifecy
     assert c.config is None and "is missing" in c.last_error
 
 
-async def test_a_service_without_the_repository_on_its_disk_checks_the_gate_record(lifecycle, data, tmp_path):
+@pytest.mark.parametrize("where", ["no repository here", "another repository here"])
+async def test_a_service_without_the_served_files_on_its_disk_checks_the_gate_record(lifecycle, data, tmp_path, where,
+                                                                                     caplog):
     record(lifecycle, data)
-    elsewhere = tmp_path / "not-here"  # Triton's repository lives in another pod
+    elsewhere = tmp_path / "not-here"  # Triton's repository lives in another pod ...
+    if where == "another repository here":  # ... or this disk's holds the build's version 1 only
+        served_file(elsewhere, "1").parent.mkdir(parents=True)
+        served_file(elsewhere, "1").write_bytes(served_file(lifecycle.repo, "1").read_bytes())
     c = service_controller(lifecycle, repository=elsewhere)
     write_rollout(lifecycle, {"stable": "1", "canary": {"version": "3", "percent": 10}})
     assert not await c.reload_if_changed() and "has no gate record" in c.last_error
     write_rollout(lifecycle, {"stable": "1", "canary": {"version": "2", "percent": 10}})
-    assert await c.reload_if_changed() and c.config.canary.version == "2"
+    with caplog.at_level(logging.WARNING):
+        assert await c.reload_if_changed() and c.config.canary.version == "2"
+    assert "checked against its gate record only" in caplog.text
