@@ -52,7 +52,7 @@ FABRICATED_KINDS = frozenset({"asin", "order_id", "price", "date", "policy_figur
 #: Every kind :func:`check_answer` can return.
 KINDS = (
     "asin", "order_id", "price", "date", "policy_figure", "stock", "order_status", "carrier", "tracking", "author",
-    "publisher", "volumes", "age_rating", "wrong_product", "card_price", "card_stock", "not_carried",
+    "publisher", "volumes", "age_rating", "policy_statement", "wrong_product", "card_price", "card_stock", "not_carried",
 )
 
 ASIN = re.compile(r"\bB0[A-Z0-9]{8}\b")
@@ -97,6 +97,12 @@ STOCK_PHRASE = re.compile(
     r"|(?P<pos>in stock|available|on the shelf|have copies|copies left)",
     re.IGNORECASE,
 )
+#: A negated statement ("cannot be returned", "never expire", "don't accept", "no fee", "nothing ships").
+NEGATION = re.compile(r"\b(?:not|never|no|cannot|nothing|none|without)\b|n't\b", re.IGNORECASE)
+#: The word a negation denies ("cannot be *returned*", "never *expire*", "do not *accept*", "no *fee*");
+#: "is not the item you ordered" denies no word of its own (an article follows).
+NEGATED_WORD = re.compile(
+    r"(?:\b(?:not|never|no|cannot)|n't)\s+(?:(?:be|been|being|yet|always|currently|ever|do|does|to|get|gets|need|have)\s+)*([a-z]+)", re.IGNORECASE)
 NEGATOR = re.compile(r"(?:\bnot|n't|\bno longer|\bnever|\bno)\s+(?:\w+\s+){0,2}$", re.IGNORECASE)
 #: Order statuses a phrase asserts (when not negated) -- "shipped" is true of every order past the warehouse.
 STATUS_PHRASES: tuple[tuple[re.Pattern, frozenset[str]], ...] = (
@@ -109,7 +115,7 @@ STATUS_PHRASES: tuple[tuple[re.Pattern, frozenset[str]], ...] = (
 )
 ALL_STATUSES = frozenset({"processing", "shipped", "out_for_delivery", "delivered", "cancelled"})
 AVAILABILITY = re.compile(
-    r"\$\s?\d|\bin stock\b|\bavailable\b|\bwe (?:have|carry|stock|sell)\b|\byou can (?:buy|order|get)\b|\bfor sale\b", re.I
+    r"\$\s?\d|\bin stock\b|\bavailable\b|\bwe (?:do )?(?:have|carry|stock|sell)\b|\byou can (?:buy|order|get)\b|\bfor sale\b", re.I
 )
 DECLINE = (
     "don't carry", "do not carry", "not carry", "doesn't carry", "isn't in our catalog", "not in our catalog",
@@ -202,12 +208,18 @@ class StoreFacts:
         #: policy_id -> the figures its text states (durations, amounts, dates...) and its sentences' words
         self.section_figures: dict[str, set[tuple[str, ...]]] = {}
         self.section_sentences: list[tuple[str, frozenset[str]]] = []
+        #: (policy_id, words, negated words, negated at all) for each policy sentence and each of its ";" clauses
+        self.section_clauses: list[tuple[str, frozenset[str], frozenset[str], bool]] = []
         for p in self.policies:
             pid = str(p.get("policy_id", ""))
             text = " ".join(str(p.get("text", "")).split())
             self.section_figures.setdefault(pid, set()).update(_policy_keys(text))
             for sentence in SENTENCE_SPLIT.split(text):
                 self.section_sentences.append((pid, frozenset(_content_words(sentence))))
+                for clause in dict.fromkeys([sentence, *sentence.split(";")]):
+                    words = frozenset(_content_words(clause))
+                    if len(words) >= 3:
+                        self.section_clauses.append((pid, words, _negated_words(clause), bool(NEGATION.search(clause))))
                 if NUMBER.search(sentence):
                     self.policy_quotes.setdefault(_masked(sentence), set()).add(tuple(NUMBER.findall(sentence)))
         section_words: dict[str, set[str]] = {}
@@ -267,6 +279,36 @@ class StoreFacts:
     def is_carried(self, series: str) -> bool:
         key = series.lower()
         return key in self.carried or (key not in self.not_carried and key in self.by_series)
+
+    def policy_contradiction(self, clause: str, sections: Sequence[str]) -> str | None:
+        """The word whose negation ``clause`` flips relative to the policy sentence (of ``sections``) it restates:
+        the policy denies a word the clause states with no negation at all ("Digital editions can be returned"
+        against "... cannot be returned"), or the clause denies a word the policy states unnegated ("We do not ship
+        with USPS" against "We ship with USPS"). None when it agrees or restates no policy sentence (the best
+        one must hold 60% of the clause's idf-weighted words)."""
+        words = set(_content_words(clause))
+        if len(words) < 3:
+            return None
+        mass = sum(self.idf.get(w, 0.0) for w in words)
+        best, best_score = None, 0.0
+        for pid, ws, negated, any_neg in self.section_clauses:
+            if pid not in sections:
+                continue
+            score = sum(self.idf.get(w, 0.0) for w in words & ws) / (mass or 1.0)
+            if score > best_score:
+                best, best_score = (ws, negated, any_neg), score
+        if best is None or best_score < 0.6:
+            return None
+        ws, negated, any_neg = best
+        if not NEGATION.search(clause):
+            hit = sorted(negated & words)
+            if hit:
+                return f"the policy says not {hit[0]}"
+        if not any_neg:
+            hit = sorted(_negated_words(clause) & ws)
+            if hit:
+                return f"the policy says {hit[0]}, not its negation"
+        return None
 
     def policy_sections(self, sentence: str) -> list[str]:
         """The policy sections ``sentence`` is about: the best idf-weighted word overlap with any of a section's
@@ -638,6 +680,16 @@ def _unit_claims(u: _Unit) -> Iterator[Violation]:
         if owner is not None and m.group(1).lower() not in {str(P[a].get("age_rating", "")).lower() for a in owner.ids}:
             yield Violation("age_rating", m.group(1), f"rated {P[owner.ids[0]].get('age_rating')}")
 
+    # policy statements: a clause that restates a policy clause keeps its polarity ("can be returned") -----
+    if u.sections and not any(m.kind == "product" for m in u.mentions):
+        # each ";" clause, and each comma part of it (an answer may join two policy sentences into one)
+        for clause in text.split(";"):
+            for part in dict.fromkeys([clause, *clause.split(",")]):
+                why = facts.policy_contradiction(part, u.sections)
+                if why is not None:
+                    yield Violation("policy_statement", clause.strip()[:120], f"{why} ({', '.join(u.sections)})")
+                    break
+
     # policy figures ------------------------------------------------------------------------------------
     product_text = " ".join(
         f"{P[a].get('description', '')} {P[a].get('review_summary', '')}" for mm in u.mentions if mm.kind == "product"
@@ -852,6 +904,15 @@ def _loose(key: tuple[str, ...]) -> tuple[str, ...]:
     if key[0] != "duration":
         return key
     return key[:2] + (key[2].split()[-1],)
+
+
+def _negated_words(text: str) -> frozenset[str]:
+    out = set()
+    for m in NEGATED_WORD.finditer(straight_quotes(text)):
+        w = m.group(1).lower()
+        if w not in _STOPWORDS and len(w) >= 3:
+            out.add(w[:-1] if w.endswith("s") and len(w) > 4 else w)
+    return frozenset(out)
 
 
 def _content_words(text: str) -> Iterator[str]:
