@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from clients.evaluation.facts import ASIN, DECLINE, NOT_FOUND, StoreFacts, check_answer, named_products, straight_quotes
+from clients.evaluation.facts import (
+    ASIN, DECLINE, NOT_FOUND, StoreFacts, check_answer, expected_entity, named_products, straight_quotes,
+)
 
 INTENTS = (
     "product_question", "recommendation", "order_status", "return_refund", "policy_faq", "price_deal", "chitchat",
@@ -270,7 +272,7 @@ def judge(outcome: Outcome, facts: StoreFacts, rouge: Any = None) -> dict[str, A
             format_problems=[f"call failed: {outcome.error}"],
         )
         return row
-    facts_report = check_answer(facts, rec.message, resp)
+    facts_report = check_answer(facts, rec.message, resp, expected_entity(facts, rec.entity, rec.reference))
     relevant, intent_match, relevance_failed = relevance(rec, resp, facts)
     coverage, missing, present = completeness(rec, resp.answer)
     complete = not missing and not present

@@ -196,6 +196,9 @@ class StoreFacts:
     by_series: dict[str, list[str]] = field(default_factory=dict)  # lower-cased series -> asins
 
     def __post_init__(self) -> None:
+        self._names: dict[str, list[str]] = {}
+        self._patterns: dict[str, re.Pattern] = {}
+        self._figs: dict[str, set[tuple[str, ...]]] = {}
         for asin, p in self.products.items():
             self.by_title.setdefault(str(p.get("title", "")).lower(), []).append(asin)
             self.by_series.setdefault(str(p.get("series", "")).lower(), []).append(asin)
@@ -273,8 +276,25 @@ class StoreFacts:
 
     def series_names(self, series: str) -> list[str]:
         """The series' name and its aliases (lower case), for matching text."""
-        row = self.carried.get(series.lower()) or self.not_carried.get(series.lower()) or {}
-        return [series.lower()] + [str(a).lower() for a in row.get("aliases", []) if str(a).strip()]
+        key = series.lower()
+        cached = self._names.get(key)
+        if cached is None:
+            row = self.carried.get(key) or self.not_carried.get(key) or {}
+            cached = self._names[key] = [key] + [str(a).lower() for a in row.get("aliases", []) if str(a).strip()]
+        return list(cached)
+
+    def series_pattern(self, series: str) -> re.Pattern:
+        key = series.lower()
+        if key not in self._patterns:
+            self._patterns[key] = name_pattern(self.series_names(key))
+        return self._patterns[key]
+
+    def product_figures(self, asin: str) -> set[tuple[str, ...]]:
+        """The figures of a product's description and review summary (a duration it states is no policy's)."""
+        if asin not in self._figs:
+            p = self.products.get(asin, {})
+            self._figs[asin] = set(_figure_keys(f"{p.get('description', '')} {p.get('review_summary', '')}"))
+        return self._figs[asin]
 
     def is_carried(self, series: str) -> bool:
         key = series.lower()
@@ -366,7 +386,9 @@ def _mentions(facts: StoreFacts, text: str, series_here: Sequence[str], cards: S
     for m in ASIN.finditer(text):
         if m.group(0) in facts.products:
             found.append(Mention(m.start(), m.end(), "product", (m.group(0),)))
-    for title, asins in facts.by_title.items():
+    titles = {str(facts.products[a].get("title", "")).lower() for s in series_here for a in facts.by_series.get(s, ())}
+    for title in titles:
+        asins = facts.by_title.get(title, [])
         if title and title in low:
             for m in re.finditer(re.escape(title) + r"(?![\w])", low):
                 found.append(Mention(m.start(), m.end(), "product", tuple(asins)))
@@ -432,8 +454,7 @@ def _series_in(facts: StoreFacts, answer: str) -> list[str]:
     low = answer.lower()
     out = []
     for s in facts.by_series:
-        names = facts.series_names(s)
-        if s and any(n in low for n in names) and name_pattern(names).search(low):
+        if s and any(n in low for n in facts.series_names(s)) and facts.series_pattern(s).search(low):
             out.append(s)
     return out
 
@@ -691,15 +712,14 @@ def _unit_claims(u: _Unit) -> Iterator[Violation]:
                     break
 
     # policy figures ------------------------------------------------------------------------------------
-    product_text = " ".join(
-        f"{P[a].get('description', '')} {P[a].get('review_summary', '')}" for mm in u.mentions if mm.kind == "product"
-        for a in mm.ids)
+    here = {a for mm in u.mentions if mm.kind == "product" for a in mm.ids}
     if u.sections:
         allowed = {k for s in u.sections for k in facts.section_figures.get(s, ())}
     else:
-        product_text += " " + " ".join(f"{P[a].get('description', '')} {P[a].get('review_summary', '')}" for a in u.in_play if a in P)
+        here |= {a for a in u.in_play if a in P}
         allowed = set(facts.policy_figures)
-    allowed |= set(_figure_keys(product_text))
+    for a in here:
+        allowed |= facts.product_figures(a)
     loose = {_loose(k) for k in allowed}
     for key, shown in _figures(text):
         if key not in allowed and _loose(key) not in loose:

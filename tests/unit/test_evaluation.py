@@ -144,6 +144,56 @@ def test_wrong_stock_claims(facts):
     assert kinds(facts, "ok", "hi", ("B0RAMEN002", "Ramen Samurai Academy, Vol. 2", 10.99, True)) == ["card_stock"]
 
 
+def test_each_claim_is_checked_against_the_row_it_is_said_of_not_the_pool(facts):
+    """The pooled checker's escapes (issue 22): each of these figures exists somewhere in the store."""
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 1 is $10.99.") == ["price"]  # vol 2's price
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 2 is $10.99; Ramen Samurai Academy, Vol. 1 is $9.99.") == []
+    # a policy figure of another section: 10% is the shipping section's member saving, not a return figure
+    assert kinds(facts, "Unopened manga can be returned within 30 days for a 10% refund.") == ["policy_figure"]
+    assert kinds(facts, "Unopened manga can be returned within 30 days for a full refund.") == []
+    order = "where is MA-20481937?"
+    assert kinds(facts, "Your order MA-20481937 has shipped with UPS. Estimated delivery: 2024-04-04.", order) == ["date"]
+    assert kinds(facts, "Your order MA-20481937 has shipped with UPS. Estimated delivery: May 6, 2024.", order) == []
+    assert kinds(facts, "Your order MA-20481937 was delivered by UPS.", order) == ["order_status"]
+    assert kinds(facts, "Your order MA-20481937 hasn't shipped yet.", order) == ["order_status"]
+    assert kinds(facts, "Your order MA-20481937 has shipped with USPS.", order) == ["carrier"]
+    assert kinds(facts, "Your order MA-20481937 has shipped (tracking number 1Z999AA10123456784).", order) == []
+
+
+def test_stock_statements_are_negation_aware(facts):
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 1 is not in stock.") == ["stock"]
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 1 is no longer available.") == ["stock"]
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 1 isn't sold out.") == []
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 2 is no longer in stock.") == []
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 2 isn't in stock, but Ramen Samurai Academy, Vol. 1 is in stock.") == []
+
+
+def test_prices_and_dates_in_the_forms_people_write_them(facts):
+    for said in ("$9.99", "9.99 USD", "US$9.99", "9 dollars 99", "9 dollars and 99 cents"):
+        for date in ("2021-03-05", "March 5, 2021", "Mar. 5th, 2021", "5 Mar 2021", "3/5/2021"):
+            assert kinds(facts, f"Ramen Samurai Academy, Vol. 1 costs {said} and came out on {date}.") == [], (said, date)
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 1 costs 10 dollars 99.") == ["price"]
+    assert kinds(facts, "Ramen Samurai Academy, Vol. 1 came out on 3/6/2021.") == ["date"]
+
+
+def test_authors_publishers_and_the_product_asked_about(facts):
+    assert kinds(facts, "Ramen Samurai Academy is by Aoi Tanaka, published by Starfall Manga.") == []
+    assert kinds(facts, "Ramen Samurai Academy is by Rei Kuroda.") == ["author"]  # another series' author
+    assert kinds(facts, "Ramen Samurai Academy is by Kenji Watanabe.") == ["author"]  # invented
+    assert kinds(facts, "Ramen Samurai Academy is published by Kurogane Publishing.") == ["publisher"]
+    asked = {"series": "Moonlit Archive", "asin": "B0MOONLIT1"}
+    wrong = check_answer(facts, "is moonlit archive 1 in stock?", reply("Ramen Samurai Academy, Vol. 1 is in stock."), asked)
+    assert [v.kind for v in wrong.violations] == ["wrong_product"]
+    right = check_answer(facts, "is moonlit archive 1 in stock?",
+                         reply("Moonlit Archive, Vol. 1 is in stock; Ramen Samurai Academy, Vol. 1 is too."), asked)
+    assert right.violations == []
+
+
+def test_a_policy_statement_keeps_its_polarity(facts):
+    assert kinds(facts, "Unopened manga cannot be returned within 30 days for a full refund.") == ["policy_statement"]
+    assert kinds(facts, "Unopened manga can be returned within 30 days for a full refund.") == []
+
+
 def test_not_carried_series_must_not_be_offered(facts):
     report = check_answer(facts, "hi", reply("Chainsaw Man, Vol. 1 is $9.99 and in stock."))
     assert [v.kind for v in report.violations] == ["price", "not_carried"]  # priced: no catalog product has it
