@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from clients.errors import MangaAssistError
-from clients.evaluation import dimensions, gate, raters, report
+from clients.evaluation import dimensions, gate, mutations, raters, report
 from clients.evaluation.facts import StoreFacts
 from clients.evaluation.runner import run_golden
 
@@ -78,6 +78,8 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
     if human is not None:
         summary["helpfulness"]["human"] = human
         summary["headline"]["human_mean"] = human["mean"]
+    # the judge judged: the fact checker's recall on one-fact mutations of these records' references
+    judge_doc = mutations.summary(mutations.evaluate(facts, [asdict(r) for r in records], seed=opts.seed))
     models = report.model_figures(opts.summary)
     checks = gate.evaluate(summary["headline"], models, overrides, budgets)
     doc: dict[str, Any] = {
@@ -88,6 +90,7 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
         "summary": summary,
         "models": models,
         "gate": report.gate_section(checks, opts.gate),
+        "judge": judge_doc,
         "failures": dimensions.failures(rows),
         "records": rows,
     }
@@ -95,7 +98,7 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
     if opts.export_raters:
         n = raters.export_sample(rows, opts.export_raters, seed=opts.seed)
         print(f"rater sheet: {opts.export_raters} ({n} rows)", file=out)
-    _print_summary(summary, doc["gate"], written, out)
+    _print_summary(summary, doc["gate"], written, out, judge_doc)
 
     if all(o.error for o in result.outcomes):
         print(f"error: every call failed ({summary['errors']})", file=sys.stderr)
@@ -107,12 +110,20 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-def _print_summary(summary: dict[str, Any], gate_doc: dict[str, Any], written: list, out: TextIO) -> None:
+def _print_summary(summary: dict[str, Any], gate_doc: dict[str, Any], written: list, out: TextIO,
+                   judge_doc: dict[str, Any] | None = None) -> None:
     h = summary["headline"]
     print(f"evaluated {summary['records']} records (errors: {summary['errors'] or 'none'})", file=out)
     for name in ("fabricated", "factual", "relevance", "intent_match", "declined_not_carried", "completeness",
                  "helpfulness", "rouge_l", "bleu", "safety", "format", "ttft_p99_ms"):
         print(f"  {name:22s} {report.fmt(h.get(name))}", file=out)
+    if judge_doc and judge_doc["mutants"]:
+        ctl = judge_doc["controls"]["reference"]
+        print(f"fact checker on {judge_doc['mutants']} one-fact mutations of the references: recall "
+              f"{report.fmt(judge_doc['recall'])}; references flagged {ctl['flagged']}/{ctl['n']}", file=out)
+        for kind, r in judge_doc["kinds"].items():
+            if r["n"]:
+                print(f"  {kind:22s} {report.fmt(r['recall'])} ({r['caught']}/{r['n']})", file=out)
     print(f"gate: {'PASS' if gate_doc['passed'] else 'FAIL'}{'' if gate_doc['enabled'] else ' (not enforced)'}", file=out)
     print("wrote " + ", ".join(str(p) for p in written), file=out)
 

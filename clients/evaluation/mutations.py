@@ -211,7 +211,7 @@ class _Corpus:
 
     def _order(self, rec: Mapping[str, Any], ref: str) -> dict[str, Any] | None:
         oid = (rec.get("entity") or {}).get("order_id")
-        if not oid or f"Order {oid}" not in ref:
+        if not oid or str(oid) not in ref:
             return None
         return self.facts.orders.get(str(oid).upper())
 
@@ -254,6 +254,8 @@ class _Corpus:
         if o is None:
             return None
         others = sorted({str(x["eta"]) for x in self.facts.orders.values()} - {str(o["eta"]), str(o["placed_at"])})
+        if not others:
+            return None
         new = rng.choice(date_forms(rng.choice(others)))
         if o["eta"] in ref:
             i = ref.index(o["eta"])
@@ -273,9 +275,8 @@ class _Corpus:
         if o is None:
             return None
         oid = o["order_id"]
-        start = ref.index(f"Order {oid}")
-        end = F.SENTENCE_END.search(ref, start)
-        end = end.end() if end else len(ref)
+        start, text, _ = next(u for u in F._units(ref) if oid in u[1])  # the sentence that names the order
+        end = start + len(text)
         status = rng.choice(sorted(set(STATUS_SENTENCE) - _COMPATIBLE[o["status"]]))
         c = o.get("carrier")
         new = STATUS_SENTENCE[status].format(oid=oid, **{"with": f" with {c}" if c else "", "by": f" by {c}" if c else ""})
@@ -346,6 +347,8 @@ class _Corpus:
                     and P[a]["series"] != p["series"]]
             same = [a for a in pool if F._money(P[a]["price"]) == F._money(p["price"]) and (P[a]["stock"] > 0) == (p["stock"] > 0)
                     and P[a].get("volume") == p.get("volume")]
+            if not pool:
+                return None
             other = rng.choice(sorted(same or pool))
             return self._sub(ref, start, end, P[other]["title"]), f"{p['title']} -> {P[other]['title']}"
         series = str((rec.get("entity") or {}).get("series") or "")
@@ -353,7 +356,10 @@ class _Corpus:
             return None
         if not re.search(rf"{re.escape(series)} is by|volumes of {re.escape(series)}|edition of {re.escape(series)}", ref):
             return None  # named in passing ("Haikyu!! has a lot of fans"): no fact of it stated
-        other = rng.choice([s for s in self.carried_series if s != series.lower()])
+        others = [s for s in self.carried_series if s != series.lower()]
+        if not others:
+            return None
+        other = rng.choice(others)
         name = P[self.facts.by_series[other][0]]["series"]
         i = ref.index(series)
         return self._sub(ref, i, i + len(series), name), f"{series} -> {name}"
@@ -414,6 +420,18 @@ def failures(result: Mapping[str, Any]) -> list[str]:
         out.append(f"overall recall {result['recall']:.1%} < {result['recall_floor']:.0%}")
     out += [f"{k}: {c['flagged']} of {c['n']} flagged" for k, c in result["controls"].items() if c["flagged"]]
     return out
+
+
+def summary(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The report without the mutants' texts: what ``mangaassist eval`` keeps in ``eval.json`` ("judge")."""
+    return {
+        "seed": result["seed"], "mutants": result["mutants"], "caught": result["caught"], "recall": result["recall"],
+        "recall_floor": result["recall_floor"],
+        "kinds": {k: {x: r[x] for x in ("n", "caught", "recall", "floor")} | {"misses": r["misses"][:5]}
+                  for k, r in result["kinds"].items()},
+        "controls": {k: {"n": c["n"], "flagged": c["flagged"], "examples": c["examples"][:5]} for k, c in result["controls"].items()},
+        "below_target": failures(result),
+    }
 
 
 def render(result: Mapping[str, Any]) -> str:

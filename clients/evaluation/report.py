@@ -128,6 +128,15 @@ def markdown(report: dict[str, Any]) -> str:
     models = report.get("models", {})
     if models.get("present"):
         lines += ["", "## Models (build report)", ""] + [f"- {k}: {fmt(v)}" for k, v in models.items() if _num(v) is not None]
+    judge = report.get("judge")
+    if judge and judge.get("mutants"):
+        lines += ["", "## The fact checker vs one-fact mutations of the references", "",
+                  f"Recall {fmt(judge['recall'])} on {judge['mutants']} mutants (target {fmt(judge['recall_floor'])}); "
+                  + "; ".join(f"{k} flagged {c['flagged']}/{c['n']}" for k, c in judge["controls"].items())
+                  + " (must be 0). `python -m clients.evaluation.mutations` lists the misses.", ""]
+        lines += _table(["mutation kind", "mutants", "flagged", "recall", "floor"],
+                        [[k, r["n"], r["caught"], fmt(r["recall"]), fmt(r["floor"])] for k, r in judge["kinds"].items()])
+        lines += [f"- below target: {x}" for x in judge.get("below_target", [])]
     lines += ["", f"## Top failures ({len(report['failures'])} records failed something)", ""]
     for f in report["failures"][:TOP_FAILURES]:
         answer = _short(f["answer"]) if f["answer"] else f"(no answer: {f['error']})"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mangaassist.v1 import mangaassist_pb2 as pb
 
-from clients.evaluation import dimensions, gate, raters
+from clients.evaluation import dimensions, gate, mutations, raters
 from clients.evaluation.dimensions import GoldenRecord, Outcome
 from clients.evaluation.facts import StoreFacts, check_answer
 
@@ -456,6 +456,11 @@ async def test_eval_command_against_the_fake_service(fake_service, tmp_path, cap
     assert {r["id"] for r in report["records"]} == {g["id"] for g in GOLDEN}
     md = (out / "eval.md").read_text()
     assert "## Dimensions" in md and "## Per intent" in md and "## Latency per tier (ms)" in md
+    # the judge judged: one recall line per mutation kind of these records' references, no reference flagged
+    judge = report["judge"]
+    assert judge["mutants"] > 0 and judge["controls"]["reference"] == {"n": 5, "flagged": 0, "examples": []}
+    assert set(judge["kinds"]) == set(mutations.KINDS) and judge["kinds"]["other_order_status"]["recall"] == 1.0
+    assert "## The fact checker vs one-fact mutations of the references" in md and "| other_order_status |" in md
     for png in ("per_intent_rates.png", "answer_latency_by_tier.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list(csv.DictReader((tmp_path / "r.csv").open()))) == 5
