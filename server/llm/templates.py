@@ -123,7 +123,7 @@ def _with_second_ask(text: str, message: str, facts: Facts) -> tuple[str, list[s
     res = facts.resolution
     if asks.picks_asked(message, res is not None and res.matched_by in ("name", "fuzzy")) and facts.products:
         more, asins = _recommendation(message, facts)
-    elif res is not None and (res.not_carried or (res.matched_by in ("name", "fuzzy") and facts.products)):
+    elif res is not None and (res.not_ours or (res.matched_by in ("name", "fuzzy") and facts.products)):
         ask = "price_deal" if asks.PRICING.search(message) or "how much" in message.lower() else "product_question"
         more, asins = _product_or_pricing(message, ask, facts, ())
     else:
@@ -143,8 +143,8 @@ def _policy_answer(
         lead = "Sorry about your copy of {}." if asks.DAMAGE.search(message) else "Here's how returns work for {}."
         return lead.format(res.products[0].title) + " " + text, []
     lead, asins = "", []
-    if res is not None and res.not_carried:
-        lead = _decline(res.not_carried)
+    if res is not None and res.not_ours:
+        lead = _decline_res(res)
     elif asks.picks_asked(message, res is not None and res.matched_by in ("name", "fuzzy")) and facts.products:
         lead, asins = _recommendation(message, facts)
     elif res is not None and res.matched_by in ("name", "fuzzy") and facts.products:
@@ -220,9 +220,9 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
     res = facts.resolution or Resolution(products=facts.products)
     parts: list[str] = []
     asins: list[str] = []
-    if res.not_carried:
-        parts.append(_decline(res.not_carried))
-        if facts.products:
+    if res.not_ours:
+        parts.append(_decline_res(res))
+        if facts.products and res.not_carried:
             picks = facts.products[:2]
             parts.append("From our catalog you might like " + " or ".join(p.title for p in picks) + ".")
             asins += [p.asin for p in picks]
@@ -259,12 +259,12 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
 def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
     res = facts.resolution
     parts = []
-    if res is not None and res.not_carried:
-        parts.append(_decline(res.not_carried))
+    if res is not None and res.not_ours:
+        parts.append(_decline_res(res))
     if not facts.products:
         parts.append("Tell me a series or genre you enjoy and I'll suggest something similar from our catalog.")
         return " ".join(parts), []
-    liked = res.series if res is not None and res.series and not res.not_carried else None
+    liked = res.series if res is not None and res.series and not res.not_ours else None
     picks = "; ".join(_pick(p) for p in facts.products)
     parts.append(f"If you liked {liked}, you might enjoy: {picks}." if liked else f"You might enjoy: {picks}.")
     return " ".join(parts), [p.asin for p in facts.products]
@@ -282,8 +282,8 @@ def _pick(p: Product) -> str:
 
 
 def _unknown(message: str, facts: Facts, context: Sequence[ScoredChunk]) -> tuple[str, list[str]]:
-    if facts.resolution is not None and facts.resolution.not_carried:
-        return _decline(facts.resolution.not_carried), []
+    if facts.resolution is not None and facts.resolution.not_ours:
+        return _decline_res(facts.resolution), []
     if facts.products:
         lines = [f"{p.title}: {_price(p)}, {_stock(p)}." for p in facts.products]
         return " ".join(lines), [p.asin for p in facts.products]
@@ -338,6 +338,20 @@ def _volumes_line(res: Resolution) -> str:
 def _decline(series: Sequence[str]) -> str:
     names = " or ".join(series)
     return f"Sorry, we don't carry {names}, so I can't check its stock or price."
+
+
+def _decline_res(res: Resolution) -> str:
+    """A title the answer must not price: one we know we don't carry, one nobody listed (named as the customer
+    typed it; the closest series only as a suggestion), or one of ours to ask about first."""
+    if res.not_carried:
+        return _decline(res.not_carried)
+    if res.unknown:
+        text = f"Sorry, we don't carry {res.unknown}, so I can't check its stock or price."
+        return text + (f" Did you mean {res.suggestion}?" if res.suggestion else "")
+    names = list(res.candidates)
+    which = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    ask = f"Did you mean {which}?" if len(names) == 1 else f"Which one do you mean: {which}?"
+    return ask + " Tell me the title and volume and I'll check its price and stock."
 
 
 def _not_found() -> str:

@@ -33,6 +33,7 @@ from rapidfuzz import fuzz, process
 from server.retrieval import asks
 from server.retrieval.base import Chunk, Product, ScoredChunk
 from server.retrieval.query import expand as expand_query
+from server.retrieval.titles import Thresholds, TitleMatch, TitleVerdict, best_of, judge, measure, name_words, tied
 
 FORMAT_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("box_set", re.compile(r"box\s*-?\s*sets?|boxset|complete set|ボックス", re.I)),
@@ -119,6 +120,18 @@ class Resolution:
     format: str | None = None  # the edition asked for (tankobon | omnibus | box_set | digital)
     language: str | None = None  # the language asked for
     volumes_carried: tuple[int, ...] = field(default_factory=tuple)  # English print volumes of ``series``
+    #: open world (server/retrieval/titles.py): a title the customer typed that is none of ours, as typed, and
+    #: the closest carried series -- offered only as a suggestion, never priced
+    unknown: str = ""
+    suggestion: str = ""
+    #: several carried series fit what the customer typed equally well: ask which one
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def not_ours(self) -> bool:
+        """A title was named that the answer must not price: one we do not carry (listed or not), or one to ask
+        about first."""
+        return bool(self.not_carried or self.unknown or self.candidates)
 
     @property
     def volume_missing(self) -> bool:
@@ -129,10 +142,15 @@ class Resolution:
 
 
 class EntityResolver:
-    def __init__(self, catalog: SeriesCatalog, *, fuzzy_cutoff: float = 86.0) -> None:
+    def __init__(self, catalog: SeriesCatalog, *, fuzzy_cutoff: float = 86.0, titles: Thresholds = Thresholds()) -> None:
         self.catalog = catalog
         self.fuzzy_cutoff = fuzzy_cutoff
+        self.titles = titles
         names = catalog.series_names()
+        self._names_of: dict[str, list[str]] = {}
+        for n in names:  # the Latin-script names and aliases of carried series ("Café ..." included)
+            if n.carried and name_words(n.name):
+                self._names_of.setdefault(n.series, []).append(n.name)
         self._not_carried = {n.words: n.series for n in names if not n.carried and n.words}
         self._carried_words = {n.words for n in names if n.carried and n.words}
         # fuzzy vocabulary: ascii names of >= 6 letters (short aliases like "csm" only match exactly)
@@ -147,6 +165,15 @@ class EntityResolver:
         not_carried = self._not_carried_in(text)
         if named:
             series = named[0].series
+            verdicts = [v for v in (self._judge(text, s) for s in dict.fromkeys(p.series for p in named)) if v]
+            verdict = best_of(verdicts)
+            if verdict is not None and verdict.outcome in ("unknown", "ask") and not not_carried:
+                return self._not_ours(verdict, volume, fmt, language)  # "Kamuy of the Paper Moon"
+            if verdict is not None and verdict.outcome == "match" and len(same := tied(verdicts, verdict)) > 1:
+                return Resolution(candidates=tuple(same), volume=volume, format=fmt, language=language)
+            if verdict is not None and verdict.outcome == "match" and verdict.best.series != series:  # the closer name
+                series = verdict.best.series
+                named = [p for p in named if p.series == series]
             if volume is None and named[0].volume is not None and str(named[0].volume) in _words(text):
                 volume = named[0].volume  # a bare number after the name ("jjk 5")
             return self._pick(series, named, "name", "", not_carried, volume, fmt, language, limit)
@@ -156,13 +183,14 @@ class EntityResolver:
                 said, name = hit
                 if not name.carried:
                     return Resolution(not_carried=(name.series,), said=said, volume=volume, format=fmt, language=language)
+                verdict = self._judge(text, name.series)
+                if verdict is not None and verdict.outcome in ("unknown", "ask"):
+                    return self._not_ours(verdict, volume, fmt, language)
                 products = self.catalog.series_products(name.series)
                 return self._pick(name.series, products, "fuzzy", said, (), volume, fmt, language, limit)
         if not_carried:
             return Resolution(not_carried=tuple(not_carried), volume=volume, format=fmt, language=language)
-        dense = self._dense(text, chunks, limit)
-        return Resolution(products=tuple(dense), matched_by="retrieval" if dense else "", volume=volume,
-                          format=fmt, language=language)
+        return self._open_world(text, chunks, volume, fmt, language, limit)
 
     def recommend(self, text: str, res: Resolution, chunks: Sequence[ScoredChunk], limit: int) -> list[Product]:
         """Picks for "something like X" / a genre or mood: first volumes sharing the genres asked for (or X's),
@@ -287,15 +315,37 @@ class EntityResolver:
                     best = (hit[1], window, self._fuzzy[hit[2]][1])
         return None if best is None else (best[1], best[2])
 
-    def _dense(self, text: str, chunks: Sequence[ScoredChunk], limit: int) -> list[Product]:
-        """Retrieved products whose series shares a distinctive word with the message."""
-        content = {w for w in _words(text) if w not in _GENERIC_WORDS and not w.isdigit() and len(w) > 2}
-        out = []
-        for p in self.related(chunks, limit * 3):
-            series_words = {w for w in _words(p.series) if w not in _GENERIC_WORDS and len(w) > 2}
-            if series_words & content:
-                out.append(p)
-        return out[:limit]
+    def _judge(self, text: str, series: str) -> TitleVerdict | None:
+        names = self._names_of.get(series)
+        return judge(measure(text, series, names), self.titles) if names else None
+
+    def _not_ours(self, verdict: TitleVerdict, volume, fmt, language) -> Resolution:
+        """Part of one of our names and nothing else: ask if it is the one meant. Title words of the customer's
+        that our name does not explain: not something we carry -- name what they typed; the closest series is a
+        suggestion only. Neither states a price."""
+        best = verdict.best
+        if verdict.outcome == "ask":
+            return Resolution(candidates=(best.series,), volume=volume, format=fmt, language=language)
+        suggestion = best.series if best.name_coverage >= self.titles.suggest_name else ""
+        return Resolution(unknown=best.span, suggestion=suggestion, volume=volume, format=fmt, language=language)
+
+    def _open_world(
+        self, text: str, chunks: Sequence[ScoredChunk], volume, fmt, language, limit: int
+    ) -> Resolution:
+        """The series behind the retrieved chunks, judged: one the message names answers; several named equally
+        well are asked about; a title of the customer's that only shares words with ours is declined as typed."""
+        related = self.related(chunks, limit * 3)
+        verdicts = [v for v in (self._judge(text, s) for s in dict.fromkeys(p.series for p in related)) if v]
+        best = best_of(verdicts)
+        if best is None or best.outcome == "none":
+            return Resolution(volume=volume, format=fmt, language=language)
+        if best.outcome != "match":
+            return self._not_ours(best, volume, fmt, language)
+        if len(same := tied(verdicts, best)) > 1:
+            return Resolution(candidates=tuple(same), volume=volume, format=fmt, language=language)
+        series = best.best.series
+        products = self.catalog.series_products(series) or [p for p in related if p.series == series]
+        return self._pick(series, products, "retrieval", "", (), volume, fmt, language, limit)
 
 
 _VOLUME_WORDS = re.compile(r"\b(?:vol(?:ume)?s?\.?|#)\s*\d+\b|\d+\s*巻", re.I)

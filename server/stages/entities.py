@@ -56,7 +56,8 @@ def _facts(
     resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk], limit: int
 ) -> Facts:
     res = resolver.resolve(text, chunks, limit=limit)
-    titles = (*res.not_carried, *([res.series] if res.series and res.matched_by in ("name", "fuzzy") else []))
+    titles = (*res.not_carried, *([res.unknown] if res.unknown else []),
+              *([res.series] if res.series and res.matched_by in ("name", "fuzzy") else []))
     policies = resolver.policies(text, chunks, titles=titles) if intent != "escalation" else []
     intent = answering_intent(intent, text, res, order_id, bool(policies))
     picks_asked = asks.picks_asked(text, _named(res))
@@ -64,6 +65,8 @@ def _facts(
         products = resolver.recommend(text, res, chunks, limit)
     elif intent in PRODUCT_INTENTS and res.not_carried:
         products = resolver.recommend(text, res, chunks, 2)  # "something similar" -- real catalog products
+    elif res.unknown or res.candidates:
+        products = []  # a title nobody listed, or one to ask about: no product is priced (nor carded) for it
     elif intent in PRODUCT_INTENTS or res.matched_by in ("name", "fuzzy"):
         products = list(res.products)
     else:
@@ -87,7 +90,7 @@ def answering_intent(intent: str, text: str, res: Resolution, order_id: str | No
         if asks.RULE_NOT_ORDER.search(text):
             return "policy_faq"  # 「仮想通貨で払えますか」
     if intent == "order_status":
-        if res.not_carried or (res.matched_by == "name" and not asks.ORDER_WORDS.search(text)):
+        if res.not_ours or (res.matched_by == "name" and not asks.ORDER_WORDS.search(text)):
             return "product_question"  # a title asked about, no order in sight
         if policy_found and asks.RULE_NOT_ORDER.search(text):
             return "policy_faq"  # "my order is $42, can I split it into installments?" asks a rule, not a lookup
@@ -107,7 +110,7 @@ def answering_intent(intent: str, text: str, res: Resolution, order_id: str | No
 
 def _named(res: Resolution) -> bool:
     """The message names a title: one the store carries (exactly or fuzzily) or a well-known one it does not."""
-    return bool(res.not_carried) or res.matched_by in ("name", "fuzzy")
+    return res.not_ours or res.matched_by in ("name", "fuzzy")
 
 
 def grounded_context(chunks: Sequence[ScoredChunk], facts: Facts) -> list[ScoredChunk]:

@@ -73,7 +73,7 @@ def resolve(text: str, history: Sequence[Turn], resolver: EntityResolver) -> Fol
         base = last.resolved or last.message
         return Followup(f"{base} {ids[0]}", "order_id", ids[0])
     res = resolver.resolve(text)
-    if res.matched_by in ("name", "fuzzy") or res.not_carried or ids:
+    if res.matched_by in ("name", "fuzzy") or res.not_ours or ids:
         return Followup(text)  # it names its own title / order: it stands alone
     if last.series:
         volume = _volume_ref(text, last)
