@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from clients.errors import MangaAssistError
-from clients.evaluation import dimensions, gate, mutations, raters, report
+from clients.evaluation import dimensions, gate, raters, report
 from clients.evaluation.facts import StoreFacts
 from clients.evaluation.runner import run_golden
 
@@ -79,6 +79,8 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
         summary["helpfulness"]["human"] = human
         summary["headline"]["human_mean"] = human["mean"]
     # the judge judged: the fact checker's recall on one-fact mutations of these records' references
+    from clients.evaluation import mutations  # here, so `python -m clients.evaluation.mutations` runs it fresh
+
     judge_doc = mutations.summary(mutations.evaluate(facts, [asdict(r) for r in records], seed=opts.seed))
     models = report.model_figures(opts.summary)
     checks = gate.evaluate(summary["headline"], models, overrides, budgets)

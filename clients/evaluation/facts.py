@@ -320,10 +320,12 @@ class StoreFacts:
         if best is None or best_score < 0.6:
             return None
         ws, negated, any_neg = best
-        if not NEGATION.search(clause):
-            hit = sorted(negated & words)
-            if hit:
-                return f"the policy says not {hit[0]}"
+        low = straight_quotes(clause).lower()
+        for w in sorted(negated & words - _negated_words(clause)):
+            # the clause states w with no negation in the five words before it ("always expire", "can be combined")
+            m = re.search(rf"((?:\S+\s+){{0,5}}){w}", low)
+            if m and not NEGATION.search(m.group(1)):
+                return f"the policy says not {w}"
         if not any_neg:
             hit = sorted(_negated_words(clause) & ws)
             if hit:
