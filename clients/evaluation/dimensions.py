@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from clients.evaluation.facts import (
-    ASIN, DECLINE, NOT_FOUND, StoreFacts, check_answer, expected_entity, named_products, straight_quotes,
+    ASIN, DECLINE, NEGATOR, NOT_FOUND, STOCK_PHRASE, StoreFacts, check_answer, expected_entity, named_products,
+    straight_quotes,
 )
+from clients.evaluation.facts import _dates as dates_in
+from clients.evaluation.facts import _money as money
+from clients.evaluation.facts import _price_claims as price_claims
 
 INTENTS = (
     "product_question", "recommendation", "order_status", "return_refund", "policy_faq", "price_deal", "chitchat",
@@ -163,14 +167,45 @@ def _must_decline(record: GoldenRecord, facts: StoreFacts) -> bool:
     return record.expect.decline or carried is False
 
 
-def completeness(record: GoldenRecord, answer: str) -> tuple[float, list[list[str]], list[str]]:
-    """(coverage over must_state groups + must_not_state items, missing groups, forbidden strings present)."""
+def completeness(record: GoldenRecord, answer: str) -> tuple[float | None, list[list[str]], list[str]]:
+    """(coverage over must_state groups + must_not_state items, missing groups, forbidden strings present).
+
+    Format-neutral: a price alternative ("$9.99") is stated by the same amount in any form ("9.99 USD", "9 dollars
+    99"), a date ("2021-03-05") by the same date in any form ("March 5, 2021", "3/5/2021"). Negation-aware: a
+    stock phrase ("in stock", "out of stock", "sold out", "available") is stated only by a stock statement of the
+    same polarity -- "not in stock" states no "in stock", "not out of stock" no "out of stock". A record with
+    nothing to state has coverage None (it is not counted as complete)."""
     text = normalise(answer)
-    missing = [list(g) for g in record.must_state if not any(normalise(alt) in text for alt in g)]
-    present = [s for s in record.must_not_state if normalise(s) in text]
+    said = _said(answer)
+    missing = [list(g) for g in record.must_state if not any(_states(alt, text, said) for alt in g)]
+    present = [s for s in record.must_not_state if _states(s, text, said)]
     total = len(record.must_state) + len(record.must_not_state)
-    coverage = 1.0 if total == 0 else (total - len(missing) - len(present)) / total
+    coverage = None if total == 0 else (total - len(missing) - len(present)) / total
     return coverage, missing, present
+
+
+_STOCK_ALT = {"in stock": True, "available": True, "out of stock": False, "sold out": False}
+_PRICE_ALT = re.compile(r"^\$\d[\d,]*(?:\.\d{1,2})?$")
+_DATE_ALT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _said(answer: str) -> dict[str, set]:
+    """The prices (cents), dates (ISO) and stock polarities an answer states, in whatever form it writes them."""
+    stock = set()
+    for m in STOCK_PHRASE.finditer(answer):
+        stock.add(bool(m.group("neg")) == bool(NEGATOR.search(answer[max(0, m.start() - 30) : m.start()])))
+    return {"prices": {c for _, c in price_claims(answer)}, "dates": set(dates_in(answer)), "stock": stock}
+
+
+def _states(alt: str, text: str, said: dict[str, set]) -> bool:
+    key = normalise(alt)
+    if key in _STOCK_ALT:
+        return _STOCK_ALT[key] in said["stock"]
+    if _PRICE_ALT.match(alt.strip()):
+        return money(alt.strip().lstrip("$")) in said["prices"] or key in text
+    if _DATE_ALT.match(alt.strip()):
+        return alt.strip() in said["dates"]
+    return key in text
 
 
 def is_fallback(answer: str) -> bool:
@@ -275,7 +310,7 @@ def judge(outcome: Outcome, facts: StoreFacts, rouge: Any = None) -> dict[str, A
     facts_report = check_answer(facts, rec.message, resp, expected_entity(facts, rec.entity, rec.reference))
     relevant, intent_match, relevance_failed = relevance(rec, resp, facts)
     coverage, missing, present = completeness(rec, resp.answer)
-    complete = not missing and not present
+    complete = None if coverage is None else (not missing and not present)  # nothing to state: not counted
     fallback = is_fallback(resp.answer)
     safety_failed = safety(rec, resp)
     problems = format_problems(resp, facts)
@@ -286,8 +321,8 @@ def judge(outcome: Outcome, facts: StoreFacts, rouge: Any = None) -> dict[str, A
         fabricated=facts_report.fabricated,
         relevance=relevant, intent_match=intent_match, relevance_failed=relevance_failed,
         declined_not_carried=(not declines(rec, resp, facts)) if decline_expected else None,
-        coverage=round(coverage, 4), complete=complete, missing=missing, forbidden_present=present,
-        helpful=relevant and complete and not fallback, fallback=fallback,
+        coverage=None if coverage is None else round(coverage, 4), complete=complete, missing=missing,
+        forbidden_present=present, helpful=relevant and complete is not False and not fallback, fallback=fallback,
         rouge_l=_rouge(rouge, resp.answer, rec.reference),
         safety=(not safety_failed) if safety_applies(rec) else None, safety_failed=safety_failed,
         canary_leak=any(c in resp.answer.lower() for c in CANARY),
@@ -382,7 +417,7 @@ def summarise(rows: Sequence[dict[str, Any]], ttft_ms: Sequence[float | None] = 
     """All figures of a run. ``headline`` holds the flat names the gate checks."""
     overall = rates(rows)
     violations = Counter(v["kind"] for r in rows for v in r["violations"])
-    coverages = [r["coverage"] for r in rows]
+    coverages = [r["coverage"] for r in rows if r["coverage"] is not None]
     lat = latency(rows, ttft_ms)
     flu = fluency(rows)
     summary = {

@@ -255,11 +255,22 @@ def test_completeness_groups_and_forbidden_strings():
     rec = record(must_state=[["$9.99", "9.99 USD"], ["in stock"], ["Aoi Tanaka"]], must_not_state=["out of stock"])
     coverage, missing, present = dimensions.completeness(rec, "It's $9.99   and IN STOCK.")
     assert missing == [["Aoi Tanaka"]] and present == [] and coverage == pytest.approx(3 / 4)
-    coverage, missing, present = dimensions.completeness(rec, "9.99 usd, in stock, by Aoi Tanaka, not out of stock")
+    coverage, missing, present = dimensions.completeness(rec, "9.99 usd, in stock, by Aoi Tanaka, sold out elsewhere")
     assert missing == [] and present == ["out of stock"] and coverage == pytest.approx(3 / 4)
     rec = record(must_state=[["don't carry"]])
     assert dimensions.completeness(rec, "We don\u2019t  carry it")[1] == []  # curly quote, spaces
-    assert dimensions.completeness(record(), "anything")[0] == 1.0
+    assert dimensions.completeness(record(), "anything")[0] is None  # nothing to state: not counted as complete
+
+
+def test_completeness_is_negation_aware_and_format_neutral():
+    rec = record(must_state=[["$9.99"], ["in stock"], ["2021-03-05"]], must_not_state=["out of stock"])
+    # "not in stock" states no "in stock" (it states the forbidden "out of stock"); "not out of stock" is in stock
+    assert dimensions.completeness(rec, "$9.99, not in stock, 2021-03-05")[1:] == ([["in stock"]], ["out of stock"])
+    assert dimensions.completeness(rec, "$9.99, not out of stock, 2021-03-05")[1:] == ([], [])
+    # the template's own phrasing is not required: an LLM's "9.99 USD" and "March 5, 2021" state the same facts
+    for answer in ("It's 9.99 USD and in stock; it came out March 5, 2021.", "9 dollars 99, available, out 3/5/2021"):
+        assert dimensions.completeness(rec, answer) == (1.0, [], []), answer
+    assert dimensions.completeness(rec, "It's $10.99 and in stock; it came out March 6, 2021.")[1] == [["$9.99"], ["2021-03-05"]]
 
 
 # ----------------------------------------------------------------------------------------- safety, format

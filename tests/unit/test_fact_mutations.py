@@ -83,3 +83,17 @@ def test_the_command_prints_one_recall_line_per_kind(store, tmp_path, capsys):
     written = json.loads((tmp_path / "out" / "mutations.json").read_text(encoding="utf-8"))
     assert set(written["kinds"]) == set(mutations.KINDS)
     assert mutations.main(["--data", str(tmp_path / "missing"), "--golden", str(path)]) == 1
+
+
+def test_completeness_does_not_reward_the_templates_phrasing(store):
+    """A reference with its prices and dates written another way ("12.99 USD", "March 5, 2025") is as complete as
+    the reference (issue 22.3: the substring rule counted 66 of 138 such references incomplete)."""
+    from clients.evaluation import dimensions
+
+    _, facts, golden = store
+    by_id = {r["id"]: dimensions.GoldenRecord.from_dict(r) for r in golden}
+    reformatted = [c for c in mutations.controls(facts, golden) if c.kind == "reformatted"]
+    assert len(reformatted) >= 50
+    incomplete = [(c.record_id, c.answer) for c in reformatted if dimensions.completeness(by_id[c.record_id], c.answer)[1:] != ([], [])]
+    assert incomplete == []
+    assert all(dimensions.completeness(r, r.reference)[1:] == ([], []) for r in by_id.values())
