@@ -1,0 +1,58 @@
+"""The open-world conversation sets are frozen: written once (tests/fixtures/conversations_openworld/write_sets.py)
+before the conversation-state follow-up stage they measure, their sha256 recorded in FROZEN.sha256. A changed file
+is a changed set -- this test fails until the change is made on purpose (a new file, a new hash, its own figures)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.L0
+
+HERE = Path(__file__).resolve().parents[1] / "fixtures" / "conversations_openworld"
+TEMPLATES = Path(__file__).resolve().parents[2] / "model_repository" / "golden" / "conversations.py"
+
+
+def _frozen() -> dict[str, str]:
+    lines = (HERE / "FROZEN.sha256").read_text().splitlines()
+    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+
+
+def _load(name: str) -> list[dict]:
+    return [json.loads(x) for x in (HERE / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def _writer():
+    spec = importlib.util.spec_from_file_location("conversations_openworld_write_sets", HERE / "write_sets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", sorted(_frozen()))
+def test_each_set_is_byte_for_byte_the_frozen_one(name):
+    assert hashlib.sha256((HERE / name).read_bytes()).hexdigest() == _frozen()[name], f"{name} changed"
+
+
+def test_the_held_out_set_is_as_large_as_promised_and_covers_every_slot():
+    held = _load("heldout_conversations.jsonl")
+    assert len(held) >= 200 and all(2 <= len(r["turns"]) <= 4 for r in held)
+    slots = Counter(r["expect"]["slot"] for r in held)
+    assert {"attribute", "volume", "author", "order_id"} <= set(slots) and min(slots.values()) >= 30
+    attributes = {r["expect"]["attribute"] for r in held if r["expect"]["slot"] == "attribute"}
+    assert attributes == {"author", "publisher", "pages", "format", "language", "release_date", "rating"}
+    # state held for two turns or more: the last turn's item was given two turns before it
+    assert sum(1 for r in held if len(r["turns"]) >= 3) >= 80
+
+
+def test_dev_and_held_out_phrasings_are_disjoint_and_none_is_a_template_phrasing():
+    phrases = _writer().all_phrases()
+    assert not phrases["dev"] & phrases["heldout"]
+    template_source = TEMPLATES.read_text(encoding="utf-8")
+    for p in phrases["heldout"] | phrases["dev"]:
+        assert f'"{p}"' not in template_source, f"{p!r} is a conversation template phrasing"
