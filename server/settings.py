@@ -326,11 +326,41 @@ class PathSettings:
 
 
 @dataclass(frozen=True)
-class SessionSettings:
-    """Conversation memory (server/sessions): the recent turns of each session, for follow-ups."""
+class StateSettings:
+    """Where the state every replica must agree on lives (server/state.py): the one switch, not one per store.
 
-    backend: str = "memory"  # "memory" (this process; run.sh) | "redis" (every pod) | "off"
+    ``memory``: in this process (the embedded default: ``scripts/run.sh``, the tests, ONE replica) -- sessions and
+    both rate limits, hallucination blocks, the review queue (SQLite ``guardrails.hallucination_review_db``), feedback
+    attribution, the canary guards' counters and the rollout decision; the traffic log in SQLite
+    (``traffic.sqlite_path``). ``redis``: any replica count -- all of those in the Redis at ``redis_url`` and the
+    traffic log in the PostgreSQL at ``postgres_dsn``; a decision taken on one replica (a rollback) reaches every
+    replica and outlives restarts. The Helm chart refuses ``memory`` with more than one replica or the HPA on."""
+
+    backend: str = "memory"  # "memory" (one process) | "redis" (Redis + PostgreSQL: the cluster)
     redis_url: str = "redis://127.0.0.1:6379/0"
+    #: libpq connection string of the traffic log under ``backend: redis``, no password in it (libpq reads
+    #: PGPASSWORD / PGPASSFILE from the environment: the chart sets PGPASSWORD from a Secret)
+    postgres_dsn: str = "host=127.0.0.1 port=5432 dbname=mangaassist user=mangaassist"
+    #: prefix of the keys of the stores below sessions (feedback attribution, rollout decision, guard counters)
+    key_prefix: str = "mangaassist:"
+    #: a shared-state call slower than this is an outage: the caller degrades (feedback recorded=false, the last
+    #: known rollout decision kept), never waits longer; the session store has its own (``sessions.timeout_ms``)
+    timeout_ms: float = 50.0
+    #: feedback attribution (request -> versions/tier) is kept this long in Redis (the in-process store keeps the
+    #: last ``rollout.feedback_window`` answers instead)
+    feedback_ttl_s: float = 7 * 86400.0
+
+    @property
+    def shared(self) -> bool:
+        return self.backend == "redis"
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Conversation memory (server/sessions): the recent turns of each session, for follow-ups. Where it lives is
+    ``state.backend``'s call (this process, or Redis for every replica)."""
+
+    enabled: bool = True  # False: every turn stands alone (no memory, no session/customer rate limits)
     key_prefix: str = "mangaassist:session:"
     ttl_s: float = 1800.0  # a session is forgotten this long after its last turn
     max_turns: int = 6  # turns kept per session (oldest dropped)
@@ -353,10 +383,10 @@ class TrafficSettings:
     """The traffic log (server/traffic): every answered Chat/ChatStream turn, written after the response by a
     background writer. The message is stored as redacted by the PII guardrail, the session id as a hash."""
 
-    backend: str = "sqlite"  # "sqlite" (embedded, a file per pod) | "postgres" (shared, the cluster) | "off"
+    #: where the log lives is ``state.backend``'s call: SQLite at ``sqlite_path`` (memory: one process) or the
+    #: PostgreSQL at ``state.postgres_dsn`` (redis: every replica writes the one table)
+    enabled: bool = True
     sqlite_path: str = "var/traffic.db"
-    #: libpq connection string, no password in it: libpq reads PGPASSWORD / PGPASSFILE from the environment
-    postgres_dsn: str = "host=127.0.0.1 port=5432 dbname=mangaassist user=mangaassist"
     table: str = "traffic"
     queue_size: int = 1024  # turns waiting for the writer; a full queue drops the turn (counted), never waits
     batch_size: int = 200  # turns per write
@@ -491,6 +521,7 @@ class Settings:
     guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     paths: PathSettings = field(default_factory=PathSettings)
+    state: StateSettings = field(default_factory=StateSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
     rollout: RolloutSettings = field(default_factory=RolloutSettings)
     traffic: TrafficSettings = field(default_factory=TrafficSettings)
@@ -508,12 +539,12 @@ class Settings:
 
 def _check(s: Settings) -> None:
     problems = []
-    if s.sessions.backend not in ("memory", "redis", "off"):
-        problems.append(f"sessions.backend must be memory|redis|off, not {s.sessions.backend!r}")
+    if s.state.backend not in ("memory", "redis"):
+        problems.append(f"state.backend must be memory|redis, not {s.state.backend!r}")
+    if s.state.timeout_ms <= 0 or s.state.feedback_ttl_s <= 0:
+        problems.append("state.timeout_ms and state.feedback_ttl_s must be > 0")
     if s.sessions.max_turns < 1 or s.sessions.ttl_s <= 0:
         problems.append("sessions.max_turns must be >= 1 and sessions.ttl_s > 0")
-    if s.traffic.backend not in ("sqlite", "postgres", "off"):
-        problems.append(f"traffic.backend must be sqlite|postgres|off, not {s.traffic.backend!r}")
     if s.traffic.queue_size < 1 or s.traffic.batch_size < 1 or s.traffic.max_rows < 1 or s.traffic.retention_days <= 0:
         problems.append("traffic.queue_size, batch_size, max_rows must be >= 1 and retention_days > 0")
     if s.drift.window_s <= 0 or s.drift.interval_s <= 0 or s.costs.interval_s <= 0 or s.costs.instance_capacity <= 0:

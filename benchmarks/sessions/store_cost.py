@@ -2,7 +2,7 @@
 
     python -m benchmarks.sessions.store_cost [--rate 40] [--duration 30] [--rounds 2] [--build-dir .build]
 
-One tritonserver; the service is started once per store (``sessions.backend: memory`` / ``redis``, a real
+One tritonserver; the service is started once per store (``state.backend: memory`` / ``redis``, a real
 ``redis-server`` on a free loopback port), in turn, ``--rounds`` times each (interleaved, so a noisy minute
 on this shared machine hits both). Each start gets the same open-loop load: Poisson arrivals at ``--rate``
 chats/s of held-out intent messages, as conversations of three turns (one ``session_id``) from 50 customers
@@ -43,10 +43,10 @@ CUSTOMERS = 50
 class SessionStack(Stack):
     """The benchmark stack with a ``sessions`` settings section of our choosing."""
 
-    sessions: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
 
     def settings(self, port: int) -> dict[str, Any]:
-        return {**super().settings(port), "sessions": dict(self.sessions)}
+        return {**super().settings(port), "state": dict(self.state)}
 
 
 def conversations(tag: str) -> Callable[[int, str], Any]:
@@ -145,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         isolated = {name: asyncio.run(store_calls(make())) for name, make in stores.items()}
         log.info("isolated store calls: %s", {k: (v["begin"]["p99_ms"], v["append"]["p99_ms"]) for k, v in isolated.items()})
         for round_ in range(args.rounds):
-            for store, sessions in (("memory", {"backend": "memory"}), ("redis", {"backend": "redis", "redis_url": url})):
+            for store, state in (("memory", {"backend": "memory"}), ("redis", {"backend": "redis", "redis_url": url})):
                 stack = SessionStack(build, build / "triton" / "cpu", out / "tmp" / f"sessions-{store}",
-                                     generous_budgets=False, triton=triton, sessions=sessions)
+                                     generous_budgets=False, triton=triton, state=state)
                 with stack:
                     from clients.sdk import MangaAssistClient
 

@@ -51,7 +51,7 @@ def open_from_args(args: argparse.Namespace) -> Any:
         return PostgresTrafficStore(args.postgres)
     store = open_store(_settings())
     if store is None:
-        raise SystemExit("the traffic log is off (traffic.backend: off); pass --sqlite or --postgres")
+        raise SystemExit("the traffic log is off (traffic.enabled: false); pass --sqlite or --postgres")
     return store
 
 

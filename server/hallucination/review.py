@@ -3,7 +3,7 @@
 * :class:`ReviewQueue` -- SQLite, one file per pod (the embedded default). One connection shared under a lock
   (``check_same_thread=False``); callers on the event loop go through ``asyncio.to_thread`` (the scoring worker
   does). WAL mode, so a reviewer's tool can read while the service writes. ``":memory:"`` works for tests.
-* :class:`RedisReviewQueue` -- the same interface in the session store's Redis (``sessions.backend: redis``), so
+* :class:`RedisReviewQueue` -- the same interface in the shared Redis (``state.backend: redis``), so
   every pod's alerts land in one queue: an item is a hash, the pending ones a sorted set (worst score first,
   then oldest), ids from ``INCR``.
 """
@@ -169,10 +169,9 @@ class RedisReviewQueue:
 
 
 def build_review_queue(settings: Any, db_path: str | Path) -> "ReviewQueue | RedisReviewQueue":
-    """In the session store's Redis when the sessions live there (one queue for every pod), else SQLite."""
-    s = settings.sessions
-    if s.backend == "redis":
-        return RedisReviewQueue(s.redis_url, key_prefix=s.key_prefix)
+    """In the shared Redis under ``state.backend: redis`` (one queue for every replica), else SQLite."""
+    if settings.state.shared:
+        return RedisReviewQueue(settings.state.redis_url, key_prefix=settings.sessions.key_prefix)
     return ReviewQueue(db_path)
 
 

@@ -98,7 +98,7 @@ def gate_settings(settings: Any, triton_url: str | None = None) -> Any:
             "retrieve_ms": 30_000.0, "rerank_ms": 30_000.0, "answer_ms": 60_000.0}
     return settings.replace(
         **({"triton": {"url": triton_url}} if triton_url else {}), budgets=wide,
-        guardrails={"hallucination_scoring": "off"}, sessions={"backend": "off"}, rollout={"file": ""},
+        guardrails={"hallucination_scoring": "off"}, sessions={"enabled": False}, rollout={"file": ""},
     )
 
 

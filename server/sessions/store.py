@@ -287,12 +287,13 @@ return out
 
 
 def build_session_store(settings: Any) -> SessionStore | None:
-    """The store ``settings.sessions`` asks for (None when ``backend: off``)."""
+    """The store ``settings.state`` puts the sessions in: Redis under ``state.backend: redis`` (every replica reads
+    the same turns and takes from the same buckets), else this process. None when ``sessions.enabled`` is false."""
     s = settings.sessions
-    if s.backend == "off":
+    if not s.enabled:
         return None
-    if s.backend == "redis":
-        return RedisSessionStore(s.redis_url, key_prefix=s.key_prefix, ttl_s=s.ttl_s, max_turns=s.max_turns,
+    if settings.state.shared:
+        return RedisSessionStore(settings.state.redis_url, key_prefix=s.key_prefix, ttl_s=s.ttl_s, max_turns=s.max_turns,
                                  max_turn_chars=s.max_turn_chars, timeout_ms=s.timeout_ms,
                                  rate_per_s=s.rate_per_s, burst=s.rate_burst,
                                  customer_rate_per_s=s.customer_rate_per_s, customer_burst=s.customer_rate_burst)

@@ -28,11 +28,12 @@ def build_recorder(settings: Any, metrics: Any, backend: Any = None, store: Traf
     from server.guardrails.pii import PiiRedactor
 
     t = settings.traffic
-    if store is None and t.backend != "off":
+    if store is None and t.enabled:
         try:
             store = open_store(settings)
         except Exception as err:  # noqa: BLE001 -- a missing database must not keep the service down
-            log.error("traffic log off: cannot open the %s store: %r", t.backend, err)
+            log.error("traffic log off: cannot open the %s store: %r",
+                      "postgres" if settings.state.shared else "sqlite", err)
             store = None
     redactor = PiiRedactor()
     return TrafficRecorder(

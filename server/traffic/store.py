@@ -244,12 +244,14 @@ def _bound_sql(table: str, mark: str) -> str:
 
 
 def open_store(settings: Any) -> TrafficStore | None:
-    """The store ``settings.traffic`` names (None for ``backend: off``)."""
+    """The store ``settings.state`` puts the log in: PostgreSQL at ``state.postgres_dsn`` under ``state.backend:
+    redis`` (one table for every replica), else SQLite at ``traffic.sqlite_path``. None when ``traffic.enabled`` is
+    false."""
     t = settings.traffic
-    if t.backend == "off":
+    if not t.enabled:
         return None
-    if t.backend == "postgres":
-        return PostgresTrafficStore(t.postgres_dsn, table=t.table)
+    if settings.state.shared:
+        return PostgresTrafficStore(settings.state.postgres_dsn, table=t.table)
     return SQLiteTrafficStore(t.sqlite_path, table=t.table)
 
 

@@ -174,7 +174,9 @@ def deployment(chart, tmp_path_factory):
     tls = _tls_secret(tls_dir)
     renders = {"default": render(chart, {}), "production": render(chart, production_values())}
     secrets = {"mangaassist-ensemble-tls": tls, "mangaassist-ensemble-auth": {"tokens": EXISTING_TOKENS},
-               "mangaassist-triton-admin": {"admin-key": "prod-admin-value"}}
+               "mangaassist-triton-admin": {"admin-key": "prod-admin-value"},
+               "mangaassist-state-redis": {"url": "redis://127.0.0.1:1/0"},  # values-production's shared stores
+               "mangaassist-state-postgres": {"password": "unused"}}
     rendered = renders["default"]
     view = rendered.container_view(f"Deployment/{RELEASE}-triton", "tritonserver", secrets)
     networks = {name: Network(r) for name, r in renders.items()}

@@ -39,6 +39,8 @@ FIXTURE_SECRETS = {
     "mangaassist-ensemble-auth": {"tokens": TOKENS},
     "mangaassist-ensemble-tls": {"tls.crt": "CERT", "tls.key": "KEY", "ca.crt": "CA"},
     "my-tls": {"tls.crt": "CERT", "tls.key": "KEY", "ca.crt": "CA"},
+    "mangaassist-state-redis": {"url": "redis://:secret@redis.prod.internal:6379/0"},  # values-production's
+    "mangaassist-state-postgres": {"password": "pg-secret"},
 }
 
 VARIANTS: dict[str, Any] = {

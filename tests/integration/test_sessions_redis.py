@@ -76,8 +76,8 @@ async def test_an_unreachable_redis_is_session_unavailable_quickly():
 
 
 async def test_a_conversation_continues_on_another_instance_sharing_redis(make_server, redis_server):
-    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500}
-    first, second = await make_server(sessions=sessions), await make_server(sessions=sessions)
+    cluster = {"state": {"backend": "redis", "redis_url": redis_server.url}, "sessions": {"timeout_ms": 500}}
+    first, second = await make_server(**cluster), await make_server(**cluster)
     async with client_of(first) as a, client_of(second) as b:
         asked = await a.chat("where is my order?", session_id="conv-1", customer_id=CUSTOMER)
         assert "order number" in asked.answer
@@ -91,7 +91,7 @@ async def test_a_conversation_continues_on_another_instance_sharing_redis(make_s
 
 
 async def test_redis_killed_mid_conversation_degrades_then_recovers(make_server, redis_server):
-    server = await make_server(sessions={"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 200})
+    server = await make_server(state={"backend": "redis", "redis_url": redis_server.url}, sessions={"timeout_ms": 200})
     async with client_of(server) as c:
         await c.chat("where is my order?", session_id="conv-3", customer_id=CUSTOMER)
         redis_server.kill()
@@ -107,8 +107,9 @@ async def test_redis_killed_mid_conversation_degrades_then_recovers(make_server,
 async def test_the_session_rate_limit_is_shared_through_redis(make_server, redis_server):
     from clients.errors import SessionRateLimited
 
-    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500, "rate_per_s": 1.0, "rate_burst": 2}
-    first, second = await make_server(sessions=sessions), await make_server(sessions=sessions)
+    cluster = {"state": {"backend": "redis", "redis_url": redis_server.url},
+               "sessions": {"timeout_ms": 500, "rate_per_s": 1.0, "rate_burst": 2}}
+    first, second = await make_server(**cluster), await make_server(**cluster)
     async with client_of(first) as a, client_of(second) as b:
         await a.chat("hello", session_id="noisy")
         await b.chat("hello again", session_id="noisy")  # the second token, taken on the other instance
@@ -121,9 +122,9 @@ async def test_the_session_rate_limit_is_shared_through_redis(make_server, redis
 async def test_the_customer_rate_limit_spans_sessions_and_instances(make_server, redis_server):
     from clients.errors import CustomerRateLimited
 
-    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500,
-                "customer_rate_per_s": 0.5, "customer_rate_burst": 3}
-    first, second = await make_server(sessions=sessions), await make_server(sessions=sessions)
+    cluster = {"state": {"backend": "redis", "redis_url": redis_server.url},
+               "sessions": {"timeout_ms": 500, "customer_rate_per_s": 0.5, "customer_rate_burst": 3}}
+    first, second = await make_server(**cluster), await make_server(**cluster)
     async with client_of(first) as a, client_of(second) as b:
         for i, client in enumerate((a, b, a)):  # three sessions on two instances: the customer's 3 tokens
             await client.chat("hello", session_id=f"tab-{i}", customer_id=CUSTOMER)
@@ -137,10 +138,10 @@ async def test_a_block_set_through_one_instance_holds_on_the_other(make_server, 
     from test_service_hallucination import FABRICATED, QUESTION, GatedScorer, _wait_for
     from test_service_tiers_guardrails import ScriptedTier
 
-    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500}
-    first = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer(),
+    cluster = {"state": {"backend": "redis", "redis_url": redis_server.url}, "sessions": {"timeout_ms": 500}}
+    first = await make_server(**cluster, hallucination_score_fn=GatedScorer(),
                               tiers={"small": ScriptedTier("small", FABRICATED, ["B0CHAINSW1"])})
-    second = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer())
+    second = await make_server(**cluster, hallucination_score_fn=GatedScorer())
     async with client_of(first) as a, client_of(second) as b:
         assert not (await a.chat(QUESTION, session_id="conv-b")).blocked  # scored after the response
         await _wait_for(lambda: second.pipeline.sessions.is_blocked("conv-b"))  # seen through Redis
@@ -169,10 +170,10 @@ async def test_an_alert_on_one_instance_reaches_the_review_queue_every_instance_
     from test_service_hallucination import FABRICATED, QUESTION, GatedScorer, _wait_for
     from test_service_tiers_guardrails import ScriptedTier
 
-    sessions = {"backend": "redis", "redis_url": redis_server.url, "timeout_ms": 500}
-    first = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer(),
+    cluster = {"state": {"backend": "redis", "redis_url": redis_server.url}, "sessions": {"timeout_ms": 500}}
+    first = await make_server(**cluster, hallucination_score_fn=GatedScorer(),
                               tiers={"small": ScriptedTier("small", FABRICATED, ["B0CHAINSW1"])})
-    second = await make_server(sessions=sessions, hallucination_score_fn=GatedScorer())
+    second = await make_server(**cluster, hallucination_score_fn=GatedScorer())
     async with client_of(first) as a:
         reply = await a.chat(QUESTION, session_id="conv-r")
     await _wait_for(lambda: second.scoring.review_store.count_pending() == 1)
@@ -193,8 +194,8 @@ def test_two_service_processes_continue_one_conversation_through_redis(redis_ser
     env = {**os.environ, "PYTHONPATH": f"{root / 'proto'}{os.pathsep}{root}", "MANGAASSIST_BUILD_DIR": str(tmp_path),
            "MANGAASSIST_RETRIEVAL_CATALOG_DB": str(tmp_path / "none.sqlite"),
            "MANGAASSIST_RETRIEVAL_INDEX_DIR": str(tmp_path / "none"), "MANGAASSIST_SERVER_HOST": "127.0.0.1",
-           "MANGAASSIST_SESSIONS_BACKEND": "redis", "MANGAASSIST_SESSIONS_REDIS_URL": redis_server.url,
-           "MANGAASSIST_SESSIONS_TIMEOUT_MS": "500", "MANGAASSIST_TRAFFIC_BACKEND": "off"}
+           "MANGAASSIST_STATE_BACKEND": "redis", "MANGAASSIST_STATE_REDIS_URL": redis_server.url,
+           "MANGAASSIST_SESSIONS_TIMEOUT_MS": "500", "MANGAASSIST_TRAFFIC_ENABLED": "false"}
     ports = [free_port(), free_port()]
     procs = [subprocess.Popen([sys.executable, "-m", "server", "--fake-backend", "--port", str(p), "--metrics-port", "-1"],
                               cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]

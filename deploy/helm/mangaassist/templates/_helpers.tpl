@@ -104,6 +104,30 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (printf "%s-auth" (include "mangaassist.ensemble.fullname" .)) .Values.ensemble.auth.existingSecret -}}
 {{- end -}}
 
+{{/* The in-chart PostgreSQL's password Secret (or the operator's, state.postgres.existingSecret). */}}
+{{- define "mangaassist.state.postgresSecretName" -}}
+{{- default (printf "%s-postgres" (include "mangaassist.fullname" .)) .Values.state.postgres.existingSecret -}}
+{{- end -}}
+
+{{/* state.redis_url / state.postgres_dsn: the in-chart instances' Services, else the operator's. */}}
+{{- define "mangaassist.state.redisUrl" -}}
+{{- $r := .Values.state.redis -}}
+{{- if $r.deploy -}}
+{{- printf "redis://%s-redis:%v/0" (include "mangaassist.fullname" .) $r.port -}}
+{{- else -}}
+{{- $r.url -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mangaassist.state.postgresDsn" -}}
+{{- $p := .Values.state.postgres -}}
+{{- if $p.deploy -}}
+{{- printf "host=%s-postgres port=%v dbname=%s user=%s" (include "mangaassist.fullname" .) $p.port $p.database $p.user -}}
+{{- else -}}
+{{- $p.dsn -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The settings the chart owns, in the flat section.field shape of server/settings.py. */}}
 {{- define "mangaassist.ensemble.ownedConfig" -}}
 {{- $e := .Values.ensemble -}}
@@ -124,10 +148,17 @@ llm:
   # repository for "auto" to look at.
   local_tier: "on"
   {{- end }}
+state:
+  # Where the state every replica shares lives (values state.*): "redis" = Redis + PostgreSQL (the traffic log;
+  # its password is PGPASSWORD from a Secret), "memory" = each process (one replica only: rendering refuses more).
+  backend: {{ .Values.state.backend | quote }}
+  {{- if eq .Values.state.backend "redis" }}
+  redis_url: {{ include "mangaassist.state.redisUrl" . | quote }}
+  postgres_dsn: {{ include "mangaassist.state.postgresDsn" . | quote }}
+  {{- end }}
 traffic:
-  # The traffic log's embedded store: the root filesystem is read-only, /tmp is the pod's emptyDir (512Mi), and the
-  # row bound keeps the file inside it (~1 KB a row). A cluster sets backend: postgres and postgres_dsn in
-  # ensemble.config (the password as PGPASSWORD from a Secret, ensemble.extraEnv).
+  # The traffic log's embedded store under state.backend "memory": the root filesystem is read-only, /tmp is the
+  # pod's emptyDir (512Mi), and the row bound keeps the file inside it (~1 KB a row).
   sqlite_path: /tmp/traffic/traffic.db
   max_rows: 200000
 {{- with .Values.rollout }}{{ if .enabled }}
@@ -251,6 +282,16 @@ call with (dict "ctx" $ "component" "triton" "constraints" list). */}}
 deploy/helm/settings_schema.py): unknown settings and server.auth_tokens (a Secret's job) are refused. */ -}}
 {{- if and .Values.tls.enabled (eq (int .Values.tls.healthPort) (int $e.ports.grpc)) -}}
 {{- fail "tls.healthPort must differ from ensemble.ports.grpc (kubelet gRPC probes cannot use TLS)" -}}
+{{- end -}}
+{{- $st := .Values.state -}}
+{{- if and (eq $st.backend "memory") (or $e.autoscaling.enabled (gt (int $e.replicas) 1)) -}}
+{{- fail (printf "state.backend is \"memory\" (every replica would keep its own sessions, rate limits, feedback and rollout decision) but %s: set state.backend: redis (the in-chart Redis + PostgreSQL, or state.redis.url / state.postgres.dsn of yours), or run one replica without the HPA" (ternary "ensemble.autoscaling.enabled is true" (printf "ensemble.replicas is %v" $e.replicas) $e.autoscaling.enabled)) -}}
+{{- end -}}
+{{- if and (eq $st.backend "redis") (not $st.redis.deploy) (not $st.redis.url) (not $st.redis.existingSecret) -}}
+{{- fail "state.redis.url (or state.redis.existingSecret) is required when state.redis.deploy is false" -}}
+{{- end -}}
+{{- if and (eq $st.backend "redis") (not $st.postgres.deploy) (not $st.postgres.dsn) -}}
+{{- fail "state.postgres.dsn is required when state.postgres.deploy is false" -}}
 {{- end -}}
 {{- if and $e.autoscaling.enabled (gt (int $e.autoscaling.minReplicas) (int $e.autoscaling.maxReplicas)) -}}
 {{- fail "ensemble.autoscaling.minReplicas must not exceed maxReplicas" -}}
