@@ -151,6 +151,7 @@ async def start_server(
         components.closers.append(pipeline.rollout.stop)
     traffic.start()
     running.jobs.append(traffic)
+    running.jobs.append(_Closing(pipeline.feedback_store.aclose))  # the shared store's Redis client, at drain
     running.jobs.extend(start_monitors(settings, traffic, components, metrics, supervisor))
     await health.set(LIVENESS, SERVING)
     await running.refresh_health()
@@ -163,6 +164,16 @@ async def start_server(
     log.info("MangaAssist serving on %s (metrics port %s, health port %s)", listener.address, running.metrics_port,
              running.health_port)
     return running
+
+
+@dataclass
+class _Closing:
+    """A drain job (``await job.stop()``) that only closes something."""
+
+    close: Callable[[], Any]
+
+    async def stop(self) -> None:
+        await self.close()
 
 
 # ------------------------------------------------------------------------------------------ real wiring

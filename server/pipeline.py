@@ -210,7 +210,7 @@ class Pipeline:
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
             await self._remember(request.session_id, screen.text, text, facts, result, ctx)  # 9b the turn, for the next
-        self._attribute(request, text, seen, result, ctx, after_response)                 # 9c versions: feedback, guards, shadow
+        await self._attribute(request, text, seen, result, ctx, after_response)           # 9c versions: feedback, guards, shadow
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
         self._log_later(result, request.session_id, screen.text, seen.vector, stream, after_response)  # 11 traffic log
         yield result
@@ -405,13 +405,14 @@ class Pipeline:
             self.traffic.defer(result, session_id=session_id, message=message, vector=vector, stream=stream,
                                after_response=after_response)
 
-    def _attribute(
+    async def _attribute(
         self, request: ChatInput, text: str, seen: Understanding, result: ChatResult, ctx: RequestContext,
         after_response: AfterResponse | None,
     ) -> None:
         """The answer, attributed to the versions that gave it: kept for Feedback, counted by the canary guards,
-        and (after the response is out) sent to the shadow version (server/rollout). Never raises."""
-        self.feedback_store.remember(result.request_id, request.session_id, versions=result.model_versions,
+        and (after the response is out) sent to the shadow version (server/rollout). Never raises. Kept before the
+        response goes out: a Feedback for it may land on another replica the moment it arrives (state.backend)."""
+        await self.feedback_store.aremember(result.request_id, request.session_id, versions=result.model_versions,
                                intent=result.intent, confidence=result.intent_confidence)
         if self.rollout is not None and result.model_versions:
             classify_ms = next((ms for stage, ms in result.timings if stage == "classify"), None)
@@ -546,7 +547,7 @@ class Pipeline:
         """A customer's verdict on one answer; False when its request id is unknown or too old to attribute."""
         if not request.request_id or request.kind not in FEEDBACK_KINDS:
             raise InvalidRequest(f"feedback needs the answer's request_id and a kind ({', '.join(FEEDBACK_KINDS)})")
-        record = self.feedback_store.record(request.request_id, request.session_id, request.kind, request.comment)
+        record = await self.feedback_store.arecord(request.request_id, request.session_id, request.kind, request.comment)
         if record is not None and self.rollout is not None:
             self.rollout.on_feedback(record)
         if record is not None and self.traffic is not None:

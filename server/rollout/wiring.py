@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from server.rollout.controller import RolloutController
-from server.rollout.feedback import FeedbackStore
+from server.rollout.feedback import FeedbackStore, SharedFeedbackStore
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,13 @@ class RegistryGate:
 
 def rollout_parts(settings: Any, backend: Any, metrics: Any) -> dict[str, Any]:
     """``{"feedback": FeedbackStore, "rollout": RolloutController | None}`` for the Pipeline."""
-    r = settings.rollout
-    feedback = FeedbackStore(window=r.feedback_window, db_path=r.feedback_db)
+    r, st = settings.rollout, settings.state
+    if st.shared:  # attribution in Redis: a Feedback on another replica finds the answer
+        feedback: FeedbackStore = SharedFeedbackStore(st.redis_url, key_prefix=st.key_prefix, ttl_s=st.feedback_ttl_s,
+                                                      timeout_ms=st.timeout_ms, window=r.feedback_window,
+                                                      db_path=r.feedback_db)
+    else:
+        feedback = FeedbackStore(window=r.feedback_window, db_path=r.feedback_db)
     if not r.file:
         return {"feedback": feedback, "rollout": None}
     triton = getattr(backend, "triton", None)

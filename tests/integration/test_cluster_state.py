@@ -140,3 +140,27 @@ async def test_the_session_and_customer_rate_limits_hold_across_replicas(cluster
         await c.chat("hello", "tab-7", "C-9")
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert (await c.chat("hello", "calm", "C-10"))[0].answer  # other sessions and customers are not affected
+
+
+async def test_feedback_on_another_replica_is_attributed(cluster):
+    """The answer's attribution record (request -> versions) is in Redis before the answer goes out: a thumbs-down
+    sent at once, through the same channel, lands on the next replica and comes back ``recorded=true``."""
+    from mangaassist.v1 import mangaassist_pb2 as pb
+
+    c = await cluster()
+    recorded, moved = 0, 0
+    for i in range(6):
+        reply, answered = await c.chat("where is my order?", f"fb-{i}", CUSTOMER)
+        got = await c.stub.Feedback(pb.FeedbackRequest(request_id=reply.request_id, session_id=f"fb-{i}",
+                                                       kind=pb.FeedbackRequest.THUMBS_DOWN), timeout=5)
+        moved += c.answered_by[-1] != answered
+        recorded += got.recorded
+    assert moved == 6, "the feedback did not change replica: the test proves nothing"
+    assert recorded == 6, f"{recorded} of 6 feedbacks on another replica were attributed"
+    unknown = await c.stub.Feedback(pb.FeedbackRequest(request_id="no-such-answer", kind=pb.FeedbackRequest.THUMBS_UP),
+                                    timeout=5)
+    assert not unknown.recorded
+    # the record expires with state.feedback_ttl_s (Redis TTL on the key)
+    store = c.servers[0].pipeline.feedback_store
+    ttl = await store._redis.ttl(store.prefix + reply.request_id)
+    assert 0 < ttl <= c.servers[0].settings.state.feedback_ttl_s

@@ -60,3 +60,20 @@ def test_disabled_stores_and_bad_backends():
 def test_the_environment_selects_the_cluster():
     s = load_settings(env={"MANGAASSIST_STATE_BACKEND": "redis", "MANGAASSIST_STATE_REDIS_URL": "redis://r:1/0"})
     assert s.state.shared and s.state.redis_url == "redis://r:1/0"
+
+
+async def test_an_unreachable_feedback_store_never_fails_a_chat():
+    """Redis down: the answer is still attributed on its own replica; another replica's answer is recorded=false."""
+    import asyncio
+
+    from benchmarks.sessions.redis_process import free_port
+    from server.rollout.feedback import SharedFeedbackStore
+
+    store = SharedFeedbackStore(f"redis://127.0.0.1:{free_port()}/0", timeout_ms=50)
+    try:  # a hang ends in wait_for's TimeoutError instead: fails by its type
+        await asyncio.wait_for(store.aremember("r1", "s1", versions={"m": "1"}), 30)
+        assert (await asyncio.wait_for(store.arecord("r1", "s1", "thumbs_up"), 30)) is not None  # local copy
+        assert (await asyncio.wait_for(store.arecord("r-other", "s2", "thumbs_up"), 30)) is None
+        assert store.unavailable == 2
+    finally:
+        await store.aclose()
