@@ -152,6 +152,8 @@ async def start_server(
     traffic.start()
     running.jobs.append(traffic)
     running.jobs.append(_Closing(pipeline.feedback_store.aclose))  # the shared store's Redis client, at drain
+    if pipeline.rollout is not None and pipeline.rollout.decisions is not None:
+        running.jobs.append(_Closing(pipeline.rollout.decisions.aclose))
     running.jobs.extend(start_monitors(settings, traffic, components, metrics, supervisor))
     await health.set(LIVENESS, SERVING)
     await running.refresh_health()

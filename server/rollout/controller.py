@@ -79,6 +79,7 @@ class RolloutController:
         gate_check: GateCheck | None,
         registry: Any,  # prometheus CollectorRegistry
         note: Callable[[str, str, str, str], None] | None = None,
+        decisions: Any | None = None,
     ) -> None:
         """``note(model, version, key, value)``: the registry's annotation (auto-rollbacks), best effort."""
         self.settings = settings
@@ -88,6 +89,10 @@ class RolloutController:
         self._version_ready = version_ready
         self._gate_check = gate_check
         self._note = note
+        #: the cluster's rollout decisions (:class:`SharedDecisions`, ``state.backend: redis``): a rollback taken here
+        #: is published; one taken on another replica is followed within ``poll_s`` and after a restart
+        self.decisions = decisions
+        self._followed_at = 0.0
         self.config: RolloutConfig | None = None
         self.last_error = ""
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
@@ -174,6 +179,7 @@ class RolloutController:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self.reload_if_changed()
+        await self.follow_decision()  # a rollback the cluster took while this replica was down
         self._task = asyncio.create_task(self.watch(), name="rollout-watch")
 
     async def watch(self) -> None:
@@ -181,8 +187,31 @@ class RolloutController:
             await asyncio.sleep(self.settings.poll_s)
             try:
                 await self.reload_if_changed()
+                await self.follow_decision()
             except Exception:  # noqa: BLE001 -- the watcher must outlive any one bad reload
                 log.exception("rollout reload failed; this is a bug")
+
+    async def follow_decision(self) -> bool:
+        """Obey the cluster's last rollout decision (an automatic rollback taken on any replica): when it rolled back
+        the config this replica runs, apply what it rolled back to. A decision about another config (the file has
+        moved on since) is history. An unreachable store keeps the running config (retried next poll)."""
+        if self.decisions is None or self.config is None:
+            return False
+        try:
+            decision = await self.decisions.read()
+        except Exception as err:  # noqa: BLE001 -- the shared store is down: keep what runs
+            log.warning("rollout: cannot read the cluster's decision (%s); keeping %s", err, self.config.to_dict())
+            return False
+        if not decision or decision["at"] <= self._followed_at:
+            return False
+        self._followed_at = decision["at"]
+        if decision["from"] != self.config.to_dict():
+            return False
+        new = cfg.parse(decision["to"], model=self.config.model)
+        self._swap(new, outcome="rolled_back", source=f"cluster ({decision.get('by', '?')})", reason=decision["reason"])
+        log.error("rollout: following the cluster's rollback by %s at %.0f: %s", decision.get("by"), decision["at"],
+                  decision["reason"])
+        return True
 
     def stop(self) -> None:
         if self._task is not None:
@@ -313,6 +342,11 @@ class RolloutController:
         new = RolloutConfig(stable=config.stable, shadow=config.shadow, canary=None, model=config.model)
         self._swap(new, outcome="rolled_back", source="guard", reason=reason)
         log.error("rollout: canary %s v%s rolled back: %s", config.model, canary, reason)
+        if self.decisions is not None:  # every replica obeys it (follow_decision), restarted ones too
+            decision = {"from": config.to_dict(), "to": new.to_dict(), "reason": reason, "at": time.time(),
+                        "by": self.decisions.replica}
+            self._followed_at = decision["at"]
+            self._spawn(self.decisions.publish(decision))
         try:
             cfg.write(self.path, new)
             st = self.path.stat()
@@ -348,3 +382,42 @@ class RolloutController:
 
 
 __all__ = ["Canary", "RolloutConfig", "RolloutController"]
+
+
+class SharedDecisions:
+    """The cluster's last rollout decision in Redis (``<prefix>rollout:decision``: JSON {from, to, reason, at, by}),
+    no expiry: written by the replica that rolled back, read by every replica each ``poll_s`` and at start-up. The
+    in-chart Redis keeps an append-only file, so the decision outlives a Redis restart too."""
+
+    def __init__(self, url: str, *, key_prefix: str = "mangaassist:", timeout_ms: float = 50.0, client: Any = None) -> None:
+        import os
+        import socket
+
+        import redis.asyncio as aioredis
+
+        self.key = key_prefix + "rollout:decision"
+        self.timeout_s = timeout_ms / 1000.0
+        self.replica = f"{socket.gethostname()}/{os.getpid()}"
+        self._redis = client or aioredis.from_url(url, socket_timeout=self.timeout_s,
+                                                  socket_connect_timeout=self.timeout_s, retry_on_timeout=False)
+
+    async def publish(self, decision: Mapping[str, Any]) -> None:
+        import json
+
+        for attempt in range(5):  # a rollback must reach the others: retried through a short outage
+            try:
+                await asyncio.wait_for(self._redis.set(self.key, json.dumps(decision)), self.timeout_s)
+                return
+            except Exception as err:  # noqa: BLE001
+                log.warning("rollout: publishing the decision failed (%s), attempt %d", err, attempt + 1)
+                await asyncio.sleep(0.2 * 2 ** attempt)
+        log.error("rollout: the rollback could not be published; other replicas keep the canary")
+
+    async def read(self) -> dict[str, Any] | None:
+        import json
+
+        raw = await asyncio.wait_for(self._redis.get(self.key), self.timeout_s)
+        return json.loads(raw) if raw else None
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from server.rollout.controller import RolloutController
+from server.rollout.controller import RolloutController, SharedDecisions
 from server.rollout.feedback import FeedbackStore, SharedFeedbackStore
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,9 @@ def rollout_parts(settings: Any, backend: Any, metrics: Any) -> dict[str, Any]:
         return bool(await triton.transport().is_model_ready(model, version, client_timeout=settings.triton.ready_timeout_s))
 
     gate = RegistryGate(r.lifecycle_dir, settings.paths.triton_repository) if r.lifecycle_dir else None
+    decisions = (SharedDecisions(st.redis_url, key_prefix=st.key_prefix, timeout_ms=st.timeout_ms)
+                 if st.shared else None)  # a rollback on one replica is the cluster's
     controller = RolloutController(r, backend=backend, feedback=feedback, version_ready=version_ready,
-                                   gate_check=gate, registry=metrics.registry, note=gate.note if gate else None)
+                                   gate_check=gate, registry=metrics.registry, note=gate.note if gate else None,
+                                   decisions=decisions)
     return {"feedback": feedback, "rollout": controller}

@@ -89,10 +89,12 @@ class Cluster:
 
 
 @pytest.fixture
-async def cluster(make_server, redis_server):
-    async def start(**sections: Any) -> Cluster:
+async def cluster(make_server, redis_server):  # noqa: C901
+    async def start(per_replica: Any = None, **sections: Any) -> Cluster:
+        """``per_replica(i)``: sections of replica i only (each pod's own mounted files)."""
         sections.setdefault("state", cluster_state(redis_server.url))
-        servers = [await make_server(**sections) for _ in range(REPLICAS)]
+        sections.setdefault("traffic", {"enabled": False})  # the PostgreSQL traffic log is tests/unit/test_traffic_store's
+        servers = [await make_server(**sections, **(per_replica(i) if per_replica else {})) for i in range(REPLICAS)]
         made = Cluster(servers)
         await made.ready()
         started.append(made)
@@ -164,3 +166,58 @@ async def test_feedback_on_another_replica_is_attributed(cluster):
     store = c.servers[0].pipeline.feedback_store
     ttl = await store._redis.ttl(store.prefix + reply.request_id)
     assert 0 < ttl <= c.servers[0].settings.state.feedback_ttl_s
+
+
+async def test_a_rollback_taken_on_one_replica_is_followed_by_all_and_survives_restart(cluster, make_server, redis_server,
+                                                                                        tmp_path):
+    """A canary at 50% on three replicas, each with its own copy of the rollout file (a pod's read-only ConfigMap: a
+    rollback cannot travel through it). Thumbs-down on the canary's answers trip the guard on one replica; within
+    ``poll_s`` every replica answers the canary's sessions from stable, and a replica started afterwards (a restarted
+    pod, its file still naming the canary) obeys the rollback too."""
+    import json
+
+    from mangaassist.v1 import mangaassist_pb2 as pb
+
+    from model_repository.contract import VERSIONED_CLASSIFIER
+
+    canary = {"stable": "1", "canary": {"version": "2", "percent": 50}}
+
+    def own_file(i: int) -> dict[str, Any]:
+        path = tmp_path / f"pod-{i}" / "rollout.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(canary))
+        return {"rollout": {"file": str(path), "poll_s": 0.1, "lifecycle_dir": "", "guard_min_feedback": 4}}
+
+    async def gated(server: Any) -> None:  # every version gated (the e2e lifecycle test gates for real)
+        controller = server.pipeline.rollout
+        controller._gate_check, controller._sig = (lambda model, version: None), None
+        assert await controller.reload_if_changed() and controller.config.canary is not None
+
+    c = await cluster(per_replica=own_file)
+    for server in c.servers:
+        await gated(server)
+    canary_sessions = [f"s-{i}" for i in range(200) if c.servers[0].pipeline.rollout.config.version_for(f"s-{i}") == "2"]
+    message = "is there a recent hardcover box set you would suggest"
+    for session in canary_sessions[:40]:
+        reply, _ = await c.chat(message, session)
+        if dict(reply.model_versions)[VERSIONED_CLASSIFIER] == "2":
+            await c.stub.Feedback(pb.FeedbackRequest(request_id=reply.request_id, session_id=session,
+                                                     kind=pb.FeedbackRequest.THUMBS_DOWN), timeout=5)
+        if any(s.pipeline.rollout.config.canary is None for s in c.servers):
+            break
+    tripped = [i for i, s in enumerate(c.servers) if s.pipeline.rollout.config.canary is None]
+    assert tripped, "the guard never tripped"
+    import asyncio
+
+    await asyncio.sleep(0.5)  # > poll_s
+    for server in c.servers:
+        assert server.pipeline.rollout.config.canary is None, "a replica kept the canary after the rollback"
+    answers = {dict((await c.chat(message, s))[0].model_versions)[VERSIONED_CLASSIFIER] for s in canary_sessions[40:49]}
+    assert answers == {"1"}, f"the canary's sessions were answered by {answers} after the rollback"
+    # a restarted pod: its file still names the canary, the cluster's decision wins
+    restarted = await make_server(state=cluster_state(redis_server.url), traffic={"enabled": False}, **own_file(7))
+    controller = restarted.pipeline.rollout
+    controller._gate_check, controller._sig = (lambda model, version: None), None
+    await controller.reload_if_changed()
+    await controller.follow_decision()
+    assert controller.config.canary is None and controller.events[-1]["source"].startswith("cluster")
