@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from clients.evaluation.facts import (
-    ASIN, DECLINE, NEGATOR, NOT_FOUND, STOCK_PHRASE, StoreFacts, check_answer, expected_entity, named_products,
+    ASIN, DECLINE, NEGATOR, ORDER_ID, SENTENCE_SPLIT, STOCK_PHRASE, StoreFacts, check_answer, expected_entity,
     straight_quotes,
 )
+from clients.evaluation.facts import _mentions, _series_in
 from clients.evaluation.facts import _dates as dates_in
 from clients.evaluation.facts import _money as money
 from clients.evaluation.facts import _price_claims as price_claims
@@ -117,34 +118,109 @@ def normalise(text: str) -> str:
 
 
 def relevance(record: GoldenRecord, response: Any, facts: StoreFacts) -> tuple[bool, bool | None, list[str]]:
-    """(relevant, intent matched (None when a block is expected), the checks that failed)."""
+    """(relevant, intent matched (None when a block is expected), the checks that failed).
+
+    Relevance measures the answer, not the label: the product / edition, series, order and policy section the answer
+    resolves to are compared with the record's -- the part of the record's entity its reference is about (a record
+    may carry an entity its message never asks about). "Vol. 5 (Digital Edition)" asked, "Vol. 5" (print) answered
+    is irrelevant, and so is another order's status or the express-shipping section asked for returns. Intent
+    agreement is returned as its own column and does not decide relevance."""
+    intent_match = response.intent in (record.intent, *record.also_intents)
     if record.expect.blocked:  # the right answer to a blocked input is the block itself
         return bool(response.blocked), None, ([] if response.blocked else ["expected a guardrail block"])
     failed: list[str] = []
     answer = normalise(response.answer)
-    card_titles = [normalise(c.title) for c in response.cards]
-    intent_match = response.intent in (record.intent, *record.also_intents)
-    if not intent_match:
-        failed.append(f"intent {response.intent or '(none)'} not in {'/'.join((record.intent, *record.also_intents))}")
-    series = record.entity.get("series")
+    said = _resolved(facts, response)
+    genre = record.entity.get("genre")
     if _must_decline(record, facts):
         failed += declines(record, response, facts)
-    elif series:
-        names = [normalise(n) for n in facts.series_names(series)]
-        if not any(n in answer for n in names) and not any(normalise(series) in t for t in card_titles):
-            failed.append(f"neither the answer nor a card names {series}")
-    order_id = record.entity.get("order_id")
-    if order_id and order_id.upper() not in response.answer.upper() and not any(p in answer for p in NOT_FOUND):
-        failed.append(f"does not mention order {order_id}")
+    elif not genre:  # "something like <series>": the series is the anchor, the genre check below decides
+        failed += _product_relevance(record, said, facts)
+    failed += _order_relevance(record, response, said)
+    failed += _policy_relevance(record, response, facts)
     if record.expect.ask_order_id and not any(p in answer for p in ASK_ORDER):
         failed.append("did not ask for the order number")
-    genre = record.entity.get("genre")
     if record.intent == "recommendation" and genre:
-        asins = {c.asin for c in response.cards} | {a for *_, c in named_products(facts, response.answer) for a in c}
-        genres = {g.lower() for a in asins for g in facts.products.get(a, {}).get("genres", ())}
+        genres = {g.lower() for a in said["asins"] for g in facts.products.get(a, {}).get("genres", ())}
         if genre.lower() not in genres:
             failed.append(f"no recommended product is {genre}")
     return not failed, intent_match, failed
+
+
+def _resolved(facts: StoreFacts, response: Any) -> dict[str, Any]:
+    """What an answer is about: the products (with each mention's candidate editions), series and order ids its
+    text names, plus its cards' products and their series."""
+    text = straight_quotes(response.answer)
+    mentions = _mentions(facts, text, _series_in(facts, text), response.cards)
+    product_mentions = [set(m.ids) for m in mentions if m.kind == "product"]
+    cards = [c.asin for c in response.cards if c.asin in facts.products]
+    product_mentions += [{a} for a in cards]
+    asins = {a for ids in product_mentions for a in ids}
+    series = {s for m in mentions if m.kind == "series" for s in m.ids}
+    series |= {str(facts.products[a].get("series", "")).lower() for a in asins}
+    series |= {normalise(s) for c in response.cards for s in facts.by_series if s and s in normalise(c.title)}
+    orders = {m.ids[0] for m in mentions if m.kind == "order"}
+    return {"products": product_mentions, "asins": asins, "series": series, "orders": orders}
+
+
+def _title(facts: StoreFacts, asin: str) -> str:
+    return str(facts.products.get(asin, {}).get("title") or asin)
+
+
+def _product_relevance(record: GoldenRecord, said: dict[str, Any], facts: StoreFacts) -> list[str]:
+    """The product (edition, volume) or series asked is the one the answer resolves to."""
+    expected = expected_entity(facts, record.entity, record.reference) if record.reference else record.entity
+    asin = (expected or {}).get("asin")
+    series = str((expected or {}).get("series") or "").lower()
+    if asin and asin in facts.products:
+        if asin in said["asins"]:
+            return []
+        others = sorted({a for ids in said["products"] for a in ids if a != asin})
+        if others:
+            return [f"answers about {_title(facts, others[0])}, not {_title(facts, asin)} (asked)"]
+        return [f"names no edition of {facts.products[asin].get('series')}: {_title(facts, asin)} asked"]
+    if series:
+        if series in said["series"]:
+            return []
+        if said["series"]:
+            return [f"answers about {', '.join(sorted(said['series']))}, not {record.entity.get('series')} (asked)"]
+        return [f"neither the answer nor a card names {record.entity.get('series')}"]
+    return []
+
+
+def _order_relevance(record: GoldenRecord, response: Any, said: dict[str, Any]) -> list[str]:
+    """The order the reference answers about is the order the answer names; no other order (not the message's)."""
+    oid = str(record.entity.get("order_id") or "").upper()
+    if not oid or oid not in record.reference.upper():
+        return []
+    asked = {m.group(0).upper() for m in ORDER_ID.finditer(record.message)}
+    others = sorted(said["orders"] - {oid} - asked)
+    if others:
+        return [f"answers about order {others[0]}, not {oid} (asked)"]
+    if oid not in said["orders"]:
+        return [f"does not mention order {oid}"]
+    return []
+
+
+def _policy_relevance(record: GoldenRecord, response: Any, facts: StoreFacts) -> list[str]:
+    """The policy section the reference answers from is a section the answer's sentences resolve to."""
+    pid = record.entity.get("policy_id")
+    if not pid or pid not in policy_sections_of(facts, record.reference):
+        return []
+    answered = policy_sections_of(facts, response.answer)
+    if pid in answered:
+        return []
+    if answered:
+        return [f"answers from policy section {', '.join(answered)}, not {pid} (asked)"]
+    return [f"states nothing of policy section {pid}"]
+
+
+def policy_sections_of(facts: StoreFacts, text: str) -> list[str]:
+    """Every policy section some sentence of ``text`` is about (:meth:`StoreFacts.policy_sections`)."""
+    out: dict[str, None] = {}
+    for sentence in SENTENCE_SPLIT.split(straight_quotes(text)):
+        out.update(dict.fromkeys(facts.policy_sections(sentence)))
+    return list(out)
 
 
 def declines(record: GoldenRecord, response: Any, facts: StoreFacts) -> list[str]:
@@ -164,6 +240,8 @@ def _must_decline(record: GoldenRecord, facts: StoreFacts) -> bool:
     carried, series = record.entity.get("carried"), record.entity.get("series")
     if carried is None and series:
         carried = facts.is_carried(series)
+    if record.entity.get("genre") and not record.expect.decline:
+        return False  # "something like <a title we don't carry>": recommending a carried one is the answer
     return record.expect.decline or carried is False
 
 

@@ -150,7 +150,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 DIMENSION_ROWS = (
     ("factual correctness (no violations)", "factual"), ("fabricated identifiers/figures", "fabricated"),
-    ("relevance", "relevance"), ("intent match", "intent_match"), ("declined not-carried titles", "declined_not_carried"),
+    ("relevance (resolved product / edition / order / policy section)", "relevance"), ("intent match (label only)", "intent_match"), ("declined not-carried titles", "declined_not_carried"),
     ("completeness (complete rate)", "completeness"), ("mean must-state coverage", "coverage"),
     ("helpfulness (automatic proxy)", "helpfulness"), ("fluency ROUGE-L F1", "rouge_l"), ("fluency BLEU", "bleu"),
     ("safety", "safety"), ("format", "format"), ("time to first text p99 (ms)", "ttft_p99_ms"),

@@ -227,9 +227,9 @@ def test_relevance_decline_of_a_not_carried_series(facts):
     card = ("B0RAMEN001", "Chainsaw Man, Vol. 1", 9.99, True)
     ok, _, failed = dimensions.relevance(rec, reply("We don't carry it, but here it is", card), facts)
     assert not ok and "a card offers the not-carried Chainsaw Man" in failed
-    # the decline rate ignores the intent: a wrong intent fails relevance, not the decline
+    # intent agreement is its own column: a wrong label fails neither the decline nor relevance
     row = dimensions.judge(Outcome(rec, reply("We don't carry Chainsaw Man.", intent="chitchat")), facts)
-    assert row["declined_not_carried"] is True and row["relevance"] is False and row["intent_match"] is False
+    assert row["declined_not_carried"] is True and row["relevance"] is True and row["intent_match"] is False
     # carried unknown in the record: series.jsonl decides
     ok, _, _ = dimensions.relevance(record(entity={"series": "Chainsaw Man"}), reply("Chainsaw Man, here you go"), facts)
     assert not ok
@@ -239,10 +239,10 @@ def test_relevance_carried_series_order_and_genre(facts):
     rec = record(entity={"series": "Ramen Samurai Academy", "carried": True})
     assert dimensions.relevance(rec, reply("Here it is", RAMEN1), facts)[0]  # a card names the series
     assert not dimensions.relevance(rec, reply("Here is something else"), facts)[0]
-    assert not dimensions.relevance(rec, reply("Ramen Samurai Academy!", intent="price_deal"), facts)[0]
-    order = record(intent="order_status", entity={"order_id": "MA-20481937"})
+    assert dimensions.relevance(rec, reply("Ramen Samurai Academy!", intent="price_deal"), facts)[:2] == (True, False)
+    order = record(intent="order_status", entity={"order_id": "MA-20481937"}, reference="Order MA-20481937 has shipped.")
     assert dimensions.relevance(order, reply("Order MA-20481937 shipped.", intent="order_status"), facts)[0]
-    assert dimensions.relevance(order, reply("I couldn't find that order.", intent="order_status"), facts)[0]
+    assert not dimensions.relevance(order, reply("I couldn't find that order.", intent="order_status"), facts)[0]
     assert not dimensions.relevance(order, reply("Happy reading!", intent="order_status"), facts)[0]
     rec = record(intent="recommendation", entity={"genre": "fantasy"})
     moon = ("B0MOONLIT1", "Moonlit Archive, Vol. 1", 12.99, True)
