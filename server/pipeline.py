@@ -147,6 +147,8 @@ class Pipeline:
         self.rerank_estimate = rerank_stage.LatencyEstimate(backoff_s=settings.budgets.rerank_backoff_s)
         self.scoring = scoring
         self.sessions = sessions
+        if sessions is not None:
+            followup_stage.warm()  # the follow-up relation classifier, trained once per process (~1-2 s), not on a chat
         self.rollout = rollout  # server/rollout RolloutController: which classifier version answers (None = no rollout)
         self.feedback_store = feedback if feedback is not None else FeedbackStore()  # the Feedback RPC's records
         self.traffic = traffic
@@ -191,7 +193,8 @@ class Pipeline:
                 yield refusal
                 return
             history = session.turns
-            text = followup_stage.resolve(screen.text, history, self.entities).text       # 2c the follow-up spelled out
+            follow = followup_stage.resolve(screen.text, history, self.entities)
+            text = follow.text                                                            # 2c the follow-up spelled out
             seen = await self._understand(text, ctx)                                      # 3 rules, 4 classify + embed
             chunks = await self._retrieve(text, seen, ctx)                                # 5 adapter, retrieve, rerank
             facts = await self._facts(text, seen, chunks, request.customer_id, ctx)       # 6 facts + the intent answered
@@ -209,7 +212,7 @@ class Pipeline:
             assert answer is not None  # the answer stage's last item
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
             result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
-            await self._remember(request.session_id, screen.text, text, facts, result, ctx)  # 9b the turn, for the next
+            await self._remember(request.session_id, screen.text, text, facts, result, ctx, follow)  # 9b the turn
         await self._attribute(request, text, seen, result, ctx, after_response)           # 9c versions: feedback, guards, shadow
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring
         self._log_later(result, request.session_id, screen.text, seen.vector, stream, after_response)  # 11 traffic log
@@ -239,14 +242,15 @@ class Pipeline:
         return view
 
     async def _remember(
-        self, session_id: str, message: str, resolved: str, facts: Facts, result: ChatResult, ctx: RequestContext
+        self, session_id: str, message: str, resolved: str, facts: Facts, result: ChatResult, ctx: RequestContext,
+        follow: Any = None,
     ) -> None:
         """Store this turn for the next one's follow-ups, before the response goes out: a follow-up sent the moment
         this answer arrives -- to any pod -- must find it (not waiting made a follow-up on another process miss the
         turn under load). An outage only degrades: the answer is already made."""
         if self.sessions is None or not session_id or "session_unavailable" in ctx.degraded:
             return
-        turn = sessions_turn(message, resolved, facts, result)
+        turn = sessions_turn(message, resolved, facts, result, follow)
         try:
             await self.sessions.append(session_id, turn)
         except SessionUnavailable:

@@ -38,6 +38,9 @@ class Turn:
     tier: str = ""
     answer: str = ""
     at: float = field(default_factory=time.time)
+    author: str | None = None  # the author of the product in play (server/sessions/state.py)
+    attribute: str | None = None  # the attribute the turn asked about (author, pages, ...; server/stages/relation.py)
+    relation: str = ""  # how the turn related to the ones before (server/stages/relation.py; "" = stood alone)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))

@@ -12,9 +12,10 @@ from server.sessions.store import Turn
 _ASKS_ORDER_ID = ("what's your order number", "what is your order number", "share your order number", "order number?")
 
 
-def turn_of(message: str, resolved: str, facts: Any, result: Any) -> Turn:
+def turn_of(message: str, resolved: str, facts: Any, result: Any, followup: Any = None) -> Turn:
     """``message`` as the input guardrail left it, ``resolved`` as the stages read it, the facts stage's
-    resolution and the response (intent, cards, tier, answer)."""
+    resolution and the response (intent, cards, tier, answer); ``followup`` (server/stages/followup.py) adds the
+    relation and attribute the message was resolved with."""
     res = facts.resolution
     products = list(facts.products)
     main = products[0] if products else None
@@ -33,4 +34,7 @@ def turn_of(message: str, resolved: str, facts: Any, result: Any) -> Turn:
         asked_order_id=any(q in answer.lower() for q in _ASKS_ORDER_ID),
         tier=result.tier,
         answer=answer,
+        author=(main.author or None) if main is not None else None,
+        attribute=getattr(followup, "attribute", None),
+        relation=getattr(followup, "relation", "") or "",
     )

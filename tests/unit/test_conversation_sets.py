@@ -56,3 +56,14 @@ def test_dev_and_held_out_phrasings_are_disjoint_and_none_is_a_template_phrasing
     template_source = TEMPLATES.read_text(encoding="utf-8")
     for p in phrases["heldout"] | phrases["dev"]:
         assert f'"{p}"' not in template_source, f"{p!r} is a conversation template phrasing"
+
+
+def test_the_relation_classifiers_training_phrases_share_none_with_the_frozen_sets():
+    from server.stages import relation_data
+
+    phrases = _writer().all_phrases()
+    training = {p.lower() for p in relation_data.phrases()}
+    assert not training & {p.lower() for p in phrases["dev"] | phrases["heldout"]}
+    texts, *_ = relation_data.examples()
+    frozen_turns = {t.lower() for name in _frozen() for r in _load(name) for t in r["turns"]}
+    assert not {t.lower() for t in texts} & frozen_turns, "a generated training message is a turn of a frozen set"
