@@ -20,8 +20,9 @@ from model_repository.catalog_schema import guest_customer, order_customer
 from server.intents import INTENT_LABELS
 
 HANDWRITTEN = Path(__file__).with_name("handwritten.jsonl")
-#: Hand-written after the answer stage was tuned on the golden set, and never used to tune it: the held-out check
-#: that the golden-set figures are not the golden set's alone (``mangaassist eval --golden .build/golden/holdout.jsonl``).
+#: Hand-written after the answer stage was tuned on the golden set -- then used to tune it and the fact checker, so it
+#: is a *development* split now (``.build/golden/holdout.jsonl``, ids ``ho-``), not a held-out one. The held-out set
+#: is tests/fixtures/golden_heldout/heldout.jsonl (ids ``hx-``), frozen by sha256 and never used to tune.
 HOLDOUT = Path(__file__).with_name("holdout.jsonl")
 DEFAULT_SEED = 1234
 
