@@ -63,6 +63,10 @@ class Facts:
     #: customer's account only (None: no such order on the account -- unknown and someone else's read alike)
     customer_id: str = ""
     orders: Mapping[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: asin -> the row's description / review summary (server/stages/entities.py; attribute questions: pages, rating)
+    details: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: "more by <author>": the author whose other series ``products`` are (server/stages/entities.py)
+    author: str = ""
 
 
 __all__ = ["BLOCKED", "Facts", "TemplateTier", "UNAVAILABLE", "find_order_id"]
@@ -245,7 +249,7 @@ def _product_or_pricing(message: str, intent: str, facts: Facts, context: Sequen
         parts.append(f"We don't have {res.series} in {res.language}.")
     parts.append(_product_line(main, message, intent))
     asins.append(main.asin)
-    detail = _detail_lines(main, message, res)
+    detail = _detail_lines(main, message, res, facts.details.get(main.asin))
     parts.extend(detail)
     others = [p for p in facts.products[1:3] if p.asin != main.asin]
     if others and intent == "price_deal":
@@ -261,11 +265,16 @@ def _recommendation(message: str, facts: Facts) -> tuple[str, list[str]]:
     parts = []
     if res is not None and res.not_ours:
         parts.append(_decline_res(res))
+    if not facts.products and facts.author:
+        named = res.series if res is not None and res.series and not res.not_ours else "That"
+        return f"{named} is the only series by {facts.author} we carry.", []
     if not facts.products:
         parts.append("Tell me a series or genre you enjoy and I'll suggest something similar from our catalog.")
         return " ".join(parts), []
     liked = res.series if res is not None and res.series and not res.not_ours else None
     picks = "; ".join(_pick(p) for p in facts.products)
+    if facts.author:
+        return f"Other series by {facts.author} we carry: {picks}.", [p.asin for p in facts.products]
     parts.append(f"If you liked {liked}, you might enjoy: {picks}." if liked else f"You might enjoy: {picks}.")
     return " ".join(parts), [p.asin for p in facts.products]
 
@@ -302,7 +311,11 @@ _ASKS = {
     "rating": re.compile(r"age|rated|rating|kid|child|teens?\b|son|daughter|mature|gore|年齢|対象", re.I),
     "language": re.compile(r"english|japanese|spanish|french|german|italian|portuguese|translat|language|英語|日本語", re.I),
     "format": re.compile(r"hardcover|paperback|softcover|format|digital|ebook|omnibus|box set|edition|physical", re.I),
+    "pages": re.compile(r"\bpages?\b|page count|how (?:long|thick)|ページ", re.I),
 }
+#: a page count and a readers' rating as the catalog's description / review summary state them
+_PAGES = re.compile(r"runs (\d+) pages|(\d+)-page")
+_STARS = re.compile(r"Average rating (\d(?:\.\d)?)/5 from (\d+) reviews")
 def _product_line(p: Product, message: str, intent: str) -> str:
     if intent == "price_deal":
         return f"{p.title} is {_price(p)} and {_stock(p)}."
@@ -310,8 +323,15 @@ def _product_line(p: Product, message: str, intent: str) -> str:
     return f"{p.title} ({', '.join(bits)}) is {_price(p)} and {_stock(p)}."
 
 
-def _detail_lines(p: Product, message: str, res: Resolution) -> list[str]:
+def _detail_lines(p: Product, message: str, res: Resolution, details: Mapping[str, str] | None = None) -> list[str]:
     out = []
+    pages = _PAGES.search((details or {}).get("description", ""))
+    if _ASKS["pages"].search(message) and pages:
+        out.append(f"It runs {pages.group(1) or pages.group(2)} pages.")
+    if _ASKS["format"].search(message) and re.search(r"\bformat\b", message, re.I):
+        out.append(f"It is the {_FORMAT_NAMES.get(p.format, p.format)} edition, in {p.language}.")
+    elif re.search(r"\blanguage\b", message, re.I) and p.language:
+        out.append(f"It is in {p.language}.")
     if _ASKS["author"].search(message):
         out.append(f"{p.series} is by {p.author}" + (f", published in English by {p.publisher}." if p.publisher else "."))
     elif _ASKS["publisher"].search(message) and p.publisher:
@@ -322,6 +342,9 @@ def _detail_lines(p: Product, message: str, res: Resolution) -> list[str]:
         out.append(_volumes_line(res))
     if _ASKS["rating"].search(message) and p.age_rating:
         out.append(f"It is rated {p.age_rating}.")
+        stars = _STARS.search((details or {}).get("review_summary", ""))
+        if stars:
+            out.append(f"Readers rate it {stars.group(1)}/5 ({stars.group(2)} reviews).")
     return out
 
 

@@ -170,6 +170,21 @@ class CatalogStore:
     def get_product(self, asin: str) -> Product | None:
         return self._products.get(asin)
 
+    def product_details(self, asin: str) -> dict[str, str]:
+        """The row's description and review summary (page count, readers' rating: attribute questions), or {}."""
+        with self._lock:
+            row = self._conn.execute("SELECT description, review_summary FROM products WHERE asin = ?", (asin,)).fetchone()
+        return {"description": row["description"], "review_summary": row["review_summary"]} if row else {}
+
+    def authors(self) -> dict[str, list[str]]:
+        """Author -> the series of theirs the store has products of (sorted)."""
+        if not hasattr(self, "_authors"):
+            out: dict[str, set[str]] = {}
+            for p in self._products.values():
+                out.setdefault(p.author, set()).add(p.series)
+            self._authors = {a: sorted(s) for a, s in out.items() if a}
+        return self._authors
+
     def series_names(self) -> list[SeriesName]:
         """Every series name and alias, carried or not (entity resolution's vocabulary)."""
         return list(self._names)

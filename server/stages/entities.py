@@ -15,6 +15,7 @@ address both asks."""
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
@@ -56,6 +57,12 @@ def _facts(
     resolver: EntityResolver, text: str, intent: str, order_id: str | None, chunks: Sequence[ScoredChunk], limit: int
 ) -> Facts:
     res = resolver.resolve(text, chunks, limit=limit)
+    author = _author_asked(resolver, text, intent)
+    if author:  # "what other series by Gege Akutami do you carry?" (a follow-up's "anything else by her?")
+        others = [s for s in resolver.catalog.authors().get(author, []) if s != res.series]
+        products = [p for p in (_first_volume(resolver, s) for s in others) if p is not None][:limit]
+        return Facts(order_id=order_id, intent="recommendation", products=tuple(products), resolution=res,
+                     author=author)
     titles = (*res.not_carried, *([res.unknown] if res.unknown else []),
               *([res.series] if res.series and res.matched_by in ("name", "fuzzy") else []))
     policies = resolver.policies(text, chunks, titles=titles) if intent != "escalation" else []
@@ -71,7 +78,36 @@ def _facts(
         products = list(res.products)
     else:
         products = []
-    return Facts(order_id=order_id, intent=intent, products=tuple(products), resolution=res, policies=tuple(policies))
+    details = _details(resolver, products[:1]) if intent in ("product_question", "price_deal") else {}
+    return Facts(order_id=order_id, intent=intent, products=tuple(products), resolution=res, policies=tuple(policies),
+                 details=details)
+
+
+#: "other / more / else ... by <author>" -- an author's other series asked for
+_MORE_BY = re.compile(r"\b(?:other|more|else|another)\b[^.?!]*\bby\b", re.I)
+
+
+def _author_asked(resolver: EntityResolver, text: str, intent: str) -> str | None:
+    """The catalog author whose other series the message asks for, if any."""
+    if intent in ("order_status", "escalation", "return_refund") or not _MORE_BY.search(text):
+        return None
+    authors = getattr(resolver.catalog, "authors", None)
+    if authors is None:
+        return None
+    low = text.lower()
+    return next((a for a in authors() if a.lower() in low), None)
+
+
+def _first_volume(resolver: EntityResolver, series: str) -> Any:
+    """A series' first English paperback in stock (else its first product)."""
+    products = resolver.catalog.series_products(series)
+    books = [p for p in products if p.format == "tankobon" and p.language == "English"] or products
+    return next((p for p in books if p.stock > 0), books[0] if books else None)
+
+
+def _details(resolver: EntityResolver, products: Sequence[Any]) -> dict[str, Any]:
+    get = getattr(resolver.catalog, "product_details", None)
+    return {p.asin: get(p.asin) for p in products} if get is not None else {}
 
 
 def answering_intent(intent: str, text: str, res: Resolution, order_id: str | None, policy_found: bool) -> str:
