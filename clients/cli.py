@@ -108,6 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("--out", default="benchmarks/results/conversations", help="where conversations.json/.md go")
     conv.add_argument("--concurrency", type=int, default=2)
     conv.add_argument("--limit", type=int, help="only the first N conversations")
+    conv.add_argument("--no-openworld", action="store_true",
+                      help="skip the frozen open-world held-out conversations (tests/fixtures/conversations_openworld)")
     return p
 
 
@@ -135,7 +137,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
         from clients.evaluation.conversations import run as run_conversations
 
         return run_conversations(args.target, args.conversations, args.out, token=args.token, timeout=args.timeout,
-                                 concurrency=args.concurrency, limit=args.limit, out=out)
+                                 concurrency=args.concurrency, limit=args.limit, out=out,
+                                 openworld=not args.no_openworld)
     from clients.sdk import MangaAssistClient
 
     try:

@@ -152,6 +152,104 @@ def training_items() -> list[dict[str, Any]]:
     return [it for it in frozen_corpus() if it["split"] == TRAIN]
 
 
+# ------------------------------------------------------------------------------------------ training
+GUARDRAIL_FIXTURE = FIXTURES.parent / "guardrails" / "injection.jsonl"  # the patterns' own tuning file (not its holdout)
+MODEL_VIEWS = "leetspeak-folded surface and decoded views (server.guardrails.injection.model_views)"
+
+
+def _examples(items: list[dict[str, Any]]) -> tuple[list[str], list[int], list[int]]:
+    """(view, label, item index): every view the detector scores an item's message through."""
+    from server.guardrails.injection import model_views
+
+    texts, labels, owner = [], [], []
+    for i, it in enumerate(items):
+        mv = model_views(it["text"])
+        if "~" in it["id"]:  # an encoded variant: the model learns what it says, not what an encoding looks like
+            mv = mv[1:]
+        for v in mv:
+            texts.append(v)
+            labels.append(it["label"])
+            owner.append(i)
+    return texts, labels, owner
+
+
+def _scale(x):
+    """Rows scaled as the scorer does: 1/sqrt(max(n-grams present, MIN_NORM))."""
+    import numpy as np
+    from scipy.sparse import diags
+
+    from server.guardrails.injection_model import MIN_NORM
+
+    nnz = np.diff(x.indptr)
+    return diags(1.0 / np.sqrt(np.maximum(nnz, MIN_NORM))) @ x.astype(float)
+
+
+def _fit(texts: list[str], labels: list[int], c: float, max_features: int):
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from server.guardrails.injection_model import ngrams
+
+    vec = CountVectorizer(analyzer=lambda t: sorted(ngrams(t)), binary=True, min_df=2, max_features=max_features)
+    x = _scale(vec.fit_transform(texts).tocsr())
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, labels)
+    return vec, clf
+
+
+def _item_scores(vec, clf, texts, owner, n_items) -> list[float]:
+    probs = clf.predict_proba(_scale(vec.transform(texts).tocsr()))[:, 1]
+    out = [0.0] * n_items
+    for p, i in zip(probs, owner):
+        out[i] = max(out[i], float(p))
+    return out
+
+
+def train(c_grid=(1.0, 4.0, 16.0), max_features: int = 8000, margin: float = 0.1, folds: int = 5) -> dict[str, Any]:
+    """Fit the jailbreak model on the training split (+ the patterns' tuning fixture); threshold from out-of-fold
+    scores of the training split: ``margin`` above the highest benign item's."""
+    from sklearn.model_selection import GroupKFold
+
+    from server.guardrails.injection_model import MODEL_FILE
+
+    items = training_items()
+    for line in GUARDRAIL_FIXTURE.read_text().splitlines():
+        row = json.loads(line)
+        items.append({"id": row["id"], "family": "fixture", "text": row["text"], "group": sha(row["text"]),
+                      "label": int(bool(row["positive"]))})
+    labels_item = [it["label"] for it in items]
+    best = None
+    for c in c_grid:
+        oof = [0.0] * len(items)
+        for tr, te in GroupKFold(folds).split(items, labels_item, [it["group"] for it in items]):
+            t_items = [items[i] for i in tr]
+            texts, labels, _ = _examples(t_items)
+            vec, clf = _fit(texts, labels, c, max_features)
+            e_items = [items[i] for i in te]
+            texts_e, _, owner_e = _examples(e_items)
+            for i, p in zip(te, _item_scores(vec, clf, texts_e, owner_e, len(e_items))):
+                oof[i] = p
+        benign_max = max(p for p, y in zip(oof, labels_item) if y == 0)
+        threshold = min(0.99, benign_max + margin)
+        attacks = [p for p, y in zip(oof, labels_item) if y == 1]
+        recall = sum(p >= threshold for p in attacks) / len(attacks)
+        print(f"C={c}: out-of-fold benign max {benign_max:.3f}, threshold {threshold:.3f}, attack recall {recall:.3f}")
+        if best is None or recall > best["oof_recall"]:
+            best = {"C": c, "threshold": round(threshold, 4), "oof_recall": round(recall, 4),
+                    "oof_benign_max": round(benign_max, 4)}
+    texts, labels, _ = _examples(items)
+    vec, clf = _fit(texts, labels, best["C"], max_features)
+    vocab = vec.vocabulary_
+    weights = {f: round(float(clf.coef_[0][j]), 5) for f, j in sorted(vocab.items())}
+    record = {"trained_on": "injection replay training split (tests/fixtures/attacks/injection_split.json, "
+                            f"sha256 {SPLIT_SHA_FILE.read_text().split()[0]}) + tests/fixtures/guardrails/injection.jsonl",
+              "items": len(items), "attacks": sum(labels_item), "benign": len(items) - sum(labels_item),
+              "views": MODEL_VIEWS, "features": len(weights), "max_features": max_features, "min_df": 2,
+              "margin": margin, "folds": folds, **best}
+    MODEL_FILE.write_text(json.dumps({"record": record, "bias": round(float(clf.intercept_[0]), 5),
+                                      "threshold": best["threshold"], "weights": weights}, ensure_ascii=False) + "\n")
+    return record
+
+
 # ------------------------------------------------------------------------------------------ report
 def evaluate(detector, items: list[dict[str, Any]]) -> dict[str, Any]:
     per: dict[str, Counter[str]] = {}
@@ -193,10 +291,14 @@ def report(detector=None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.attacks.frozen", description=__doc__.split("\n\n")[0])
     parser.add_argument("--write-split", action="store_true")
+    parser.add_argument("--train", action="store_true", help="fit the jailbreak model on the training split")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.write_split:
         print(write_split())
+        return 0
+    if args.train:
+        print(json.dumps(train(), indent=1))
         return 0
     res = report()
     text = json.dumps(res, indent=1)

@@ -129,7 +129,9 @@ async def evaluate(target: str, conversations: Sequence[dict[str, Any]], *, toke
 
 
 def run(target: str, path: str, out_dir: str, *, token: str | None = None, timeout: float = 10.0,
-        concurrency: int = 2, limit: int | None = None, out: TextIO = sys.stdout) -> int:
+        concurrency: int = 2, limit: int | None = None, out: TextIO = sys.stdout, openworld: bool = True) -> int:
+    """The golden conversations' report, then (``openworld``) the frozen open-world held-out set's beside it
+    (clients/evaluation/conversations_openworld.py: does the last answer address the item in play)."""
     conversations = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if limit:
         conversations = conversations[:limit]
@@ -140,6 +142,16 @@ def run(target: str, path: str, out_dir: str, *, token: str | None = None, timeo
     (dest / "conversations.json").write_text(json.dumps({"target": target, "summary": summary, "rows": rows},
                                                         indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = markdown(summary, target)
+    if openworld:
+        from clients.evaluation import conversations_openworld as ow
+
+        held = ow.load(ow.HELD_OUT)[:limit] if limit else ow.load(ow.HELD_OUT)
+        ow_rows = asyncio.run(ow.evaluate(target, held, token=token, timeout=timeout, concurrency=concurrency))
+        ow_summary = ow.summarise(ow_rows)
+        (dest / "conversations_openworld.json").write_text(json.dumps(
+            {"target": target, "summary": ow_summary, "rows": ow_rows}, indent=1, ensure_ascii=False) + "\n",
+            encoding="utf-8")
+        md += "\n" + ow.markdown(ow_summary, "Open-world conversations (frozen held-out set, phrasings no template has)")
     (dest / "conversations.md").write_text(md, encoding="utf-8")
     print(md, file=out)
     return 0

@@ -19,14 +19,16 @@ import binascii
 import codecs
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 
 from server.guardrails.base import GuardrailAction
+from server.guardrails.injection_model import JailbreakModel, default_model
 
 NAME = "prompt_injection"
 DEFAULT_THRESHOLD = 0.5
 
-_ZERO_WIDTH_RE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad]")
+_ZERO_WIDTH_RE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u034f\u180e]")
 _HOMOGLYPHS = str.maketrans(
     {
         "\u0430": "a", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0441": "c", "\u0443": "y",
@@ -34,11 +36,29 @@ _HOMOGLYPHS = str.maketrans(
         "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0397": "H", "\u0399": "I", "\u039a": "K",
         "\u039c": "M", "\u039d": "N", "\u039f": "O", "\u03a1": "P", "\u03a4": "T", "\u03a7": "X",
         "\u03bf": "o", "\u03b1": "a",
+        "\u0410": "A", "\u0412": "B", "\u0415": "E", "\u041a": "K", "\u041c": "M", "\u041d": "H",
+        "\u041e": "O", "\u0420": "P", "\u0421": "C", "\u0422": "T", "\u0425": "X", "\u0405": "S",
+        "\u0406": "I", "\u0408": "J", "\u03b9": "i", "\u03ba": "k", "\u03bd": "v", "\u03c1": "p",
+        "\u03c5": "u", "\u0261": "g", "\u0251": "a", "\u1d0f": "o",
     }
 )
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
 _SPACED_RE = re.compile(r"\b(?:[A-Za-z](?: {1,3}|[.\-_*])){3,}[A-Za-z]\b")
-_B64_RE = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+_B64_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEX_RE = re.compile(r"(?:(?:0x|\\x)?[0-9A-Fa-f]{2}[ :,]?){8,}")
+_PCT_RE = re.compile(r"%[0-9A-Fa-f]{2}")
+_PLUS_RE = re.compile(r"(?:[A-Za-z0-9]+\+){3,}[A-Za-z0-9]+")  # form-encoded spaces: ignore+all+previous+...
+#: Bounds on decoding, so a hostile message cannot make the screen expensive: only the first
+#: ``MAX_DECODE_CHARS`` characters are searched for encoded segments, at most ``MAX_SEGMENTS`` segments are
+#: decoded per view (each at most ``MAX_DECODE_CHARS``), and decoded text is decoded again at most
+#: ``MAX_DEPTH - 1`` more times (base64 of a URL-encoded string), with ``MAX_DECODED`` views in all.
+MAX_DECODE_CHARS = 6000
+MAX_SEGMENTS = 8
+MAX_DEPTH = 2
+MAX_DECODED = 12
+#: Very common English words: a rot13 view is kept when it reads more like English than the message does.
+_COMMON = frozenset("the you and to a of is your are i me what all be that it this in for not with do now "
+                    "any will as an from no say print tell give system prompt ignore instructions".split())
 
 # --- signal table: (name, weight, pattern). Patterns run on lower-cased views unless (?-i:...) is used.
 _IGNORE_VERBS = (
@@ -183,6 +203,14 @@ def _normalise(text: str) -> str:
     return _ZERO_WIDTH_RE.sub("", text)
 
 
+def _strip_marks(text: str) -> str:
+    """Combining marks removed ("i̷g̷n̷o̷r̷e̷" -> "ignore"); ASCII text is returned as is (the common case)."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+
+
 def _join_run(run: str) -> str:
     run = re.sub(r" {2,}", "\x00", run)  # several spaces separate words
     if re.search(r"[.\-_*]", run):  # "s.h.o.w y.o.u.r": the dots join letters, single spaces split words
@@ -196,39 +224,103 @@ def _join_spaced(text: str) -> str:
     return _SPACED_RE.sub(lambda m: _join_run(m.group(0)), text)
 
 
-def _decoded_payloads(text: str) -> list[str]:
-    out = []
+def _printable_text(raw: bytes) -> str | None:
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(decoded) < 4 or not any(ch.isalpha() for ch in decoded):
+        return None
+    if sum(ch.isprintable() or ch.isspace() for ch in decoded) / len(decoded) <= 0.95:
+        return None
+    return decoded
+
+
+def _english_words(text: str) -> int:
+    return sum(w in _COMMON for w in re.findall(r"[a-z]+", text.lower()))
+
+
+def _decode_once(text: str) -> list[str]:
+    """Every encoded segment of ``text`` (its first MAX_DECODE_CHARS characters) that decodes to text."""
+    text = text[:MAX_DECODE_CHARS]
+    out: list[str] = []
     for m in _B64_RE.finditer(text):
+        if len(out) >= MAX_SEGMENTS:
+            break
         token = m.group(0)
         if token.isalpha() and (token.islower() or token.isupper()):
             continue  # a long plain word, not base64
+        if len(token) >= 16 and re.fullmatch(r"[0-9A-Fa-f]+", token) and len(token) % 2 == 0:
+            continue  # hex, decoded below
+        token = token.replace("-", "+").replace("_", "/")
         try:
             raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=False)
         except (binascii.Error, ValueError):
             continue
-        try:
-            decoded = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            continue
-        if decoded and sum(ch.isprintable() or ch.isspace() for ch in decoded) / len(decoded) > 0.95:
+        decoded = _printable_text(raw)
+        if decoded:
             out.append(decoded)
+    for m in _HEX_RE.finditer(text):
+        if len(out) >= MAX_SEGMENTS:
+            break
+        digits = re.sub(r"0x|\\x|[ :,]", "", m.group(0))
+        if len(digits) % 2:
+            digits = digits[:-1]
+        try:
+            decoded = _printable_text(bytes.fromhex(digits))
+        except ValueError:
+            continue
+        if decoded:
+            out.append(decoded)
+    if len(_PCT_RE.findall(text)) >= 3 or _PLUS_RE.search(text):
+        unquoted = urllib.parse.unquote_plus(text)
+        if unquoted != text:
+            out.append(unquoted)
+    rot = codecs.decode(text, "rot_13")
+    if re.search(r"rot-?13", text, re.IGNORECASE) or _english_words(rot) > max(2, _english_words(text)):
+        out.append(rot)
+    return out
+
+
+def _decoded_payloads(text: str) -> list[str]:
+    """Decoded views of ``text``: its encoded segments, and theirs again (MAX_DEPTH levels, MAX_DECODED views)."""
+    out: list[str] = []
+    frontier = [text]
+    for _ in range(MAX_DEPTH):
+        nxt = []
+        for view in frontier:
+            for decoded in _decode_once(view):
+                if decoded not in out and len(out) < MAX_DECODED:
+                    out.append(decoded)
+                    nxt.append(decoded)
+        frontier = nxt
     return out
 
 
 def views(text: str) -> tuple[list[str], list[str]]:
     """The message as the detector reads it: (surface views, decoded payloads).
 
-    Surface: original, homoglyph-folded, leetspeak-folded, spaced letters joined, reversed.
-    Decoded: base64 tokens that decode to text, and the rot13 of the message when it mentions rot13.
+    Surface: NFKC with zero-width characters removed, homoglyphs folded and combining marks stripped,
+    leetspeak folded, spaced letters joined, reversed. Decoded (bounded, see MAX_DECODE_CHARS): base64 and
+    URL-safe base64 tokens, hex runs, URL percent-encoding, rot13 (when the message names it or its rot13
+    reads more like English), and each of those decoded once more; each decoded view is NFKC-normalised
+    and homoglyph-folded too.
     """
     base = _normalise(text)
-    folded = base.translate(_HOMOGLYPHS)
+    folded = _strip_marks(base.translate(_HOMOGLYPHS))
     leet = folded.lower().translate(_LEET)
     surface = [base, folded, leet, _join_spaced(folded), base[::-1]]
-    decoded = _decoded_payloads(base)
-    if re.search(r"rot-?13", base, re.IGNORECASE):
-        decoded.append(codecs.decode(base, "rot_13"))
-    return list(dict.fromkeys(surface)), list(dict.fromkeys(decoded))
+    decoded = [_strip_marks(_normalise(d).translate(_HOMOGLYPHS)) for d in _decoded_payloads(base)]
+    decoded += [d.lower().translate(_LEET) for d in decoded if re.search(r"[a-z][0-9@$][a-z]", d, re.I)]
+    return surface, [d for d in dict.fromkeys(decoded) if d not in surface]
+
+
+def model_views(text: str, surface: list[str] | None = None, decoded: list[str] | None = None) -> list[str]:
+    """What the learned jailbreak model reads: the message homoglyph- and leetspeak-folded, lower-cased (digits
+    read as the letters they stand for: "l00k" and "look" are the same word to it), and each decoded view so folded."""
+    if surface is None or decoded is None:
+        surface, decoded = views(text)
+    return list(dict.fromkeys([surface[2], *(d.lower().translate(_LEET) for d in decoded)]))
 
 
 @dataclass(frozen=True)
@@ -242,16 +334,21 @@ class InjectionVerdict:
         return GuardrailAction(NAME, "blocked", f"score={self.score:.2f} signals={','.join(self.signals)}")
 
 
+#: The learned model's evidence when its probability reaches its threshold (alone it crosses DEFAULT_THRESHOLD).
+LEARNED_WEIGHT = 0.9
+
+
 class InjectionDetector:
     name = NAME
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, model: JailbreakModel | None | bool = True) -> None:
         self.threshold = threshold
+        self.model = default_model() if model is True else (model or None)
 
     def score(self, text: str) -> InjectionVerdict:
         surface, decoded = views(text)
         hits: dict[str, float] = {}
-        for view in surface:
+        for view in dict.fromkeys(surface):
             for name, weight, pattern in _COMPILED:
                 if name not in hits and pattern.search(view):
                     hits[name] = weight
@@ -263,6 +360,9 @@ class InjectionDetector:
                     hidden = True
         if hidden:  # an instruction smuggled inside an encoding is evidence in itself
             hits["obfuscated"] = 0.3
+        if self.model is not None:
+            if any(self.model.probability(v) >= self.model.threshold for v in model_views(text, surface, decoded)):
+                hits["learned_jailbreak"] = LEARNED_WEIGHT
         remaining = 1.0
         for w in hits.values():
             remaining *= 1.0 - w
