@@ -394,7 +394,9 @@ def judge(outcome: Outcome, facts: StoreFacts, rouge: Any = None) -> dict[str, A
     problems = format_problems(resp, facts)
     row.update(
         answer=resp.answer, tier=resp.tier, model=resp.model, answered_intent=resp.intent, degraded=list(resp.degraded),
-        answer_ms=answer_stage_ms(resp),
+        answer_ms=answer_stage_ms(resp), blocked=bool(resp.blocked),
+        cards=[{"asin": c.asin, "title": c.title, "price": round(c.price, 2), "in_stock": bool(c.in_stock)}
+               for c in resp.cards],  # so a stored run can be judged again (a fairer judge, the same answers)
         factual=facts_report.ok, violations=[v.to_dict() for v in facts_report.violations],
         fabricated=facts_report.fabricated,
         relevance=relevant, intent_match=intent_match, relevance_failed=relevance_failed,
