@@ -12,11 +12,9 @@ templates do not contain. Each names what its last answer must address; :func:`j
 * ``order_id`` -- the answer names the order given earlier.
 
 ``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set heldout|dev]`` plays them
-against a running service (one session per conversation) and prints the report; ``--offline DATA_DIR`` plays
-them without a service through the follow-up stage, the facts stage and the template composer (intent assumed:
-order_status when the text names an order id, else product_question) over the catalog built from DATA_DIR --
-the figure for the follow-up resolution alone. ``mangaassist eval-conversations`` adds the held-out figure beside
-its own report.
+against a running service (one session per conversation) and prints the report; ``python -m
+benchmarks.sessions.followup_offline`` plays them without a service (the follow-up resolution alone).
+``mangaassist eval-conversations`` adds the held-out figure beside its own report.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ import sys
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 SETS_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "conversations_openworld"
 HELD_OUT = "heldout_conversations.jsonl"
@@ -91,7 +89,7 @@ def markdown(summary: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row(record: dict[str, Any], answer: str, cards: Sequence[Any], resolved: str = "") -> dict[str, Any]:
+def row_of(record: dict[str, Any], answer: str, cards: Sequence[Any], resolved: str = "") -> dict[str, Any]:
     return {"id": record["id"], "family": record["family"], "slot": record["expect"]["slot"],
             "turns": record["turns"], "addressed": judge(record, answer, cards), "answer": answer,
             "cards": [getattr(c, "asin", c) for c in cards], **({"resolved": resolved} if resolved else {})}
@@ -115,96 +113,30 @@ async def evaluate(target: str, records: Sequence[dict[str, Any]], *, token: str
                     except Exception as err:  # noqa: BLE001 -- a failed turn fails the conversation
                         last = err
             if isinstance(last, Exception):
-                return _row(record, f"error: {last!r}", ())
-            return _row(record, last.answer, list(last.cards))
+                return row_of(record, f"error: {last!r}", ())
+            return row_of(record, last.answer, list(last.cards))
 
         return list(await asyncio.gather(*(one(r) for r in records)))
 
 
-# ------------------------------------------------------------------------------------------ offline
-def play_offline(records: Sequence[dict[str, Any]], resolver: Any, resolve: Callable[..., Any] | None = None,
-                 orders: Callable[[str, str], Any] | None = None) -> list[dict[str, Any]]:
-    """Each conversation through ``resolve`` (the follow-up stage; default server/stages/followup.py), the facts
-    stage and the template composer, the turns kept as the pipeline keeps them (server/sessions/turns.py)."""
-    from server.ids import find_order_ids
-    from server.llm.base import LLMRequest
-    from server.llm.templates import compose
-    from server.sessions.turns import turn_of
-    from server.stages import entities as entities_stage
-    from server.stages import followup
-
-    resolve = resolve or followup.resolve
-    rows = []
-    for record in records:
-        history: list[Any] = []
-        answer, asins, text = "", [], ""
-        for message in record["turns"]:
-            follow = resolve(message, history, resolver)
-            text = follow.text
-            ids = find_order_ids(text)
-            intent = "order_status" if ids else "product_question"
-            facts = entities_stage._facts_for_customer(resolver, text, intent, ids[0] if ids else None, (), 3, orders,
-                                                       record.get("customer_id", ""))
-            request = LLMRequest(intent=facts.intent or intent, user_message=text, context=(), temperature=0.0,
-                                 max_tokens=256, timeout_s=1.0)
-            answer, asins = compose(request, facts)
-            result = _Result(facts.intent or intent, answer, tuple(_Card(a) for a in asins))
-            history.append(turn_of(message, text, facts, result, follow))
-        rows.append(_row(record, answer, asins, text))
-    return rows
-
-
-class _Card:
-    def __init__(self, asin: str) -> None:
-        self.asin = asin
-
-
-class _Result:
-    tier = "template"
-
-    def __init__(self, intent: str, answer: str, cards: tuple[_Card, ...]) -> None:
-        self.intent, self.answer, self.cards = intent, answer, cards
-
-
-def _offline_store(data_dir: Path, work: Path) -> Any:
-    from model_repository.index.catalog import build_catalog
-    from server.retrieval.store import CatalogStore
-
-    work.mkdir(parents=True, exist_ok=True)
-    return CatalogStore(build_catalog(data_dir / "catalog.jsonl", data_dir / "orders.jsonl", work / "catalog.sqlite",
-                                      data_dir / "series.jsonl", data_dir / "policies.jsonl"))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--target", help="HOST:PORT of a running service")
-    ap.add_argument("--offline", metavar="DATA_DIR", help="play without a service over this data (e.g. .build/data)")
+    ap.add_argument("--target", required=True, help="HOST:PORT of a running service")
     ap.add_argument("--set", choices=("heldout", "dev"), default="heldout")
     ap.add_argument("--out", default="benchmarks/results/conversations_openworld")
     ap.add_argument("--token")
     ap.add_argument("--timeout", type=float, default=10.0)
     args = ap.parse_args(argv)
     records = load(HELD_OUT if args.set == "heldout" else DEV)
-    if args.offline:
-        import tempfile
+    rows = asyncio.run(evaluate(args.target, records, token=args.token, timeout=args.timeout))
+    return report(rows, args.set, f"service {args.target}", Path(args.out), f"{args.set}_service")
 
-        from server.retrieval.entities import EntityResolver
 
-        with tempfile.TemporaryDirectory() as tmp:
-            store = _offline_store(Path(args.offline), Path(tmp))
-            rows = play_offline(records, EntityResolver(store), orders=store.get_order)
-            store.close()
-        mode = "offline (follow-up + facts + template composer)"
-    elif args.target:
-        rows = asyncio.run(evaluate(args.target, records, token=args.token, timeout=args.timeout))
-        mode = f"service {args.target}"
-    else:
-        ap.error("--target or --offline")
+def report(rows: Sequence[dict[str, Any]], which: str, mode: str, dest: Path, stem: str) -> int:
+    """Writes ``dest/stem.json`` and ``.md`` and prints the Markdown."""
     summary = summarise(rows)
-    md = markdown(summary, f"Open-world conversations ({args.set}, {mode})")
-    dest = Path(args.out)
+    md = markdown(summary, f"Open-world conversations ({which}, {mode})")
     dest.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.set}_{'offline' if args.offline else 'service'}"
     (dest / f"{stem}.json").write_text(json.dumps({"mode": mode, "summary": summary, "rows": rows}, indent=1,
                                                   ensure_ascii=False) + "\n", encoding="utf-8")
     (dest / f"{stem}.md").write_text(md, encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.sessions import followup_offline as offline
 from clients.evaluation import conversations_openworld as ow
 
 pytestmark = pytest.mark.L0
@@ -26,7 +27,7 @@ def test_judge_wants_the_item_and_the_value():
 
 @pytest.mark.parametrize("name, floor", [(ow.DEV, 0.95), (ow.HELD_OUT, 0.93)])
 def test_the_frozen_sets_played_offline_address_the_item_in_play(store, resolver, name, floor):
-    rows = ow.play_offline(ow.load(name), resolver, orders=store.get_order)
+    rows = offline.play_offline(ow.load(name), resolver, orders=store.get_order)
     summary = ow.summarise(rows)
     assert summary["all"]["addressed"] >= floor, summary
     assert all(v["addressed"] >= 0.8 for v in summary["by_slot"].values()), summary["by_slot"]
