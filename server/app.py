@@ -154,6 +154,8 @@ async def start_server(
     running.jobs.append(_Closing(pipeline.feedback_store.aclose))  # the shared store's Redis client, at drain
     if pipeline.rollout is not None and pipeline.rollout.decisions is not None:
         running.jobs.append(_Closing(pipeline.rollout.decisions.aclose))
+    if pipeline.rollout is not None and pipeline.rollout.counters is not None:
+        running.jobs.append(_Closing(pipeline.rollout.counters.aclose))
     running.jobs.extend(start_monitors(settings, traffic, components, metrics, supervisor))
     await health.set(LIVENESS, SERVING)
     await running.refresh_health()

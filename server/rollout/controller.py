@@ -14,6 +14,9 @@
 * **Guards**: per version since the canary started, each vs stable -- error rate (classifier failed or timed out),
   classify p99, low-confidence share, escalation rate and thumbs-down share (from ``Feedback``). One crossed -> :meth:`rollback`: the canary
   is removed at once, the file is rewritten (a restart keeps the rollback), the registry notes it.
+* **The cluster** (``state.backend: redis``): the guards' and shadow's counts are the cluster's
+  (server/rollout/counters.py :class:`SharedCounters`, every replica's answers and feedback), the rollback decision is
+  published and followed by every replica (:class:`SharedDecisions`); latency percentiles stay per replica.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
@@ -33,6 +36,7 @@ from server.errors import BackendError, RolloutRefused
 from server.retrieval.query import expand as classifier_input
 from server.rollout import config as cfg
 from server.rollout.config import Canary, RolloutConfig
+from server.rollout.counters import config_id
 from server.rollout.feedback import FeedbackRecord, FeedbackStore
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,7 @@ class RolloutController:
         registry: Any,  # prometheus CollectorRegistry
         note: Callable[[str, str, str, str], None] | None = None,
         decisions: Any | None = None,
+        counters: Any | None = None,
     ) -> None:
         """``note(model, version, key, value)``: the registry's annotation (auto-rollbacks), best effort."""
         self.settings = settings
@@ -93,6 +98,13 @@ class RolloutController:
         #: is published; one taken on another replica is followed within ``poll_s`` and after a restart
         self.decisions = decisions
         self._followed_at = 0.0
+        #: the cluster's guard / shadow counts (:class:`~server.rollout.counters.SharedCounters`, ``state.backend:
+        #: redis``): the guards judge every replica's answers and feedback, not this replica's share
+        self.counters = counters
+        self._cid = ""  # the running canary's id in the shared counters (counters.config_id)
+        self._cluster: dict[str, dict[str, int]] = {}  # version -> the cluster's guard counts, last read
+        self._cluster_shadow: dict[str, dict[str, int]] = {}  # version -> the cluster's shadow counts, last read
+        self._pending: set[asyncio.Task] = set()
         self.config: RolloutConfig | None = None
         self.last_error = ""
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
@@ -146,6 +158,8 @@ class RolloutController:
         if old is None or old.canary != config.canary:
             self._stats = {}
             self._feedback_base = self.feedback.counts(config.model)
+            self._cluster, self._cluster_shadow = {}, {}
+        self._cid = config_id(config.model, config.stable, asdict(config.canary) if config.canary else None)
         self.m_canary.set(config.canary.percent if config.canary else 0)
         self.m_changes.labels(outcome).inc()
         event = {"at": time.time(), "outcome": outcome, "source": source, "config": config.to_dict(), "reason": reason}
@@ -188,6 +202,7 @@ class RolloutController:
             try:
                 await self.reload_if_changed()
                 await self.follow_decision()
+                await self.refresh_counts()
             except Exception:  # noqa: BLE001 -- the watcher must outlive any one bad reload
                 log.exception("rollout reload failed; this is a bug")
 
@@ -239,13 +254,67 @@ class RolloutController:
             stats.low_confidence += 1
         if classify_ms is not None:
             stats.latencies_ms.append(classify_ms)
+        if self.counters is not None:  # the cluster's count, judged when Redis answers (off the request path)
+            self._count("guard", version, {"answers": 1, "errors": int(failed),
+                                           "low_confidence": int(not failed and intent.confidence < self.settings.low_confidence)})
         self._check_guards()
         if config.shadow and config.shadow != version and not failed and text:
             job = lambda: self._spawn(self._shadow(config.model, config.shadow, text, intent.intent))  # noqa: E731
             after_response(job) if after_response is not None else job()
 
     def on_feedback(self, record: FeedbackRecord) -> None:
+        config = self.config
+        if self.counters is not None and config is not None and config.model in record.versions:
+            self._count("guard", record.versions[config.model], {record.kind: 1})
         self._check_guards()
+
+    # ------------------------------------------------------------------ the cluster's counts
+    def _count(self, kind: str, version: str, fields: dict[str, int]) -> None:
+        """Add to the cluster's counts of the running canary (``kind`` guard|shadow) and judge its totals."""
+        config, cid = self.config, self._cid
+        if config is None or self.counters is None:
+            return
+        read = [config.stable, config.canary.version] if kind == "guard" and config.canary else [version]
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        async def add() -> None:
+            totals = await self.counters.add(kind, cid, version, fields, dict.fromkeys(read))
+            if totals is not None and cid == self._cid:  # not a count of a rollout that has gone meanwhile
+                (self._cluster if kind == "guard" else self._cluster_shadow).update(totals)
+                if kind == "guard":
+                    self._check_guards()
+
+        def go() -> None:
+            task = loop.create_task(add())
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+        loop.call_soon_threadsafe(go)
+
+    async def refresh_counts(self) -> None:
+        """Read the cluster's counts of the running canary (each ``poll_s``) and judge them: a replica that takes no
+        traffic for a while still sees, and acts on, what the others counted."""
+        config, cid = self.config, self._cid
+        if self.counters is None or config is None:
+            return
+        if config.canary is not None:
+            totals = await self.counters.read("guard", cid, dict.fromkeys([config.stable, config.canary.version]))
+            if totals is not None and cid == self._cid:
+                self._cluster.update(totals)
+                self._check_guards()
+        if config.shadow:
+            totals = await self.counters.read("shadow", cid, [config.shadow])
+            if totals is not None and cid == self._cid:
+                self._cluster_shadow.update(totals)
+
+    async def settle(self) -> None:
+        """Wait for the counts sent to the shared store so far (tests, drain)."""
+        await asyncio.sleep(0)
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+            await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ shadow
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -260,6 +329,7 @@ class RolloutController:
         if self._shadow_in_flight >= self.settings.shadow_max_in_flight:
             stats.dropped += 1
             self.m_shadow.labels(version, "dropped").inc()
+            self._count("shadow", version, {"dropped": 1})
             return
         self._shadow_in_flight += 1
         started = time.perf_counter()
@@ -271,6 +341,7 @@ class RolloutController:
             agree = INTENT_LABELS[int(np.argmax(probs[0]))] == answered
             stats.calls += 1
             stats.agree += int(agree)
+            self._count("shadow", version, {"calls": 1, "agree": int(agree)})
             elapsed = time.perf_counter() - started
             stats.latencies_ms.append(elapsed * 1000)
             self.m_shadow_s.labels(version).observe(elapsed)
@@ -278,6 +349,7 @@ class RolloutController:
         except BackendError as err:
             stats.calls += 1
             stats.errors += 1
+            self._count("shadow", version, {"calls": 1, "errors": 1})
             self.m_shadow.labels(version, "error").inc()
             log.info("shadow call to %s v%s failed: %s", model, version, err)
         finally:
@@ -289,8 +361,8 @@ class RolloutController:
         config, s = self.config, self.settings
         if config is None or config.canary is None or config.canary.percent <= 0:
             return []
-        c = self._stats.get(config.canary.version, VersionStats())
-        b = self._stats.get(config.stable, VersionStats())
+        c = self._counted(config.canary.version)
+        b = self._counted(config.stable)
         out = []
         if c.answers >= s.guard_min_requests:
             # vs stable, like every rate here: a slow shared box degrades both versions alike
@@ -300,7 +372,10 @@ class RolloutController:
             low = c.low_confidence / c.answers - (b.low_confidence / b.answers if b.answers else 0.0)
             if low > s.guard_max_low_confidence_delta:
                 out.append(f"low-confidence share +{low:.3f} over stable > {s.guard_max_low_confidence_delta:g}")
-            if s.guard_max_p99_ratio > 0 and b.answers >= s.guard_min_requests and b.p99() > 0:
+            # the p99s are this replica's own (a percentile does not add up across replicas): judged on its answers
+            mine_c, mine_b = self._stats.get(config.canary.version), self._stats.get(config.stable)
+            if (s.guard_max_p99_ratio > 0 and mine_c is not None and mine_c.answers >= s.guard_min_requests
+                    and mine_b is not None and mine_b.answers >= s.guard_min_requests and b.p99() > 0):
                 ratio = c.p99() / b.p99()
                 if ratio > s.guard_max_p99_ratio and c.p99() > s.guard_p99_floor_ms:
                     out.append(f"classify p99 {c.p99():.1f} ms = {ratio:.2f}x stable > {s.guard_max_p99_ratio:g}x")
@@ -320,7 +395,20 @@ class RolloutController:
                 out.append(f"escalation rate {esc:.3f} vs stable {base:.3f} (+{esc - base:.3f} > {s.guard_max_escalation_delta:g})")
         return out
 
+    def _counted(self, version: str) -> VersionStats:
+        """The version's counts the guards judge: this replica's, or the cluster's (``counters``) with this
+        replica's latencies."""
+        mine = self._stats.get(version, VersionStats())
+        if self.counters is None:
+            return mine
+        got = self._cluster.get(version, {})
+        return VersionStats(answers=got.get("answers", 0), errors=got.get("errors", 0),
+                            low_confidence=got.get("low_confidence", 0), latencies_ms=mine.latencies_ms)
+
     def _feedback_since(self, model: str) -> dict[str, dict[str, int]]:
+        if self.counters is not None:  # the cluster's feedback on the running canary (counted since it started)
+            return {v: {k: got.get(k, 0) for k in ("thumbs_up", "thumbs_down", "escalated")}
+                    for v, got in self._cluster.items()}
         now = self.feedback.counts(model)
         return {v: {k: n - self._feedback_base.get(v, {}).get(k, 0) for k, n in c.items()} for v, c in now.items()}
 
@@ -342,6 +430,9 @@ class RolloutController:
         new = RolloutConfig(stable=config.stable, shadow=config.shadow, canary=None, model=config.model)
         self._swap(new, outcome="rolled_back", source="guard", reason=reason)
         log.error("rollout: canary %s v%s rolled back: %s", config.model, canary, reason)
+        if self.counters is not None:  # the same canary started again later is judged from zero
+            self._spawn(self.counters.clear(config_id(config.model, config.stable, asdict(config.canary)),
+                                            {config.stable, canary}))
         if self.decisions is not None:  # every replica obeys it (follow_decision), restarted ones too
             decision = {"from": config.to_dict(), "to": new.to_dict(), "reason": reason, "at": time.time(),
                         "by": self.decisions.replica}
@@ -367,15 +458,25 @@ class RolloutController:
         return new
 
     # ------------------------------------------------------------------ status
+    def _shadow_summary(self, version: str) -> dict[str, Any]:
+        mine = self.shadow_stats.get(version, ShadowStats())
+        if self.counters is None:
+            return mine.summary()
+        got = self._cluster_shadow.get(version, {})
+        return ShadowStats(calls=got.get("calls", 0), agree=got.get("agree", 0), errors=got.get("errors", 0),
+                           dropped=got.get("dropped", 0), latencies_ms=mine.latencies_ms).summary()
+
     def status(self) -> dict[str, Any]:
         config = self.config
         return {
             "config": config.to_dict() if config else None,
             "last_error": self.last_error,
             "versions": {v: {"answers": s.answers, "errors": s.errors, "low_confidence": s.low_confidence,
-                             "classify_p99_ms": round(s.p99(), 2)} for v, s in self._stats.items()},
+                             "classify_p99_ms": round(s.p99(), 2)}
+                         for v, s in ((v, self._counted(v)) for v in sorted({*self._stats, *self._cluster}))},
             "feedback": self._feedback_since(config.model) if config else {},
-            "shadow": {v: s.summary() for v, s in self.shadow_stats.items()},
+            "shadow": {v: self._shadow_summary(v) for v in sorted({*self.shadow_stats, *self._cluster_shadow})},
+            "counted": "cluster" if self.counters is not None else "replica",
             "guards": self.guard_breaches(),
             "events": list(self.events)[-20:],
         }

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from server.rollout.controller import RolloutController, SharedDecisions
+from server.rollout.counters import SharedCounters
 from server.rollout.feedback import FeedbackStore, SharedFeedbackStore
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ def rollout_parts(settings: Any, backend: Any, metrics: Any) -> dict[str, Any]:
     gate = RegistryGate(r.lifecycle_dir, settings.paths.triton_repository) if r.lifecycle_dir else None
     decisions = (SharedDecisions(st.redis_url, key_prefix=st.key_prefix, timeout_ms=st.timeout_ms)
                  if st.shared else None)  # a rollback on one replica is the cluster's
+    counters = (SharedCounters(st.redis_url, key_prefix=st.key_prefix, ttl_s=st.feedback_ttl_s, timeout_ms=st.timeout_ms)
+                if st.shared else None)  # the guards judge every replica's answers and feedback
     controller = RolloutController(r, backend=backend, feedback=feedback, version_ready=version_ready,
                                    gate_check=gate, registry=metrics.registry, note=gate.note if gate else None,
-                                   decisions=decisions)
+                                   decisions=decisions, counters=counters)
     return {"feedback": feedback, "rollout": controller}

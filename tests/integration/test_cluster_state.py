@@ -221,3 +221,95 @@ async def test_a_rollback_taken_on_one_replica_is_followed_by_all_and_survives_r
     await controller.reload_if_changed()
     await controller.follow_decision()
     assert controller.config.canary is None and controller.events[-1]["source"].startswith("cluster")
+
+
+async def test_the_canary_guard_judges_the_clusters_feedback_not_one_replicas_share(cluster, tmp_path):
+    """Six thumbs-down on the canary's answers (``guard_min_feedback: 6``), sent through the round_robin channel: no
+    replica records more than two of them, so a guard judging its own replica's feedback never has enough to judge.
+    The guard counters are the cluster's (Redis hashes per rollout id + version): the five first leave every replica
+    on the canary, the sixth -- whichever replica takes it -- trips the rollback. Every replica's status reports the
+    cluster's answer counts, not its own."""
+    import json
+
+    from mangaassist.v1 import mangaassist_pb2 as pb
+
+    from model_repository.contract import VERSIONED_CLASSIFIER
+
+    canary = {"stable": "1", "canary": {"version": "2", "percent": 50}}
+    needed = 6
+
+    def own_file(i: int) -> dict[str, Any]:
+        path = tmp_path / f"pod-{i}" / "rollout.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(canary))
+        return {"rollout": {"file": str(path), "poll_s": 0.1, "lifecycle_dir": "", "guard_min_feedback": needed}}
+
+    c = await cluster(per_replica=own_file)
+    controllers = [s.pipeline.rollout for s in c.servers]
+    for controller in controllers:  # every version gated (the e2e lifecycle test gates for real)
+        controller._gate_check, controller._sig = (lambda model, version: None), None
+        assert await controller.reload_if_changed() and controller.config.canary is not None
+
+    async def settled() -> None:
+        for controller in controllers:
+            await controller.settle()
+
+    sessions = [f"g-{i}" for i in range(200) if controllers[0].config.version_for(f"g-{i}") == "2"]
+    message = "is there a recent hardcover box set you would suggest"
+    canary_answers, per_replica, miscounted = 0, Counter(), []
+    for n, session in enumerate(sessions[:needed], start=1):
+        reply, _ = await c.chat(message, session)
+        assert dict(reply.model_versions)[VERSIONED_CLASSIFIER] == "2"
+        canary_answers += 1
+        got = await c.stub.Feedback(pb.FeedbackRequest(request_id=reply.request_id, session_id=session,
+                                                       kind=pb.FeedbackRequest.THUMBS_DOWN), timeout=5)
+        assert got.recorded
+        per_replica[c.answered_by[-1]] += 1
+        await settled()
+        if n < needed:
+            assert all(ctl.config.canary is not None for ctl in controllers), f"tripped after {n} of {needed} thumbs"
+            for i, controller in enumerate(controllers):  # each replica reports the cluster's answers and feedback
+                await controller.refresh_counts()
+                status = controller.status()
+                seen = (status["versions"].get("2", {}).get("answers"), status["feedback"].get("2", {}).get("thumbs_down"))
+                if seen != (canary_answers, n):
+                    miscounted.append((i, n, seen))
+    assert max(per_replica.values()) < needed and len(per_replica) == REPLICAS, per_replica
+    tripped = [i for i, ctl in enumerate(controllers) if ctl.config.canary is None]
+    assert tripped, (f"the guard never tripped: {needed} thumbs-down on the canary over the cluster "
+                     f"({dict(per_replica)} per replica)")
+    assert "thumbs-down share" in controllers[tripped[0]].events[-1]["reason"]
+    assert not miscounted, f"(replica, after n thumbs, (answers, thumbs-down) it reported): {miscounted}"
+
+
+async def test_shadow_statistics_are_the_clusters(cluster, tmp_path):
+    """A shadow version behind three replicas: every replica's status reports the shadow calls of all of them."""
+    import asyncio
+    import json
+
+    rollout = {"stable": "1", "shadow": "2"}
+
+    def own_file(i: int) -> dict[str, Any]:
+        path = tmp_path / f"pod-{i}" / "rollout.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(rollout))
+        return {"rollout": {"file": str(path), "poll_s": 0.1, "lifecycle_dir": ""}}
+
+    c = await cluster(per_replica=own_file)
+    controllers = [s.pipeline.rollout for s in c.servers]
+    for controller in controllers:
+        controller._gate_check, controller._sig = (lambda model, version: None), None
+        await controller.reload_if_changed()
+        assert controller.config.shadow == "2"
+    took = {(await c.chat("is there a recent hardcover box set you would suggest", f"sh-{i}"))[1] for i in range(6)}
+    assert len(took) == REPLICAS
+    calls: list[Any] = []
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        for controller in controllers:
+            await controller.settle()
+            await controller.refresh_counts()
+        calls = [ctl.status()["shadow"].get("2", {}).get("calls") for ctl in controllers]
+        if calls == [6] * REPLICAS:
+            break
+    assert calls == [6] * REPLICAS, f"shadow calls each replica reports: {calls} (6 made over the cluster)"
