@@ -1,5 +1,7 @@
 """The service's periodic jobs over the traffic log: drift (server/drift/monitor.py), the reversal triggers
-(server/drift/triggers.py) and Triton cost (server/traffic/cost.py). Started by ``server.app.start_server``, stopped at drain."""
+(server/drift/triggers.py) and Triton cost (server/traffic/cost.py). Started by ``server.app.start_server``, stopped at drain.
+Under ``state.backend: redis`` the drift, trigger and label-queue jobs run on one replica at a time, once per period
+across the cluster (a Redis lease, server/traffic/lease.py); the Triton cost gauges on every replica."""
 
 from __future__ import annotations
 
@@ -76,6 +78,13 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
             path = (t.classifier_model, t.embedder_model, t.adapter_model)
             triggers.triton_usd_per_turn = lambda: (None if cost_job.last is None
                                                     else sum(cost_job.last.per_inference_usd.get(m, 0.0) for m in path))
+    st = getattr(settings, "state", None)
+    if st is not None and st.shared:  # one replica at a time runs the jobs over the shared log (server/traffic/lease.py)
+        from server.traffic.lease import LeasedJob
+
+        once = {"DriftMonitor": "drift", "TriggerMonitor": "triggers", "LabelQueueJob": "label-queue"}
+        jobs = [LeasedJob(job, st.redis_url, name=once[type(job).__name__], key_prefix=st.key_prefix)
+                if type(job).__name__ in once else job for job in jobs]  # Triton cost: every replica (its gauges)
     for job in jobs:
         job.start()
     return jobs

@@ -313,3 +313,107 @@ async def test_shadow_statistics_are_the_clusters(cluster, tmp_path):
         if calls == [6] * REPLICAS:
             break
     assert calls == [6] * REPLICAS, f"shadow calls each replica reports: {calls} (6 made over the cluster)"
+
+
+async def test_the_periodic_jobs_run_once_per_period_across_the_cluster_and_move_when_the_leader_drains(redis_server,
+                                                                                                       tmp_path):
+    """The drift, reversal-trigger and label-queue jobs, started by three replicas' ``start_monitors`` with the
+    cluster's state settings, every 0.25 s: each job's body runs once per period across the cluster, on one replica
+    (a Redis lease); when the replica leading a job drains, another replica carries on its schedule."""
+    import asyncio
+    import time
+    from types import SimpleNamespace
+
+    from server.metrics import Metrics
+    from server.settings import Settings
+    from server.traffic.monitors import start_monitors
+
+    interval = 0.25
+    settings = Settings().replace(
+        state=cluster_state(redis_server.url), triggers={"interval_s": interval},
+        drift={"interval_s": interval, "golden_path": "", "label_queue_dir": str(tmp_path / "labels"),
+               "label_queue_interval_s": interval})
+    runs: list[tuple[int, str, float]] = []  # (replica, job, when)
+    replicas = []
+    for i in range(REPLICAS):
+        jobs = start_monitors(settings, SimpleNamespace(store=SimpleNamespace(records=lambda *a, **k: [])),
+                              SimpleNamespace(backend=None), Metrics())
+        for job in jobs:  # the job's body, counted (the wrapper, if any, is what the replica started)
+            inner = getattr(job, "job", job)
+
+            async def counted(_i=i, _name=type(inner).__name__) -> None:
+                runs.append((_i, _name, time.monotonic()))
+
+            inner.run_once = counted
+        replicas.append(jobs)
+    names = ("DriftMonitor", "TriggerMonitor", "LabelQueueJob")
+
+    def check(since: float, until: float, label: str) -> dict[str, set[int]]:
+        runners = {}
+        for name in names:
+            mine = [(i, t) for i, n, t in runs if n == name]
+            during = [(i, t) for i, t in mine if since <= t <= until]
+            periods = (until - since) / interval
+            assert periods / 2 <= len(during) <= periods + 1, \
+                f"{label}: {name} ran {len(during)} times in {periods:.1f} periods ({Counter(i for i, _ in during)})"
+            gaps = [b - a for (_, a), (_, b) in zip(mine, mine[1:])]
+            assert min(gaps) >= 0.6 * interval, f"{label}: {name} ran twice in one period (gaps {min(gaps):.3f} s)"
+            runners[name] = {i for i, _ in during}
+        return runners
+
+    try:
+        t0 = time.monotonic()
+        await asyncio.sleep(6 * interval)
+        t1 = time.monotonic()
+        first = check(t0, t1, "three replicas")
+        assert all(len(r) == 1 for r in first.values()), f"more than one replica ran a job: {first}"
+        leader = next(iter(first["DriftMonitor"]))
+        await asyncio.gather(*(job.stop() for job in replicas[leader]))  # the leader drains
+        t2 = time.monotonic()
+        await asyncio.sleep(6 * interval)
+        after = check(t2, time.monotonic(), "after the leader drained")
+        assert all(r and leader not in r for r in after.values()), f"the drained replica's jobs were not taken over: {after}"
+    finally:
+        for jobs in replicas:
+            await asyncio.gather(*(job.stop() for job in jobs))
+
+
+async def test_a_job_whose_lease_is_lost_stops(redis_server):
+    """The leader's run is renewed every tick; when the lease turns out to be someone else's (it expired while this
+    replica stalled, and another took it) the run is cancelled, not recorded, and this replica stops leading."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from server.traffic.lease import LeasedJob
+    from server.traffic.monitors import PeriodicJob
+
+    finished: list[bool] = []
+
+    class Slow(PeriodicJob):
+        interval_s, run_first = 0.2, True
+
+        async def run_once(self) -> None:
+            await asyncio.sleep(2.0)
+            finished.append(True)
+
+    job = LeasedJob(Slow(), redis_server.url, name="slow", key_prefix="t:")
+    other = aioredis.from_url(redis_server.url)
+    try:
+        job.start()
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if job.leading:
+                break
+        assert job.leading
+        await other.set("t:lease:slow", "another-replica", px=5000)  # the lease moved while the body ran
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if job.lost:
+                break
+        assert job.lost == 1 and not job.leading and not finished and job.runs == 0
+        assert await other.get("t:lease:slow:last") is None  # the stopped run is not the period's run
+    finally:
+        await job.stop()
+        assert await other.get("t:lease:slow") == b"another-replica"  # a drain releases only its own lease
+        await other.aclose()
