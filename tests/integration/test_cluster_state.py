@@ -16,6 +16,7 @@ import pytest
 from fakes import CUSTOMER
 
 from benchmarks.sessions.redis_process import RedisProcess
+from tests.support import postgres
 from tests.support.requirements import require
 
 pytestmark = pytest.mark.L0
@@ -29,6 +30,14 @@ def redis_server():
     require("redis-server", shutil.which("redis-server") is not None, "the cluster tests run a real Redis")
     with RedisProcess() as server:
         yield server
+
+
+@pytest.fixture
+def pg_dsn():
+    reason = postgres.skip_reason()
+    require("postgresql", reason is None, reason or "")
+    with postgres.running_postgres() as dsn:
+        yield dsn
 
 
 def cluster_state(redis_url: str) -> dict[str, Any]:
@@ -94,7 +103,7 @@ async def cluster(make_server, redis_server):  # noqa: C901
         """``per_replica(i)``: sections of replica i only (each pod's own mounted files)."""
         sections.setdefault("state", cluster_state(redis_server.url))
         sections.setdefault("traffic", {"enabled": False})  # the PostgreSQL traffic log is tests/unit/test_traffic_store's
-        servers = [await make_server(**sections, **(per_replica(i) if per_replica else {})) for i in range(REPLICAS)]
+        servers = [await make_server(**{**sections, **(per_replica(i) if per_replica else {})}) for i in range(REPLICAS)]
         made = Cluster(servers)
         await made.ready()
         started.append(made)
@@ -417,3 +426,33 @@ async def test_a_job_whose_lease_is_lost_stops(redis_server):
         await job.stop()
         assert await other.get("t:lease:slow") == b"another-replica"  # a drain releases only its own lease
         await other.aclose()
+
+
+async def test_the_traffic_log_holds_every_replicas_turns_once(cluster, redis_server, pg_dsn, tmp_path):
+    """The traffic log with the cluster's state settings: every replica writes its turns to the one PostgreSQL table
+    (each pod also has an ``emptyDir`` SQLite path, which the embedded default would use), and a reader configured
+    like any replica (the drift / trigger / label-queue jobs, ``python -m server.drift``) sees every replica's turns,
+    each once."""
+    from server.traffic.store import open_store
+
+    def pod(i: int) -> dict[str, Any]:
+        (tmp_path / f"pod-{i}").mkdir(exist_ok=True)
+        return {"traffic": {"enabled": True, "sqlite_path": str(tmp_path / f"pod-{i}" / "traffic.db")}}
+
+    c = await cluster(state={**cluster_state(redis_server.url), "postgres_dsn": pg_dsn}, per_replica=pod)
+    mine = {}
+    for i in range(12):
+        reply, replica = await c.chat("is there a recent hardcover box set you would suggest", f"log-{i}")
+        mine[reply.request_id] = replica
+    assert len(set(mine.values())) == REPLICAS
+    for server in c.servers:
+        await server.pipeline.traffic.flush()
+    reader = open_store(c.servers[0].settings)
+    try:
+        logged = Counter(r.request_id for r in reader.records())
+    finally:
+        reader.close()
+    by_replica = Counter(replica for rid, replica in mine.items() if logged[rid] == 1)
+    assert by_replica == Counter(mine.values()), \
+        f"turns the reader sees, by the replica that answered: {dict(by_replica)} of {dict(Counter(mine.values()))}"
+    assert sum(logged.values()) == len(c.answered_by) and max(logged.values()) == 1, "a turn logged twice or lost"
