@@ -2,8 +2,8 @@
 
 The frozen sets (``tests/fixtures/openworld/``; written before the resolver they measure, sha256 in
 ``FROZEN.sha256``) hold invented titles in title grammars the catalog generator does not use and real series in
-none of the store's lists. An answer *declines* when it states no price and no stock of any product and shows
-no product card: whatever it says instead ("we don't carry X. Did you mean Y?", "which one do you mean?", "I
+none of the store's lists. An answer *declines* when it states no price and no stock of any product (a sentence
+naming a volume, an edition, an ASIN or one of the store's series) and shows no product card: whatever it says instead ("we don't carry X. Did you mean Y?", "which one do you mean?", "I
 couldn't find that title") the customer was not handed another product's price as if it were the one asked for.
 
 ``python -m clients.evaluation.openworld --target HOST:PORT`` prints the report (dev and held-out halves side
@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from clients.sdk import AsyncMangaAssistClient
 
 SETS_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "openworld"
+DATA_DIR = Path(".build/data")
 HELD_OUT = ("heldout_invented_titles.jsonl", "heldout_unlisted_series.jsonl")
 DEV = ("dev_invented_titles.jsonl", "dev_unlisted_series.jsonl")
 #: a price or a stock statement in the answer text
@@ -48,10 +49,34 @@ def load(name: str, sets_dir: Path = SETS_DIR) -> list[dict[str, Any]]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def judge(record: dict[str, Any], answer: str, cards: Sequence[Any]) -> Judged:
-    stated = PRICED.search(answer)
+#: a sentence about a product: a volume, an edition, an ASIN or a series the store carries or lists
+_PRODUCT_WORDS = re.compile(r"\bvol(?:ume)?s?\b\.?|\bedition\b|\bbox set\b|\bomnibus\b|\bB0[A-Z0-9]{8}\b|巻", re.I)
+_SENTENCES = re.compile(r"(?<![Vv]ol\.)(?<![Vv]ols\.)(?<=[.!?])\s+|\n+")
+
+
+def _series_names(data_dir: Path = DATA_DIR) -> tuple[str, ...]:
+    path = data_dir / "series.jsonl"
+    if not path.is_file():
+        return ()
+    with path.open(encoding="utf-8") as fh:
+        return tuple(sorted({json.loads(line)["series"].lower() for line in fh if line.strip()}, key=len, reverse=True))
+
+
+def product_claim(answer: str, series: Sequence[str] = ()) -> str | None:
+    """The first price or stock statement said of a product: in a sentence that names a volume, an edition, an
+    ASIN or a series of the store. A policy's own figures ("Premium costs $7.99 per month") are not product
+    claims."""
+    for sentence in _SENTENCES.split(answer):
+        stated = PRICED.search(sentence)
+        if stated and (_PRODUCT_WORDS.search(sentence) or any(s in sentence.lower() for s in series)):
+            return stated.group(0)
+    return None
+
+
+def judge(record: dict[str, Any], answer: str, cards: Sequence[Any], series: Sequence[str] = ()) -> Judged:
+    claim = product_claim(answer, series)
     why = ", ".join(
-        [f"card {c.title!r} ${c.price:.2f}" for c in cards] + ([f"text states {stated.group(0)!r}"] if stated else []))
+        [f"card {c.title!r} ${c.price:.2f}" for c in cards] + ([f"text states {claim!r} of a product"] if claim else []))
     return Judged(record["id"], record["kind"], record.get("family", record["kind"]), record["message"], not why, why,
                   answer)
 
@@ -59,11 +84,12 @@ def judge(record: dict[str, Any], answer: str, cards: Sequence[Any]) -> Judged:
 async def run(records: Sequence[dict[str, Any]], target: str, *, concurrency: int = 4, timeout: float = 20.0,
               token: str | None = None) -> list[Judged]:
     limit = asyncio.Semaphore(concurrency)
+    series = _series_names()
     async with AsyncMangaAssistClient(target, timeout=timeout, token=token) as client:
         async def one(record: dict[str, Any]) -> Judged:
             async with limit:
                 reply = await client.chat(record["message"], session_id=f"openworld-{record['id']}")
-                return judge(record, reply.answer, list(reply.cards))
+                return judge(record, reply.answer, list(reply.cards), series)
 
         return list(await asyncio.gather(*(one(r) for r in records)))
 

@@ -58,13 +58,16 @@ NON_TITLE = frozenset(
     fit shelf bookshelf hiatus ongoing completed ended final total cheaper sale
     go anytime right ago weeks week days months anything back hear heard publish publishes similar vibe vibes
     shonen seinen shojo shoujo josei isekai romance horror comedy fantasy mystery action drama sports genre
+    liked enjoyed hated loving reading readin rn fr ngl tbh lol lmao pls
+    mitai na yatsu aru yomitai desu ni wo mo kedo kore sore nani ikura zaiko hoshii kaitai onegai sumimasen
+    arigatou gozaimasu konnichiwa
     """.split()
 )
 #: store words customers misspell ("volmue", "voluumes"): a word within one edit of one of these is not a title word
 _STORE_WORDS = ("volume", "volumes", "edition", "paperback", "hardcover", "omnibus", "chapter", "chapters",
                 "available", "release", "stock", "price", "cheaper", "digital", "translation")
 #: Joining words inside a title ("Nausicaa *of the* Valley", "Spy *x* Family", "Kimetsu *no* Yaiba").
-CONNECTIVES = frozenset("of the no a an to in x and on wa ga de".split())
+CONNECTIVES = frozenset("of the no a an to in x on wa ga de".split())
 #: a word in Latin script (accents kept for folding) or a run of Japanese script -- "Atelierの11巻" is two tokens
 _TOKEN = re.compile(r"[0-9A-Za-z\u00C0-\u024F]+(?:['\u2019][0-9A-Za-z\u00C0-\u024F]+)*|[\u3040-\u30FF\u4E00-\u9FFF]+")
 
@@ -158,7 +161,7 @@ def measure(text: str, series: str, names: Iterable[str]) -> TitleMatch:
                  and (f in words if len(f) < 4 else _word_match(f, words))]
         covered = {w for w in words if any(_word_match(folded[i], [w]) or folded[i] == w for i in hits)}
         lo, hi = min(hits), max(hits)
-        lo, hi = _extend(folded, lo, hi)
+        lo, hi = _extend([t for t, _ in tokens], folded, lo, hi)
         span_words = [f for f in folded[lo : hi + 1] if f and f not in CONNECTIVES and not (f.isdigit() and f not in words)]
         explained = [f for f in span_words if _word_match(f, words) or f in words]
         candidate = TitleMatch(
@@ -174,9 +177,12 @@ def measure(text: str, series: str, names: Iterable[str]) -> TitleMatch:
     return best
 
 
-def _extend(folded: Sequence[str], lo: int, hi: int) -> tuple[int, int]:
-    """Widen [lo, hi] over the title-like words around it; joining words ("of the") only when a title word lies
-    beyond them."""
+def _extend(tokens: Sequence[str], folded: Sequence[str], lo: int, hi: int) -> tuple[int, int]:
+    """Widen [lo, hi] over the title-like words around it. To the right any title-like word extends the title
+    ("Vinland *Rhapsody*"); to the left only a word joined to it ("*Kamuy* of the Paper Moon") or, in a message
+    written in mixed case, a capitalised one ("*Tsubasa* Lock"): the words before a title are mostly the ask
+    ("read Next Door", "liked frieren")."""
+    mixed = any(t[:1].isupper() for t in tokens) and any(t[:1].islower() for t in tokens)
 
     def word(i: int) -> bool:
         return 0 <= i < len(folded) and _title_like(folded[i]) and folded[i] not in CONNECTIVES
@@ -186,6 +192,8 @@ def _extend(folded: Sequence[str], lo: int, hi: int) -> tuple[int, int]:
         for skip in range(3):
             j = i + step * skip
             if word(j):
+                if step < 0 and skip == 0 and not (mixed and tokens[j][:1].isupper()):
+                    return -1  # a bare word before the title: the ask, not the title
                 return j
             if not (0 <= j < len(folded) and folded[j] in CONNECTIVES):
                 return -1

@@ -24,7 +24,7 @@ from server.llm.templates import Facts
 from server.request import RequestContext
 from server.retrieval import asks
 from server.retrieval.base import ScoredChunk
-from server.retrieval.entities import EntityResolver, Resolution
+from server.retrieval.entities import EntityResolver, Resolution, requested_genres
 
 #: Intents whose answers are about products (and show product cards).
 PRODUCT_INTENTS = frozenset({"product_question", "price_deal", "recommendation", ""})
@@ -68,6 +68,8 @@ def _facts(
     policies = resolver.policies(text, chunks, titles=titles) if intent != "escalation" else []
     intent = answering_intent(intent, text, res, order_id, bool(policies))
     picks_asked = asks.picks_asked(text, _named(res))
+    if intent == "recommendation" and not picks_asked and _title_asked(text, res):
+        intent = "product_question"  # "looking for Sora no Tera": one title asked for (not ours), not picks
     if intent == "recommendation" or (intent != "escalation" and picks_asked):
         products = resolver.recommend(text, res, chunks, limit)
     elif intent in PRODUCT_INTENTS and res.not_carried:
@@ -142,6 +144,23 @@ def answering_intent(intent: str, text: str, res: Resolution, order_id: str | No
     if intent == "policy_faq" and named and not asks.POLICY.search(text) and not asks.RULE_NOT_ORDER.search(text):
         return "price_deal" if asks.PRICE_ASKED.search(text) else "product_question"  # "what do you charge for X?"
     return intent
+
+
+#: Asking for one item, as opposed to picks ("looking for X", "do you carry X", "X ari masu ka").
+_ITEM_ASKED = re.compile(
+    r"\blooking for\b|\bsearching for\b|\bdo (?:you|u|ya) (?:have|carry|sell|stock)\b|\bcarry it\b|\bsell it\b|"
+    r"\bin stock\b|\bavailable\b|\bari ?masu ka\b|ありますか|売っていますか|\bprice\b|how much|\bbuy\b|\border\b",
+    re.I,
+)
+
+
+def _title_asked(text: str, res: Resolution) -> bool:
+    """A recommendation label on a message that asks for one title the store cannot match: a title not ours, or
+    nothing matched at all, asked for as an item, with no recommend/similar/genre words."""
+    if asks.SIMILAR_TO.search(text) or asks.RECOMMEND.search(text) or requested_genres(text):
+        return False
+    return bool(res.unknown or res.candidates) or (not res.products and not res.not_carried
+                                                   and bool(_ITEM_ASKED.search(text)))
 
 
 def _named(res: Resolution) -> bool:
