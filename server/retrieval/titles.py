@@ -60,7 +60,7 @@ NON_TITLE = frozenset(
     shonen seinen shojo shoujo josei isekai romance horror comedy fantasy mystery action drama sports genre
     liked enjoyed hated loving reading readin rn fr ngl tbh lol lmao pls
     mitai na yatsu aru yomitai desu ni wo mo kedo kore sore nani ikura zaiko hoshii kaitai onegai sumimasen
-    arigatou gozaimasu konnichiwa
+    arigatou gozaimasu konnichiwa dai kan suki daisuki nan
     """.split()
 )
 #: store words customers misspell ("volmue", "voluumes"): a word within one edit of one of these is not a title word
@@ -162,7 +162,9 @@ def measure(text: str, series: str, names: Iterable[str]) -> TitleMatch:
         covered = {w for w in words if any(_word_match(folded[i], [w]) or folded[i] == w for i in hits)}
         lo, hi = min(hits), max(hits)
         lo, hi = _extend([t for t, _ in tokens], folded, lo, hi)
-        span_words = [f for f in folded[lo : hi + 1] if f and f not in CONNECTIVES and not (f.isdigit() and f not in words)]
+        # the customer's title words: every title-like word of the span, and the name's own words (its "one")
+        span_words = [f for f in folded[lo : hi + 1] if f and f not in CONNECTIVES
+                      and (_title_like(f) or f in words or _word_match(f, words))]
         explained = [f for f in span_words if _word_match(f, words) or f in words]
         candidate = TitleMatch(
             series,
