@@ -27,7 +27,9 @@ from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 #: dimension -> the judged row's key (clients/evaluation/dimensions.py)
-DIMENSIONS = {"factual": "factual", "relevance": "relevance", "completeness": "complete"}
+#: intent agreement is its own dimension: relevance judges the product / order / section an answer is about, so a
+#: challenger that reads price questions as product questions can keep relevance and still answer the wrong ask
+DIMENSIONS = {"factual": "factual", "relevance": "relevance", "intent": "intent_match", "completeness": "complete"}
 #: the gate's answer checks: name -> (op, default) -- drops in rate points, fabricated facts as a count
 CHECKS: dict[str, tuple[str, float]] = {
     **{f"answer_{d}_drop": ("<=", 0.02) for d in DIMENSIONS},

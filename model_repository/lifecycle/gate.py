@@ -11,7 +11,7 @@ an explicit version (server/backends/triton.py). Checks (defaults; ``--threshold
   run; an absolute ``throughput_rps`` floor is optional -- 1,000/s is a GPU instance's, not this CPU's);
 * the answers (model_repository/lifecycle/answers.py): a hashed sample of the golden set answered by the service's
   request path with the challenger vs the champion -- ``answer_factual_drop``, ``answer_relevance_drop``,
-  ``answer_completeness_drop`` <= 0.02 and ``answer_fabricated_increase`` <= 0.
+  ``answer_intent_drop``, ``answer_completeness_drop`` <= 0.02 and ``answer_fabricated_increase`` <= 0.
 
 ``run_gate`` returns a :class:`GateReport`; ``mangaassist eval --gate --challenger N`` prints it, records it
 (``Registry.record_gate``) and exits 3 when it fails. A check the run could not measure fails the model gate (it

@@ -111,7 +111,7 @@ def steady(ms: float) -> Callable[[int], float]:
 
 
 def answer_rows(n: int = 50, fabricated_at: tuple[int, ...] = ()) -> list[dict[str, Any]]:
-    return [{"id": f"r{i}", "message": f"m{i}", "factual": True, "relevance": True, "complete": True,
+    return [{"id": f"r{i}", "message": f"m{i}", "factual": True, "relevance": True, "intent_match": True, "complete": True,
              "fabricated": int(i in fabricated_at), "answered_intent": "product_question", "answer": "a"}
             for i in range(n)]
 

@@ -91,13 +91,13 @@ def test_only_differing_records_are_answered_twice_and_a_confused_challenger_fai
     figures = gate_answers.compare([base[r.id] for r in golden], [new[r.id] for r in golden], champion="1",
                                    challenger="2", differing=out["differing"])
     checks = {name: Check(name, op, value, figures[name]) for name, (op, value) in gate_answers.CHECKS.items()}
-    assert checks["answer_relevance_drop"].status == "FAIL", figures
-    assert figures["rates"]["1"]["relevance"] > figures["rates"]["2"]["relevance"]
+    assert checks["answer_intent_drop"].status == "FAIL", figures
+    assert figures["rates"]["1"]["intent"] > figures["rates"]["2"]["intent"]
     assert figures["worse"] and all(w["id"] in out["differing"] for w in figures["worse"])
 
 
 def test_a_challenger_identical_to_the_champion_passes():
-    rows = [{"id": "a", "message": "m", "factual": True, "relevance": True, "complete": False, "fabricated": 0,
+    rows = [{"id": "a", "message": "m", "factual": True, "relevance": True, "intent_match": True, "complete": False, "fabricated": 0,
              "answered_intent": "chitchat", "answer": "hi"}]
     figures = gate_answers.compare(rows, rows, champion="1", challenger="2", differing=[])
     assert all(Check(n, op, v, figures[n]).status == "pass" for n, (op, v) in gate_answers.CHECKS.items())
