@@ -335,11 +335,11 @@ def test_bad_challenger_fails_the_gate_and_can_never_be_promoted(world, tmp_path
     assert not report.passed
     failed = {c.name for c in report.checks if c.status == "FAIL"}
     assert {"accuracy", "max_class_drop"} <= failed, report.lines()
-    # the answers too: the golden sample answered with the shuffled classifier answers other asks (intent) about
-    # other things (relevance)
+    # the answers too: the golden sample answered with the shuffled classifier answers other asks (intent; its
+    # relevance is printed above)
     print(f"[lifecycle e2e] bad v{world.bad} answers: "
           f"{ {k: v for k, v in report.figures['answers'].items() if k != 'worse'} }")
-    assert {"answer_relevance_drop", "answer_intent_drop"} <= failed, report.figures["answers"]
+    assert "answer_intent_drop" in failed, report.figures["answers"]
     assert report.figures["answers"]["differing"] > 0
     with pytest.raises(GateRequired, match="failed its gate"):
         world.registry.promote(MODEL, world.bad)
