@@ -299,7 +299,10 @@ class GuardrailSettings:
     competitors: Mapping[str, str] | None = None  # name -> replacement text
     redact_output_pii: bool = True
     hallucination_alert: float = 0.5
-    hallucination_block: float = 0.7
+    #: score at which the session is blocked for an hour; None (the default) = alert-only. The scorer misses the
+    #: blocking target (issue 22.6: held-out precision 63.9% / recall 53.6% at 0.7, 32% of grounded template answers
+    #: flagged -- benchmarks/results/hallucination_alerting), so it only alerts until a scorer meets it
+    hallucination_block: float | None = None
     #: async scoring after each Chat answer (server/hallucination): "auto" = Triton's
     #: ``hallucination_scorer`` when the built repository has it, else the lexical scorer; "triton"
     #: (falls back to lexical while the model is missing); "lexical"; "off"
@@ -575,6 +578,9 @@ def _check(s: Settings) -> None:
         problems.append(f"llm.local_tier must be auto|on|off, not {s.llm.local_tier!r}")
     if s.guardrails.hallucination_scoring not in ("auto", "triton", "lexical", "off"):
         problems.append(f"guardrails.hallucination_scoring must be auto|triton|lexical|off, not {s.guardrails.hallucination_scoring!r}")
+    hb = s.guardrails.hallucination_block
+    if hb is not None and not s.guardrails.hallucination_alert <= hb <= 1.0:
+        problems.append("guardrails.hallucination_block must be null (alert-only) or in [hallucination_alert, 1]")
     if s.guardrails.hallucination_queue_size < 1:
         problems.append("guardrails.hallucination_queue_size must be >= 1")
     if bool(s.server.tls_cert_file) != bool(s.server.tls_key_file):

@@ -25,7 +25,7 @@ class HallucinationMetrics:
         )
         self.alerts = Counter("mangaassist_hallucination_alerts", "Answers scoring >= the alert threshold (0.5)", registry=r)
         self.blocks = Counter(
-            "mangaassist_hallucination_blocks", "Answers scoring >= the block threshold (0.7); their session is blocked", registry=r
+            "mangaassist_hallucination_blocks", "Answers scoring >= the block threshold (guardrails.hallucination_block, off by default); their session is blocked", registry=r
         )
         self.jobs = Counter(
             "mangaassist_hallucination_jobs", "Scoring jobs finished, by outcome (scored|no_claims|error|timeout)", ["outcome"], registry=r

@@ -9,7 +9,7 @@ Workers score each answer after the response went out, then act on the score (th
 * every answer: ``mangaassist_hallucination_score`` histogram, today's mean score gauge, and
   ``mangaassist_hallucination_daily_avg_alert`` = 1 while today's (UTC) mean exceeds ``daily_avg_threshold``;
 * score >= alert (0.5): ``mangaassist_hallucination_alerts_total`` + a row in the review queue;
-* score >= block (0.7): the session is blocked for ``block_ttl_s`` -- in the session store (``blocks``: every
+* score >= block (when set; the service's default is alert-only, no block): the session is blocked for ``block_ttl_s`` -- in the session store (``blocks``: every
   pod sharing it sees the block, read in the chat's one store call) or, with no store or during an outage, in
   this process (``is_session_blocked``); the request path checks it before answering the next message.
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class HallucinationConfig:
     alert_threshold: float = 0.5
-    block_threshold: float = 0.7
+    block_threshold: float | None = 0.7  # None: alert-only (the service's default, settings.guardrails.hallucination_block)
     daily_avg_threshold: float = 0.03  # the daily-average alert fires above this mean score
     daily_avg_min_samples: int = 1  # answers scored today before the daily alert may fire
     block_ttl_s: float = 3600.0
@@ -268,7 +268,7 @@ class ScoringQueue:
                     self.review_store.add, job.session_id, job.request_id, job.answer,
                     worst.claim if worst else "", score, sources[: cfg.review_sources],
                 )
-        if score >= cfg.block_threshold:
+        if cfg.block_threshold is not None and score >= cfg.block_threshold:
             m.blocks.inc()
             await self._block(job.session_id)
 

@@ -139,7 +139,7 @@ async def test_a_block_set_through_one_instance_holds_on_the_other(make_server, 
     from test_service_tiers_guardrails import ScriptedTier
 
     cluster = {"state": {"backend": "redis", "redis_url": redis_server.url}, "sessions": {"timeout_ms": 500}}
-    first = await make_server(**cluster, hallucination_score_fn=GatedScorer(),
+    first = await make_server(**cluster, hallucination_score_fn=GatedScorer(), guardrail_settings={"hallucination_block": 0.7},
                               tiers={"small": ScriptedTier("small", FABRICATED, ["B0CHAINSW1"])})
     second = await make_server(**cluster, hallucination_score_fn=GatedScorer())
     async with client_of(first) as a, client_of(second) as b:
