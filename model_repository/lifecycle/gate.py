@@ -144,7 +144,7 @@ def _accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch:
 
 
 def speed(clf: TritonClassifier, versions: list[str], texts: list[str], *, requests: int, seconds: float,
-          concurrency: int, rounds: int = 5, clock: Callable[[], float] = time.perf_counter) -> dict[str, dict[str, float]]:
+          concurrency: int, rounds: int = 7, clock: Callable[[], float] = time.perf_counter) -> dict[str, dict[str, float]]:
     """Single-request latency (interleaved across versions, so drift on a shared box hits both alike) and
     closed-loop throughput at ``concurrency`` (one text per request), per version: ``seconds`` per version split
     into ``rounds`` windows taken in turn (champion, challenger, champion, ...), for the same reason."""
@@ -244,7 +244,7 @@ def verdict(figures: Mapping[str, Any], table: Mapping[str, tuple[str, float]]) 
 
 def run_gate(
     triton_url: str, challenger: str, champion: str, data_dir: Path, *, overrides: Mapping[str, float] | None = None,
-    requests: int = 200, seconds: float = 3.0, concurrency: int = 4, answers: AnswerOptions | None = None,
+    requests: int = 200, seconds: float = 6.0, concurrency: int = 4, answers: AnswerOptions | None = None,
     classifier: Any = None, answer_fn: Callable[[str, str], Mapping[str, Any]] | None = None,
     clock: Callable[[], float] = time.perf_counter, handwritten: Path = HANDWRITTEN,
 ) -> GateReport:
