@@ -83,6 +83,12 @@ ASKS_FOR_ITEM = re.compile(
     r"\bka\b|arimasu|atsukatte|ありますか|ありますか|ますか|置いて|取り扱|在庫|買い|欲しい|ください",
     re.I,
 )
+#: Asking for one item, as opposed to picks ("looking for X", "do you carry X", "X ari masu ka").
+ONE_ITEM_ASKED = re.compile(
+    r"\blooking for\b|\bsearching for\b|\bdo (?:you|u|ya) (?:have|carry|sell|stock)\b|\bcarry it\b|\bsell it\b|"
+    r"\bin stock\b|\bavailable\b|\bari ?masu ka\b|ありますか|売っていますか|\bprice\b|how much|\bbuy\b|\border\b",
+    re.I,
+)
 #: "something like X" / "similar to X": picks wanted even though a title is named.
 SIMILAR_TO = re.compile(r"\bsomething (?:like|similar)|similar to|\bif i liked\b|\blike\b.{0,40}\b(?:recs?|recommend\w*)|似た|みたいな|っぽい", re.I)
 #: The price of an item asked for.

@@ -9,14 +9,16 @@ customer asked for is a separate decision, made here from two measured quantitie
 - **span coverage**: the share of the customer's *title span* -- the run of title-like words around the matched
   ones ("how much is **Vinland Rhapsody** vol 3") -- that the candidate's name explains.
 
-Three outcomes (:class:`TitleVerdict`): ``match`` (name coverage >= ``accept_name`` and span coverage >=
-``accept_span``), ``unknown`` (the span holds title words the candidate does not explain: "we don't carry
-<span>", the candidate offered only as a suggestion when its name coverage reaches ``suggest_name``), or ``none``
-(no title words matched at all). Several candidates that all pass are ``ambiguous`` for the resolver to ask about.
+Four outcomes (:class:`TitleVerdict`, thresholds in :class:`Thresholds`): ``match`` (the series' whole name typed;
+a whole alias that explains every title word of the span; or a short form of ``short_words`` words and
+``short_name`` of the name with nothing unexplained), ``ask`` (part of one name and nothing else), ``unknown``
+(the span holds title words the candidate does not explain: "we don't carry <span>", the candidate offered only
+as a suggestion when its name coverage reaches ``suggest_name``), or ``none`` (no title word matched). Several
+series matched by the same words (:func:`tied`) are asked about by the resolver.
 
 The thresholds were set on the development half of the frozen open-world sets
 (``tests/fixtures/openworld/dev_*``) and the classifier's training messages that name carried titles, and are
-reported on the held-out half (``benchmarks/openworld``); see the README's "Open-world answers".
+reported on the held-out half (``python -m clients.evaluation.openworld``); see the README's "Open-world answers".
 """
 
 from __future__ import annotations

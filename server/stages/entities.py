@@ -146,21 +146,13 @@ def answering_intent(intent: str, text: str, res: Resolution, order_id: str | No
     return intent
 
 
-#: Asking for one item, as opposed to picks ("looking for X", "do you carry X", "X ari masu ka").
-_ITEM_ASKED = re.compile(
-    r"\blooking for\b|\bsearching for\b|\bdo (?:you|u|ya) (?:have|carry|sell|stock)\b|\bcarry it\b|\bsell it\b|"
-    r"\bin stock\b|\bavailable\b|\bari ?masu ka\b|ありますか|売っていますか|\bprice\b|how much|\bbuy\b|\border\b",
-    re.I,
-)
-
-
 def _title_asked(text: str, res: Resolution) -> bool:
     """A recommendation label on a message that asks for one title the store cannot match: a title not ours, or
     nothing matched at all, asked for as an item, with no recommend/similar/genre words."""
     if asks.SIMILAR_TO.search(text) or asks.RECOMMEND.search(text) or requested_genres(text):
         return False
     return bool(res.unknown or res.candidates) or (not res.products and not res.not_carried
-                                                   and bool(_ITEM_ASKED.search(text)))
+                                                   and bool(asks.ONE_ITEM_ASKED.search(text)))
 
 
 def _named(res: Resolution) -> bool:
