@@ -368,12 +368,22 @@ class TritonServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def metrics_up(self, timeout_s: float = 1.0) -> bool:
+        """Whether the metrics endpoint answers. Triton starts it *after* the HTTP endpoint (its
+        ``StartEndpoints`` order), so ``/v2/health/ready`` can answer while ``/metrics`` still refuses."""
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=timeout_s) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
     def wait_ready(self, timeout_s: float) -> None:
+        """Wait until the server is ready and every endpoint it was started with answers (HTTP, metrics)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.is_alive():
                 raise TritonStartupError(f"tritonserver exited during start-up ({self.exit_status()}):\n{self.log_tail()}")
-            if self.is_ready():
+            if self.is_ready() and self.metrics_up():
                 LOG.info("tritonserver ready after %.1fs", timeout_s - (deadline - time.monotonic()))
                 return
             time.sleep(0.25)
