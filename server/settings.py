@@ -296,6 +296,9 @@ class GuardrailSettings:
 
     enabled: bool = True  # False -> pass-through guardrails (benchmarks of the bare path only)
     injection_threshold: float | None = None
+    #: the learned jailbreak scorer beside the injection patterns, built by scripts/setup.sh (never committed);
+    #: "" = the patterns only. A configured file that is missing fails the start.
+    injection_model: str = ".build/guardrails/injection_model.json"
     competitors: Mapping[str, str] | None = None  # name -> replacement text
     redact_output_pii: bool = True
     hallucination_alert: float = 0.5

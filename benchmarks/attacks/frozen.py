@@ -204,12 +204,11 @@ def _item_scores(vec, clf, texts, owner, n_items) -> list[float]:
     return out
 
 
-def train(c_grid=(1.0, 4.0, 16.0), max_features: int = 8000, margin: float = 0.1, folds: int = 5) -> dict[str, Any]:
+def train(out: Path, c_grid=(1.0, 4.0, 16.0), max_features: int = 8000, margin: float = 0.1,
+          folds: int = 5) -> dict[str, Any]:
     """Fit the jailbreak model on the training split (+ the patterns' tuning fixture); threshold from out-of-fold
     scores of the training split: ``margin`` above the highest benign item's."""
     from sklearn.model_selection import GroupKFold
-
-    from server.guardrails.injection_model import MODEL_FILE
 
     items = training_items()
     for line in GUARDRAIL_FIXTURE.read_text().splitlines():
@@ -245,9 +244,24 @@ def train(c_grid=(1.0, 4.0, 16.0), max_features: int = 8000, margin: float = 0.1
               "items": len(items), "attacks": sum(labels_item), "benign": len(items) - sum(labels_item),
               "views": MODEL_VIEWS, "features": len(weights), "max_features": max_features, "min_df": 2,
               "margin": margin, "folds": folds, **best}
-    MODEL_FILE.write_text(json.dumps({"record": record, "bias": round(float(clf.intercept_[0]), 5),
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"record": record, "bias": round(float(clf.intercept_[0]), 5),
                                       "threshold": best["threshold"], "weights": weights}, ensure_ascii=False) + "\n")
     return record
+
+
+def build(out_dir: Path | None = None) -> dict[str, Any]:
+    """The set-up step (scripts/setup.sh): train into ``out_dir/injection_model.json`` unless its inputs (the frozen
+    split, the vendored probes, the patterns' fixture, the training and scoring code) are unchanged (cached by
+    input hash like the model build). ~16 s on 2 cores; deterministic."""
+    from model_repository import cache
+    from server.guardrails import injection, injection_model
+
+    out_dir = out_dir or injection_model.MODEL_FILE.parent
+    inputs = [SPLIT_FILE, GUARDRAIL_FIXTURE, *sorted(FIXTURES.glob("*.jsonl*"))]
+    code = [Path(__file__), Path(__file__).with_name("replay.py"), Path(injection.__file__), Path(injection_model.__file__)]
+    key = cache.step_key("injection_model", config={"file": injection_model.MODEL_FILE.name}, inputs=inputs, code=code)
+    return cache.cached_step(out_dir, key, lambda d: train(d / injection_model.MODEL_FILE.name), label="injection_model")
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -291,14 +305,15 @@ def report(detector=None) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.attacks.frozen", description=__doc__.split("\n\n")[0])
     parser.add_argument("--write-split", action="store_true")
-    parser.add_argument("--train", action="store_true", help="fit the jailbreak model on the training split")
+    parser.add_argument("--build", action="store_true",
+                        help="fit the jailbreak model on the training split into .build/guardrails (cached)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.write_split:
         print(write_split())
         return 0
-    if args.train:
-        print(json.dumps(train(), indent=1))
+    if args.build:
+        print(json.dumps(build(), indent=1))
         return 0
     res = report()
     text = json.dumps(res, indent=1)

@@ -24,6 +24,7 @@ COPY --from=build /install /usr/local
 # Generated mangaassist.v1 stubs (proto/ is on sys.path in the project layout).
 COPY proto /opt/mangaassist/proto
 COPY .build/index /opt/mangaassist/index
+COPY .build/guardrails /opt/mangaassist/guardrails
 USER 1000:1000
 EXPOSE 50051 9464
 ENTRYPOINT ["python", "-m", "server"]

@@ -342,6 +342,8 @@ class InjectionDetector:
     name = NAME
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, model: JailbreakModel | None | bool = True) -> None:
+        """``model``: True = the built default (``.build/guardrails/injection_model.json``), False/None = the
+        patterns only, or a loaded :class:`JailbreakModel`."""
         self.threshold = threshold
         self.model = default_model() if model is True else (model or None)
 

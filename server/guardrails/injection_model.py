@@ -1,9 +1,11 @@
 """A small learned jailbreak scorer beside the injection patterns (issue 23 item 4).
 
 Logistic regression over binary word uni- and bigrams of a message view (lower-cased, letters only, scaled by
-1/sqrt(max(n-grams in its vocabulary, MIN_NORM))), trained by ``python -m benchmarks.attacks.frozen --train`` on
-the *training* split of the injection replay only (``tests/fixtures/attacks/injection_split.json``); the weights,
-the bias and the decision threshold are in ``injection_model.json`` next to this file with the training record.
+1/sqrt(max(n-grams in its vocabulary, MIN_NORM))), trained by ``python -m benchmarks.attacks.frozen --build`` on
+the *training* split of the injection replay only (``tests/fixtures/attacks/injection_split.json``) -- a cached
+set-up step (scripts/setup.sh) writing the weights, the bias, the decision threshold and the training record to
+``.build/guardrails/injection_model.json`` (``guardrails.injection_model``; the image ships it at
+``/opt/mangaassist/guardrails``). Weights are built, never committed.
 Scoring is plain Python (a dict lookup per n-gram): a 2,000-character message is about 700 lookups.
 
 Its job is what the patterns miss: role-play jailbreaks (personas, "stay in character", two-answer formats)
@@ -19,7 +21,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-MODEL_FILE = Path(__file__).with_name("injection_model.json")
+#: Where the set-up step writes the model (the default of ``guardrails.injection_model``, from the repository root).
+MODEL_FILE = Path(__file__).resolve().parents[2] / ".build" / "guardrails" / "injection_model.json"
 #: Tokens read per view: a longer message is scored on its first MAX_TOKENS words (jailbreaks set up the persona
 #: at the start) -- bounded work whatever the input.
 MAX_TOKENS = 600
@@ -62,6 +65,16 @@ class JailbreakModel:
         return 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
 
 
-@lru_cache(maxsize=1)
-def default_model() -> JailbreakModel | None:
-    return JailbreakModel.load() if MODEL_FILE.exists() else None
+@lru_cache(maxsize=4)
+def load_model(path: str | Path = MODEL_FILE) -> JailbreakModel:
+    """The model at ``path`` (read once per path). A missing file is an error: the injection check must not
+    quietly lose its learned half (build it: ``bash scripts/setup.sh``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no jailbreak model at {path}: build it with `python -m benchmarks.attacks.frozen --build` "
+                                "(part of scripts/setup.sh), or set guardrails.injection_model to \"\" for patterns only")
+    return JailbreakModel.load(path)
+
+
+def default_model() -> JailbreakModel:
+    return load_model(MODEL_FILE)

@@ -26,6 +26,7 @@ from server.guardrails.catalog import CatalogLike, InMemoryCatalog
 from server.guardrails.competitor import DEFAULT_COMPETITORS, CompetitorGuardrail
 from server.guardrails.figures import FiguresGuardrail
 from server.guardrails.injection import DEFAULT_THRESHOLD, InjectionDetector, LeakDetector
+from server.guardrails.injection_model import MODEL_FILE, load_model
 from server.guardrails.pii import PiiRedactor
 from server.guardrails.price import PriceGuardrail
 from server.guardrails.result import CheckResult
@@ -40,6 +41,8 @@ DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures
 @dataclass(frozen=True)
 class GuardrailConfig:
     injection_threshold: float = DEFAULT_THRESHOLD
+    #: the learned jailbreak scorer's file ("" = the patterns only); see server/guardrails/injection_model.py
+    injection_model: str = str(MODEL_FILE)
     competitors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COMPETITORS))
     redact_output_pii: bool = True
     #: Word n-gram length for the system-prompt leak check (shared n-grams => leak).
@@ -63,7 +66,8 @@ class GuardrailSuite:
     def __init__(self, catalog: CatalogLike, settings: object | None = None) -> None:
         self.config = _config_from(settings)
         self.pii = PiiRedactor()
-        self.injection = InjectionDetector(self.config.injection_threshold)
+        model = load_model(self.config.injection_model) if self.config.injection_model else None
+        self.injection = InjectionDetector(self.config.injection_threshold, model=model)
         self.leak = LeakDetector((SYSTEM_PROMPT,), canaries=(PROMPT_CANARY,), n=self.config.leak_ngram)
         self.schema = SchemaGuardrail()
         self.competitor = CompetitorGuardrail(self.config.competitors)

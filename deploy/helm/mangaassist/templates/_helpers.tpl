@@ -138,6 +138,9 @@ retrieval:
   index_dir: {{ $index | quote }}
   catalog_db: {{ printf "%s/catalog.sqlite" $index | quote }}
   milvus_uri: {{ printf "%s/milvus.db" $index | quote }}
+guardrails:
+  # the jailbreak scorer the image ships (deploy/docker/ensemble.Dockerfile copies .build/guardrails)
+  injection_model: "/opt/mangaassist/guardrails/injection_model.json"
 llm:
   enabled: {{ $e.bedrock.enabled }}
   bedrock_region: {{ include "mangaassist.bedrock.region" . | quote }}
