@@ -145,13 +145,17 @@ def run(target: str, path: str, out_dir: str, *, token: str | None = None, timeo
     if openworld:
         from clients.evaluation import conversations_openworld as ow
 
-        held = ow.load(ow.HELD_OUT)[:limit] if limit else ow.load(ow.HELD_OUT)
-        ow_rows = asyncio.run(ow.evaluate(target, held, token=token, timeout=timeout, concurrency=concurrency))
-        ow_summary = ow.summarise(ow_rows)
-        (dest / "conversations_openworld.json").write_text(json.dumps(
-            {"target": target, "summary": ow_summary, "rows": ow_rows}, indent=1, ensure_ascii=False) + "\n",
-            encoding="utf-8")
-        md += "\n" + ow.markdown(ow_summary, "Open-world conversations (frozen held-out set, phrasings no template has)")
+        for which, title in (("heldout", "frozen held-out set, phrasings no template has; read while tuning"),
+                             ("blind", "frozen blind set, written after tuning, never tuned on")):
+            records = ow.load(ow.SETS[which])
+            records = records[:limit] if limit else records
+            ow_rows = asyncio.run(ow.evaluate(target, records, token=token, timeout=timeout, concurrency=concurrency))
+            ow_summary = ow.summarise(ow_rows)
+            stem = "conversations_openworld" if which == "heldout" else f"conversations_openworld_{which}"
+            (dest / f"{stem}.json").write_text(json.dumps(
+                {"target": target, "summary": ow_summary, "rows": ow_rows}, indent=1, ensure_ascii=False) + "\n",
+                encoding="utf-8")
+            md += "\n" + ow.markdown(ow_summary, f"Open-world conversations ({title})")
     (dest / "conversations.md").write_text(md, encoding="utf-8")
     print(md, file=out)
     return 0

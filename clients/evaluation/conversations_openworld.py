@@ -11,7 +11,7 @@ templates do not contain. Each names what its last answer must address; :func:`j
 * ``author`` -- the answer names another series by the item's author;
 * ``order_id`` -- the answer names the order given earlier.
 
-``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set heldout|dev]`` plays them
+``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set blind|heldout|dev]`` plays them
 against a running service (one session per conversation) and prints the report; ``python -m
 benchmarks.sessions.followup_offline`` plays them without a service (the follow-up resolution alone).
 ``mangaassist eval-conversations`` adds the held-out figure beside its own report.
@@ -32,6 +32,9 @@ from typing import Any, Sequence
 SETS_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "conversations_openworld"
 HELD_OUT = "heldout_conversations.jsonl"
 DEV = "dev_conversations.jsonl"
+#: written after the follow-up stage's tuning had read the first held-out set's failures; reported, never tuned on
+BLIND = "blind_conversations.jsonl"
+SETS = {"heldout": HELD_OUT, "dev": DEV, "blind": BLIND}
 
 
 def load(name: str = HELD_OUT, sets_dir: Path = SETS_DIR) -> list[dict[str, Any]]:
@@ -122,12 +125,12 @@ async def evaluate(target: str, records: Sequence[dict[str, Any]], *, token: str
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--target", required=True, help="HOST:PORT of a running service")
-    ap.add_argument("--set", choices=("heldout", "dev"), default="heldout")
+    ap.add_argument("--set", choices=sorted(SETS), default="blind")
     ap.add_argument("--out", default="benchmarks/results/conversations_openworld")
     ap.add_argument("--token")
     ap.add_argument("--timeout", type=float, default=10.0)
     args = ap.parse_args(argv)
-    records = load(HELD_OUT if args.set == "heldout" else DEV)
+    records = load(SETS[args.set])
     rows = asyncio.run(evaluate(args.target, records, token=args.token, timeout=args.timeout))
     return report(rows, args.set, f"service {args.target}", Path(args.out), f"{args.set}_service")
 

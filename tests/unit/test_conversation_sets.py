@@ -67,3 +67,32 @@ def test_the_relation_classifiers_training_phrases_share_none_with_the_frozen_se
     texts, *_ = relation_data.examples()
     frozen_turns = {t.lower() for name in _frozen() for r in _load(name) for t in r["turns"]}
     assert not {t.lower() for t in texts} & frozen_turns, "a generated training message is a turn of a frozen set"
+
+
+def _blind_writer():
+    import sys
+
+    sys.path.insert(0, str(HERE))  # write_blind imports its sibling write_sets
+    spec = importlib.util.spec_from_file_location("conversations_openworld_write_blind", HERE / "write_blind.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_blind_set_shares_no_phrase_with_the_first_sets_the_templates_or_the_training_phrases():
+    """The blind set (write_blind.py: written after the follow-up stage's tuning on the first held-out set ended,
+    never tuned on) must be new phrasing: no phrase of the first sets, of the conversation templates or of the
+    relation classifier's training phrases, and no turn equal to a generated training message."""
+    from server.stages import relation_data
+
+    blind = {p.lower() for p in _blind_writer().all_phrases()}
+    first = _writer().all_phrases()
+    assert not blind & {p.lower() for p in first["dev"] | first["heldout"]}
+    assert not blind & {p.lower() for p in relation_data.phrases()}
+    template_source = TEMPLATES.read_text(encoding="utf-8").lower()
+    assert not [p for p in blind if f'"{p}"' in template_source]
+    texts, *_ = relation_data.examples()
+    turns = {t.lower() for r in _load("blind_conversations.jsonl") for t in r["turns"]}
+    assert not {t.lower() for t in texts} & turns
+    records = _load("blind_conversations.jsonl")
+    assert len(records) >= 200 and sum(len(r["turns"]) >= 3 for r in records) >= 60
