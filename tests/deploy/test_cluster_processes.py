@@ -1,0 +1,277 @@
+"""The cluster tier (issue 24): THREE ``python -m server`` processes started from the rendered production chart
+(``values-production.yaml``: TLS, bearer tokens, ``state.backend: redis``), one real tritonserver (the Triton
+container's rendered flags, CPU repository), one real redis-server and one real PostgreSQL, called through ONE
+``ipv4:A,B,C`` ``round_robin`` channel -- every call may land on any replica, consecutive calls on different ones.
+
+The processes are started the way tests/deploy/test_chart_processes.py starts one release (tests/deploy/chart_run.py:
+rendered config file and env, container ports -> loopback ports). Values changed from values-production.yaml, and
+why: ``state.postgres.dsn`` names the local PostgreSQL instead of RDS (and the ``mangaassist-state-redis`` Secret the
+local Redis); budgets and the shared-state timeouts are generous (a busy 2-core box is not a latency rig: a turn
+cut by a budget or a slow store call would be answered without memory for a reason that is not the cluster's); the
+session bucket is small (``rate_burst`` 5, ~no refill) so the rate-limit test needs few calls.
+
+Which replica answered each call is read from the replicas' own ``/metrics`` (``mangaassist_requests_total`` by
+method, before and after the call: calls are sequential). Tests, in order (the last kills a replica):
+
+* the open-world development conversations (2 of each family) score the same through the three replicas as on
+  one, and every follow-up changed replica;
+* a session's 6th message is refused whichever replica takes it;
+* a Feedback that lands on another replica than the answer is ``recorded=true``;
+* the PostgreSQL traffic log holds every answered turn of every replica exactly once;
+* SIGKILL of the replica that answered a conversation's last turn: the conversation goes on, with its memory, on
+  the two others (the caller's channel retries a call the dead replica never took, as a gRPC retry policy does).
+
+Each goes red with ``state.backend: memory`` (the README's cluster section has the messages).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import grpc
+import helm_python
+import pytest
+
+from benchmarks.sessions.redis_process import RedisProcess
+from clients.evaluation import conversations_openworld as ow
+from mangaassist.v1 import mangaassist_pb2 as pb
+from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
+from tests.deploy.chart_run import BUILD_DIR, BUILT, Ensemble, Network, start_rendered_triton, tls_secret
+from tests.deploy.chart_view import CHART, NAMESPACE, RELEASE, production_values, render
+from tests.support import postgres
+from tests.support.requirements import needs
+
+pytestmark = [
+    pytest.mark.L1,
+    needs("build", BUILT, f"needs the built CPU repository and index under {BUILD_DIR}"),
+    needs("redis-server", shutil.which("redis-server") is not None, "the cluster runs a real Redis"),
+    needs("postgresql", postgres.skip_reason() is None, postgres.skip_reason() or ""),
+]
+
+REPLICAS = 3
+TOKENS = "cluster-token-one,cluster-token-two"  # the production existingSecret (created out of band)
+GENEROUS_BUDGETS = {"total_ms": 20_000.0, "classify_ms": 10_000.0, "embed_ms": 10_000.0, "adapter_ms": 10_000.0,
+                    "retrieve_ms": 10_000.0, "rerank_ms": 10_000.0}
+SESSION_BURST = 5
+#: What a caller configures (retry a call that failed UNAVAILABLE: refused or cut before a replica took it).
+RETRY_POLICY = json.dumps({"methodConfig": [{
+    "name": [{"service": "mangaassist.v1.MangaAssist"}],
+    "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "1s", "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+
+
+def _conversations() -> list[dict[str, Any]]:
+    """The first two development conversations of each family (the held-out half stays a measurement)."""
+    picked: dict[str, list[dict[str, Any]]] = {}
+    for record in ow.load(ow.DEV):
+        family = picked.setdefault(record["family"], [])
+        if len(family) < 2:
+            family.append(record)
+    return [r for family in picked.values() for r in family]
+
+
+CONVERSATIONS = _conversations()
+
+
+class Cluster:
+    """The three replicas and one round_robin channel over them; :meth:`call` says which replica took each call."""
+
+    def __init__(self, replicas: list[Ensemble]) -> None:
+        self.replicas = replicas
+        first = replicas[0]
+        self.auth = [("authorization", f"Bearer {first.token()}")]
+        self.target = "ipv4:" + ",".join(self.address(i) for i in range(len(replicas)))
+        self.channel = self._channel(self.target, [("grpc.lb_policy_name", "round_robin")])
+        self.stub = pb_grpc.MangaAssistStub(self.channel)
+        self.answered: dict[str, int] = {}  # request id -> replica, every Chat answered through this cluster
+
+    def address(self, i: int) -> str:
+        e = self.replicas[i]
+        return f"127.0.0.1:{e.ports[e.view.ports['grpc']]}"
+
+    def _channel(self, target: str, options: list[tuple[str, Any]]) -> grpc.Channel:
+        options = [*options, ("grpc.ssl_target_name_override", f"{RELEASE}-ensemble.{NAMESPACE}.svc"),
+                   ("grpc.service_config", RETRY_POLICY)]
+        return grpc.secure_channel(target, self.replicas[0].credentials(), options)
+
+    def one(self, i: int) -> pb_grpc.MangaAssistStub:
+        """A channel to replica ``i`` alone (the one-replica figure)."""
+        return pb_grpc.MangaAssistStub(self._channel(self.address(i), []))
+
+    def alive(self) -> list[int]:
+        return [i for i, e in enumerate(self.replicas) if e.process.poll() is None]
+
+    def _counts(self, method: str) -> dict[int, float]:
+        return {i: self.replicas[i].metric("mangaassist_requests_total", method=method) for i in self.alive()}
+
+    def call(self, method: str, request: Any, stub: Any = None) -> tuple[Any, int | None]:
+        """(reply, replica that took it); a refusal raises grpc.RpcError with ``.replica`` set."""
+        before = self._counts(method)
+        try:
+            reply, error = getattr(stub or self.stub, method)(request, metadata=self.auth, timeout=30), None
+        except grpc.RpcError as err:
+            reply, error = None, err
+        for _ in range(50):  # counted before the reply is sent; a killed replica's count is unreadable
+            after = self._counts(method)
+            took = [i for i in after if after[i] > before.get(i, 0)]
+            if took:
+                break
+            time.sleep(0.02)
+        assert len(took) == 1, f"{method}: {len(took)} replicas counted one sequential call ({before} -> {after})"
+        if error is not None:
+            error.replica = took[0]
+            raise error
+        if method == "Chat":
+            self.answered[reply.request_id] = took[0]
+        return reply, took[0]
+
+    def chat(self, message: str, session_id: str, customer_id: str = "", stub: Any = None) -> tuple[Any, int]:
+        return self.call("Chat", pb.ChatRequest(message=message, session_id=session_id, customer_id=customer_id), stub)
+
+    def ready(self) -> None:
+        """Every replica connected: until then round_robin spreads calls over the subchannels already up."""
+        for attempt in range(30):
+            took = {self.chat("hello", f"warm-{attempt}-{n}")[1] for n in range(REPLICAS)}
+            if len(took) == REPLICAS:
+                return
+        raise AssertionError("round_robin never reached all replicas")
+
+
+@pytest.fixture(scope="module")
+def stores():
+    with RedisProcess() as redis_server, postgres.running_postgres() as dsn:
+        yield redis_server, dsn
+
+
+@pytest.fixture(scope="module")
+def cluster(stores, tmp_path_factory):
+    redis_server, dsn = stores
+    values = production_values()
+    values["state"]["postgres"]["dsn"] = dsn  # the local PostgreSQL instead of RDS
+    config = values["ensemble"]["config"]
+    config["budgets"] = {**config.get("budgets", {}), **GENEROUS_BUDGETS}
+    config["sessions"] = {"timeout_ms": 2000, "rate_per_s": 0.001, "rate_burst": SESSION_BURST}
+    config["state"] = {"timeout_ms": 2000}
+    secrets = {"mangaassist-ensemble-tls": tls_secret(tmp_path_factory.mktemp("tls")),
+               "mangaassist-ensemble-auth": {"tokens": TOKENS},
+               "mangaassist-triton-admin": {"admin-key": "cluster-admin-value"},
+               "mangaassist-state-redis": {"url": redis_server.url},
+               "mangaassist-state-postgres": {"password": "unused"}}  # the test server trusts local connections
+    with helm_python.Chart.load(CHART) as chart:
+        rendered = render(chart, values)
+    assert rendered.values["ensemble"]["autoscaling"]["minReplicas"] == REPLICAS
+    network = Network(rendered)
+    triton, _, _ = start_rendered_triton(rendered, secrets, [network], tmp_path_factory.mktemp)
+    deployment = {"renders": {"production": rendered}, "networks": {"production": network}, "secrets": secrets}
+    replicas: list[Ensemble] = []
+    made = None
+    try:
+        for i in range(REPLICAS):
+            replicas.append(Ensemble("production", deployment, tmp_path_factory.mktemp(f"replica-{i}")).start())
+        for e in replicas:
+            e.wait_ready(timeout_s=180)
+        made = Cluster(replicas)
+        made.ready()
+        yield made
+    finally:
+        if made is not None:
+            made.channel.close()
+        for e in replicas:
+            e.stop()
+        triton.stop(timeout_s=10)
+
+
+def _play(cluster: Cluster, conv: dict[str, Any], stub: Any = None) -> tuple[bool, list[int], Any]:
+    session = f"{conv['id']}-{uuid.uuid4().hex[:6]}"
+    took, reply = [], None
+    for turn in conv["turns"]:
+        reply, replica = cluster.chat(turn, session, conv["customer_id"], stub)
+        assert "session_unavailable" not in reply.degraded, (conv["id"], reply.degraded)
+        took.append(replica)
+    return ow.judge(conv, reply.answer, list(reply.cards)), took, reply
+
+
+def test_conversations_score_the_same_on_three_replicas_as_on_one(cluster):
+    """Each conversation is played twice: on replica 0 alone, then through the round_robin channel, where every
+    follow-up lands on another replica than the turn before it."""
+    one = cluster.one(0)
+    alone = {conv["id"]: _play(cluster, conv, one)[0] for conv in CONVERSATIONS}
+    spread, moved, follow_ups = {}, 0, 0
+    for conv in CONVERSATIONS:
+        spread[conv["id"]], took, _ = _play(cluster, conv)
+        follow_ups += len(took) - 1
+        moved += sum(a != b for a, b in zip(took, took[1:]))
+    assert moved == follow_ups, f"{moved} of {follow_ups} follow-ups changed replica: the test proves less"
+    assert sum(alone.values()) >= len(CONVERSATIONS) - 1, f"one replica holds only {sum(alone.values())}: {alone}"
+    lost = [cid for cid in alone if alone[cid] and not spread[cid]]
+    assert not lost and sum(spread.values()) == sum(alone.values()), (
+        f"three replicas {sum(spread.values())} of {len(CONVERSATIONS)}, one replica {sum(alone.values())}; "
+        f"lost across replicas: {lost}")
+
+
+def test_a_sessions_rate_limit_holds_across_replicas(cluster):
+    session = f"noisy-{uuid.uuid4().hex[:6]}"
+    took = [cluster.chat(f"hello {n}", session)[1] for n in range(SESSION_BURST)]
+    assert len(set(took)) == REPLICAS, f"the session's calls did not reach every replica: {took}"
+    with pytest.raises(grpc.RpcError) as refused:
+        cluster.chat("and again", session)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+    assert ("mangaassist-reason", "session_rate_limited") in (refused.value.trailing_metadata() or ())
+    assert cluster.chat("hello", f"calm-{uuid.uuid4().hex[:6]}")[0].answer  # another session is not affected
+
+
+def test_feedback_on_another_replica_is_recorded(cluster):
+    moved, recorded = 0, 0
+    for n in range(REPLICAS):
+        session = f"fb-{n}-{uuid.uuid4().hex[:6]}"
+        reply, answered = cluster.chat("is there a recent hardcover box set you would suggest", session)
+        got, took = cluster.call("Feedback", pb.FeedbackRequest(request_id=reply.request_id, session_id=session,
+                                                                kind=pb.FeedbackRequest.THUMBS_DOWN))
+        moved += took != answered
+        recorded += got.recorded
+    assert moved == REPLICAS, "the feedback did not change replica: the test proves nothing"
+    assert recorded == REPLICAS, f"{recorded} of {REPLICAS} feedbacks sent to another replica were recorded"
+
+
+def test_the_traffic_log_holds_every_turn_of_every_replica_once(cluster, stores):
+    import psycopg
+
+    _, dsn = stores
+    table = cluster.replicas[0].rendered.values["ensemble"]["config"].get("traffic", {}).get("table", "traffic")
+    answered = dict(cluster.answered)
+    assert set(answered.values()) == set(range(REPLICAS))
+    logged: Counter = Counter()
+    for _ in range(100):  # the writers are background tasks: wait until every replica has written what it answered
+        with psycopg.connect(dsn) as conn:
+            logged = Counter(r for (r,) in conn.execute(f"SELECT request_id FROM {table}"))
+        if all(rid in logged for rid in answered):
+            break
+        time.sleep(0.1)
+    by_replica = Counter(answered[rid] for rid in answered if logged[rid] == 1)
+    assert by_replica == Counter(answered.values()), (
+        f"turns in the log once, by the replica that answered: {dict(by_replica)} of {dict(Counter(answered.values()))}")
+    twice = {rid: n for rid, n in logged.items() if n > 1}
+    assert not twice, f"turns logged more than once: {twice}"
+
+
+def test_a_conversation_goes_on_after_its_replica_is_killed(cluster):
+    """Last: SIGKILL (no drain) of the replica that answered the conversation's last turn, then the next turn."""
+    conv = next(c for c in CONVERSATIONS if len(c["turns"]) == 3 and c["expect"]["slot"] == "attribute")
+    session = f"kill-{uuid.uuid4().hex[:6]}"
+    took = [cluster.chat(turn, session, conv["customer_id"])[1] for turn in conv["turns"][:2]]
+    victim = cluster.replicas[took[-1]]
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait(timeout=10)
+    reply, last = cluster.chat(conv["turns"][2], session, conv["customer_id"])
+    assert last != took[-1]
+    assert "session_unavailable" not in reply.degraded
+    assert ow.judge(conv, reply.answer, list(reply.cards)), (conv["turns"], conv["expect"], took, reply.answer)
+    # and the cluster goes on: new conversations on the two replicas left
+    survivors = {cluster.chat("hello", f"after-{n}-{uuid.uuid4().hex[:6]}")[1] for n in range(4)}
+    assert survivors == set(range(REPLICAS)) - {took[-1]}
