@@ -100,7 +100,7 @@ ATTRIBUTE_PHRASES = {
                "what age is {it} for", "is {it} suitable for children", "is {it} kid friendly", "age rating of {it}",
                "is {it} for adults", "is {it} mature", "how is {it} rated", "reviews of {it}?",
                "what do people think of {it}", "star rating?", "is {it} ok for teens", "is {it} fine for a {n} year old",
-               "can my {n}-year-old read {it}", "is {it} appropriate for young readers", "ok for a kid age {n}?",
+               "can my {n}-year-old read {it}", "is {it} appropriate for young readers", "ok for a kid age {n}?", "is {it} ok for my {n} year old", "would a kid be ok reading {it}",
                "対象年齢は？"),
 }
 SAME_AUTHOR = (
@@ -144,6 +144,33 @@ NEW_TOPIC = (
     "do you have gift wrapping", "where are you located", "can i pick up in store", "how do i create an account",
 )
 
+#: Japanese-script follow-ups (customers write in kana/kanji as well as romaji): each relation's own phrasing,
+#: generated with Japanese fillers (:data:`_JA_PREFIX` / :data:`_JA_SUFFIX`) rather than the English ones.
+JA_PHRASES: dict[str, tuple[str, ...]] = {
+    "same_item": ("在庫ありますか", "それいくら", "値段は", "それ買いたい", "カートに入れて", "まだ売ってる", "詳しく教えて",
+                  "どんな話", "在庫は", "取り置きできる", "返品できる"),
+    "other_volume": ("{n}巻の値段は", "{n}巻も欲しい", "{n}巻は在庫ある", "{n}巻ください", "第{n}巻は", "続きは",
+                     "次巻は", "前巻は", "一つ前の巻", "最新巻は"),
+    "same_author": ("この作者の他の作品", "同じ作家の別の漫画", "この人の他のシリーズは", "他に何を描いてる",
+                    "同じ先生の作品ある"),
+    "order": ("荷物はどこ", "いつ届く", "発送された", "追跡番号は", "配送状況は", "まだ届かない"),
+    "new_topic": ("こんにちは", "ありがとう", "送料はいくら", "返品ポリシーは", "おすすめある", "ギフトカードある",
+                  "支払い方法は", "了解", "なるほど"),
+}
+JA_ATTRIBUTE_PHRASES: dict[str, tuple[str, ...]] = {
+    "author": ("作者は誰", "著者は", "誰が描いた", "作家の名前", "描いたのは誰", "原作者は", "この漫画の作者", "漫画家は誰",
+               "誰の作品"),
+    "publisher": ("出版社はどこ", "どこから出てる", "レーベルは", "出版社を教えて", "発行元は", "どこの出版",
+                  "版元は"),
+    "pages": ("ページ数を教えて", "何ページある", "何頁", "ページ数どれくらい", "厚さは", "総ページ数", "ページは何枚"),
+    "format": ("紙の本ですか", "電子書籍ですか", "紙版", "電子版", "形式は", "単行本", "紙と電子どっち", "電子で読める"),
+    "language": ("英語ですか", "日本語版", "言語は", "翻訳版", "何語で書かれてる", "英訳", "日本語で読める", "英語で読める"),
+    "release_date": ("発売日を教えて", "いつ出たの", "発売はいつ", "刊行日は", "いつ発売された", "発売日", "出版日は",
+                     "いつ出版"),
+    "rating": ("対象年齢は", "子供向け", "レビューは", "評判はどう", "何歳から読める", "評価どう", "星いくつ",
+               "子供が読んでも大丈夫"),
+}
+
 ORDINAL_WORDS = ("first", "second", "third", "last", "1st", "2nd", "3rd")
 NTH = {2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth", 7: "seventh", 8: "eighth", 9: "ninth",
        10: "tenth", 11: "eleventh", 12: "twelfth", 13: "thirteenth", 14: "fourteenth", 15: "fifteenth"}
@@ -151,6 +178,8 @@ NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 
                 10: "ten", 11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen", 15: "fifteen"}
 _PREFIX = ("", "", "", "ok ", "and ", "so ", "hey ", "hmm ", "cool, ", "also ", "thanks. ", "wait, ", "um ")
 _SUFFIX = ("", "", "", "?", "?", " please", " pls", " thx", "??", " then", " btw", "!")
+_JA_PREFIX = ("", "", "", "あと", "ところで", "それで", "ちなみに", "えっと", "ねえ")
+_JA_SUFFIX = ("", "？", "?", "ですか？", "？？", "。", "って？", "かな", "を教えて")
 
 
 def _fill(rng: random.Random, phrase: str) -> str:
@@ -159,6 +188,8 @@ def _fill(rng: random.Random, phrase: str) -> str:
 
 
 def _noise(rng: random.Random, text: str) -> str:
+    if any("\u3040" <= ch <= "\u9fff" for ch in text):  # kana / kanji: Japanese fillers
+        return rng.choice(_JA_PREFIX) + text + rng.choice(_JA_SUFFIX)
     text = rng.choice(_PREFIX) + text + rng.choice(_SUFFIX)
     if rng.random() < 0.2:
         text = text.capitalize()
@@ -168,7 +199,7 @@ def _noise(rng: random.Random, text: str) -> str:
 def phrases() -> set[str]:
     """Every phrase template (for the disjointness test against the frozen sets)."""
     out = {*SAME_ITEM, *OTHER_VOLUME, *SAME_AUTHOR, *ORDER, *NEW_TOPIC}
-    for v in ATTRIBUTE_PHRASES.values():
+    for v in (*ATTRIBUTE_PHRASES.values(), *JA_PHRASES.values(), *JA_ATTRIBUTE_PHRASES.values()):
         out |= set(v)
     return out
 
@@ -180,7 +211,8 @@ def examples(seed: int = 23, per_phrase: int = 6) -> tuple[list[str], list[str],
     labels: list[str] = []
     groups: list[tuple[str, tuple[str, ...]]] = [("same_item", SAME_ITEM), ("other_volume", OTHER_VOLUME),
                                                  ("same_author", SAME_AUTHOR), ("order", ORDER), ("new_topic", NEW_TOPIC)]
-    groups += [("attribute", v) for v in ATTRIBUTE_PHRASES.values()]
+    groups += [("attribute", v) for v in (*ATTRIBUTE_PHRASES.values(), *JA_ATTRIBUTE_PHRASES.values())]
+    groups += list(JA_PHRASES.items())
     for label, group in groups:
         for phrase in group:
             seen = set()
@@ -192,8 +224,8 @@ def examples(seed: int = 23, per_phrase: int = 6) -> tuple[list[str], list[str],
                     labels.append(label)
     a_texts: list[str] = []
     a_labels: list[str] = []
-    for attribute, group in ATTRIBUTE_PHRASES.items():
-        for phrase in group:
+    for attribute in ATTRIBUTES:
+        for phrase in ATTRIBUTE_PHRASES[attribute] + JA_ATTRIBUTE_PHRASES[attribute]:
             for _ in range(per_phrase):
                 a_texts.append(_noise(rng, _fill(rng, phrase)))
                 a_labels.append(attribute)
