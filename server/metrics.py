@@ -25,6 +25,10 @@ class Metrics:
         self.intents = Counter("mangaassist_intents", "Intents decided, by source (rule|model)", ["intent", "source"], registry=r)
         self.tiers = Counter("mangaassist_tiers", "Answers by tier", ["tier"], registry=r)
         self.degraded = Counter("mangaassist_degraded", "Degraded responses by reason", ["reason"], registry=r)
+        self.rerank_decisions = Counter(
+            "mangaassist_rerank_decisions",
+            "Rerank stage per chat: reranked | probe | skipped_budget | skipped_expected | cut | failed", ["decision"],
+            registry=r)
         self.in_flight = Gauge("mangaassist_in_flight", "RPCs holding an admission slot", registry=r)
         self.shed = Counter("mangaassist_shed", "RPCs refused by admission control", registry=r)
 

@@ -144,7 +144,9 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.admission = admission or Admission(settings.server.max_concurrency, self.metrics)
         self.rules = rules
-        self.rerank_estimate = rerank_stage.LatencyEstimate(backoff_s=settings.budgets.rerank_backoff_s)
+        self.rerank_estimate = rerank_stage.LatencyEstimate(
+            probe_after_s=settings.budgets.rerank_probe_after_s,
+            on_decision=lambda decision: self.metrics.rerank_decisions.labels(decision).inc())
         self.scoring = scoring
         self.sessions = sessions
         if sessions is not None:

@@ -184,16 +184,21 @@ class BudgetSettings:
     adapter_ms: float = 20.0
     retrieve_ms: float = 30.0
     rerank_ms: float = 100.0
-    #: rerank is skipped (degraded "rerank_skipped") when less than max(this, its observed p~90) is left
+    #: rerank is skipped (degraded "rerank_skipped") when less than this is left, or when the call is expected to
+    #: take longer than the chat can give it (server/stages/rerank.py: the decision is per chat)
     rerank_min_remaining_ms: float = 40.0
     answer_ms: float = 8000.0  # the answer stage (LLM tier), bounded by the caller's deadline
     #: Classify / Retrieve without a caller deadline: their stage budget grows by these per row beyond a
     #: chat's (1 text; retrieval.rerank_top_n pairs). Under a caller deadline that deadline bounds them.
     classify_per_text_ms: float = 10.0
     rerank_per_pair_ms: float = 10.0
-    #: after a rerank call is cut at its budget, chats skip the reranker for this long (Triton cannot abandon the
-    #: cut execution, which keeps burning the cores the next chats' classify/embed need); then one probes it
-    rerank_backoff_s: float = 5.0
+    #: a chat's expected rerank call = its recent latency (running ~p95) x this, plus rerank_queue_weight x that
+    #: latency per rerank call already in flight from this process; the chat is skipped when that exceeds
+    #: min(rerank_ms, what it has left)
+    rerank_expected_margin: float = 1.1
+    rerank_queue_weight: float = 0.5  # an in-flight call is about half done when the next one arrives
+    #: no rerank call ended for this long (all skipped): one chat probes the reranker to refresh its latency
+    rerank_probe_after_s: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ half-open after ``triton.breaker_cooldown_s``: one trial call -> closed or open 
   client asks Triton's ``ServerLive`` (``triton.liveness_probe_s``, one probe at a time, off the caller's
   path). If Triton answers, it is alive but slow: the timeout goes back to the caller as
   :class:`~server.errors.BackendTimeout` and does not touch the breaker -- slowness is the stage budgets',
-  the rerank back-off's and Triton's queue policy's business, and opening the circuit would turn a slow
+  the rerank decision's and Triton's queue policy's business, and opening the circuit would turn a slow
   classifier into no classifier for every request. If the probe gets no answer either, Triton is dead
   or unreachable (a SIGKILLed pod whose connection never saw a reset, a blackholed node): the timeout
   counts as a failure, and after ``breaker_failures`` of them calls fail in microseconds

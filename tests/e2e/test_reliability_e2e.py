@@ -11,6 +11,9 @@ cancelled). So each property is checked where it happens, not through the caller
    that nothing else could have cut;
 7. a burst over a one-slot queue (REJECT): every chat answers (degraded where its classify was shed), and
    Triton's own request counters show exactly one classify attempt per chat -- no retry storm;
+R. the rerank decision is per chat (server/stages/rerank.py): one rerank call held past its budget is cut and
+   Triton sees it cancelled, and the next chat, which has the time, is reranked by Triton (a 5 s back-off
+   skipped it); a chat that cannot fit the measured rerank latency is skipped without a call Triton counts;
 6. SIGTERM to a real ``python -m server`` process with chats in flight: they finish with the model's answer,
    a new chat is refused, the process exits 0 within its drain grace, and Triton answered (not cancelled)
    every held request.
@@ -59,9 +62,9 @@ async def start_service(built_outputs, slow_triton):  # noqa: F811 (fixture)
     """``await start_service(classifier_model=...)``: an in-process service on the slow models."""
     from server.app import build_components, start_server
 
-    async def start(url: str | None = None, **triton):
+    async def start(url: str | None = None, budgets: dict | None = None, **triton):
         settings = e2e_settings(
-            url or slow_triton.grpc_url, budgets=LONG_BUDGETS,
+            url or slow_triton.grpc_url, budgets=budgets or LONG_BUDGETS,
             triton={**SERVICE_MODELS, "send_queue_timeout": True, **triton},
         )
         return await start_server(settings, build_components(settings), serve_metrics=False)
@@ -185,6 +188,62 @@ async def test_burst_over_a_full_queue_degrades_without_a_retry_storm(start_serv
     # ones it did not shed
     assert proxy.infers.get("bounded_classifier") == burst, proxy.infers
     assert after.get("success", 0) - before.get("success", 0) == burst - len(shed), (before, after)
+
+
+# ------------------------------------------------------------------------------------------ R. rerank decision
+#: ms: room for the slow models' 100 ms batching windows on a loaded box; a rerank call gets 800 ms
+RERANK_BUDGETS = {"total_ms": 4000.0, "classify_ms": 1500.0, "embed_ms": 1500.0, "adapter_ms": 1000.0,
+                  "retrieve_ms": 1000.0, "rerank_ms": 800.0, "rerank_probe_after_s": 600.0}
+
+
+def _rerank_events(triton, request_id: str) -> list[str]:
+    return [e["event"] for e in _events(triton, request_id).get("slow_reranker", [])]
+
+
+def _triton_total(triton, model: str) -> float:
+    return sum(_triton_requests(triton, model).values())  # answered + failed (cancelled, rejected, ...)
+
+
+async def test_one_slow_rerank_call_does_not_skip_the_next_chat(start_service, slow_triton):
+    server = await start_service(budgets=RERANK_BUDGETS)
+    async with grpc.aio.insecure_channel(server.target) as channel:
+        stub = pb_grpc.MangaAssistStub(channel)
+        first, slow, after = (f"{n}-{uuid.uuid4().hex[:8]}" for n in ("fast", "slow", "next"))
+        reply = await _chat(stub, "recommend a dark fantasy series", first, timeout=30)
+        assert "rerank_skipped" not in reply.degraded, list(reply.degraded)
+        # held 20 s by the reranker: cut at its 800 ms budget, and the cancel reaches Triton
+        reply = await _chat(stub, "recommend a dark fantasy series slowrank:20000", slow, timeout=30)
+        assert "rerank_skipped" in reply.degraded, list(reply.degraded)
+        reply = await _chat(stub, "recommend a dark fantasy series", after, timeout=30)
+        # the next chat has its 800 ms: it is reranked, by Triton
+        assert "rerank_skipped" not in reply.degraded, list(reply.degraded)
+        seen = await _wait_events(slow_triton, after, lambda s: "done" in [e["event"] for e in s.get("slow_reranker", [])])
+    assert [e["event"] for e in seen["slow_reranker"]] == ["start", "done"], seen
+    assert _rerank_events(slow_triton, first) == ["start", "done"]
+    # the cut call did not hold the reranker's one instance for 20 s: Triton cancelled it
+    assert _rerank_events(slow_triton, slow) == ["start", "cancelled"]
+    assert server.pipeline.rerank_estimate.decisions["cut"] == 1
+    assert server.pipeline.rerank_estimate.decisions["reranked"] == 2
+
+
+async def test_chat_without_time_for_the_measured_reranker_is_skipped_without_calling_triton(start_service, slow_triton):
+    server = await start_service(budgets=RERANK_BUDGETS)
+    # what the start-up warm-up records for a reranker that takes 5 s (server/app.py): more than a chat's 800 ms
+    server.pipeline.rerank_estimate.observe(5000.0)
+    before = _triton_total(slow_triton, "slow_reranker")
+    async with grpc.aio.insecure_channel(server.target) as channel:
+        stub = pb_grpc.MangaAssistStub(channel)
+        skipped, control = f"short-{uuid.uuid4().hex[:8]}", f"control-{uuid.uuid4().hex[:8]}"
+        reply = await _chat(stub, "recommend a dark fantasy series", skipped, timeout=30)
+        assert "rerank_skipped" in reply.degraded, list(reply.degraded)
+        # control: a Retrieve whose caller gives it 30 s has the time; Triton counts its call
+        retrieved = await stub.Retrieve(pb.RetrieveRequest(query="dark fantasy series", top_k=3, rerank=True),
+                                        timeout=30, metadata=[("x-request-id", control)])
+        assert retrieved.reranked
+    after = await settle_async(lambda: _triton_total(slow_triton, "slow_reranker"), lambda a: a - before >= 1)
+    assert after - before == 1, (before, after)  # the control's call only
+    assert _rerank_events(slow_triton, skipped) == [] and _rerank_events(slow_triton, control) == ["start", "done"]
+    assert server.pipeline.rerank_estimate.decisions["skipped_expected"] == 1
 
 
 # ------------------------------------------------------------------------------------------ 6. SIGTERM

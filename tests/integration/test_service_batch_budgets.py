@@ -116,6 +116,6 @@ def aclient_for():
     return lambda running: AsyncMangaAssistClient(running.target, timeout=5.0)
 
 
-async def test_rerank_backoff_comes_from_the_budgets(make_server):
-    running = await make_server(budgets={"rerank_backoff_s": 0.5})
-    assert running.pipeline.rerank_estimate.backoff_s == 0.5
+async def test_rerank_probe_interval_comes_from_the_budgets(make_server):
+    running = await make_server(budgets={"rerank_probe_after_s": 0.5})
+    assert running.pipeline.rerank_estimate.probe_after_s == 0.5

@@ -126,24 +126,55 @@ async def test_rerank_skipped_when_budget_is_short_or_call_fails():
     assert not reranked and c.degraded == ["rerank_skipped"] and est.estimate_ms() >= 15
 
 
-async def test_rerank_cut_by_its_deadline_backs_off_then_probes():
+async def test_one_cut_rerank_call_does_not_skip_the_next_chat_that_has_the_time():
     cands = _candidates(["a", "b", "c"])
     backend = FakeBackend()
-    backend.latency_s["rerank"] = 1.0
-    now = [0.0]
-    est = rerank.LatencyEstimate(backoff_s=5.0, clock=lambda: now[0])
-    budgets = BudgetSettings(rerank_ms=20)
-    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=20), budgets=budgets, estimate=est)
-    assert not reranked and backend.calls.count("rerank") == 1  # tried, cut at 20 ms
+    budgets = BudgetSettings(rerank_ms=100)
+    est = rerank.LatencyEstimate()
+    for _ in range(5):  # the reranker's usual ~0 ms
+        assert (await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=100), budgets=budgets, estimate=est))[1]
+    backend.latency_s["rerank"] = 1.0  # one slow call, cut at its 100 ms
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=100), budgets=budgets, estimate=est)
+    assert not reranked and est.decisions["cut"] == 1
     backend.latency_s["rerank"] = 0.0
-    c = ctx(rerank_ms=20)
+    c = ctx(rerank_ms=100)
     _, reranked = await rerank.rerank(backend, "q", cands, 2, c, budgets=budgets, estimate=est)
-    assert not reranked and c.degraded == ["rerank_skipped"] and backend.calls.count("rerank") == 1  # backing off
-    now[0] = 5.0  # back-off over: this request probes, and the reranker is back
-    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=20), budgets=budgets, estimate=est)
-    assert reranked and backend.calls.count("rerank") == 2
-    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=20), budgets=budgets, estimate=est)
-    assert reranked
+    assert reranked and not c.degraded and backend.calls.count("rerank") == 7
+
+
+async def test_rerank_skipped_up_front_when_the_expected_call_does_not_fit_then_probed_when_stale():
+    cands = _candidates(["a", "b", "c"])
+    backend = FakeBackend()
+    now = [0.0]
+    budgets = BudgetSettings(rerank_ms=100, rerank_probe_after_s=1.0)
+    est = rerank.LatencyEstimate(probe_after_s=1.0, clock=lambda: now[0])
+    est.observe(150.0)  # measured: 150 ms, more than any chat's 100 ms rerank budget
+    c = ctx(rerank_ms=100)
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, c, budgets=budgets, estimate=est)
+    assert not reranked and c.degraded == ["rerank_skipped"] and "rerank" not in backend.calls
+    assert est.decisions["skipped_expected"] == 1
+    # a chat with the time for it is not skipped by the same estimate
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=300), budgets=budgets, estimate=est)
+    assert reranked and backend.calls.count("rerank") == 1
+    # nothing measured for probe_after_s: one chat probes, the (now fast) measurement lets the next ones through
+    est.observe(150.0)
+    now[0] = 1.0
+    _, reranked = await rerank.rerank(backend, "q", cands, 2, ctx(rerank_ms=100), budgets=budgets, estimate=est)
+    assert reranked and est.decisions["probe"] == 1
+
+
+def test_calls_in_flight_raise_the_expected_latency():
+    budgets = BudgetSettings(rerank_expected_margin=1.0, rerank_queue_weight=0.5)
+    est = rerank.LatencyEstimate()
+    est.observe(40.0)
+    assert est.expected_ms(budgets) == pytest.approx(40.0)
+    est.in_flight = 2
+    assert est.expected_ms(budgets) == pytest.approx(80.0)
+    c = ctx(rerank_ms=60)
+    assert est.decide(c, budgets) == "skipped_expected"
+    est.in_flight = 0
+    assert est.decide(c, budgets) == "reranked"
+    assert est.decide(ctx(total_ms=30, rerank_min_remaining_ms=40), BudgetSettings(rerank_min_remaining_ms=40)) == "skipped_budget"
 
 
 def test_latency_estimate():

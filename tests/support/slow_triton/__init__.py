@@ -6,7 +6,8 @@ Models (the service points ``triton.*_model`` at them, see :data:`SERVICE_MODELS
 
 - ``slow_classifier`` / ``slow_embedder``: TEXT -> PROBS[8] / EMBEDDING[384], dynamic batching with a 100 ms
   window so a few chats sent together share one execution (one instance each);
-- ``slow_adapter`` / ``slow_reranker``: answer at once;
+- ``slow_adapter``: answers at once; ``slow_reranker``: holds for the ``slowrank:<ms>`` its QUERY names (no
+  batching, one instance: a held call delays the next one unless Triton cancels it);
 - ``bounded_classifier``: no batching (max batch 1), one instance, and a queue policy of one waiting request
   (``max_queue_size: 1``, REJECT): a burst overflows it the way a saturated Triton sheds.
 """

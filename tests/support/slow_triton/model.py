@@ -1,5 +1,6 @@
 """A python-backend model for reliability tests: it answers the service's model contract for one role and
-holds each request as long as its text asks (``hold:<ms>``; the classifier and embedder roles only), watching Triton's cancellation flag.
+holds each request as long as its text asks (``hold:<ms>`` for the classifier and embedder roles, ``slowrank:<ms>``
+in the reranker's QUERY -- its own word, so a chat can hold its rerank call alone), watching Triton's cancellation flag.
 
 Loaded by a real tritonserver (``tests/support/slow_triton/__init__.py`` lays out the repository), so what a
 test observes is what Triton itself saw: every request's id, the per-request queue ``timeout`` Triton was
@@ -21,6 +22,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 _HOLD = re.compile(rb"hold:(\d+)")
+_RERANK_HOLD = re.compile(rb"slowrank:(\d+)")
 _POLL_S = 0.005
 _WIDTH = {"classifier": 8, "embedder": 384, "adapter": 384, "reranker": 1}
 _OUTPUT = {"classifier": "PROBS", "embedder": "EMBEDDING", "adapter": "ADAPTED", "reranker": "SCORE"}
@@ -47,9 +49,10 @@ class TritonPythonModel:
         name = "TEXT" if self.role in ("classifier", "embedder") else ("QUERY" if self.role == "reranker" else "EMBEDDING")
         tensor = pb_utils.get_input_tensor_by_name(request, name).as_numpy()
         hold = 0
-        if self.role in ("classifier", "embedder"):  # the adapter and the reranker answer at once
+        if self.role in ("classifier", "embedder", "reranker"):  # the adapter answers at once
+            pattern = _RERANK_HOLD if self.role == "reranker" else _HOLD
             for value in tensor.reshape(-1):
-                match = _HOLD.search(value if isinstance(value, bytes) else str(value).encode())
+                match = pattern.search(value if isinstance(value, bytes) else str(value).encode())
                 if match:
                     hold = max(hold, int(match.group(1)))
         return tensor.shape[0], hold
