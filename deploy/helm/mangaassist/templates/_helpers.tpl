@@ -141,6 +141,11 @@ retrieval:
 guardrails:
   # the jailbreak scorer the image ships (deploy/docker/ensemble.Dockerfile copies .build/guardrails)
   injection_model: "/opt/mangaassist/guardrails/injection_model.json"
+  {{- if .Values.triton.enabled }}
+  # Triton's hallucination_scorer (lexical fallback while it is missing); "auto" would look for a
+  # local model repository, which the pod does not have.
+  hallucination_scoring: triton
+  {{- end }}
 llm:
   enabled: {{ $e.bedrock.enabled }}
   bedrock_region: {{ include "mangaassist.bedrock.region" . | quote }}
@@ -173,12 +178,6 @@ rollout:
   # The registry's gate records decide which versions may answer ("" = none: only default_version).
   lifecycle_dir: {{ if .registry.existingClaim }}{{ .registry.mountPath | quote }}{{ else }}""{{ end }}
 {{- end }}{{ end }}
-{{- if .Values.triton.enabled }}
-guardrails:
-  # Triton's hallucination_scorer (lexical fallback while it is missing); "auto" would look for a
-  # local model repository, which the pod does not have.
-  hallucination_scoring: triton
-{{- end }}
 {{- end -}}
 
 {{/* The ensemble service configuration document: the chart-owned settings, with
