@@ -240,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.ceiling_seconds > 0:
         for compute in dict.fromkeys(onnx_model_of(m) for m in args.models):
             path = repo / compute / "1" / "model.onnx"  # the file Triton serves (a hard link of Builder.served_onnx)
-            ceilings[compute] = ceiling_mod.measure_ceiling(compute, path, workloads, seconds=args.ceiling_seconds)
+            with common.quiet_round(f"ceiling {compute}"):
+                ceilings[compute] = ceiling_mod.measure_ceiling(compute, path, workloads, seconds=args.ceiling_seconds)
             log.info("ceiling %-24s %s rows/s at batch %s (%s threads)", compute, ceilings[compute]["best_rows_per_s"],
                      ceilings[compute]["best_batch"], ceilings[compute]["intra_op_threads"])
 
@@ -256,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             from model_repository.build import Builder
 
             mode_repo = Builder(build).assemble("cpu", out / "tmp" / "repo_batching_off", dynamic_batching=False)
-        all_series += sweep_mode(mode, mode_repo, models, args.concurrency, inputs, scratch,
-                                 measurement_ms=args.measurement_ms, stability=args.stability, max_trials=args.max_trials)
+        with common.quiet_round(f"batching {mode}"):
+            all_series += sweep_mode(mode, mode_repo, models, args.concurrency, inputs, scratch,
+                                     measurement_ms=args.measurement_ms, stability=args.stability, max_trials=args.max_trials)
 
     for series in all_series:
         series["device"] = device

@@ -180,7 +180,9 @@ async def _run_all(target: str, messages: Sequence[str], rates: Sequence[float],
                    pause_s: float) -> list[dict[str, Any]]:
     runs = []
     for i, rate in enumerate(rates):
-        result = await run_rate(target, messages, rate, duration, timeout_s=timeout_s, seed=i)
+        with common.quiet_round(f"rate {rate:g}") as q:
+            result = await run_rate(target, messages, rate, duration, timeout_s=timeout_s, seed=i)
+        result["quiet"] = q.quiet
         log.info("rate %5.1f: sent %d, ok %s, e2e p50 %.1f ms p99 %.1f ms, degraded %s", rate, result["sent"],
                  result["outcomes"].get("OK", 0), result["e2e"]["p50_ms"], result["e2e"]["p99_ms"], result["degraded"])
         runs.append(result)
@@ -221,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = asyncio.run(_run_all(stack.target, messages, rates, args.duration, args.timeout, pause_s=2.0))
         wall = time.perf_counter() - started
         info = stack.info
-    payload = {"device": device, "command": command, "stack": info, "wall_s": round(wall, 1), "runs": runs}
+    payload = {"device": device, "command": command, "stack": info, "wall_s": round(wall, 1), "runs": runs,
+               "quietness": common.quietness()}
     common.write_json(out / "service_load.json", payload)
-    (out / "service_load.md").write_text(render(runs, device, command, info))
+    (out / "service_load.md").write_text(common.with_quietness(render(runs, device, command, info), payload["quietness"]))
     print((out / "service_load.md").read_text())
     return 0
 

@@ -133,9 +133,11 @@ def rounds(runners: Mapping[str, Callable[[int], dict[str, Any] | None]], concur
     for r in range(n):
         for key, run_point in runners.items():
             for c in concurrency:
-                p = run_point(c)
+                with common.quiet_round(f"round {r + 1} {key} c={c}") as q:
+                    p = run_point(c)
                 if p is None:
                     continue
+                p["quiet"] = q.quiet
                 raw[key][c].append(p)
                 log.info("round %d %-10s c=%-3d %8.1f /s  p50 %7.2f ms  p99 %7.2f ms%s", r + 1, key, c, p["throughput"],
                          p["p50_ms"], p["p99_ms"], f"  errors {p['errors']}" if p.get("errors") else "")
@@ -168,7 +170,8 @@ def median_point(c: int, pts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "p50_ms": round(float(np.median([p["p50_ms"] for p in pts])), 2),
         "p99_ms": round(float(np.median([p["p99_ms"] for p in pts])), 2),
         "errors": errors,
-        "rounds": [{k: p.get(k) for k in ("throughput", "p50_ms", "p99_ms")} for p in pts],
+        "quiet": all(p.get("quiet", True) for p in pts),
+        "rounds": [{k: p.get(k) for k in ("throughput", "p50_ms", "p99_ms", "quiet")} for p in pts],
     }
 
 
@@ -417,11 +420,13 @@ def write_outputs(result: dict[str, Any], out: Path) -> int:
     if (result.get("ceiling") or {}).get("rounds"):  # re-derived, so a re-render follows the current rule
         result["ceiling"] = best_ceiling([{**result["ceiling"], "rows_per_s": r} for r in result["ceiling"]["rounds"]])
     result["ratios"] = ratios(result)
+    result.setdefault("quietness", common.quietness())  # a re-render keeps the measured run's
     out.mkdir(parents=True, exist_ok=True)
     common.write_json(out / "speed.json", result)
     plot(result, out / "speed_throughput_vs_p99.png")
-    (out / "speed.md").write_text(render(result))
-    print(render(result))
+    text = common.with_quietness(render(result), result["quietness"])
+    (out / "speed.md").write_text(text)
+    print(text)
     return 0
 
 

@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.rounds):
             order = list(targets) if r % 2 == 0 else list(reversed(targets))
             for name in order:
-                res = asyncio.run(run_rate(targets[name], messages, args.rate, args.duration, timeout_s=10.0, seed=r))
+                with common.quiet_round(f"round {r} {name}") as q:
+                    res = asyncio.run(run_rate(targets[name], messages, args.rate, args.duration, timeout_s=10.0, seed=r))
+                res["quiet"] = q.quiet
                 log.info("round %d %-6s: reranked %s/%s, e2e p99 %.1f ms, degraded %s", r, name, res["rerank_applied"],
                          res["rerank_eligible"], res["e2e"]["p99_ms"], res["degraded"])
                 results[name].append(res)
@@ -224,9 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         "answers": answers,
         "runs": results,
     }
+    payload["quietness"] = common.quietness()
     out.mkdir(parents=True, exist_ok=True)
     common.write_json(out / "rerank.json", payload)
-    (out / "rerank.md").write_text(render(payload) + "\n")
+    (out / "rerank.md").write_text(common.with_quietness(render(payload), payload["quietness"]) + "\n")
     print((out / "rerank.md").read_text())
     return 0
 
