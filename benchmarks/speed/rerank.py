@@ -3,8 +3,8 @@
 Two whole stacks run side by side, identical but for ``reranker_onnx``'s file: **served** (what the build's
 repository serves: ``Builder.served_onnx("reranker")``, the per-channel int8 variant when the
 ``reranker_int8`` step chose it) and **fp32** (the reranker step's own pick). Each is a tritonserver with
-the request-path models plus the service with its shipped settings (production budgets, the rerank
-back-off), template tier. Rounds alternate which stack goes first; in a round both get the same Poisson
+the request-path models plus the service with its shipped settings (production budgets, the per-chat rerank
+decision), template tier. Rounds alternate which stack goes first; in a round both get the same Poisson
 arrivals and messages (``benchmarks.service.load.run_rate``, open loop) at ``--rate`` chats/s.
 
 Per stack: of the chats that retrieved candidates (eligible), the share the reranker ordered within its
@@ -138,7 +138,7 @@ def render(payload: dict[str, Any]) -> str:
         "",
         f"{d['cpu_model']} ({d['usable_cores']} usable cores), {d['timestamp_utc']}; {payload['rate']} chats/s, "
         f"{payload['rounds']} rounds x {payload['duration_s']} s per stack; shipped settings (production budgets, "
-        f"rerank back-off{', ' + ', '.join(payload['settings']) if payload.get('settings') else ''}), template tier; "
+        f"per-chat rerank decision{', ' + ', '.join(payload['settings']) if payload.get('settings') else ''}), template tier; "
         f"load average at the start {payload['loadavg_start']}.",
         f"Command: `{payload['command']}`",
         "",
