@@ -28,6 +28,9 @@ SETS_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "openwor
 DATA_DIR = Path(".build/data")
 HELD_OUT = ("heldout_invented_titles.jsonl", "heldout_unlisted_series.jsonl")
 DEV = ("dev_invented_titles.jsonl", "dev_unlisted_series.jsonl")
+#: written after the resolver's tuning had read the held-out sets' failures (tests/fixtures/openworld/write_blind.py)
+BLIND = ("blind_invented_titles.jsonl", "blind_unlisted_series.jsonl")
+SETS = {"dev": DEV, "heldout": HELD_OUT, "blind": BLIND}
 #: a price or a stock statement in the answer text
 PRICED = re.compile(r"[$\u00a5\uffe5\u20ac\u00a3]\s?\d|\d+(?:\.\d\d)?\s?(?:(?:USD|dollars?|yen)\b|円)|\bin stock\b|"
                     r"\bout of stock\b|\bsold out\b|在庫", re.I)
@@ -120,12 +123,11 @@ def format_report(reports: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-async def evaluate(target: str, *, halves: Sequence[str] = ("dev", "heldout"), concurrency: int = 4,
+async def evaluate(target: str, *, halves: Sequence[str] = ("dev", "heldout", "blind"), concurrency: int = 4,
                    token: str | None = None) -> dict[str, dict[str, Any]]:
-    files = {"dev": DEV, "heldout": HELD_OUT}
     out = {}
     for half in halves:
-        records = [r for name in files[half] for r in load(name)]
+        records = [r for name in SETS[half] for r in load(name)]
         out[half] = summarise(await run(records, target, concurrency=concurrency, token=token))
     return out
 
@@ -135,9 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", default="localhost:50051")
     parser.add_argument("--token")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--sets", default="dev,heldout,blind", help="comma-separated: dev, heldout, blind")
     parser.add_argument("--out", help="write the JSON report here")
     args = parser.parse_args(argv)
-    reports = asyncio.run(evaluate(args.target, concurrency=args.concurrency, token=args.token))
+    reports = asyncio.run(evaluate(args.target, halves=args.sets.split(","), concurrency=args.concurrency,
+                                   token=args.token))
     print(format_report(reports))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
