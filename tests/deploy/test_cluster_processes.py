@@ -18,6 +18,7 @@ method, before and after the call: calls are sequential). Tests, in order (the l
 * a session's 6th message is refused whichever replica takes it;
 * a Feedback that lands on another replica than the answer is ``recorded=true``;
 * the PostgreSQL traffic log holds every answered turn of every replica exactly once;
+* PostgreSQL stopped: chats answered, every turn the replicas could not log counted as dropped; back: logged again;
 * SIGKILL of the replica that answered a conversation's last turn: the conversation goes on, with its memory, on
   the two others (the caller's channel retries a call the dead replica never took, as a gRPC retry policy does).
 
@@ -258,6 +259,52 @@ def test_the_traffic_log_holds_every_turn_of_every_replica_once(cluster, stores)
         f"turns in the log once, by the replica that answered: {dict(by_replica)} of {dict(Counter(answered.values()))}")
     twice = {rid: n for rid, n in logged.items() if n > 1}
     assert not twice, f"turns logged more than once: {twice}"
+
+
+def _logged(dsn: str, table: str) -> Counter:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return Counter(r for (r,) in conn.execute(f"SELECT request_id FROM {table}"))
+
+
+def test_chats_are_answered_while_postgresql_is_down_and_the_log_resumes(cluster, stores):
+    """PostgreSQL stopped: every chat is still answered; each replica's writer drops the turns it cannot write and
+    counts them (``mangaassist_traffic_dropped_total{reason="store_error"}``), never waits on them; PostgreSQL back:
+    the next turns are logged again (the writer reconnects). Turns answered during the outage are not in the log:
+    the writer drops a failed batch, it does not keep it for a retry."""
+    _, dsn = stores
+    table = "traffic"
+
+    def dropped() -> float:
+        return sum(cluster.replicas[i].metric("mangaassist_traffic_dropped_total", reason="store_error")
+                   for i in cluster.alive())
+
+    before = dropped()
+    with postgres.outage(dsn):
+        during = {}
+        for n in range(2 * REPLICAS):
+            reply, replica = cluster.chat("is there a recent hardcover box set you would suggest", f"pg-down-{n}")
+            assert reply.answer
+            during[reply.request_id] = replica
+        assert set(during.values()) == set(range(REPLICAS))
+        for _ in range(150):  # a refused connection fails the batch at once
+            if dropped() - before >= len(during):
+                break
+            time.sleep(0.1)
+        assert dropped() - before == len(during), f"{dropped() - before} of {len(during)} turns counted as dropped"
+    after = {}
+    for n in range(REPLICAS):
+        reply, replica = cluster.chat("is there a recent hardcover box set you would suggest", f"pg-back-{n}")
+        after[reply.request_id] = replica
+    logged: Counter = Counter()
+    for _ in range(100):
+        logged = _logged(dsn, table)
+        if all(rid in logged for rid in after):
+            break
+        time.sleep(0.1)
+    assert {rid: logged[rid] for rid in after} == dict.fromkeys(after, 1), "turns after PostgreSQL came back"
+    assert not any(rid in logged for rid in during)
 
 
 def test_a_conversation_goes_on_after_its_replica_is_killed(cluster):

@@ -83,3 +83,23 @@ def running_postgres(dbname: str = "mangaassist") -> Iterator[str]:
     finally:
         subprocess.run(_as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def outage(dsn: str) -> Iterator[None]:
+    """The server of ``dsn`` (one :func:`running_postgres` started) stopped for the body, then started again on
+    the same port and data directory: a PostgreSQL outage and its recovery."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        data = Path(conn.execute("SHOW data_directory").fetchone()[0])
+        port = conn.execute("SHOW port").fetchone()[0]
+    root = data.parent
+    subprocess.run(_as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                   check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(_as_postgres([str(BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"),
+                                     "-w", "start"]), check=True, capture_output=True)
