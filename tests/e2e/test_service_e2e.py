@@ -274,12 +274,13 @@ async def test_reranker_cut_by_its_stage_budget_is_skipped_and_reported(start_se
         assert any(opening in ch.text for ch in in_vector_order.chunks if ch.source_type == "policy"), reply.answer
         stages = _stages(reply)
         assert "retrieve" in stages and 0 < stages["rerank"] < 500  # tried, then cut -- not waited for
-        # a cut reranker backs off: the next requests skip it up front instead of paying its budget again
+        # the cut call was measured: no chat's 1 ms fits it, so the next chat skips it up front
         again = await c.chat("how do I return a damaged item?")
         assert "rerank_skipped" in again.degraded and "rerank" not in _stages(again)
+        # the decision is per request: a Retrieve whose caller gives it 30 s has the time, and is reranked
         retrieved = await c.retrieve("how do I return a damaged item?", top_k=3)
-        assert not retrieved.reranked and "rerank_skipped" in retrieved.degraded
-        assert len(retrieved.chunks) == 3 and not any(ch.reranked for ch in retrieved.chunks)
+        assert retrieved.reranked and "rerank_skipped" not in retrieved.degraded
+        assert len(retrieved.chunks) == 3 and all(ch.reranked for ch in retrieved.chunks)
 
 
 async def test_reranker_skipped_up_front_when_the_remaining_budget_is_short(start_service, triton):
