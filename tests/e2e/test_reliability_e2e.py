@@ -244,6 +244,9 @@ async def test_chat_without_time_for_the_measured_reranker_is_skipped_without_ca
     assert after - before == 1, (before, after)  # the control's call only
     assert _rerank_events(slow_triton, skipped) == [] and _rerank_events(slow_triton, control) == ["start", "done"]
     assert server.pipeline.rerank_estimate.decisions["skipped_expected"] == 1
+    sample = server.pipeline.metrics.registry.get_sample_value
+    assert sample("mangaassist_rerank_decisions_total", {"decision": "skipped_expected"}) == 1  # the reason, exported
+    assert sample("mangaassist_rerank_decisions_total", {"decision": "reranked"}) == 1  # the control
 
 
 # ------------------------------------------------------------------------------------------ 6. SIGTERM
