@@ -182,9 +182,9 @@ class Builder:
     def served_onnx(self, name: str, flavour: str = "cpu") -> Path:
         report = json.loads((self.models / name / "manifest.json").read_text())["report"]
         if name == "reranker" and flavour == "cpu":
-            from model_repository import quantize
+            from model_repository import distill, quantize
 
-            cheaper = quantize.served_file(self.models)
+            cheaper = distill.served_file(self.models) or quantize.served_file(self.models)
             if cheaper is not None:
                 return cheaper
         if name == "embedding_adapter":
@@ -302,6 +302,12 @@ class Builder:
         from model_repository import quantize
 
         return quantize.build_step(self, self.first_stage)
+
+    def build_reranker_student(self) -> dict[str, Any]:
+        """The reranker distilled into 2 of its layers, served on CPU if it passes the gate (distill.py)."""
+        from model_repository import distill
+
+        return distill.build_step(self, self.first_stage)
 
     def build_hallucination_scorer(self) -> dict[str, Any]:
         """The (source, claim) cross-encoder of the async hallucination scorer (training/hallucination.py)."""
@@ -422,6 +428,7 @@ class Builder:
         summary["embedding_adapter"] = self.build_adapter(embedder)
         summary["reranker"] = self.build_reranker()
         summary["reranker_int8"] = self.build_reranker_int8()
+        summary["reranker_student"] = self.build_reranker_student()
         summary["hallucination_scorer"] = self.build_hallucination_scorer()
         summary["llm_small"] = self.build_smollm2()
         summary["rule_fast_path"] = self.rules_report()

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.L0
 def test_build_all_runs_the_new_steps_after_the_reranker_and_before_assembly(tmp_path, monkeypatch):
     order: list[str] = []
     steps = ["build_data", "build_golden", "build_intent", "build_embedder", "build_adapter", "build_reranker", "build_reranker_int8",
+             "build_reranker_student",
              "build_hallucination_scorer", "build_smollm2", "rules_report", "assemble", "build_index"]
     for name in steps:
         monkeypatch.setattr(Builder, name, lambda self, *a, _n=name, **k: order.append(_n) or {})
