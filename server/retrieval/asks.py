@@ -85,7 +85,8 @@ ASKS_FOR_ITEM = re.compile(
 )
 #: Asking for one item, as opposed to picks ("looking for X", "do you carry X", "X ari masu ka").
 ONE_ITEM_ASKED = re.compile(
-    r"\blooking for\b|\bsearching for\b|\bdo (?:you|u|ya) (?:have|carry|sell|stock)\b|\bcarry it\b|\bsell it\b|"
+    r"\blooking for\b|\bsearching for\b|\b(?:you|u|ya|y'?all) (?:still |even )?(?:have|got|carry|sell|stock)\b|"
+    r"\bgot any\b|\bhave (?:you|u) got\b|\bany copies\b|\bcarry it\b|\bsell it\b|在庫|"
     r"\bin stock\b|\bavailable\b|\bari ?masu ka\b|ありますか|売っていますか|\bprice\b|how much|\bbuy\b|\border\b",
     re.I,
 )
