@@ -174,9 +174,11 @@ class Registry(RegistryReader):
             self.client.set_model_version_tag(model, rv, key, value)
         return rid
 
-    def promote(self, model: str, triton_version: str, *, served_file: Path | None = None) -> str | None:
+    def promote(self, model: str, triton_version: str, *, served_file: Path | None = None,
+                approved_by: str = "", reason: str = "") -> str | None:
         """champion := triton_version (refused without a passing gate for ``served_file``, the file Triton serves
-        for it); returns the previous champion."""
+        for it); returns the previous champion. ``approved_by`` / ``reason``: the person who approved the promotion
+        and why, noted on the version (its model card's decision record)."""
         self.require_gate(model, triton_version, served_file=served_file)
         previous = self.alias(model, CHAMPION)
         self.set_alias(model, CHAMPION, triton_version)
@@ -185,6 +187,9 @@ class Registry(RegistryReader):
         if previous and previous != str(triton_version):
             self.note(model, triton_version, "previous_champion", previous)
         self.note(model, triton_version, "promoted_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if approved_by:
+            self.note(model, triton_version, "approval.by", approved_by)
+            self.note(model, triton_version, "approval.reason", reason or "-")
         return previous
 
     def rollback(self, model: str) -> str:
