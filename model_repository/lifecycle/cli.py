@@ -29,7 +29,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Any, Sequence, TextIO
 
 from model_repository.lifecycle.registry import CHAMPION, DEFAULT_LIFECYCLE_DIR, GateRequired
 
@@ -161,14 +161,22 @@ def run_gate_command(args: argparse.Namespace, thresholds: list[str], out: TextI
     return EXIT_OK if report.passed else EXIT_GATE_FAILED
 
 
+def retrain_spec(args: argparse.Namespace) -> Any:
+    """The VersionSpec ``mangaassist retrain`` trains with (benchmarks/lifecycle/flywheel_generalisation.py reuses it:
+    ``retrain_spec(parser().parse_args(["retrain", "-"]))`` is the shipped default)."""
+    from model_repository.lifecycle import versions
+
+    return versions.VersionSpec(seed=args.seed, max_train=args.max_train or None, max_steps=args.max_steps,
+                                batch_size=args.batch_size, lr=args.lr, extra_share=args.extra_share,
+                                train_top_layers=args.train_top_layers or None)
+
+
 def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: TextIO) -> int:
     from clients.evaluation.gate import parse_pairs
     from model_repository.lifecycle import flywheel, versions
     from model_repository.lifecycle.answers import AnswerOptions
 
-    spec = versions.VersionSpec(seed=args.seed, max_train=args.max_train or None, max_steps=args.max_steps,
-                                batch_size=args.batch_size, lr=args.lr, extra_share=args.extra_share,
-                                train_top_layers=args.train_top_layers or None)
+    spec = retrain_spec(args)
     reg = _registry(args)
     result = flywheel.retrain(
         args.labelled, build_dir=args.build_dir, repo=repo, registry=reg, lifecycle_dir=args.lifecycle_dir,
@@ -181,6 +189,7 @@ def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: Text
     print(f"retrain: version {result.version} from champion {result.champion}; flywheel rows {result.flywheel_rows} "
           f"({result.added} new): champion right on {f['champion_right']}/{f['n']}, version {result.version} on "
           f"{f['challenger_right']}/{f['n']} (fixed {f['fixed']}, broke {f['broken']}; rows it learnt)", file=out)
+    print(f"retrain: {result.generalisation}", file=out)
     for line in result.gate.lines():
         print(line, file=out)
     if not result.gate.passed:

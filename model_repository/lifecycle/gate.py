@@ -9,6 +9,10 @@ an explicit version (server/backends/triton.py). Checks (defaults; ``--threshold
   champion (test split), nor the hand-written set's accuracy (``handwritten_drop``);
 * ``p99_ms`` <= 50 (single requests) and ``throughput_ratio`` >= 0.8 of the champion's (the same box, the same
   run; an absolute ``throughput_rps`` floor is optional -- 1,000/s is a GPU instance's, not this CPU's);
+* the unseen-template set (model_repository/lifecycle/generalisation.py): both versions' accuracy on hand-written
+  slang/typo/fragment/Japanese messages in phrasings no training data uses -- always measured and recorded;
+  ``unseen_drop`` (overall) and ``unseen_gain`` (on the flywheel's target intents) are judged when a threshold is
+  given, as ``mangaassist retrain`` does: a retrain that only memorised its rows gains nothing there;
 * the answers (model_repository/lifecycle/answers.py): a hashed sample of the golden set answered by the service's
   request path with the challenger vs the champion -- ``answer_factual_drop``, ``answer_relevance_drop``,
   ``answer_intent_drop``, ``answer_completeness_drop`` <= 0.02 and ``answer_fabricated_increase`` <= 0.
@@ -42,6 +46,7 @@ import numpy as np
 
 from model_repository.contract import CLASSIFIER_FLOORS
 from model_repository.lifecycle.answers import CHECKS as ANSWER_CHECKS, AnswerOptions, answer_figures
+from model_repository.lifecycle.generalisation import TARGET_INTENTS, UNSEEN_SET
 from model_repository.lifecycle.registry import GateRequired, sha256_file
 from model_repository.lifecycle.versions import MODEL, ROOT, TOKENIZER, _rows
 
@@ -58,7 +63,9 @@ DEFAULTS: dict[str, tuple[str, float]] = {
     "throughput_ratio": (">=", 0.8),
     **ANSWER_CHECKS,
 }
-OPTIONAL: dict[str, str] = {"throughput_rps": ">="}
+#: judged only when a threshold is given: ``mangaassist retrain`` turns the unseen-template ones on
+#: (model_repository/lifecycle/flywheel.py ``RETRAIN_CHECKS``)
+OPTIONAL: dict[str, str] = {"throughput_rps": ">=", "unseen_drop": "<=", "unseen_gain": ">="}
 HANDWRITTEN = ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl"
 
 
@@ -119,26 +126,31 @@ _REPORTS: dict[tuple[str, str, str], dict[str, Any]] = {}  # (url, version, data
 
 
 def accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch: int = 32, *,
-                    handwritten: Path = HANDWRITTEN) -> dict[str, Any]:
-    key = (clf.url, str(version), str(Path(data_dir).resolve()), str(Path(handwritten).resolve()))
+                    handwritten: Path = HANDWRITTEN, unseen: Path = UNSEEN_SET) -> dict[str, Any]:
+    key = (clf.url, str(version), str(Path(data_dir).resolve()), str(Path(handwritten).resolve()),
+           str(Path(unseen).resolve()))
     if key not in _REPORTS:
-        _REPORTS[key] = _accuracy_report(clf, version, data_dir, batch, handwritten)
+        _REPORTS[key] = _accuracy_report(clf, version, data_dir, batch, handwritten, unseen)
     return _REPORTS[key]
 
 
-def _accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch: int, handwritten: Path) -> dict[str, Any]:
+def _accuracy_report(clf: TritonClassifier, version: str, data_dir: Path, batch: int, handwritten: Path,
+                     unseen: Path) -> dict[str, Any]:
     from model_repository.training.intent import classification_report
     from server.intents import LABEL_TO_ID
 
     out = {}
-    sets = {"test": Path(data_dir) / "intents" / "test.jsonl", "handwritten": Path(handwritten)}
+    sets = {"test": Path(data_dir) / "intents" / "test.jsonl", "handwritten": Path(handwritten), "unseen": Path(unseen)}
     for name, path in sets.items():
         rows = _rows(path)
         texts = [r["text"] for r in rows]
         probs = np.concatenate([clf.probs(texts[i : i + batch], version) for i in range(0, len(texts), batch)])
-        rep = classification_report([LABEL_TO_ID[r["label"]] for r in rows], probs.argmax(1).tolist())
+        truth, pred = [LABEL_TO_ID[r["label"]] for r in rows], probs.argmax(1).tolist()
+        rep = classification_report(truth, pred)
         rep.pop("confusion_matrix", None)
         rep["mean_confidence"] = round(float(probs.max(1).mean()), 4)
+        target = [t == p for t, p, r in zip(truth, pred, rows) if r["label"] in TARGET_INTENTS]
+        rep["target_accuracy"] = round(float(np.mean(target)), 4) if target else None  # the flywheel's intents
         out[name] = rep
     return out
 
@@ -221,6 +233,7 @@ def gate_figures(acc: Mapping[str, Any], perf: Mapping[str, Any], judged: Mappin
         "accuracy_drop": round(base["accuracy"] - ch["accuracy"], 4),
         "max_class_drop": max(drops.values()),
         "handwritten_drop": round(acc[champion]["handwritten"]["accuracy"] - acc[challenger]["handwritten"]["accuracy"], 4),
+        **unseen_figures(acc, challenger=challenger, champion=champion),
         "p99_ms": perf[challenger]["p99_ms"],
         "throughput_ratio": throughput_ratio(perf, challenger, champion),
         "throughput_rps": perf[challenger]["throughput_rps"],
@@ -230,6 +243,22 @@ def gate_figures(acc: Mapping[str, Any], perf: Mapping[str, Any], judged: Mappin
     }
     figures.update({"class_drops": drops, "accuracy_reports": dict(acc), "speed": dict(perf), "answers": dict(judged)})
     return figures
+
+
+def unseen_figures(acc: Mapping[str, Any], *, challenger: str, champion: str) -> dict[str, Any]:
+    """The unseen-template set's figures: accuracy (overall, the flywheel's target intents) of both versions,
+    ``unseen_drop`` = champion minus challenger overall, ``unseen_gain`` = challenger minus champion on the target
+    intents (positive = the challenger learnt something that carries to phrasings it never saw)."""
+    ch, base = acc[challenger].get("unseen"), acc[champion].get("unseen")
+    if not ch or not base:
+        return {}
+    gain = None
+    if ch.get("target_accuracy") is not None and base.get("target_accuracy") is not None:
+        gain = round(ch["target_accuracy"] - base["target_accuracy"], 4)
+    return {"unseen_accuracy": ch["accuracy"], "unseen_champion_accuracy": base["accuracy"],
+            "unseen_target_accuracy": ch.get("target_accuracy"),
+            "unseen_champion_target_accuracy": base.get("target_accuracy"),
+            "unseen_drop": round(base["accuracy"] - ch["accuracy"], 4), "unseen_gain": gain}
 
 
 def verdict(figures: Mapping[str, Any], table: Mapping[str, tuple[str, float]]) -> list[Any]:
@@ -246,7 +275,7 @@ def run_gate(
     triton_url: str, challenger: str, champion: str, data_dir: Path, *, overrides: Mapping[str, float] | None = None,
     requests: int = 200, seconds: float = 6.0, concurrency: int = 4, answers: AnswerOptions | None = None,
     classifier: Any = None, answer_fn: Callable[[str, str], Mapping[str, Any]] | None = None,
-    clock: Callable[[], float] = time.perf_counter, handwritten: Path = HANDWRITTEN,
+    clock: Callable[[], float] = time.perf_counter, handwritten: Path = HANDWRITTEN, unseen: Path = UNSEEN_SET,
 ) -> GateReport:
     """Measure both versions and judge the challenger. ``classifier`` (``.url``, ``.probs(texts, version)``)
     defaults to the served path on ``triton_url``; ``answer_fn(challenger, champion)`` to the golden answers
@@ -256,7 +285,7 @@ def run_gate(
     if answer_fn is None:
         def answer_fn(ch: str, base: str) -> Mapping[str, Any]:
             return answer_figures(triton_url, ch, base, data_dir, answers or AnswerOptions())
-    acc = {v: accuracy_report(clf, v, data_dir, handwritten=handwritten) for v in (champion, challenger)}
+    acc = {v: accuracy_report(clf, v, data_dir, handwritten=handwritten, unseen=unseen) for v in (champion, challenger)}
     texts = [r["text"] for r in _rows(Path(data_dir) / "intents" / "test.jsonl")][:200]
     perf = speed(clf, [champion, challenger], texts, requests=requests, seconds=seconds, concurrency=concurrency,
                  clock=clock)
