@@ -6,7 +6,7 @@
     mangaassist health [--service readiness]  # exit status 0 only when SERVING
     mangaassist describe
     mangaassist eval --gate --challenger N [--triton URL] [--lifecycle-dir DIR]   # the model gate (model lifecycle)
-    mangaassist model {baseline,train,gate,rollout,promote,rollback,status,retrain} ...  # model_repository/lifecycle/cli.py
+    mangaassist model {baseline,train,gate,rollout,promote,rollback,status,retrain,card} ...  # model_repository/lifecycle/cli.py
     mangaassist retrain LABELLED... [--triton URL]   # the flywheel: labelled rows -> new version -> gate -> shadow
     mangaassist drift {report,cost,label-export,label-import} ...   # the traffic log's reports (server/drift)
     mangaassist eval [--golden PATH] [--data DIR] [--summary PATH] [--out DIR] [--gate] [--threshold k=v]...

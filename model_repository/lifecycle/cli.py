@@ -6,7 +6,9 @@
                                  [--triton URL]...   # ... and loaded on each running Triton (explicit mode)
     mangaassist model gate       --challenger N [--triton URL] [--threshold k=v]...   # = `mangaassist eval --gate --challenger N`
     mangaassist model rollout    --stable N [--shadow N] [--canary N:PCT]   # validated, then the service reloads it
-    mangaassist model promote    N [--triton URL]...  # refused without a passing gate record; champion := N, stable := N
+    mangaassist model promote    N [--approved-by WHO --reason WHY] [--triton URL]...  # refused without a passing
+                                 # gate record; champion := N, stable := N; who approved it, when and why are recorded
+    mangaassist model card       [--version N] [--out DIR]  # model cards (model_repository/lifecycle/cards.py)
     (gate records name the sha256 of the file judged; rollout/promote refuse a served file that hashes otherwise)
     mangaassist model rollback     [--triton URL]...  # a canary: removed; else champion/stable := the previous champion
     mangaassist model status              # versions, lineage, gate records, aliases, the rollout file
@@ -103,7 +105,14 @@ def parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("promote", help="champion := VERSION (needs a passing gate record); rollout stable := VERSION")
     _common(pr)
     pr.add_argument("version")
+    pr.add_argument("--approved-by", default=None, help="who approves the promotion (default: the OS user running it); "
+                    "recorded on the version with --reason and the time (its model card's decision record)")
+    pr.add_argument("--reason", default="", help="why it is promoted (the gate run, the canary's figures, ...)")
     _serving(pr)
+    cd = sub.add_parser("card", help="model cards from the registry: lineage, gate, decision record, limits, triggers")
+    _common(cd)
+    cd.add_argument("--version", help="one version (printed); default: every version, written to --out")
+    cd.add_argument("--out", type=Path, default=Path("benchmarks/results/model_cards"))
     rb = sub.add_parser("rollback", help="drop the canary, or go back to the previous champion")
     _common(rb)
     _serving(rb)
@@ -272,12 +281,24 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.cmd == "promote":
             from model_repository.lifecycle.gate import served_file
 
-            previous = reg.promote(versions.MODEL, args.version, served_file=served_file(repo, args.version))
+            import getpass
+
+            previous = reg.promote(versions.MODEL, args.version, served_file=served_file(repo, args.version),
+                                   approved_by=args.approved_by or getpass.getuser(), reason=args.reason)
             _write_rollout(rollout_file, {"stable": args.version}, reg, repo)
             if (repo / versions.MODEL).is_dir():  # the ensemble (the no-rollout path) follows at Triton's next load
                 versions.pin(repo, champion=args.version)
                 _load(args, repo, out)
             print(f"{versions.MODEL}: champion {previous} -> {args.version}; {rollout_file} stable = {args.version}", file=out)
+            return EXIT_OK
+        if args.cmd == "card":
+            from model_repository.lifecycle import cards
+
+            if args.version:
+                print(cards.card(reg, versions.MODEL, args.version), file=out)
+            else:
+                for path in cards.write_cards(reg, versions.MODEL, args.out):
+                    print(f"wrote {path}", file=out)
             return EXIT_OK
         if args.cmd == "rollback":
             current = rollout_config.read(rollout_file) if rollout_file.exists() else None

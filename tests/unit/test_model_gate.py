@@ -327,6 +327,18 @@ def test_promote_accepts_the_file_that_was_gated(lifecycle, data, capsys):
     assert json.loads((lifecycle.tmp / "rollout.yaml").read_text())["stable"] == "2"
 
 
+def test_promote_records_who_approved_it_and_why_on_the_model_card(lifecycle, data, capsys):
+    record(lifecycle, data)
+    assert cli(lifecycle, "promote", "2", "--approved-by", "dana@store", "--reason", "gate run 7, canary 10% clean") == 0
+    info = lifecycle.reg.version(MODEL, "2")
+    assert (info.tags["approval.by"], info.tags["approval.reason"]) == ("dana@store", "gate run 7, canary 10% clean")
+    capsys.readouterr()
+    assert cli(lifecycle, "card", "--version", "2") == 0
+    text = capsys.readouterr().out
+    assert "approved by **dana@store** (gate run 7, canary 10% clean); it replaced version 1" in text
+    assert "**PASS** against version 1" in text
+
+
 def test_rollout_refuses_a_canary_whose_file_was_swapped_after_its_gate(lifecycle, data, capsys):
     record(lifecycle, data)
     assert cli(lifecycle, "rollout", "--stable", "1", "--canary", "2:10") == 0  # the gated file: accepted
