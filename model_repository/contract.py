@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: The fixed intent taxonomy (DESIGN.md). Order is the classifier's output order; never reorder.
+#: The fixed intent taxonomy. Order is the classifier's output order; never reorder.
 INTENT_LABELS: tuple[str, ...] = (
     "product_question",
     "recommendation",
@@ -32,7 +32,7 @@ LABEL_TO_ID: dict[str, int] = {label: i for i, label in enumerate(INTENT_LABELS)
 EMBED_DIM = 384
 #: Triton's model version every call asks for unless settings say otherwise (the repository's ``1/``).
 DEFAULT_MODEL_VERSION = "1"
-#: The classifier's floors (DESIGN.md): test-split accuracy, the weakest class's F1, single-request p99 (ms). One
+#: The classifier's floors (docs/lifecycle.md, "The gate"): test-split accuracy, the weakest class's F1, single-request p99 (ms). One
 #: definition for every judge of a classifier: the model gate (model_repository/lifecycle/gate.py), the golden-set
 #: gate's model check (clients/evaluation/gate.py) and model selection (benchmarks/model_selection).
 CLASSIFIER_FLOORS: dict[str, float] = {"accuracy": 0.90, "min_class_f1": 0.85, "p99_ms": 50.0}

@@ -4,7 +4,7 @@ On 2 CPU cores the fp32 cross-encoder needs ~60 ms (quiet) to ~300 ms (shared co
 64 tokens, against the chat's 100 ms rerank budget, so the service skips it on most chats. This step makes
 ``model.int8_pc.onnx`` from the reranker step's ONNX Runtime-optimised graph: dynamic int8 quantisation
 (activation scales computed per batch), weights quantised **per output channel**. Measured alternatives
-(README "Serving speed"): per-tensor dynamic int8 (the reranker step's ``int8``) and static QDQ with
+(docs/serving-speed.md): per-tensor dynamic int8 (the reranker step's ``int8``) and static QDQ with
 calibration on real (query, chunk) pairs, per-channel, attention matmuls and last layer kept fp32, MinMax or
 percentile calibration, both reorder more candidates than this; static QDQ was also no faster.
 

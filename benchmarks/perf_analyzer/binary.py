@@ -1,5 +1,5 @@
 """Locate the ``perf_analyzer`` binary that the ``tritonclient==2.51.0`` wheel ships, and the environment
-it needs to start on this machine (see /work/shared/ENVIRONMENT.md):
+it needs to start on this machine (libb64-0d: docs/running-and-testing.md, "What set-up does"):
 
 * the wheel installs it as a data script (``<venv>/bin/perf_analyzer``), sometimes without the x bit;
 * it links ``libb64.so.0d`` (Debian: ``apt-get install libb64-0d``) and ``libcudart.so.12`` even on CPU,

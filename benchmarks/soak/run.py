@@ -1,4 +1,4 @@
-"""Soak (RELIABILITY.md 14): open-loop Chat load at half the saturation rate for ``--minutes`` on the embedded
+"""Soak (reliability property 14, docs/reliability.md): open-loop Chat load at half the saturation rate for ``--minutes`` on the embedded
 default, with the service's and tritonserver's resources sampled every 10 s. Not part of CI.
 
     python -m benchmarks.soak.run [--minutes 30] [--saturation-rps 40] [--rate R] [--request-path-only]

@@ -1,7 +1,7 @@
 """``mangaassist eval``: judge the answers a running MangaAssist service gives on a golden set.
 
 Each golden record is one customer message sent through :mod:`clients.sdk` (never ``server/``), and
-its ChatResponse is judged on the dimensions DESIGN.md's "Answers" section names:
+its ChatResponse is judged on the dimensions docs/answers-and-evaluation.md names:
 
 1. **factual correctness** (:mod:`.facts`) -- every ASIN, order id, price, date, policy figure, stock claim
    and product card in the answer is true in the store's data; invented ones count as *fabricated*;

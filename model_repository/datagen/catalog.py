@@ -1,7 +1,7 @@
 """The generated manga catalog: ~150 fictional series plus the real series customers name, each sold as
 volumes in several editions.
 
-Every product is a row of ``catalog.jsonl`` (CONTRACTS.md). Fictional series are invented (a hand-written
+Every product is a row of ``catalog.jsonl`` (layout: model_repository/catalog_schema.py). Fictional series are invented (a hand-written
 list plus pattern-generated names) with Japanese-style author names; real series
 (``real_series.CARRIED``) keep their real title, author and English publisher, while the store's editions,
 prices, stock and dates are generated like the rest. Each description carries facts that tell one product

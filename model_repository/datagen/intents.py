@@ -23,7 +23,7 @@ Labelling rules (applied consistently by the templates; the hand-written fixture
 * ``return_refund``: everything about sending something back or getting money back — return/refund/
   exchange requests, damaged, misprinted, wrong or duplicate items, refund status, a double charge to be
   refunded, AND questions about the return policy itself (return window, who pays return shipping, can
-  opened box sets be returned). DESIGN.md's taxonomy puts returns here, not in ``policy_faq``.
+  opened box sets be returned). The taxonomy puts returns here, not in ``policy_faq``.
 * ``policy_faq``: store rules that are not about returns — shipping options, costs, speed and
   destinations ("how long does shipping take", "how much is express shipping"), payment methods and
   charging, declined cards, tax, Manga Club membership (price, perks, points, cancelling the membership),

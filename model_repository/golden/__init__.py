@@ -1,6 +1,6 @@
 """The golden evaluation set: customer messages with the facts a correct answer must (and must not) state.
 
-DESIGN.md ("Answers") judges every answer end to end on a golden set. This package builds it:
+Every answer is judged end to end on a golden set (docs/answers-and-evaluation.md). This package builds it:
 ``generate_golden(data_dir, seed)`` returns ~560 records, a pure function of the generated data files
 (``catalog.jsonl``, ``policies.jsonl``, ``orders.jsonl``, ``series.jsonl``, ``intents/*.jsonl``) and the seed:
 

@@ -26,7 +26,7 @@ from model_repository.lifecycle.registry import Registry, VersionInfo
 
 #: a gate check that passed within this share of its floor is listed as a known limit
 THIN_MARGIN = 0.10
-#: standing limits per model, from what the project measured (README / docs): a card states them every time
+#: standing limits per model, from what the project measured (docs/models.md, docs/lifecycle.md): a card states them every time
 KNOWN_LIMITS: dict[str, tuple[str, ...]] = {
     "intent_classifier_onnx": (
         "trained on generated messages; on the hand-written set it is measured separately and can trail the "

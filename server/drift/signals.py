@@ -2,9 +2,9 @@
 
 Plain numpy (+ scikit-learn's KMeans, already a dependency) rather than Evidently / NannyML / alibi-detect: the
 three signals are a share difference, a mean and a histogram KL -- 60 lines here -- while ``evidently`` 0.7
-resolves to statsmodels, plotly, litestar and more (shared/ENVIRONMENT.md dry run) for the same numbers, and
+resolves to statsmodels, plotly, litestar and more (a pip dry run) for the same numbers, and
 the service imports this module in its periodic job. Measured: a 1,000-vs-1,000-turn comparison takes
-~0.1 s here (README "Model lifecycle II").
+~0.1 s here (docs/lifecycle.md, "Drift").
 
 * **intent share shift**: per intent, current share - reference share, in points; alarm when any |shift| >
   ``intent_share_points`` (5);
@@ -18,7 +18,7 @@ the service imports this module in its periodic job. Measured: a 1,000-vs-1,000-
 * **new pattern clusters**, two views, alarm on either: *new vocabulary* -- the share of current turns using
   words the reference window (nearly) never used, each in >= 1% of current turns, above ``new_term_share``;
   *embedding outliers* -- current sketches farther from every reference centroid than the reference's own
-  95th-percentile distance, above ``outlier_share`` (5% expected with no drift). On the real run (README) the
+  95th-percentile distance, above ``outlier_share`` (5% expected with no drift). On the real run (docs/lifecycle.md) the
   new slang embedded close to ordinary questions -- MiniLM reads "is vol 3 bussin" as a product question -- so
   the vocabulary view is the one that caught it. Both are reported with sample messages and the new terms:
   what a labeller looks at.

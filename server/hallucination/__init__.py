@@ -1,4 +1,4 @@
-"""Async hallucination scoring, off the request's critical path (DESIGN.md request path step 9).
+"""Async hallucination scoring, off the request's critical path (docs/architecture.md, "Async hallucination scoring").
 
     answer -> claims.extract_claims -> scorer.HallucinationScorer (cross-encoder on Triton:
     "hallucination_scorer", SOURCE/CLAIM -> SCORE logit) -> worker.ScoringQueue (bounded, drop-on-full)

@@ -7,7 +7,7 @@ invented: with no fact to state, the answer asks for what is missing (a title, a
 the store does not carry.
 
 Used directly for the intents routed to "template" (the default for every intent: the golden-set eval shows
-it beats the local LLM tier, see README "Answers") and as the last fallback of every other route.
+it beats the local LLM tier, see docs/answers-and-evaluation.md) and as the last fallback of every other route.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ ORDER_WORDS = re.compile(
     r"\bparcel\b|注文|発送|配送|届|荷物|追跡|購入",
     re.I,
 )
-#: The policy_faq topics of DESIGN.md's label table (payment methods, membership, pre-order rules): a message on
+#: The policy_faq topics (payment methods, membership, pre-order rules; model_repository/datagen/intents.py): a message on
 #: one of them that names no title asks the rule, not about a product.
 POLICY_TOPIC = re.compile(
     r"installments?|afterpay|klarna|payment|pay with|currency|crypto|bitcoin|membership|premium plan|premium members?|"

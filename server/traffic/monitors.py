@@ -68,7 +68,7 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
         from server.traffic.cost import TritonCostMonitor, ensemble_names
 
         c, t = settings.costs, settings.triton
-        # the repository's ensembles when it is on this machine, else the ones the service calls (DESIGN.md)
+        # the repository's ensembles when it is on this machine, else the ones the service calls (docs/architecture.md)
         ensembles = ensemble_names(settings.paths.triton_repository) or frozenset(
             {t.classifier_model, t.embedder_model, t.reranker_model})
         cost_job = TritonCostMonitor(url, c.instance_usd_per_hour, c.instance_capacity, c.interval_s, metrics,

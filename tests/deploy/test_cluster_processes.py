@@ -22,7 +22,7 @@ method, before and after the call: calls are sequential). Tests, in order (the l
 * SIGKILL of the replica that answered a conversation's last turn: the conversation goes on, with its memory, on
   the two others (the caller's channel retries a call the dead replica never took, as a gRPC retry policy does).
 
-Each goes red with ``state.backend: memory`` (the README's cluster section has the messages).
+Each goes red with ``state.backend: memory`` (docs/deploy.md, "Cluster", has the messages).
 """
 
 from __future__ import annotations

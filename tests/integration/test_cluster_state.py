@@ -2,7 +2,7 @@
 ports) sharing one real redis-server through ``state.backend: redis``, called through ONE ``round_robin`` channel
 over ``ipv4:A,B,C`` -- every call may land on any replica, consecutive calls land on different ones. Each property
 is checked to have crossed replicas (the replica that answered each call is recorded), and each test goes red with
-``state.backend: memory`` (README "Cluster")."""
+``state.backend: memory`` (docs/deploy.md, "Cluster")."""
 
 from __future__ import annotations
 

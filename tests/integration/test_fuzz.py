@@ -332,7 +332,7 @@ def test_nested_encodings_do_not_raise(injection, transform, noise):
 
 
 def test_report_nested_encoding_catch_rate():
-    """Not a property: the figure for the README (how often the encodings the guard does not claim are caught)."""
+    """Not a property: the figure for docs/reliability.md (how often the encodings the guard does not claim are caught)."""
     rates = {k: f"{UNCLAIMED_CAUGHT[k]}/{n}" for k, n in sorted(UNCLAIMED_TRIED.items())}
     print(f"\nunclaimed encodings caught: {rates}; guardrail cases: "
           f"{ {k: v for k, v in TRIED.items() if k.startswith('guardrail')} }")

@@ -23,7 +23,7 @@ def _grpcurl() -> str | None:
         binary = Path(spec.origin).parent / "lib" / "grpcurl"
         if binary.is_file():
             if not os.access(binary, os.X_OK):
-                return None  # installed but not executable: `chmod +x` it (ENVIRONMENT.md)
+                return None  # installed but not executable: `chmod +x` it (scripts/setup.sh does)
             return str(binary)
     return shutil.which("grpcurl")
 

@@ -1,4 +1,4 @@
-"""RELIABILITY.md behaviours: deadlines, degradation, admission, bad input, errors, drain, auth."""
+"""Reliability behaviours (docs/reliability.md): deadlines, degradation, admission, bad input, errors, drain, auth."""
 
 from __future__ import annotations
 

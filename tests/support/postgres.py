@@ -1,7 +1,7 @@
 """A real PostgreSQL 15 for tests: initdb into a temp dir, start on a free port in 51300-51399, stop after.
 
-The server refuses to run as root, so as root it runs as the ``postgres`` user (``runuser``), as the machine
-image's shared/ENVIRONMENT.md describes. ``skip_reason()`` says why it cannot run here (no binaries)."""
+The server refuses to run as root, so as root it runs as the ``postgres`` user (``runuser``); set-up installs
+Debian's ``postgresql`` (docs/running-and-testing.md). ``skip_reason()`` says why it cannot run here (no binaries)."""
 
 from __future__ import annotations
 

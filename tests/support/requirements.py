@@ -1,6 +1,6 @@
 """Skip or fail: the one place a test decides what to do when something it needs is missing.
 
-Everything in ``PROMISED`` is installed by ``scripts/setup.sh`` (the README's "What set-up does") or built by
+Everything in ``PROMISED`` is installed by ``scripts/setup.sh`` (docs/running-and-testing.md, "What set-up does") or built by
 ``python -m model_repository build``, which set-up runs. Missing one of them is a skip on a developer's machine
 (with the reason) and a **failure** under CI (``CI`` set, as ``.ci/run`` runs) or with
 ``MANGAASSIST_REQUIRE_ALL=1``: there a skip would hide a broken set-up. A dependency may also name its own

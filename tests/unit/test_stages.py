@@ -75,7 +75,7 @@ def test_from_rule_is_one_hot():
 # ------------------------------------------------------------------ routing
 def test_routing_table_and_unknown_intent():
     table = RoutingSettings()
-    assert {routing.route(i, 0.9, table).tier for i in table.tiers} == {"template"}  # the eval's pick (README)
+    assert {routing.route(i, 0.9, table).tier for i in table.tiers} == {"template"}  # the eval's pick (docs/answers-and-evaluation.md)
     table = RoutingSettings(tiers={**table.tiers, "recommendation": "large"})
     r = routing.route("recommendation", 0.9, table)
     assert (r.tier, r.temperature, r.max_tokens) == ("large", 0.5, 384)
