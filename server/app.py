@@ -270,15 +270,9 @@ def build_components(settings: Settings, *, fake_backend: bool = False) -> Compo
 
     guardrails: Guardrails = PassThroughGuardrails()
     if settings.guardrails.enabled:
-        from server.guardrails.suite import GuardrailConfig, GuardrailSuite
+        from server.guardrails.suite import GuardrailSuite
 
-        g = settings.guardrails
-        overrides: dict[str, Any] = {"redact_output_pii": g.redact_output_pii, "injection_model": g.injection_model}
-        if g.injection_threshold is not None:
-            overrides["injection_threshold"] = g.injection_threshold
-        if g.competitors is not None:
-            overrides["competitors"] = dict(g.competitors)
-        guardrails = GuardrailSuite(catalog, GuardrailConfig(**overrides))
+        guardrails = GuardrailSuite(catalog, settings.guardrails)
 
     tiers = build_tiers(settings, catalog, fake_backend=fake_backend, triton=triton)
     return Components(

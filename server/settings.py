@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from model_repository import contract
 from server.intents import INTENT_LABELS
 
 log = logging.getLogger(__name__)
@@ -140,13 +141,14 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class TritonSettings:
-    """Where the models live and how calls to them behave. Model names are the CONTRACTS.md names."""
+    """Where the models live and how calls to them behave. The model names default to the names the model
+    contract (model_repository/contract.py) owns; a test points them at other models."""
 
     url: str = "localhost:8001"
-    classifier_model: str = "intent_classifier"
-    embedder_model: str = "query_embedder"
-    adapter_model: str = "embedding_adapter"
-    reranker_model: str = "reranker"
+    classifier_model: str = contract.INTENT_CLASSIFIER.name
+    embedder_model: str = contract.QUERY_EMBEDDER.name
+    adapter_model: str = contract.EMBEDDING_ADAPTER.name
+    reranker_model: str = contract.RERANKER.name
     call_margin_ms: float = 5.0  # kept back from the remaining budget on every call (serialisation, network)
     use_adapter: bool = True
     #: also send the remaining budget as Triton's per-request queue ``timeout``; only honoured by models
@@ -158,7 +160,7 @@ class TritonSettings:
     ready_timeout_s: float = 1.0
     # -- the one Triton client (server/backends/client.py): versions, channel, liveness --
     #: the model version every call names explicitly; ``model_versions`` overrides it per model (rollouts)
-    model_version: str = "1"
+    model_version: str = contract.DEFAULT_MODEL_VERSION
     model_versions: Mapping[str, str] = field(default_factory=dict)
     #: client-side load balancing over every address ``url`` resolves to ("dns:///triton-headless:8001",
     #: "ipv4:10.0.0.1:8001,10.0.0.2:8001"); "" = gRPC's default (pick_first: one pod per channel)
@@ -288,7 +290,7 @@ class LLMSettings:
     #: (``paths.triton_repository``) has it; "on" = always (Triton elsewhere, e.g. the cluster); "off".
     #: It serves "small", and "large" too when Bedrock is off (``enabled``); answers report ``model``.
     local_tier: str = "auto"
-    local_model: str = "llm_small"
+    local_model: str = contract.LLM_SMALL.name
     local_warmup: bool = True  # one 1-token call at start-up caches the shared prompt prefix's KV
     #: a cap on the routes' max_tokens for the local model: every answer it finished on the golden prompts fit in
     #: 57 tokens, and 64 cut its p99 from 23.3 s to 7.1 s (benchmarks/results/llm), inside budgets.answer_ms (8 s)
@@ -297,15 +299,18 @@ class LLMSettings:
 
 @dataclass(frozen=True)
 class GuardrailSettings:
-    """Unset (None) fields keep the guardrail suite's own defaults (server/guardrails/suite.py)."""
+    """The guardrail suite (server/guardrails/suite.py) and the async hallucination scoring (server/hallucination)."""
 
     enabled: bool = True  # False -> pass-through guardrails (benchmarks of the bare path only)
-    injection_threshold: float | None = None
+    injection_threshold: float = 0.5  # a message whose prompt-injection score reaches this is blocked
     #: the learned jailbreak scorer beside the injection patterns, built by scripts/setup.sh (never committed);
     #: "" = the patterns only. A configured file that is missing fails the start.
     injection_model: str = ".build/guardrails/injection_model.json"
-    competitors: Mapping[str, str] | None = None  # name -> replacement text
+    #: competitor name -> the regex that finds it; None = the suite's list (server/guardrails/competitor.py, data
+    #: rather than a knob); a table given here replaces that list whole
+    competitors: Mapping[str, str] | None = None
     redact_output_pii: bool = True
+    leak_ngram: int = 8  # word n-gram length of the system-prompt leak check (a shared n-gram = a leak)
     hallucination_alert: float = 0.5
     #: score at which the session is blocked for an hour; None (the default) = alert-only. The scorer misses the
     #: blocking target (issue 22.6: held-out precision 63.9% / recall 53.6% at 0.7, 32% of grounded template answers
@@ -317,6 +322,15 @@ class GuardrailSettings:
     hallucination_scoring: str = "auto"
     hallucination_queue_size: int = 256  # answers waiting to be scored; a full queue drops (counted)
     hallucination_review_db: str = ":memory:"  # SQLite review queue (score >= alert); a path persists it
+    #: ``mangaassist_hallucination_daily_avg_alert`` fires while today's (UTC) mean score is above this, once
+    #: ``hallucination_daily_avg_min_samples`` answers were scored today
+    hallucination_daily_avg_alert: float = 0.03
+    hallucination_daily_avg_min_samples: int = 1
+    hallucination_block_ttl_s: float = 3600.0  # how long a session blocked by ``hallucination_block`` stays blocked
+    hallucination_max_blocked_sessions: int = 100_000  # in-process blocks kept; the oldest is forgotten first
+    hallucination_job_timeout_s: float = 10.0  # one answer's scoring, backend call included
+    hallucination_drain_timeout_s: float = 5.0  # SIGTERM: queued answers get this long to be scored
+    hallucination_review_sources: int = 4  # sources stored with a review row
 
 
 @dataclass(frozen=True)
@@ -426,6 +440,10 @@ class DriftSettings:
     outlier_share: float = 0.12
     #: ... or the share of current turns using words the reference window (nearly) never used above this
     new_term_share: float = 0.05
+    #: k-means clusters of the reference window's sketches (the KL's bins and the outliers' centres)
+    clusters: int = 6
+    #: the intent-share and confidence alarms are held when classifier outages exceed this share of either window
+    max_outage_share: float = 0.10
     #: the golden-set probe: the classifier's accuracy on these labelled messages, measured each run through the
     #: live backend ("" = off); "holding" = within ``golden_drop_points`` of the baseline (the first probe's)
     golden_path: str = ".build/golden/golden.jsonl"

@@ -64,10 +64,10 @@ def _settings() -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     from server.drift import report
     from server.drift.decision import GoldenProbe, decide
-    from server.drift.signals import DriftConfig, compute
+    from server.drift.signals import compute
 
     settings = _settings()
-    cfg = DriftConfig.from_settings(settings)
+    cfg = settings.drift
     store = open_from_args(args)
     if args.reference and args.current:
         ref_span, cur_span = _span(args.reference), _span(args.current)

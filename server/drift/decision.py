@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.drift.signals import DriftConfig, DriftSignals
+from server.drift.signals import DriftSignals
+from server.settings import DriftSettings
 
 CONFIDENCE_DROP = 0.03
 
@@ -52,7 +53,7 @@ class Decision:
         return " / ".join(ACTIONS[c] for c in self.causes)
 
 
-def decide(signals: DriftSignals, golden: GoldenProbe | None, cfg: DriftConfig = DriftConfig()) -> Decision:
+def decide(signals: DriftSignals, golden: GoldenProbe | None, cfg: DriftSettings = DriftSettings()) -> Decision:
     if not signals.sufficient:
         return Decision("insufficient_data", ("insufficient_data",), signals.notes)
     evidence = [n for n in signals.notes if n.startswith("classifier unavailable")]

@@ -16,7 +16,7 @@ import numpy as np
 
 from server.drift.decision import ACTIONS, Decision, GoldenProbe, decide
 from server.drift.metrics import DriftMetrics, for_registry
-from server.drift.signals import DriftConfig, DriftSignals, compute
+from server.drift.signals import DriftSignals, compute
 from server.intents import INTENT_LABELS
 from server.traffic.monitors import PeriodicJob
 
@@ -73,7 +73,7 @@ class DriftMonitor(PeriodicJob):
                  max_samples: int = 20_000) -> None:
         d = settings.drift
         self.store, self.backend = store, backend
-        self.config = DriftConfig.from_settings(settings)
+        self.config = d  # the thresholds: settings.drift, their one home
         self.metrics = for_registry(metrics)
         self.interval_s, self.window_s, self.max_samples = d.interval_s, d.window_s, max_samples
         self.golden = load_golden(d.golden_path, d.golden_probe_size)

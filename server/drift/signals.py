@@ -34,31 +34,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from server.intents import INTENT_LABELS
+from server.settings import DriftSettings
 
 OUTLIER_QUANTILE = 0.95
-
-
-@dataclass(frozen=True)
-class DriftConfig:
-    intent_share_points: float = 5.0
-    min_confidence: float = 0.85
-    kl_threshold: float = 0.005
-    kl_alpha: float = 0.01
-    max_outage_share: float = 0.10
-    kl_bins: int = 10
-    outlier_share: float = 0.12
-    new_term_share: float = 0.05
-    min_samples: int = 200
-    clusters: int = 6  # k-means clusters of the reference sketches (the KL's bins and the outliers' centres)
-    golden_drop_points: float = 2.0
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> "DriftConfig":
-        d = settings.drift
-        return cls(intent_share_points=d.intent_share_points, min_confidence=d.min_confidence,
-                   kl_threshold=d.kl_threshold, kl_alpha=d.kl_alpha, kl_bins=d.kl_bins, outlier_share=d.outlier_share,
-                   new_term_share=d.new_term_share,
-                   min_samples=d.min_samples, golden_drop_points=d.golden_drop_points)
 
 
 @dataclass(frozen=True)
@@ -189,7 +167,7 @@ def _kmeans(x: np.ndarray, k: int, seed: int = 0) -> Any:
 
 
 def pattern_outliers(
-    ref_records: Sequence[Any], cur_records: Sequence[Any], cfg: DriftConfig, model: Any = None
+    ref_records: Sequence[Any], cur_records: Sequence[Any], cfg: DriftSettings, model: Any = None
 ) -> tuple[float | None, tuple[PatternCluster, ...]]:
     ref = [r for r in ref_records if r.sketch]
     cur = [r for r in cur_records if r.sketch]
@@ -225,7 +203,7 @@ def pattern_outliers(
     return share, tuple(clusters)
 
 
-def compute(reference: Sequence[Any], current: Sequence[Any], cfg: DriftConfig = DriftConfig()) -> DriftSignals:
+def compute(reference: Sequence[Any], current: Sequence[Any], cfg: DriftSettings = DriftSettings()) -> DriftSignals:
     """The signals and their alarms. A window with fewer than ``min_samples`` turns raises no alarm."""
     notes = []
     sufficient = len(reference) >= cfg.min_samples and len(current) >= cfg.min_samples

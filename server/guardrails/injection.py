@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from server.guardrails.base import GuardrailAction
 from server.guardrails.injection_model import JailbreakModel, default_model
+from server.settings import GuardrailSettings
 
 NAME = "prompt_injection"
-DEFAULT_THRESHOLD = 0.5
 
 _ZERO_WIDTH_RE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u034f\u180e]")
 _HOMOGLYPHS = str.maketrans(
@@ -334,14 +334,15 @@ class InjectionVerdict:
         return GuardrailAction(NAME, "blocked", f"score={self.score:.2f} signals={','.join(self.signals)}")
 
 
-#: The learned model's evidence when its probability reaches its threshold (alone it crosses DEFAULT_THRESHOLD).
+#: The learned model's evidence when its probability reaches its threshold (alone it crosses the default
+#: ``guardrails.injection_threshold``, 0.5).
 LEARNED_WEIGHT = 0.9
 
 
 class InjectionDetector:
     name = NAME
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, model: JailbreakModel | None | bool = True) -> None:
+    def __init__(self, threshold: float = GuardrailSettings.injection_threshold, model: JailbreakModel | None | bool = True) -> None:
         """``model``: True = the built default (``.build/guardrails/injection_model.json``), False/None = the
         patterns only, or a loaded :class:`JailbreakModel`."""
         self.threshold = threshold

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,8 +25,8 @@ from server.guardrails.base import GuardrailAction, InputScreen, OutputScreen
 from server.guardrails.catalog import CatalogLike, InMemoryCatalog
 from server.guardrails.competitor import DEFAULT_COMPETITORS, CompetitorGuardrail
 from server.guardrails.figures import FiguresGuardrail
-from server.guardrails.injection import DEFAULT_THRESHOLD, InjectionDetector, LeakDetector
-from server.guardrails.injection_model import MODEL_FILE, load_model
+from server.guardrails.injection import InjectionDetector, LeakDetector
+from server.guardrails.injection_model import load_model
 from server.guardrails.pii import PiiRedactor
 from server.guardrails.price import PriceGuardrail
 from server.guardrails.result import CheckResult
@@ -34,43 +34,31 @@ from server.guardrails.schema import SchemaGuardrail
 from server.llm.base import LLMAnswer
 from server.llm.prompts import PROMPT_CANARY, SYSTEM_PROMPT
 from server.retrieval.base import ScoredChunk
+from server.settings import GuardrailSettings
 
 DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "guardrails"
 
 
-@dataclass(frozen=True)
-class GuardrailConfig:
-    injection_threshold: float = DEFAULT_THRESHOLD
-    #: the learned jailbreak scorer's file ("" = the patterns only); see server/guardrails/injection_model.py
-    injection_model: str = str(MODEL_FILE)
-    competitors: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_COMPETITORS))
-    redact_output_pii: bool = True
-    #: Word n-gram length for the system-prompt leak check (shared n-grams => leak).
-    leak_ngram: int = 8
-
-
-def _config_from(settings: object | None) -> GuardrailConfig:
-    """Accept a GuardrailConfig, the service settings (``settings.guardrails``) or nothing."""
+def _config_from(settings: object | None) -> GuardrailSettings:
+    """The suite's knobs: ``settings.guardrails`` (their one home), given that section, the service settings or
+    nothing (the defaults)."""
     if settings is None:
-        return GuardrailConfig()
-    if isinstance(settings, GuardrailConfig):
-        return settings
-    source = getattr(settings, "guardrails", settings)
-    values = {f.name: getattr(source, f.name) for f in dataclasses.fields(GuardrailConfig) if hasattr(source, f.name)}
-    return GuardrailConfig(**values)
+        return GuardrailSettings()
+    return getattr(settings, "guardrails", settings)
 
 
 class GuardrailSuite:
     """Implements :class:`server.guardrails.base.Guardrails`."""
 
-    def __init__(self, catalog: CatalogLike, settings: object | None = None) -> None:
+    def __init__(self, catalog: CatalogLike, settings: GuardrailSettings | object | None = None) -> None:
         self.config = _config_from(settings)
         self.pii = PiiRedactor()
         model = load_model(self.config.injection_model) if self.config.injection_model else None
         self.injection = InjectionDetector(self.config.injection_threshold, model=model)
         self.leak = LeakDetector((SYSTEM_PROMPT,), canaries=(PROMPT_CANARY,), n=self.config.leak_ngram)
         self.schema = SchemaGuardrail()
-        self.competitor = CompetitorGuardrail(self.config.competitors)
+        competitors = self.config.competitors  # None: the built-in list
+        self.competitor = CompetitorGuardrail(dict(competitors) if competitors is not None else dict(DEFAULT_COMPETITORS))
         self.asin = AsinGuardrail(catalog)
         self.price = PriceGuardrail(catalog)
         self.figures = FiguresGuardrail(catalog)

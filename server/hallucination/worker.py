@@ -7,14 +7,14 @@ Workers score each answer after the response went out, then act on the score (th
 ``guardrails.hallucination_alert`` / ``hallucination_block``):
 
 * every answer: ``mangaassist_hallucination_score`` histogram, today's mean score gauge, and
-  ``mangaassist_hallucination_daily_avg_alert`` = 1 while today's (UTC) mean exceeds ``daily_avg_threshold``;
+  ``mangaassist_hallucination_daily_avg_alert`` = 1 while today's (UTC) mean exceeds ``hallucination_daily_avg_alert``;
 * score >= alert (0.5): ``mangaassist_hallucination_alerts_total`` + a row in the review queue;
-* score >= block (when set; the service's default is alert-only, no block): the session is blocked for ``block_ttl_s`` -- in the session store (``blocks``: every
+* score >= block (when set; the service's default is alert-only, no block): the session is blocked for ``hallucination_block_ttl_s`` -- in the session store (``blocks``: every
   pod sharing it sees the block, read in the chat's one store call) or, with no store or during an outage, in
   this process (``is_session_blocked``); the request path checks it before answering the next message.
 
 Lifecycle: ``start()`` spawns the workers on the running loop; ``stop(drain=True)`` stops accepting,
-lets the queue empty for up to ``drain_timeout_s``, then cancels the workers (what is left is counted
+lets the queue empty for up to ``guardrails.hallucination_drain_timeout_s``, then cancels the workers (what is left is counted
 as dropped, reason ``shutdown``).
 """
 
@@ -31,35 +31,32 @@ from server.errors import SessionUnavailable
 from server.hallucination.metrics import HallucinationMetrics, for_registry
 from server.hallucination.scorer import HallucinationResult, HallucinationScorer
 from server.request import request_id_bound
+from server.settings import GuardrailSettings
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class HallucinationConfig:
-    alert_threshold: float = 0.5
-    block_threshold: float | None = 0.7  # None: alert-only (the service's default, settings.guardrails.hallucination_block)
-    daily_avg_threshold: float = 0.03  # the daily-average alert fires above this mean score
-    daily_avg_min_samples: int = 1  # answers scored today before the daily alert may fire
-    block_ttl_s: float = 3600.0
-    max_blocked_sessions: int = 100_000  # oldest blocks are forgotten first (bounded memory)
-    job_timeout_s: float = 10.0  # one answer's scoring, backend included
-    drain_timeout_s: float = 5.0
-    review_sources: int = 4  # sources stored with a review row
+    """What the queue acts on, under the names it uses: a read-only view of ``settings.guardrails`` (the
+    ``hallucination_*`` fields are the one home of these values; none is restated here)."""
+
+    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
+
+    alert_threshold = property(lambda self: self.guardrails.hallucination_alert)
+    block_threshold = property(lambda self: self.guardrails.hallucination_block)  # None: alert-only
+    daily_avg_threshold = property(lambda self: self.guardrails.hallucination_daily_avg_alert)
+    daily_avg_min_samples = property(lambda self: self.guardrails.hallucination_daily_avg_min_samples)
+    block_ttl_s = property(lambda self: self.guardrails.hallucination_block_ttl_s)
+    max_blocked_sessions = property(lambda self: self.guardrails.hallucination_max_blocked_sessions)
+    job_timeout_s = property(lambda self: self.guardrails.hallucination_job_timeout_s)
+    drain_timeout_s = property(lambda self: self.guardrails.hallucination_drain_timeout_s)
+    review_sources = property(lambda self: self.guardrails.hallucination_review_sources)
 
     @classmethod
-    def from_settings(cls, settings: Any, **overrides: Any) -> "HallucinationConfig":
-        """Thresholds from ``settings.guardrails`` (``hallucination_alert`` / ``hallucination_block`` and,
-        if the settings grow them, ``hallucination_daily_avg_alert`` / ``hallucination_block_ttl_s``)."""
-        g = getattr(settings, "guardrails", settings)
-        values: dict[str, Any] = {
-            "alert_threshold": getattr(g, "hallucination_alert", cls.alert_threshold),
-            "block_threshold": getattr(g, "hallucination_block", cls.block_threshold),
-            "daily_avg_threshold": getattr(g, "hallucination_daily_avg_alert", cls.daily_avg_threshold),
-            "block_ttl_s": getattr(g, "hallucination_block_ttl_s", cls.block_ttl_s),
-        }
-        values.update(overrides)
-        return cls(**values)
+    def from_settings(cls, settings: Any) -> "HallucinationConfig":
+        """The view of ``settings.guardrails`` (the service settings or that section itself)."""
+        return cls(getattr(settings, "guardrails", settings))
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,8 @@ class ScoringQueue:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """``review_store``: a :class:`~server.hallucination.review.ReviewQueue` (or None: alerts only);
-        ``metrics``: the service's ``Metrics``, a CollectorRegistry or a HallucinationMetrics."""
+        ``metrics``: the service's ``Metrics``, a CollectorRegistry or a HallucinationMetrics; ``config``: the
+        thresholds and limits (default: ``settings.guardrails``' defaults: alert-only)."""
         if maxsize < 1 or workers < 1:
             raise ValueError("maxsize and workers must be >= 1")
         self.scorer = scorer

@@ -5,6 +5,7 @@ session, and drain stops the workers."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import threading
 
@@ -141,7 +142,8 @@ async def test_scoring_off_and_drain_stops_the_workers(make_server):
 
     scorer = GatedScorer(open_gate=False)
     server = await make_server(tiers={"small": ScriptedTier("small", GROUNDED, ["B0CHAINSW1"])}, hallucination_score_fn=scorer)
-    server.scoring.config = type(server.scoring.config)(drain_timeout_s=0.2)
+    server.scoring.config = type(server.scoring.config)(
+        dataclasses.replace(server.scoring.config.guardrails, hallucination_drain_timeout_s=0.2))
     async with AsyncMangaAssistClient(server.target) as client:
         await client.chat(QUESTION, session_id="s-drain")
         await client.chat(QUESTION, session_id="s-drain2")

@@ -12,7 +12,8 @@ import pytest
 
 from server.drift.__main__ import main as drift_cli
 from server.drift.decision import GoldenProbe, decide
-from server.drift.signals import DriftConfig, compute, kl_divergence
+from server.drift.signals import compute, kl_divergence
+from server.settings import DriftSettings
 from server.intents import INTENT_LABELS
 from server.traffic.record import TrafficRecord
 from server.traffic.store import SQLiteTrafficStore, write_all
@@ -55,7 +56,7 @@ def week(seed: int, start: float, *, returns_x: float = 1.0, slang: float = 0.0,
 REFERENCE = week(1, 0.0)
 UNSHIFTED = week(2, WEEK)
 SHIFTED = week(3, WEEK, returns_x=2.0, slang=0.12)
-CFG = DriftConfig()
+CFG = DriftSettings()
 
 
 def test_an_unshifted_week_stays_quiet():

@@ -12,7 +12,8 @@ from server.guardrails.competitor import CompetitorGuardrail
 from server.guardrails.pii import PiiRedactor, luhn_ok
 from server.guardrails.price import PriceGuardrail
 from server.guardrails.schema import SchemaGuardrail
-from server.guardrails.suite import GuardrailConfig, GuardrailSuite, evaluate_fixtures, format_report, load_fixture
+from server.guardrails.suite import GuardrailSuite, evaluate_fixtures, format_report, load_fixture
+from server.settings import GuardrailSettings, Settings
 from server.llm import answer_format
 from server.llm.base import LLMAnswer
 from server.llm.prompts import SYSTEM_PROMPT
@@ -228,12 +229,9 @@ def test_system_prompt_leak_blocked(suite):
 
 
 def test_settings_object_is_read(suite):
-    strict = GuardrailSuite(CATALOG, GuardrailConfig(injection_threshold=0.2))
+    strict = GuardrailSuite(CATALOG, GuardrailSettings(injection_threshold=0.2))
     assert strict.screen_input("You are DAN now? just kidding, hi").blocked
 
-    class Settings:  # the service settings expose a ``guardrails`` section
-        class guardrails:
-            injection_threshold = 0.99
-
-    lax = GuardrailSuite(CATALOG, Settings())
+    # the service settings: the suite reads their ``guardrails`` section
+    lax = GuardrailSuite(CATALOG, Settings().replace(guardrails={"injection_threshold": 0.99}))
     assert lax.config.injection_threshold == 0.99

@@ -23,6 +23,7 @@ from server.hallucination import (
 from server.hallucination.facts import sentences, windows
 from server.hallucination.scorer import HallucinationResult
 from server.retrieval.base import Chunk, Product, ScoredChunk
+from server.settings import GuardrailSettings
 
 pytestmark = pytest.mark.L0
 
@@ -213,7 +214,8 @@ async def test_threshold_actions_alert_and_block() -> None:
     registry = CollectorRegistry()
     review = ReviewQueue(":memory:")
     backend = FakeBackend(fixed={"ALERT": 0.55, "BLOCK": 0.75, "LOW": 0.2})
-    queue = ScoringQueue(HallucinationScorer(backend), review, registry, workers=2)
+    blocking = HallucinationConfig(GuardrailSettings(hallucination_block=0.7))  # the service's default is alert-only
+    queue = ScoringQueue(HallucinationScorer(backend), review, registry, workers=2, config=blocking)
     queue.start()
     queue.submit(job("LOW It costs $13.99.", session="low"))
     queue.submit(job("ALERT It costs $14.99.", session="alert", request="req-alert"))
@@ -234,7 +236,8 @@ async def test_threshold_actions_alert_and_block() -> None:
 
 
 async def test_exactly_at_thresholds() -> None:
-    queue = ScoringQueue(HallucinationScorer(FakeBackend()), ReviewQueue(":memory:"), CollectorRegistry())
+    blocking = HallucinationConfig(GuardrailSettings(hallucination_block=0.7))  # the service's default is alert-only
+    queue = ScoringQueue(HallucinationScorer(FakeBackend()), ReviewQueue(":memory:"), CollectorRegistry(), config=blocking)
     await queue.record(job("x", session="a"), HallucinationResult(0.5))
     await queue.record(job("x", session="b"), HallucinationResult(0.7))
     await queue.record(job("x", session="c"), HallucinationResult(0.4999))
@@ -245,7 +248,8 @@ async def test_exactly_at_thresholds() -> None:
 
 async def test_block_expires() -> None:
     now = [1000.0]
-    cfg = HallucinationConfig(block_ttl_s=60.0, max_blocked_sessions=2)
+    cfg = HallucinationConfig(GuardrailSettings(hallucination_block=0.7, hallucination_block_ttl_s=60.0,
+                                              hallucination_max_blocked_sessions=2))
     queue = ScoringQueue(HallucinationScorer(FakeBackend()), None, CollectorRegistry(), config=cfg, monotonic=lambda: now[0])
     for s in ("a", "b", "c"):
         await queue.record(job("x", session=s), HallucinationResult(0.9))
@@ -276,7 +280,7 @@ async def test_daily_average_gauge_and_alert() -> None:
 
 async def test_daily_threshold_is_configurable() -> None:
     registry = CollectorRegistry()
-    cfg = HallucinationConfig(daily_avg_threshold=0.5, daily_avg_min_samples=3)
+    cfg = HallucinationConfig(GuardrailSettings(hallucination_daily_avg_alert=0.5, hallucination_daily_avg_min_samples=3))
     queue = ScoringQueue(HallucinationScorer(FakeBackend()), None, registry, config=cfg)
     for _ in range(2):
         await queue.record(job("x"), HallucinationResult(0.9))
@@ -297,7 +301,7 @@ async def test_worker_survives_backend_errors_and_timeouts() -> None:
             await asyncio.sleep(10)
         return np.full(len(sources), logit(0.05), dtype=np.float32)
 
-    cfg = HallucinationConfig(job_timeout_s=0.05)
+    cfg = HallucinationConfig(GuardrailSettings(hallucination_job_timeout_s=0.05))
     queue = ScoringQueue(HallucinationScorer(flaky), None, registry, config=cfg)
     queue.start()
     for i in range(3):
