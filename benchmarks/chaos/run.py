@@ -11,7 +11,7 @@ them. At ``--kill-at`` seconds the Triton child gets SIGKILL, as the OOM killer 
 Each answer is one of: **models** (OK, and the classifier and retrieval answered), **degraded** (OK without
 them: ``classifier_unavailable`` / ``retrieval_unavailable``, the rules + template path), **error** (a
 non-OK status). Answers the rule fast path decided never touch a model and count as models-or-degraded
-only by their status. ``rerank_skipped`` is the CPU default (README) and not counted as degraded.
+only by their status. ``rerank_skipped`` is the CPU default (docs/serving-speed.md) and not counted as degraded.
 
 Reported: error and degraded fractions before the kill, from the kill to recovery, and after; readiness
 NOT_SERVING delay and time back to SERVING; **time to recovery** = from the kill to the first of 5

@@ -1,5 +1,5 @@
 """Drive a running service through shadow -> canary -> refused files -> promotion, with a background caller, and
-count what answered and what failed. The service must run with ``rollout.file`` = ``--rollout-file`` (README,
+count what answered and what failed. The service must run with ``rollout.file`` = ``--rollout-file`` (docs/lifecycle.md,
 "Model lifecycle"); the challenger must have passed the gate, ``--ungated`` must not have.
 
     python -m benchmarks.lifecycle.drive --target localhost:51210 --metrics http://localhost:51211/metrics \\

@@ -213,7 +213,7 @@ class GenaiGenerator:
     """onnxruntime-genai's own loop (``genai:DIR``, a model-builder output) behind OnnxGenerator's interface.
 
     No prompt-prefix cache: every request prefills its whole prompt. Needs onnxruntime-genai and the
-    onnxruntime it was built for on the path (not the project's pinned onnxruntime; see the results README).
+    onnxruntime it was built for on the path (not the project's pinned onnxruntime; see benchmarks/results/llm/README.md).
     """
 
     def __init__(self, model_dir: Path, threads: int) -> None:

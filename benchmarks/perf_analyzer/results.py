@@ -201,7 +201,7 @@ def cpu_rows(results: Sequence[Mapping[str, Any]]) -> list[list[str]]:
 
 
 def render_summary(results: Sequence[Mapping[str, Any]], device: Mapping[str, Any], *, command: str = "") -> str:
-    """perf_summary.md: the table the README quotes, with the machine it was measured on."""
+    """perf_summary.md: the table docs/serving-speed.md quotes, with the machine it was measured on."""
     lines = [
         "# perf_analyzer summary",
         "",

@@ -107,7 +107,7 @@ ANSWER_METRICS = ("fabricated", "factual", "relevance", "completeness", "helpful
 
 
 def golden_eval(target: str, out: Path) -> dict[str, Any]:
-    """``mangaassist eval`` against ``target`` (the README's golden-set command); its summary figures."""
+    """``mangaassist eval`` against ``target`` (docs/answers-and-evaluation.md's golden-set command); its summary figures."""
     import json
     import subprocess
 
