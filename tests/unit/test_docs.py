@@ -132,3 +132,17 @@ def test_the_document_check_sees_what_it_should(tmp_path: Path, line: str, found
     source = tmp_path / "example.py"
     source.write_text(line + "\n")
     assert [m.split(": ", 1)[1] for m in _missing_documents([source])] == found
+
+
+#: A source comment citing a README section by name: ``README "Answers"``, ``the README's "Cluster"``.
+README_SECTION = re.compile(r"README(?:\.md)?(?:'s)?,? \"([^\"]+)\"")
+
+
+def test_sections_of_the_readme_that_source_files_cite_exist() -> None:
+    headings = [h.lower() for h in re.findall(r"^#+ (.+)$", README.read_text(encoding="utf-8"), flags=re.M)]
+    stale = []
+    for path in _source_files():
+        for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            stale += [f"{path.relative_to(ROOT)}:{lineno}: README \"{s}\"" for s in README_SECTION.findall(line)
+                      if not any(h.startswith(s.lower()) for h in headings)]
+    assert not stale, "README sections that moved to docs/ (cite the docs page instead):\n" + "\n".join(stale)
