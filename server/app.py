@@ -48,7 +48,7 @@ from server.llm.templates import TemplateTier
 from server.metrics import Metrics
 from server.pipeline import Pipeline, RuleMatcher
 from server.retrieval.base import Product, ScoredChunk, VectorIndex
-from server.rollout.wiring import rollout_parts
+from server.rollout.wiring import rollout_parts, schedule_job
 from server.servicer import MangaAssistServicer
 from server.sessions import build_session_store
 from server.settings import Settings
@@ -157,6 +157,9 @@ async def start_server(
     if pipeline.rollout is not None and pipeline.rollout.counters is not None:
         running.jobs.append(_Closing(pipeline.rollout.counters.aclose))
     running.jobs.extend(start_monitors(settings, traffic, components, metrics, supervisor))
+    schedule = schedule_job(settings, pipeline.rollout)  # a rollout plan moved on by one replica (server/rollout/schedule.py)
+    if schedule is not None:
+        running.jobs.append(schedule)
     await health.set(LIVENESS, SERVING)
     await running.refresh_health()
     if serve_metrics and cfg.metrics_port >= 0:

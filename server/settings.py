@@ -532,11 +532,16 @@ class RolloutSettings:
     guard_max_low_confidence_delta: float = 0.05
     guard_max_escalation_delta: float = 0.01  # escalated feedback per answer (design: escalation <= +1%)
     guard_max_thumbs_down_delta: float = 0.02  # share of thumbs down (design: thumbs-up >= -2%)
+    # -- a rollout file's plan (server/rollout/schedule.py): one job (the lease holder under Redis) moves it on --
+    plan_interval_s: float = 10.0  # how often the schedule judges the current step
+    plan_alpha: float = 0.025  # one-sided level of the escalation / thumbs-down bounds (progress and abort)
 
     def __post_init__(self) -> None:
         if self.poll_s <= 0 or self.shadow_max_in_flight < 0 or self.feedback_window < 1 or self.guard_min_requests < 1:
             raise ValueError("rollout.poll_s must be > 0, shadow_max_in_flight >= 0, feedback_window and "
                              "guard_min_requests >= 1")
+        if self.plan_interval_s <= 0 or not 0 < self.plan_alpha < 0.5:
+            raise ValueError("rollout.plan_interval_s must be > 0 and plan_alpha in (0, 0.5)")
 
 
 @dataclass(frozen=True)

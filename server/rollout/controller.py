@@ -17,6 +17,9 @@
 * **The cluster** (``state.backend: redis``): the guards' and shadow's counts are the cluster's
   (server/rollout/counters.py :class:`SharedCounters`, every replica's answers and feedback), the rollback decision is
   published and followed by every replica (:class:`SharedDecisions`); latency percentiles stay per replica.
+* **A plan** (config.py ``plan``): :class:`~server.rollout.schedule.RolloutSchedule` moves the rollout through its
+  shadow phase and canary steps to promotion, or rolls it back, on statistics (server/rollout/schedule.py); a move is
+  :meth:`advance`, published like a rollback and followed by every replica running the same plan (:meth:`follow_decision`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from server.rollout import config as cfg
 from server.rollout.config import Canary, RolloutConfig
 from server.rollout.counters import config_id
 from server.rollout.feedback import FeedbackRecord, FeedbackStore
+from server.rollout.schedule import Evidence, Limits, plan_id
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +120,8 @@ class RolloutController:
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._rolling_back = False
+        self.awaiting = ""  # the plan's last step passed and waits for a person's `mangaassist model promote`
+        self.last_decision: dict[str, str] = {}  # the schedule's last verdict (status)
         self.m_changes = Counter("mangaassist_rollout_changes", "Rollout config changes by outcome (applied|refused|rolled_back)",
                                  ["outcome"], registry=registry)
         self.m_answers = Counter("mangaassist_rollout_answers", "Answers by classifier version", ["version"], registry=registry)
@@ -137,7 +143,10 @@ class RolloutController:
             if not ready:
                 raise RolloutRefused(f"rollout: {config.model} version {version} is unknown to Triton (not in the "
                                      "repository's version_policy, or not loaded)")
-        for version in config.serving():
+        gated = list(config.serving())
+        if config.plan is not None and config.plan.version not in gated:  # it will answer customers on schedule
+            gated.append(config.plan.version)
+        for version in gated:
             if self._gate_check is None:
                 if version != self.settings.default_version:
                     raise RolloutRefused(f"rollout: version {version} cannot answer customers: no registry configured "
@@ -155,6 +164,8 @@ class RolloutController:
     def _swap(self, config: RolloutConfig, *, outcome: str, source: str, reason: str = "") -> None:
         old = self.config
         self.config = config  # one assignment: a request pins its version once, at its start
+        if old != config:
+            self.awaiting = ""
         if old is None or old.canary != config.canary:
             self._stats = {}
             self._feedback_base = self.feedback.counts(config.model)
@@ -207,9 +218,11 @@ class RolloutController:
                 log.exception("rollout reload failed; this is a bug")
 
     async def follow_decision(self) -> bool:
-        """Obey the cluster's last rollout decision (an automatic rollback taken on any replica): when it rolled back
-        the config this replica runs, apply what it rolled back to. A decision about another config (the file has
-        moved on since) is history. An unreachable store keeps the running config (retried next poll)."""
+        """Obey the cluster's last rollout decision (an automatic rollback taken on any replica, or a move of the
+        plan's schedule): when it moved on from the config this replica runs -- or from any point of the plan this
+        replica runs (a replica restarted from the plan's first point joins the step the cluster is at) -- apply
+        what it moved to. A decision about another config (the file has moved on since) is history. An unreachable
+        store keeps the running config (retried next poll)."""
         if self.decisions is None or self.config is None:
             return False
         try:
@@ -220,13 +233,28 @@ class RolloutController:
         if not decision or decision["at"] <= self._followed_at:
             return False
         self._followed_at = decision["at"]
-        if decision["from"] != self.config.to_dict():
+        same_plan = decision.get("plan") is not None and decision["plan"] == plan_id(self.config)
+        if (decision["from"] != self.config.to_dict() and not same_plan) or decision["to"] == self.config.to_dict():
             return False
         new = cfg.parse(decision["to"], model=self.config.model)
-        self._swap(new, outcome="rolled_back", source=f"cluster ({decision.get('by', '?')})", reason=decision["reason"])
-        log.error("rollout: following the cluster's rollback by %s at %.0f: %s", decision.get("by"), decision["at"],
-                  decision["reason"])
+        outcome = decision.get("outcome", "rolled_back")
+        self._swap(new, outcome=outcome, source=f"cluster ({decision.get('by', '?')})", reason=decision["reason"])
+        (log.error if outcome == "rolled_back" else log.info)(
+            "rollout: following the cluster's %s by %s at %.0f: %s", outcome, decision.get("by"), decision["at"],
+            decision["reason"])
         return True
+
+    async def reached_at(self, config: RolloutConfig) -> float | None:
+        """When the cluster's schedule moved to ``config`` (its last decision), None when unknown or not shared."""
+        if self.decisions is None:
+            return None
+        try:
+            decision = await self.decisions.read()
+        except Exception:  # noqa: BLE001 -- the schedule counts from when it saw the config
+            return None
+        if decision and decision.get("to") == config.to_dict():
+            return float(decision.get("since", decision["at"]))
+        return None
 
     def stop(self) -> None:
         if self._task is not None:
@@ -379,6 +407,8 @@ class RolloutController:
                 ratio = c.p99() / b.p99()
                 if ratio > s.guard_max_p99_ratio and c.p99() > s.guard_p99_floor_ms:
                     out.append(f"classify p99 {c.p99():.1f} ms = {ratio:.2f}x stable > {s.guard_max_p99_ratio:g}x")
+        if config.plan is not None:  # escalation and thumbs-down are judged with significance (schedule.py)
+            return out
         fb = self._feedback_since(config.model)
         cf, bf = fb.get(config.canary.version, {}), fb.get(config.stable, {})
         judged = cf.get("thumbs_up", 0) + cf.get("thumbs_down", 0)
@@ -394,6 +424,27 @@ class RolloutController:
             if esc - base > s.guard_max_escalation_delta:
                 out.append(f"escalation rate {esc:.3f} vs stable {base:.3f} (+{esc - base:.3f} > {s.guard_max_escalation_delta:g})")
         return out
+
+    def evidence(self) -> Evidence:
+        """The counts the plan's schedule judges: the guards' counts at the current step (the cluster's under Redis)."""
+        config = self.config
+        if config is None:
+            return Evidence()
+        shadow = self._shadow_summary(config.plan.version) if config.plan is not None else {"calls": 0, "errors": 0}
+        samples = shadow["calls"] - shadow["errors"]
+        if config.canary is None:
+            return Evidence(shadow_samples=samples)
+        c, b = self._counted(config.canary.version), self._counted(config.stable)
+        fb = self._feedback_since(config.model)
+        cf, bf = fb.get(config.canary.version, {}), fb.get(config.stable, {})
+        return Evidence(canary_answers=c.answers, stable_answers=b.answers, canary_escalated=cf.get("escalated", 0),
+                        stable_escalated=bf.get("escalated", 0), canary_up=cf.get("thumbs_up", 0),
+                        canary_down=cf.get("thumbs_down", 0), stable_up=bf.get("thumbs_up", 0),
+                        stable_down=bf.get("thumbs_down", 0), shadow_samples=samples)
+
+    def limits(self) -> Limits:
+        s = self.settings
+        return Limits(s.guard_max_escalation_delta, s.guard_max_thumbs_down_delta, s.plan_alpha)
 
     def _counted(self, version: str) -> VersionStats:
         """The version's counts the guards judge: this replica's, or the cluster's (``counters``) with this
@@ -433,9 +484,32 @@ class RolloutController:
         if self.counters is not None:  # the same canary started again later is judged from zero
             self._spawn(self.counters.clear(config_id(config.model, config.stable, asdict(config.canary)),
                                             {config.stable, canary}))
+        self._persist(config, new, reason, "rolled_back")
+        self._annotate(config.model, canary, "rollout.rolled_back", reason)
+        self._rolling_back = False
+        return new
+
+    def advance(self, new: RolloutConfig, action: str, reason: str, *, at: float) -> None:
+        """The plan's schedule moves on (``action`` progress | promote): applied here, published to the cluster
+        (``at``: when the step began, on the schedule's clock) and written to the file, like a rollback."""
+        old = self.config
+        if old is None:
+            return
+        outcome = {"progress": "progressed", "promote": "promoted"}[action]
+        self._swap(new, outcome=outcome, source="schedule", reason=reason)
+        self._persist(old, new, reason, outcome, since=at)
+        if action == "promote":
+            self._annotate(old.model, new.stable, "rollout.promoted", reason)
+
+    def _persist(self, old: RolloutConfig, new: RolloutConfig, reason: str, outcome: str, *,
+                 since: float | None = None) -> None:
         if self.decisions is not None:  # every replica obeys it (follow_decision), restarted ones too
-            decision = {"from": config.to_dict(), "to": new.to_dict(), "reason": reason, "at": time.time(),
-                        "by": self.decisions.replica}
+            decision = {"from": old.to_dict(), "to": new.to_dict(), "reason": reason, "at": time.time(),
+                        "by": self.decisions.replica, "outcome": outcome}
+            if plan_id(old) is not None:
+                decision["plan"] = plan_id(old)
+            if since is not None:
+                decision["since"] = since
             self._followed_at = decision["at"]
             self._spawn(self.decisions.publish(decision))
         try:
@@ -443,19 +517,20 @@ class RolloutController:
             st = self.path.stat()
             self._sig = (st.st_mtime_ns, st.st_size, st.st_ino)
         except OSError as err:
-            log.error("rollout: could not rewrite %s after the rollback: %s", self.path, err)
-        if self._note is not None:
-            note = self._note
+            log.error("rollout: could not rewrite %s after the %s: %s", self.path, outcome, err)
 
-            def annotate() -> None:
-                try:
-                    note(config.model, canary, "rollout.rolled_back", reason[:500])
-                except Exception as err:  # noqa: BLE001 -- the registry is informational here
-                    log.warning("registry note on rollback failed: %s", err)
+    def _annotate(self, model: str, version: str, key: str, value: str) -> None:
+        if self._note is None:
+            return
+        note = self._note
 
-            self._spawn(asyncio.to_thread(annotate))
-        self._rolling_back = False
-        return new
+        def annotate() -> None:
+            try:
+                note(model, version, key, value[:500])
+            except Exception as err:  # noqa: BLE001 -- the registry is informational here
+                log.warning("registry note %s failed: %s", key, err)
+
+        self._spawn(asyncio.to_thread(annotate))
 
     # ------------------------------------------------------------------ status
     def _shadow_summary(self, version: str) -> dict[str, Any]:
@@ -478,6 +553,8 @@ class RolloutController:
             "shadow": {v: self._shadow_summary(v) for v in sorted({*self.shadow_stats, *self._cluster_shadow})},
             "counted": "cluster" if self.counters is not None else "replica",
             "guards": self.guard_breaches(),
+            "plan": ({"phase": config.phase()[0], "step": config.phase()[1], "awaiting_approval": self.awaiting,
+                      "schedule": self.last_decision} if config is not None and config.plan is not None else None),
             "events": list(self.events)[-20:],
         }
 

@@ -90,3 +90,21 @@ def rollout_parts(settings: Any, backend: Any, metrics: Any) -> dict[str, Any]:
                                    gate_check=gate, registry=metrics.registry, note=gate.note if gate else None,
                                    decisions=decisions, counters=counters)
     return {"feedback": feedback, "rollout": controller}
+
+
+def schedule_job(settings: Any, controller: RolloutController | None) -> Any | None:
+    """The rollout plan's schedule (server/rollout/schedule.py), started: ONE writer -- under ``state.backend:
+    redis`` the replica holding the lease ``<prefix>lease:rollout-schedule`` (server/traffic/lease.py), in one
+    process this process. None without a rollout file. It does nothing while the running rollout has no plan."""
+    if controller is None:
+        return None
+    from server.rollout.schedule import RolloutSchedule
+
+    job: Any = RolloutSchedule(controller, interval_s=settings.rollout.plan_interval_s)
+    st = settings.state
+    if st.shared:
+        from server.traffic.lease import LeasedJob
+
+        job = LeasedJob(job, st.redis_url, name="rollout-schedule", key_prefix=st.key_prefix)
+    job.start()
+    return job
