@@ -19,13 +19,13 @@ TWO_COMMANDS = (
     "bash scripts/test.sh    # set-up + model build (cached), then every test tier (what CI runs: .ci/run)",
 )
 
-#: Where source lives; docs/ is MkDocs' to check, benchmarks/results and tests/fixtures are outputs and data.
-SOURCE_DIRS = ("server", "clients", "model_repository", "benchmarks", "tests", "deploy", "scripts", "proto", ".ci")
+#: Where source (and the docs) live; benchmarks/results and tests/fixtures are outputs and data.
+SOURCE_DIRS = ("server", "clients", "model_repository", "benchmarks", "tests", "deploy", "scripts", "proto", ".ci", "docs")
 SKIP_DIRS = {"__pycache__", "results", "fixtures", "node_modules", ".pytest_cache"}
 SOURCE_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".toml", ".txt", ".tpl", ".proto", ".pbtxt", ".cfg", ".ini", ".md"}
-ROOT_FILES = ("pyproject.toml", "mkdocs.yml")
+ROOT_FILES = ("pyproject.toml", "mkdocs.yml", "README.md")
 #: A ``.md`` name in a source file, not inside a URL (``https://.../model_management.md`` names the web).
-MD_NAME = re.compile(r"(?<![\w./:-])((?:\.{0,2}/)?[\w./-]*\w\.md)\b")
+MD_NAME = re.compile(r"(?<![\w./:*{}-])((?:\.{0,2}/)?[\w./-]*\w\.md)\b")
 
 
 def _mkdocs_build(config: Path, site: Path) -> subprocess.CompletedProcess[str]:
@@ -127,6 +127,7 @@ def test_no_source_file_names_a_document_the_repository_does_not_have() -> None:
     ("see docs/no-such-page.md", ["docs/no-such-page.md"]),
     ("see docs/reliability.md, deploy/README.md, README.md and benchmarks/results/service_load.md", []),
     ("writes eval.md and out/name.md; https://example.com/docs/model_management.md", []),
+    ("reports in `rerank_20rps/eval/*/eval.md` and `drift/triggers/week_{B,C}.md`", []),
 ])
 def test_the_document_check_sees_what_it_should(tmp_path: Path, line: str, found: list[str]) -> None:
     source = tmp_path / "example.py"
