@@ -12,6 +12,8 @@ from pathlib import Path
 import markdown
 import pytest
 
+pytestmark = pytest.mark.L0
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 TWO_COMMANDS = (
