@@ -1,8 +1,9 @@
 """One error hierarchy for the whole service.
 
 Every error the service raises on purpose derives from :class:`MangaAssistError` and carries a stable
-``reason``; these are domain errors and know nothing of gRPC. The server's interceptor
-(``server/interceptors.py``, ``STATUS_OF``) is the only place that maps them to gRPC status codes; anything
+``reason``; these are domain errors and know nothing of gRPC. The server's outcome interceptor
+(``server/interceptors.py``: ``OutcomeInterceptor`` with ``STATUS_OF``) is the only place that maps them to
+gRPC status codes, those raised by the auth, rate-limit and request-check interceptors included; anything
 else that escapes becomes ``INTERNAL`` with a generic message (the details go to the log). The client SDK
 mirrors this hierarchy (``clients/errors.py``).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 class MangaAssistError(Exception):
     """Root of all deliberate errors.
 
-    Its status for the caller is the interceptor's business (a subclass with no status of its own is INTERNAL)."""
+    Its status for the caller is the outcome interceptor's business (a subclass with no status of its own is INTERNAL)."""
 
     #: Stable machine-readable reason, sent as trailing metadata ``mangaassist-reason``.
     reason: str = "internal"

@@ -38,7 +38,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from mangaassist.v1 import mangaassist_pb2
 
-from server.interceptors import ServiceInterceptor
+from server.interceptors import Interceptors
 from server.metrics import Metrics
 from server.settings import ServerSettings, Settings
 
@@ -75,7 +75,7 @@ class Listener:
     port: int
     address: str
     metrics: Metrics
-    interceptor: ServiceInterceptor | None = None  # its ``limiter`` counts admitted/refused calls
+    interceptor: Interceptors | None = None  # the chain; its ``limiter`` counts admitted/refused calls
     options: tuple[tuple[str, int], ...] = ()  # the channel arguments the server was created with
 
 
@@ -103,9 +103,9 @@ def bind_listener(settings: Settings, metrics: Metrics | None = None) -> Listene
     configured). Must run inside the event loop that will serve it."""
     metrics = metrics or Metrics()
     cfg = settings.server
-    interceptor = ServiceInterceptor.from_settings(cfg, metrics)
+    interceptor = Interceptors.from_settings(cfg, metrics)
     options = server_options(cfg)
-    server = grpc.aio.server(interceptors=[interceptor], options=list(options))
+    server = grpc.aio.server(interceptors=list(interceptor.chain), options=list(options))
     address = f"{cfg.host}:{cfg.port}"
     try:
         if cfg.tls_cert_file and cfg.tls_key_file:

@@ -1,5 +1,5 @@
 """The gRPC servicer: parse -> pipeline -> serialise. No logic lives here; errors are mapped by
-``server/interceptors.py``."""
+the outcome interceptor (``server/interceptors.py``)."""
 
 from __future__ import annotations
 
@@ -65,5 +65,5 @@ def _after_response(context: grpc.aio.ServicerContext) -> Callable[[Callable[[],
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
-    """The id the interceptor bound for this call (the caller's sanitised ``x-request-id`` or a fresh one)."""
+    """The id the identity interceptor bound for this call (the caller's sanitised ``x-request-id`` or a fresh one)."""
     return current_request_id() or request_id_of(context.invocation_metadata())
