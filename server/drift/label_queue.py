@@ -29,7 +29,7 @@ class LabelQueueJob(PeriodicJob):
         self.interval_s = d.label_queue_interval_s
         self.dir = Path(d.label_queue_dir)
         self.below, self.limit = d.label_queue_below, d.label_queue_max
-        self.feedback_db = getattr(getattr(settings, "rollout", None), "feedback_db", "")
+        self.feedback_db = settings.rollout.feedback_db
         self.store, self.clock = store, clock
         self.metrics = for_registry(metrics)
         self.since: float | None = self._last_export()

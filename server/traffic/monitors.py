@@ -78,8 +78,8 @@ def start_monitors(settings: Any, traffic: Any, components: Any, metrics: Any, s
             path = (t.classifier_model, t.embedder_model, t.adapter_model)
             triggers.triton_usd_per_turn = lambda: (None if cost_job.last is None
                                                     else sum(cost_job.last.per_inference_usd.get(m, 0.0) for m in path))
-    st = getattr(settings, "state", None)
-    if st is not None and st.shared:  # one replica at a time runs the jobs over the shared log (server/traffic/lease.py)
+    st = settings.state
+    if st.shared:  # one replica at a time runs the jobs over the shared log (server/traffic/lease.py)
         from server.traffic.lease import LeasedJob
 
         once = {"DriftMonitor": "drift", "TriggerMonitor": "triggers", "LabelQueueJob": "label-queue"}
