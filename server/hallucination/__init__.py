@@ -42,13 +42,17 @@ def build_scoring_queue(
     *,
     metrics: Any = None,
     catalog: Any = None,
-    review_db: str = ":memory:",
-    maxsize: int = 256,
+    review_db: str | None = None,
+    maxsize: int | None = None,
     workers: int = 1,
 ) -> ScoringQueue:
-    """Scorer + review queue + ScoringQueue with thresholds from ``settings.guardrails``. Call
-    ``queue.start()`` on the running loop and ``await queue.stop()`` when draining."""
+    """Scorer + review queue + ScoringQueue with thresholds from ``settings.guardrails`` (and, unless given, its
+    ``hallucination_review_db`` and ``hallucination_queue_size``). Call ``queue.start()`` on the running loop and
+    ``await queue.stop()`` when draining."""
+    g = settings.guardrails
     scorer = HallucinationScorer(score_fn, catalog=catalog)
+    review_db = g.hallucination_review_db if review_db is None else review_db
+    maxsize = g.hallucination_queue_size if maxsize is None else maxsize
     return ScoringQueue(
         scorer, build_review_queue(settings, review_db), metrics, maxsize=maxsize, workers=workers,
         config=HallucinationConfig.from_settings(settings),
