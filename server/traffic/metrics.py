@@ -19,6 +19,8 @@ class TrafficMetrics:
         )
         self.pruned = Counter("mangaassist_traffic_pruned", "Rows deleted by retention and the row bound", registry=r)
         self.queue_depth = Gauge("mangaassist_traffic_queue_depth", "Turns waiting to be written", registry=r)
+        self.retry_buffer = Gauge("mangaassist_traffic_retry_buffer",
+                                  "Records a failed store write kept to write when the store answers again", registry=r)
         self.write_seconds = Histogram(
             "mangaassist_traffic_write_seconds", "One batch write to the traffic store", registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),

@@ -6,7 +6,10 @@ Request path cost: one ``put_nowait`` of the turn's already-built objects in the
 
 A background task takes turns off the queue in batches, builds :class:`TrafficRecord` s (session hash, embedding
 sketch, the message redacted once more) and writes them with the store's blocking client in a worker thread;
-a failing store drops the batch (``reason="store_error"``) and the next batch tries again. Every
+a failing store keeps the batch's records in a bounded retry buffer (``maxsize`` records, the gauge
+``mangaassist_traffic_retry_buffer``) and writes them first once the store answers again (tried with the next
+batch, or every ``retry_s`` while no turn arrives); when the buffer is full its oldest records are dropped and
+counted (``reason="store_error"``). A chat never waits on any of it. Every
 ``prune_interval_s`` it applies the retention (``retention_days``) and the row bound (``max_rows``).
 
 Token and cost accounting per tier (``mangaassist_llm_tokens_total{tier,direction}``,
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -59,6 +63,7 @@ class TrafficRecorder:
         versions: Callable[[], Any] | None = None,
         versions_interval_s: float = 60.0,
         clock: Callable[[], float] = time.time,
+        retry_s: float = 1.0,
     ) -> None:
         """``redact``: text -> text (the PII redactor, applied again off the path); ``versions``: an async
         callable returning the served model versions (records carry them unless the result names its own)."""
@@ -82,6 +87,8 @@ class TrafficRecorder:
         self._last_prune = 0.0
         self._last_versions = float("-inf")
         self._feedback_tasks: set[asyncio.Task[bool]] = set()
+        self.retry_s = retry_s
+        self._retry: deque[TrafficRecord] = deque()  # records a failed write kept for the store's return
 
     # ------------------------------------------------------------------ request path (after the response)
     def defer(
@@ -180,6 +187,10 @@ class TrafficRecorder:
                 queue.get_nowait()
                 queue.task_done()
             self.metrics.dropped.labels("shutdown").inc(left)
+        if self._retry:  # the store never came back: these rows are lost with the process
+            self.metrics.dropped.labels("shutdown").inc(len(self._retry))
+            self._retry.clear()
+            self.metrics.retry_buffer.set(0)
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
 
@@ -192,8 +203,11 @@ class TrafficRecorder:
         while True:
             await self._housekeeping()
             try:
-                first = await asyncio.wait_for(queue.get(), timeout=self.prune_interval_s)
+                wait = self.retry_s if self._retry else self.prune_interval_s
+                first = await asyncio.wait_for(queue.get(), timeout=wait)
             except asyncio.TimeoutError:
+                if self._retry:
+                    await self._write([])  # the store may be back: the buffered records first
                 continue
             batch = [first]
             while len(batch) < self.batch_size and not queue.empty():
@@ -209,13 +223,32 @@ class TrafficRecorder:
         assert self.store is not None
         try:
             records = [self.record_of(t) for t in batch]
+        except Exception as err:  # noqa: BLE001 -- a turn that cannot be recorded costs its row, never an answer
+            log.warning("traffic log: could not build %d records: %r", len(batch), err)
+            self.metrics.dropped.labels("error").inc(len(batch))
+            return
+        pending = [*self._retry, *records]
+        if not pending:
+            return
+        try:
             started = time.perf_counter()
-            await asyncio.to_thread(self.store.write, records)
+            await asyncio.to_thread(self.store.write, pending)
             self.metrics.write_seconds.observe(time.perf_counter() - started)
-            self.metrics.logged.inc(len(records))
+            self.metrics.logged.inc(len(pending))
+            if self._retry:
+                log.info("traffic log: the store is back, wrote %d buffered records", len(self._retry))
+            self._retry.clear()
         except Exception as err:  # noqa: BLE001 -- a store outage costs log rows, never answers
-            log.warning("traffic log: dropped a batch of %d: %r", len(batch), err)
-            self.metrics.dropped.labels("store_error").inc(len(batch))
+            if not self._retry:
+                log.warning("traffic log: store write failed, buffering up to %d records: %r", self.maxsize, err)
+            self._retry = deque(pending)
+            overflow = len(self._retry) - self.maxsize
+            for _ in range(max(0, overflow)):
+                self._retry.popleft()
+            if overflow > 0:
+                self.metrics.dropped.labels("store_error").inc(overflow)
+        finally:
+            self.metrics.retry_buffer.set(len(self._retry))
 
     async def _housekeeping(self) -> None:
         now = self.clock()

@@ -88,14 +88,64 @@ async def test_a_full_queue_drops_and_counts_and_never_waits():
     await rec.stop()
 
 
-async def test_a_failing_store_costs_rows_not_answers():
+class DownStore(SQLiteTrafficStore):
+    """A store that refuses writes while ``down`` is set (a database outage), then answers again."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.down = threading.Event()
+        self.down.set()
+        self.attempts = 0
+
+    def write(self, records):
+        self.attempts += 1
+        if self.down.is_set():
+            raise OSError("connection refused")
+        return super().write(records)
+
+
+async def test_a_failing_store_costs_no_answer_and_buffers_its_rows():
     registry = CollectorRegistry()
-    rec = TrafficRecorder(BrokenStore(), registry, embed_dim=8)
+    rec = TrafficRecorder(BrokenStore(), registry, embed_dim=8, retry_s=60)
     rec.start()
     for i in range(3):
         assert rec.submit(Turn(result(f"r{i}"), "s", "m", None, False, time.time()))
     await rec.flush()
-    assert value(registry, "mangaassist_traffic_dropped_total", {"reason": "store_error"}) == 3
+    assert value(registry, "mangaassist_traffic_retry_buffer") == 3
+    assert value(registry, "mangaassist_traffic_dropped_total", {"reason": "store_error"}) == 0
+    await rec.stop()  # the store never came back: the buffered rows are lost with the process, and counted
+    assert value(registry, "mangaassist_traffic_dropped_total", {"reason": "shutdown"}) == 3
+
+
+async def test_the_retry_buffer_is_bounded_and_drops_its_oldest_rows():
+    registry = CollectorRegistry()
+    rec = TrafficRecorder(BrokenStore(), registry, embed_dim=8, maxsize=4, batch_size=1, retry_s=60)
+    rec.start()
+    for i in range(6):
+        assert rec.submit(Turn(result(f"r{i}"), "s", "m", None, False, time.time()))
+        await rec.flush()
+    assert value(registry, "mangaassist_traffic_retry_buffer") == 4
+    assert value(registry, "mangaassist_traffic_dropped_total", {"reason": "store_error"}) == 2
+    assert [r.request_id for r in rec._retry] == ["r2", "r3", "r4", "r5"]
+    await rec.stop()
+
+
+async def test_rows_buffered_during_an_outage_are_written_once_when_the_store_is_back():
+    store, registry = DownStore(), CollectorRegistry()
+    rec = TrafficRecorder(store, registry, embed_dim=8, retry_s=0.05)
+    rec.start()
+    for i in range(5):
+        assert rec.submit(Turn(result(f"r{i}"), "s", "m", None, False, time.time()))
+    await rec.flush()
+    assert store.count() == 0 and value(registry, "mangaassist_traffic_retry_buffer") == 5
+    store.down.clear()  # the database is back; no new turn arrives: the writer retries on its own
+    for _ in range(100):
+        if store.count() == 5:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(r.request_id for r in store.records()) == [f"r{i}" for i in range(5)]
+    assert value(registry, "mangaassist_traffic_retry_buffer") == 0 and store.attempts >= 2
+    assert value(registry, "mangaassist_traffic_dropped_total", {"reason": "store_error"}) == 0
     await rec.stop()
 
 
