@@ -187,14 +187,17 @@ def test_prestop_then_sigterm_drains_in_flight_requests(ensembles):
     assert pre_stop[0] == "sleep"
     rendered_pre_stop_s, grace_s = float(pre_stop[1]), spec["terminationGracePeriodSeconds"]
     calls: list[tuple[float, float, grpc.StatusCode]] = []
+    in_flight_since: dict[int, float] = {}  # caller thread -> when its current call was sent
     stop = threading.Event()
     token = e.token()
 
     def caller() -> None:
         channel, stub = e.stub()
+        me = threading.get_ident()
         with channel:
             while not stop.is_set():
                 started = time.monotonic()
+                in_flight_since[me] = started
                 try:
                     # a session per call: callers are many customers (one session may send 2 messages/s)
                     stub.Chat(pb.ChatRequest(session_id=f"drain-{started}", message="recommend a manga like Naruto"),
@@ -202,6 +205,7 @@ def test_prestop_then_sigterm_drains_in_flight_requests(ensembles):
                     code = grpc.StatusCode.OK
                 except grpc.RpcError as err:
                     code = err.code()
+                in_flight_since.pop(me, None)
                 calls.append((started, time.monotonic(), code))
                 if code != grpc.StatusCode.OK:
                     return  # refused: a real caller now goes to another pod
@@ -211,7 +215,16 @@ def test_prestop_then_sigterm_drains_in_flight_requests(ensembles):
         t.start()
     time.sleep(0.5)
     pre_stop_started = time.monotonic()
-    subprocess.run(["sleep", "1"], check=True)  # the rendered preStop (sleep <preStopSeconds>), shortened
+    # The rendered preStop (sleep <preStopSeconds>), shortened: it ends once a call has completed inside it and a
+    # call has been on its way for 0.1 s (so SIGTERM finds one in flight) -- on a loaded box a chat can outlast a
+    # fixed 1 s window -- and never later than the rendered preStop.
+    pre_stop_deadline = pre_stop_started + rendered_pre_stop_s
+    subprocess.run(["sleep", "1"], check=True)
+    while time.monotonic() < pre_stop_deadline and not any(end >= pre_stop_started for _, end, _ in list(calls)):
+        time.sleep(0.02)
+    while time.monotonic() < pre_stop_deadline and not any(
+            time.monotonic() - since > 0.1 for since in list(in_flight_since.values())):
+        time.sleep(0.005)
     sigterm_at = time.monotonic()
     e.process.send_signal(signal.SIGTERM)
     try:
