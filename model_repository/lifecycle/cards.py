@@ -113,7 +113,7 @@ def card(registry: Registry, model: str, triton_version: str) -> str:
     lines += [f"- {r}" for r in record] or ["- not promoted; no rollout noted"]
     limits = [*KNOWN_LIMITS.get(model, ()), *thin_checks(gate.get("checks", []) if gate else [])]
     lines += ["", "## Known limits", ""] + ([f"- {x}" for x in limits] or ["- none recorded"])
-    from server.drift.triggers import BY_NAME
+    from server.drift.reversal import BY_NAME
 
     lines += ["", "## Reversal triggers (what undoes it on live traffic)", ""]
     names = TRIGGERS_FOR.get(model, ())

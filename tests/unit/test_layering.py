@@ -75,6 +75,8 @@ BUILD_SIDE_IMPORTS: dict[str, str] = {
     # The model lifecycle: one definition of each file/record both sides read or write.
     "server.drift.labels": "the labelling queue's formats: label-export writes Label Studio tasks, `mangaassist "
     "retrain` (lifecycle/flywheel.py) reads the labelled export back -- one reader for both",
+    "server.drift.reversal": "the written reversal triggers: a model card (lifecycle/cards.py) states the ones that "
+    "would undo a version, the service's trigger job evaluates the same table",
     "server.rollout.config": "the rollout file: written by `mangaassist model` (lifecycle/cli.py), read by the service",
     "server.rollout.gate_records": "the registry's read side: what may answer customers, checked by the service "
     "before a rollout and by the registry before a promotion (MLflow only)",
