@@ -105,6 +105,8 @@ def schedule_job(settings: Any, controller: RolloutController | None) -> Any | N
     if st.shared:
         from server.traffic.lease import LeasedJob
 
-        job = LeasedJob(job, st.redis_url, name="rollout-schedule", key_prefix=st.key_prefix)
+        # a lease of 5 s at least: a busy leader keeps it (a step dwells for minutes); a dead one blocks <= 5 s
+        job = LeasedJob(job, st.redis_url, name="rollout-schedule", key_prefix=st.key_prefix,
+                        ttl_s=max(5.0, 2 * settings.rollout.plan_interval_s))
     job.start()
     return job

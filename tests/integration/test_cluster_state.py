@@ -456,3 +456,74 @@ async def test_the_traffic_log_holds_every_replicas_turns_once(cluster, redis_se
     assert by_replica == Counter(mine.values()), \
         f"turns the reader sees, by the replica that answered: {dict(by_replica)} of {dict(Counter(mine.values()))}"
     assert sum(logged.values()) == len(c.answered_by) and max(logged.values()) == 1, "a turn logged twice or lost"
+
+
+async def test_a_rollout_plan_is_moved_by_one_replica_and_followed_by_all(cluster, make_server, redis_server, tmp_path):
+    """A plan at its 1 % step on three replicas, each with its own copy of the file. The schedule job runs on every
+    replica under the lease ``rollout-schedule``: clean scripted feedback (through the round_robin channel, so the
+    counts are the cluster's) lets ONE replica move the canary to 5 % then 25 %, every replica follows (a session in
+    the 1-5 % buckets is answered by the canary on each), and a pod restarted from the file's 1 % joins the cluster's
+    25 % (the last decision moved 5 -> 25: it is followed as a point of the same plan)."""
+    import asyncio
+    import json
+
+    from mangaassist.v1 import mangaassist_pb2 as pb
+
+    from model_repository.contract import VERSIONED_CLASSIFIER
+    from server.rollout.config import BUCKETS, bucket
+    from server.traffic.lease import LeasedJob
+
+    n = 12
+    plan = {"version": "2", "steps": [{"percent": p, "dwell_s": 0, "min_samples": n} for p in (1, 5, 25, 100)]}
+    rollout = {"stable": "1", "canary": {"version": "2", "percent": 1}, "plan": plan}
+
+    def own_file(i: int) -> dict[str, Any]:
+        path = tmp_path / f"pod-{i}" / "rollout.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(rollout))
+        return {"rollout": {"file": str(path), "poll_s": 0.1, "lifecycle_dir": "", "plan_interval_s": 0.2,
+                            "guard_max_thumbs_down_delta": 0.3, "guard_max_escalation_delta": 0.3}}
+
+    def sessions(lo: float, hi: float, count: int, tag: str) -> list[str]:
+        found = (f"{tag}-{i}" for i in range(100_000))
+        return [s for s in found if lo * BUCKETS / 100 <= bucket(s) < hi * BUCKETS / 100][:count]
+
+    c = await cluster(per_replica=own_file)
+    controllers = [s.pipeline.rollout for s in c.servers]
+    for controller in controllers:  # every version gated (the e2e lifecycle test gates for real)
+        controller._gate_check, controller._sig = (lambda model, version: None), None
+        assert await controller.reload_if_changed() and controller.config.canary.percent == 1
+    probe = sessions(1, 5, 1, "probe")[0]
+    message = "is there a recent hardcover box set you would suggest"
+    for target in (5, 25):  # each step counts its own answers and thumbs
+        for session in sessions(0, 1, n, f"c{target}") + sessions(50, 100, n, f"s{target}"):
+            reply, _ = await c.chat(message, session)
+            got = await c.stub.Feedback(pb.FeedbackRequest(request_id=reply.request_id, session_id=session,
+                                                           kind=pb.FeedbackRequest.THUMBS_UP), timeout=5)
+            assert got.recorded
+        for controller in controllers:
+            await controller.settle()
+        for _ in range(150):  # the leader judges every 0.2 s, the others follow within poll_s
+            if all(ctl.config.canary.percent == target for ctl in controllers):
+                break
+            await asyncio.sleep(0.05)
+        assert [ctl.config.canary.percent for ctl in controllers] == [target] * REPLICAS
+    for target in (5, 25):  # each move made by one replica (the lease holder then), followed by the others
+        movers = [i for i, ctl in enumerate(controllers) if any(
+            e["source"] == "schedule" and e["config"]["canary"]["percent"] == target for e in ctl.events)]
+        assert len(movers) == 1, f"replicas that moved the plan to {target} % themselves: {movers} (one writer expected)"
+        assert all(any(e["source"].startswith("cluster") and e["config"].get("canary", {}).get("percent") == target
+                       for e in ctl.events) for i, ctl in enumerate(controllers) if i != movers[0])
+    leased = [j for s in c.servers for j in s.jobs if isinstance(j, LeasedJob) and j.name == "rollout-schedule"]
+    assert len(leased) == REPLICAS
+    took = set()
+    for _ in range(2 * REPLICAS):  # the probe's session, on every replica: now the canary's
+        reply, by = await c.chat(message, probe)
+        took.add(by)
+        assert dict(reply.model_versions)[VERSIONED_CLASSIFIER] == "2"
+    assert took == set(range(REPLICAS))
+    restarted = await make_server(state=cluster_state(redis_server.url), traffic={"enabled": False}, **own_file(7))
+    controller = restarted.pipeline.rollout
+    controller._gate_check, controller._sig = (lambda model, version: None), None
+    assert await controller.reload_if_changed() and controller.config.canary.percent == 1  # its file: the 1 % step
+    assert await controller.follow_decision() and controller.config.canary.percent == 25  # the decision was 5 -> 25
