@@ -118,3 +118,49 @@ def test_the_difference_bounds():
     assert lo < -0.15 and hi > 0.9
     d, lo, hi = diff_bounds(0, 500, 0, 500, 0.025)  # 0 events: Wilson keeps a width (Wald would give [0, 0])
     assert d == 0 and 0.005 < hi < 0.01 and lo < -0.005
+
+
+class _Controller:
+    """The controller's surface the schedule job uses, recording what it is asked to do."""
+
+    def __init__(self, config: cfg.RolloutConfig, ev: Evidence) -> None:
+        self.config, self.ev, self.awaiting, self.last_decision, self.done = config, ev, "", {}, []
+
+    async def refresh_counts(self) -> None: ...
+
+    async def reached_at(self, config) -> None:
+        return None
+
+    def evidence(self) -> Evidence:
+        return self.ev
+
+    def limits(self) -> Limits:
+        return LIMITS
+
+    def guard_breaches(self) -> list[str]:
+        return []
+
+    def advance(self, new, action, reason, *, at) -> None:
+        self.done.append((action, new))
+        self.config = new
+
+    def rollback(self, reason) -> None:
+        self.done.append(("rollback", reason))
+
+
+async def test_the_job_waits_for_a_person_at_the_last_step_or_promotes():
+    from server.rollout.schedule import RolloutSchedule
+
+    now = [0.0]
+    waiting = _Controller(at(5, require_approval=True), clean())
+    job = RolloutSchedule(waiting, interval_s=1, clock=lambda: now[0])
+    assert (await job.run_once()).action == "hold"  # first seen now: the dwell starts
+    now[0] = 3600
+    assert (await job.run_once()).action == "await_approval"
+    assert waiting.done == [] and "--approved-by" in waiting.awaiting and waiting.config.canary.percent == 5
+    auto = _Controller(at(5), clean())
+    job = RolloutSchedule(auto, interval_s=1, clock=lambda: now[0])
+    await job.run_once()
+    now[0] += 3600
+    assert (await job.run_once()).action == "promote" and auto.done == [("promote", cfg.RolloutConfig(stable="2"))]
+    assert await job.run_once() is None  # no plan any more: the job has nothing to do
