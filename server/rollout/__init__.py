@@ -5,6 +5,8 @@
 * :mod:`server.rollout.controller` -- :class:`~server.rollout.controller.RolloutController`: reloads the file
   without a restart (validated against Triton and the registry's gate records), pins each request to a version,
   runs shadow calls after the response, keeps the canary guards and rolls back automatically.
+* :mod:`server.rollout.schedule` -- a rollout file's plan on a schedule: shadow -> canary steps -> promote, moved on
+  or aborted on a Wilson/Newcombe bound of canary - stable escalation and thumbs-down rates, by one replica (a lease).
 * :mod:`server.rollout.feedback` -- :class:`~server.rollout.feedback.FeedbackStore`: the ``Feedback`` RPC's
   records, attributed to the versions that answered (what the drift / traffic-log jobs read).
 * :mod:`server.rollout.gate_records` -- the registry's read side: versions, aliases, "may this version answer
