@@ -136,9 +136,11 @@ class RenderedTriton(TritonServer):
 
 
 def start_rendered_triton(rendered: Rendered, secrets: dict[str, Any], networks: list[Network],
-                          mktemp: Callable[[str], Path]) -> tuple[RenderedTriton, ContainerView, dict[int, int]]:
+                          mktemp: Callable[[str], Path], models: dict[str, Path] | None = None,
+                          ) -> tuple[RenderedTriton, ContainerView, dict[int, int]]:
     """The Triton container of ``rendered``, started on free ports that every network in ``networks`` reaches
-    (each release's Service names resolve to it); ``mktemp``: tmp_path_factory.mktemp."""
+    (each release's Service names resolve to it); ``mktemp``: tmp_path_factory.mktemp; ``models``: model
+    directories served instead of the build's (e.g. the classifier with a second version)."""
     view = rendered.container_view(f"Deployment/{RELEASE}-triton", "tritonserver", secrets)
     ports = networks[0].bind(view)
     for network in networks[1:]:  # other releases reach the same Triton process
@@ -146,7 +148,7 @@ def start_rendered_triton(rendered: Rendered, secrets: dict[str, Any], networks:
     repository = mktemp("models")
     for model in CPU_REPOSITORY.iterdir():
         if model.name not in NOT_SERVED_HERE:
-            (repository / model.name).symlink_to(model.resolve())
+            (repository / model.name).symlink_to((models or {}).get(model.name, model).resolve())
     argv = []
     for arg in view.argv:
         flag, _, value = arg.partition("=")
@@ -172,8 +174,14 @@ class Ensemble:
         self.root = root
         self.deployment_secrets = deployment["secrets"]
         self.ports = self.network.bind(self.view)
-        for mount in self.view.mounts:  # emptyDirs and mount points (files are written below)
-            if mount not in self.view.files:
+        claims = deployment.get("claims", {})  # PersistentVolumeClaim name -> the host directory it holds
+        volumes = {v["name"]: v for v in self.view.pod_spec.get("volumes", [])}
+        for mount, volume in self.view.mounts.items():  # emptyDirs and mount points (files are written below)
+            claim = volumes.get(volume, {}).get("persistentVolumeClaim", {}).get("claimName")
+            if claim in claims:  # every pod mounting the claim sees the same directory
+                (root / mount.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+                (root / mount.lstrip("/")).symlink_to(Path(claims[claim]).resolve())
+            elif mount not in self.view.files:
                 (root / mount.lstrip("/")).mkdir(parents=True, exist_ok=True)
         self.view.write_files(root)
         for image_path, stand_in in IMAGE_PATHS.items():
@@ -182,9 +190,10 @@ class Ensemble:
         prefixes = (*self.view.mounts, *IMAGE_PATHS)
         config = root / "etc/mangaassist/config.yaml"
         text = config.read_text()
-        for mount in self.view.mounts:  # a path under a mounted directory (the /tmp emptyDir) is this pod's own
+        for mount in self.view.mounts:  # a mounted directory (the /tmp emptyDir) or a path under it is this pod's own
             if mount not in self.view.files:
-                text = re.sub(rf"(?<=[\s\"']){re.escape(mount.rstrip('/'))}(?=/)", f"{root}{mount.rstrip('/')}", text)
+                text = re.sub(rf"(?<=[\s\"']){re.escape(mount.rstrip('/'))}(?=[/\s\"']|$)", f"{root}{mount.rstrip('/')}",
+                              text, flags=re.M)
         for prefix in IMAGE_PATHS:
             text = text.replace(prefix, f"{root}{prefix}")
         config.write_text(self.network.rewrite(text))

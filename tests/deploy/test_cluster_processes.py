@@ -8,7 +8,10 @@ rendered config file and env, container ports -> loopback ports). Values changed
 why: ``state.postgres.dsn`` names the local PostgreSQL instead of RDS (and the ``mangaassist-state-redis`` Secret the
 local Redis); budgets and the shared-state timeouts are generous (a busy 2-core box is not a latency rig: a turn
 cut by a budget or a slow store call would be answered without memory for a reason that is not the cluster's); the
-session bucket is small (``rate_burst`` 5, ~no refill) so the rate-limit test needs few calls.
+session bucket is small (``rate_burst`` 5, ~no refill) so the rate-limit test needs few calls; the rollout is on
+(stable 1, polled each second, the registry on a claim) with only the thumbs-down guard judging (``guard_min_feedback``
+6; the rate guards' minimum is out of reach, so a slow box cannot trip them), and Triton serves the classifier's
+versions 1 and 2 (2: a copy of 1's file, gated -- the guard is driven by feedback, not by the model).
 
 Which replica answered each call is read from the replicas' own ``/metrics`` (``mangaassist_requests_total`` by
 method, before and after the call: calls are sequential). Tests, in order (the last kills a replica):
@@ -19,6 +22,10 @@ method, before and after the call: calls are sequential). Tests, in order (the l
 * a Feedback that lands on another replica than the answer is ``recorded=true``;
 * the PostgreSQL traffic log holds every answered turn of every replica exactly once;
 * PostgreSQL stopped: chats answered, every turn the replicas could not log counted as dropped; back: logged again;
+* a canary (the rollout ConfigMap changed to stable 1 + canary 2 at 90%, version 2 gated in the MLflow registry on the
+  lifecycle claim): thumbs-down on its answers, each sent to another replica than the one that answered, are counted
+  by the cluster's guard until it rolls back; every replica then answers from stable, and a replica restarted with
+  the canary still in its file obeys the rollback;
 * SIGKILL of the replica that answered a conversation's last turn: the conversation goes on, with its memory, on
   the two others (the caller's channel retries a call the dead replica never took, as a gRPC retry policy does).
 
@@ -33,6 +40,7 @@ import signal
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -43,7 +51,10 @@ from benchmarks.sessions.redis_process import RedisProcess
 from clients.evaluation import conversations_openworld as ow
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
-from tests.deploy.chart_run import BUILD_DIR, BUILT, Ensemble, Network, start_rendered_triton, tls_secret
+from model_repository.contract import VERSIONED_CLASSIFIER
+from server.rollout import config as rollout_config
+from tests.deploy.chart_run import (BUILD_DIR, BUILT, CPU_REPOSITORY, Ensemble, Network, start_rendered_triton,
+                                    tls_secret)
 from tests.deploy.chart_view import CHART, NAMESPACE, RELEASE, production_values, render
 from tests.support import postgres
 from tests.support.requirements import needs
@@ -60,6 +71,9 @@ TOKENS = "cluster-token-one,cluster-token-two"  # the production existingSecret 
 GENEROUS_BUDGETS = {"total_ms": 20_000.0, "classify_ms": 10_000.0, "embed_ms": 10_000.0, "adapter_ms": 10_000.0,
                     "retrieve_ms": 10_000.0, "rerank_ms": 10_000.0}
 SESSION_BURST = 5
+LIFECYCLE_CLAIM = "mangaassist-lifecycle"  # the PVC holding the registry (mlflow.db) the gate job writes
+GUARD_MIN_FEEDBACK = 6  # > 2 per replica: a guard judging its own replica's share never has enough
+CANARY = {"version": "2", "percent": 90}
 #: What a caller configures (retry a call that failed UNAVAILABLE: refused or cut before a replica took it).
 RETRY_POLICY = json.dumps({"methodConfig": [{
     "name": [{"service": "mangaassist.v1.MangaAssist"}],
@@ -98,7 +112,8 @@ class Cluster:
 
     def _channel(self, target: str, options: list[tuple[str, Any]]) -> grpc.Channel:
         options = [*options, ("grpc.ssl_target_name_override", f"{RELEASE}-ensemble.{NAMESPACE}.svc"),
-                   ("grpc.service_config", RETRY_POLICY)]
+                   ("grpc.service_config", RETRY_POLICY),
+                   ("grpc.max_reconnect_backoff_ms", 1000)]  # a restarted replica is called again within a second
         return grpc.secure_channel(target, self.replicas[0].credentials(), options)
 
     def one(self, i: int) -> pb_grpc.MangaAssistStub:
@@ -150,15 +165,47 @@ def stores():
         yield redis_server, dsn
 
 
+def _two_versions(root: Path) -> tuple[Path, Path]:
+    """(the classifier's Triton model directory serving versions 1 and 2, the lifecycle directory whose registry holds
+    1 as champion and 2 gated). Version 2 is version 1's file."""
+    from google.protobuf import text_format
+
+    from model_repository import spec
+    from model_repository.lifecycle import versions
+    from model_repository.lifecycle.registry import Registry, sha256_file
+
+    built = CPU_REPOSITORY / VERSIONED_CLASSIFIER
+    model = root / VERSIONED_CLASSIFIER
+    (model / "2").mkdir(parents=True)
+    (model / "1").symlink_to((built / "1").resolve())
+    (model / "labels.txt").symlink_to((built / "labels.txt").resolve())
+    (model / "2" / "model.onnx").symlink_to((built / "1" / "model.onnx").resolve())
+    shutil.copy2(built / "1" / "model.py", model / "2" / "model.py")
+    cfg = spec.parse_pbtxt((built / "config.pbtxt").read_text())
+    cfg.version_policy.specific.versions[:] = [1, 2]
+    (model / "config.pbtxt").write_text(text_format.MessageToString(cfg))
+    registry = Registry(root / "lifecycle")
+    versions.register_baseline(BUILD_DIR, CPU_REPOSITORY, registry)
+    digest = sha256_file(model / "2" / "model.onnx")
+    registry.log_version(VERSIONED_CLASSIFIER, "2", params={"source": "version 1's file (cluster test)"}, metrics={},
+                         lineage={"parent": "1", "onnx_sha256": digest})
+    registry.record_gate(VERSIONED_CLASSIFIER, "2", passed=True, checks=[], baseline="1", sha256=digest)
+    return model, root / "lifecycle"
+
+
 @pytest.fixture(scope="module")
 def cluster(stores, tmp_path_factory):
     redis_server, dsn = stores
+    classifier, lifecycle = _two_versions(tmp_path_factory.mktemp("classifier"))
     values = production_values()
+    values["rollout"] = {"enabled": True, "pollSeconds": 1, "registry": {"existingClaim": LIFECYCLE_CLAIM},
+                         "config": {"stable": "1"}}
     values["state"]["postgres"]["dsn"] = dsn  # the local PostgreSQL instead of RDS
     config = values["ensemble"]["config"]
     config["budgets"] = {**config.get("budgets", {}), **GENEROUS_BUDGETS}
     config["sessions"] = {"timeout_ms": 2000, "rate_per_s": 0.001, "rate_burst": SESSION_BURST}
     config["state"] = {"timeout_ms": 2000}
+    config["rollout"] = {"guard_min_feedback": GUARD_MIN_FEEDBACK, "guard_min_requests": 1_000_000}
     secrets = {"mangaassist-ensemble-tls": tls_secret(tmp_path_factory.mktemp("tls")),
                "mangaassist-ensemble-auth": {"tokens": TOKENS},
                "mangaassist-triton-admin": {"admin-key": "cluster-admin-value"},
@@ -168,8 +215,10 @@ def cluster(stores, tmp_path_factory):
         rendered = render(chart, values)
     assert rendered.values["ensemble"]["autoscaling"]["minReplicas"] == REPLICAS
     network = Network(rendered)
-    triton, _, _ = start_rendered_triton(rendered, secrets, [network], tmp_path_factory.mktemp)
-    deployment = {"renders": {"production": rendered}, "networks": {"production": network}, "secrets": secrets}
+    triton, _, _ = start_rendered_triton(rendered, secrets, [network], tmp_path_factory.mktemp,
+                                         models={VERSIONED_CLASSIFIER: classifier})
+    deployment = {"renders": {"production": rendered}, "networks": {"production": network}, "secrets": secrets,
+                  "claims": {LIFECYCLE_CLAIM: lifecycle}}
     replicas: list[Ensemble] = []
     made = None
     try:
@@ -178,6 +227,7 @@ def cluster(stores, tmp_path_factory):
         for e in replicas:
             e.wait_ready(timeout_s=180)
         made = Cluster(replicas)
+        made.values = values
         made.ready()
         yield made
     finally:
@@ -305,6 +355,88 @@ def test_chats_are_answered_while_postgresql_is_down_and_the_log_catches_up(clus
     assert {rid: logged[rid] for rid in wanted} == dict.fromkeys(wanted, 1), "every turn, outage included, once"
     assert summed("mangaassist_traffic_retry_buffer") == 0
     assert summed("mangaassist_traffic_dropped_total", reason="store_error") == dropped_before
+
+
+def _gauge(cluster: Cluster, name: str, **labels: str) -> list[float]:
+    return [cluster.replicas[i].metric(name, **labels) for i in range(REPLICAS)]
+
+
+def _until(what: str, predicate, timeout_s: float = 30.0) -> None:
+    """A bound for a busy box, not a measurement (the replicas poll every ``rollout.pollSeconds``, 1 s here)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.1)
+
+
+def _classifier_version(reply: Any) -> str:
+    return dict(reply.model_versions).get(VERSIONED_CLASSIFIER, "")
+
+
+def test_the_canary_guard_counts_the_clusters_feedback_and_its_rollback_holds_on_every_replica(cluster):
+    """The rollout ConfigMap changes to stable 1 + canary 2 at 90% (written into every pod's mount, as the kubelet
+    does; no pod restarts). Each canary answer gets a thumbs-down, sent through the round_robin channel -- so to
+    another replica than the one that answered: every one is recorded, no replica takes ``guard_min_feedback`` of
+    them, and still the guard trips (it judges the cluster's count). Every replica then serves stable only: its
+    canary share is 0 and the canary's sessions are answered by version 1 on each replica called alone. Last, a
+    replica whose file still names the canary (not the one that rolled back and rewrote its own) is restarted from
+    the same rendered config: it starts on the canary from its file, reads the cluster's rollback and obeys it."""
+    values = json.loads(json.dumps(cluster.values))
+    values["rollout"]["config"] = {"stable": "1", "canary": CANARY}
+    with helm_python.Chart.load(CHART) as chart:
+        text = render(chart, values).get("ConfigMap", f"{RELEASE}-ensemble-rollout")["data"]["rollout.yaml"]
+    files = []
+    for e in cluster.replicas:  # the kubelet's sync: a new file swapped in with one rename
+        path = e.root / e.rendered.values["rollout"]["mountPath"].lstrip("/") / "rollout.yaml"
+        (path.parent / ".rollout.tmp").write_text(text)
+        (path.parent / ".rollout.tmp").replace(path)
+        files.append(path)
+    canary = rollout_config.read(files[0])
+    assert canary.canary == rollout_config.Canary(CANARY["version"], float(CANARY["percent"]))
+    _until("every replica runs the canary",
+           lambda: _gauge(cluster, "mangaassist_rollout_canary_percent") == [CANARY["percent"]] * REPLICAS)
+
+    message = "is there a recent hardcover box set you would suggest"
+    sent: list[tuple[int, int, bool]] = []  # (answered by, feedback taken by, recorded)
+    for n in range(8 * GUARD_MIN_FEEDBACK):
+        session = f"canary-{n}-{uuid.uuid4().hex[:6]}"
+        reply, answered = cluster.chat(message, session)
+        if _classifier_version(reply) != CANARY["version"]:
+            continue
+        got, took = cluster.call("Feedback", pb.FeedbackRequest(request_id=reply.request_id, session_id=session,
+                                                                kind=pb.FeedbackRequest.THUMBS_DOWN))
+        sent.append((answered, took, got.recorded))
+        if len(sent) == GUARD_MIN_FEEDBACK:
+            break
+    assert len(sent) == GUARD_MIN_FEEDBACK, f"{len(sent)} canary answers in {8 * GUARD_MIN_FEEDBACK} chats"
+    assert all(answered != took for answered, took, _ in sent), f"a feedback stayed on its replica: {sent}"
+    assert sum(r for _, _, r in sent) == len(sent), f"{sum(r for _, _, r in sent)} of {len(sent)} recorded: {sent}"
+    per_replica = Counter(took for _, took, _ in sent)
+    assert max(per_replica.values()) < GUARD_MIN_FEEDBACK, f"one replica took enough to judge alone: {per_replica}"
+
+    _until("the guard rolled back and every replica followed",
+           lambda: _gauge(cluster, "mangaassist_rollout_canary_percent") == [0.0] * REPLICAS)
+    assert _gauge(cluster, "mangaassist_rollout_changes_total", outcome="rolled_back") == [1.0] * REPLICAS
+    sessions = [s for s in (f"after-{n}" for n in range(200)) if canary.version_for(s) == CANARY["version"]][:2]
+
+    def answers_of(i: int) -> set[str]:
+        stub = cluster.one(i)
+        return {_classifier_version(cluster.chat(message, s, stub=stub)[0])
+                for s in sessions}
+
+    for i in range(REPLICAS):
+        assert answers_of(i) == {"1"}, f"replica {i} answered the canary's sessions from {answers_of(i)}"
+
+    # a restarted pod: its own file still names the canary; the cluster's decision (Redis) wins
+    still = [i for i, path in enumerate(files) if rollout_config.read(path).canary is not None]
+    assert still, "every replica rewrote its file: none can show that the shared decision is what a restart reads"
+    restarted = cluster.replicas[still[0]]
+    restarted.stop()
+    restarted.start().wait_ready(timeout_s=180)
+    assert restarted.metric("mangaassist_rollout_canary_percent") == 0.0
+    assert restarted.metric("mangaassist_rollout_changes_total", outcome="rolled_back") == 1.0
+    assert answers_of(still[0]) == {"1"}
+    cluster.ready()  # the channel reaches the restarted replica again (the next test needs all three)
 
 
 def test_a_conversation_goes_on_after_its_replica_is_killed(cluster):
