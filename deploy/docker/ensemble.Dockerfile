@@ -9,11 +9,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients ./clients
+# server/ imports the model contract and catalog schema from model_repository/ (code only, no weights)
 COPY model_repository ./model_repository
-COPY benchmarks ./benchmarks
-# CPU-only torch wheels: the default PyPI torch pulls a multi-GB CUDA build.
-RUN python -m pip install --no-cache-dir --prefix=/install \
-      --extra-index-url https://download.pytorch.org/whl/cpu .
+# The `server` extra only (pyproject.toml): what `python -m server` runs -- no torch, optimum, onnxruntime,
+# transformers, nvidia-pytriton or benchmark tools; the models run in the Triton image.
+RUN python -m pip install --no-cache-dir --prefix=/install ".[server]"
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
