@@ -361,11 +361,12 @@ def _gauge(cluster: Cluster, name: str, **labels: str) -> list[float]:
     return [cluster.replicas[i].metric(name, **labels) for i in range(REPLICAS)]
 
 
-def _until(what: str, predicate, timeout_s: float = 30.0) -> None:
+def _until(what: str, predicate, show, timeout_s: float = 30.0) -> None:
     """A bound for a busy box, not a measurement (the replicas poll every ``rollout.pollSeconds``, 1 s here)."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}: {show()}")
         time.sleep(0.1)
 
 
@@ -393,8 +394,8 @@ def test_the_canary_guard_counts_the_clusters_feedback_and_its_rollback_holds_on
         files.append(path)
     canary = rollout_config.read(files[0])
     assert canary.canary == rollout_config.Canary(CANARY["version"], float(CANARY["percent"]))
-    _until("every replica runs the canary",
-           lambda: _gauge(cluster, "mangaassist_rollout_canary_percent") == [CANARY["percent"]] * REPLICAS)
+    share = lambda: _gauge(cluster, "mangaassist_rollout_canary_percent")  # noqa: E731 -- per replica
+    _until("every replica runs the canary", lambda: share() == [CANARY["percent"]] * REPLICAS, share)
 
     message = "is there a recent hardcover box set you would suggest"
     sent: list[tuple[int, int, bool]] = []  # (answered by, feedback taken by, recorded)
@@ -414,8 +415,8 @@ def test_the_canary_guard_counts_the_clusters_feedback_and_its_rollback_holds_on
     per_replica = Counter(took for _, took, _ in sent)
     assert max(per_replica.values()) < GUARD_MIN_FEEDBACK, f"one replica took enough to judge alone: {per_replica}"
 
-    _until("the guard rolled back and every replica followed",
-           lambda: _gauge(cluster, "mangaassist_rollout_canary_percent") == [0.0] * REPLICAS)
+    _until("the guard rolled back and every replica followed (canary share per replica)",
+           lambda: share() == [0.0] * REPLICAS, share)
     assert _gauge(cluster, "mangaassist_rollout_changes_total", outcome="rolled_back") == [1.0] * REPLICAS
     sessions = [s for s in (f"after-{n}" for n in range(200)) if canary.version_for(s) == CANARY["version"]][:2]
 
