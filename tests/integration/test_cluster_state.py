@@ -6,6 +6,8 @@ is checked to have crossed replicas (the replica that answered each call is reco
 
 from __future__ import annotations
 
+import asyncio
+
 import shutil
 from collections import Counter
 from typing import Any
@@ -445,11 +447,17 @@ async def test_the_traffic_log_holds_every_replicas_turns_once(cluster, redis_se
         reply, replica = await c.chat("is there a recent hardcover box set you would suggest", f"log-{i}")
         mine[reply.request_id] = replica
     assert len(set(mine.values())) == REPLICAS
-    for server in c.servers:
-        await server.pipeline.traffic.flush()
+    # a turn is queued in the RPC's done callback, which can run after the caller has its reply: wait (bounded) until
+    # every replica has queued and written its turns -- what the reader then sees decides
     reader = open_store(c.servers[0].settings)
     try:
-        logged = Counter(r.request_id for r in reader.records())
+        for _ in range(100):
+            for server in c.servers:
+                await server.pipeline.traffic.flush()
+            logged = Counter(r.request_id for r in reader.records())
+            if all(logged[rid] for rid in mine):
+                break
+            await asyncio.sleep(0.05)
     finally:
         reader.close()
     by_replica = Counter(replica for rid, replica in mine.items() if logged[rid] == 1)
