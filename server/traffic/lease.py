@@ -124,7 +124,10 @@ class LeasedJob(PeriodicJob):
         try:
             await body
         except asyncio.CancelledError:
-            if keeper.done() and keeper.result():  # we cancelled it: the lease went elsewhere
+            current = asyncio.current_task()
+            if keeper.done() and keeper.result() and not (current is not None and current.cancelling()):
+                # the keeper cancelled the body (the lease went elsewhere) and nobody is stopping this loop: a stop()
+                # that lands at the same moment must not be swallowed here, or the loop would never end
                 self.lost += 1
                 log.error("job %s: lease lost while running; the run was stopped", self.name)
                 return

@@ -30,11 +30,20 @@ class PeriodicJob:
         if self._task is None:
             self._task = asyncio.create_task(self._loop(), name=type(self).__name__)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Cancel the loop and wait for it -- bounded: a cancellation that a body in flight absorbs (an
+        ``asyncio.wait_for`` finishing at the same moment) is repeated until the task ends, at most ``timeout_s``."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not task.done() and asyncio.get_running_loop().time() < deadline:
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        if task.done():
+            await asyncio.gather(task, return_exceptions=True)
+        else:
+            log.warning("%s: the periodic job did not stop within %.0f s", type(self).__name__, timeout_s)
 
     async def _loop(self) -> None:
         if not self.run_first:
