@@ -67,7 +67,7 @@ def gate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--triton", default="localhost:8001", help="tritonserver gRPC address serving both versions")
     p.add_argument("--champion", help="compare against this version (default: the registry's champion)")
     p.add_argument("--requests", type=int, default=200, help="single requests per version for p50/p99")
-    p.add_argument("--seconds", type=float, default=6.0, help="closed-loop throughput run per version")
+    p.add_argument("--seconds", type=float, default=12.0, help="closed-loop throughput run per version (in 0.25 s windows taken in turn)")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--golden", type=Path, default=Path(".build/golden/golden.jsonl"), help="golden set for the answer checks")
     p.add_argument("--answer-sample", type=int, default=200, help="golden records answered by both versions (0 = all)")
