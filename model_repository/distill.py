@@ -322,10 +322,6 @@ def build_step(builder: Any, retrieve_fn: Callable[[], Callable[[list[str], int]
 
 def served_file(models_dir: Path) -> Path | None:
     """The student file the step chose for the reranker now built (else None: serve the int8 step's pick)."""
-    manifest, reranker = models_dir / STEP / "manifest.json", models_dir / "reranker" / "manifest.json"
-    if not (manifest.is_file() and reranker.is_file()):
-        return None
-    report = json.loads(manifest.read_text())["report"]
-    if report.get("served_cpu_variant") not in VARIANTS or report.get("made_from_reranker") != json.loads(reranker.read_text())["key"]:
-        return None
-    return models_dir / STEP / f"model.{report['served_cpu_variant']}.onnx"
+    from model_repository import quantize
+
+    return quantize.chosen_variant(models_dir, STEP, VARIANTS)

@@ -194,12 +194,18 @@ def build_step(builder: Any, retrieve_fn: Callable[[], Callable[[list[str], int]
     return cache.cached_step(builder.models / STEP, key, run, label=STEP)
 
 
-def served_file(models_dir: Path) -> Path | None:
-    """The step's file when it chose it for the reranker now built (else None: serve the reranker step's pick)."""
-    manifest, reranker = models_dir / STEP / "manifest.json", models_dir / "reranker" / "manifest.json"
+def chosen_variant(models_dir: Path, step: str, variants: tuple[str, ...]) -> Path | None:
+    """The file a variant step (this one, distill.py's student) chose to serve, when it chose one of ``variants`` for
+    the reranker now built; else None (the caller serves the next pick)."""
+    manifest, reranker = models_dir / step / "manifest.json", models_dir / "reranker" / "manifest.json"
     if not (manifest.is_file() and reranker.is_file()):
         return None
     report = json.loads(manifest.read_text())["report"]
-    if report.get("served_cpu_variant") != VARIANT or report.get("made_from_reranker") != json.loads(reranker.read_text())["key"]:
+    if report.get("served_cpu_variant") not in variants or report.get("made_from_reranker") != json.loads(reranker.read_text())["key"]:
         return None
-    return models_dir / STEP / f"model.{VARIANT}.onnx"
+    return models_dir / step / f"model.{report['served_cpu_variant']}.onnx"
+
+
+def served_file(models_dir: Path) -> Path | None:
+    """The step's file when it chose it for the reranker now built (else None: serve the reranker step's pick)."""
+    return chosen_variant(models_dir, STEP, (VARIANT,))
