@@ -33,13 +33,12 @@ import random
 import shlex
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from benchmarks import common
-from benchmarks.service.load import poisson_arrivals
+from benchmarks.service.load import run_rate
 from benchmarks.service.stack import Stack
 from benchmarks.sessions.redis_process import RedisProcess
 from benchmarks.sessions.store_cost import CUSTOMERS, TURNS_PER_SESSION, store_calls
@@ -75,52 +74,23 @@ def request_path_repository(build: Path, scratch: Path) -> Path:
 
 async def window(target: str, messages: Sequence[str], rate: float, duration_s: float, *, tag: str, seed: int,
                  timeout_s: float = 10.0) -> dict[str, Any]:
-    """``rate`` chats/s for ``duration_s`` through one channel (round_robin over ``ipv4:A,B,C`` targets)."""
-    import grpc
-
+    """``rate`` chats/s for ``duration_s`` through one channel (round_robin over ``ipv4:A,B,C`` targets):
+    benchmarks.service.load's open-loop driver, with sessions of ``TURNS_PER_SESSION`` turns over ``CUSTOMERS``."""
     from mangaassist.v1 import mangaassist_pb2 as pb
-    from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
+
+    def request_for(i: int, message: str) -> Any:
+        return pb.ChatRequest(message=message, session_id=f"{tag}-{i // TURNS_PER_SESSION}",
+                              customer_id=f"C-{1000 + i % CUSTOMERS}")
 
     options = [("grpc.lb_policy_name", "round_robin")] if target.startswith("ipv4:") else []
-    arrivals = poisson_arrivals(rate, duration_s, random.Random(seed))
-    loop = asyncio.get_running_loop()
-    e2e: list[float] = []
-    session_stage: list[float] = []
-    outcomes: Counter[str] = Counter()
-    degraded: Counter[str] = Counter()
-    async with grpc.aio.insecure_channel(target, options=options) as channel:
-        stub = pb_grpc.MangaAssistStub(channel)
-        for i in range(6):  # connect every subchannel before the clock starts
-            await stub.Chat(pb.ChatRequest(message=messages[i], session_id=f"warm-{tag}-{i}"), timeout=30)
-
-        async def one(i: int, scheduled: float) -> None:
-            request = pb.ChatRequest(message=messages[i % len(messages)], session_id=f"{tag}-{i // TURNS_PER_SESSION}",
-                                     customer_id=f"C-{1000 + i % CUSTOMERS}")
-            try:
-                reply = await stub.Chat(request, timeout=timeout_s)
-            except grpc.aio.AioRpcError as err:
-                outcomes[err.code().name] += 1
-                return
-            e2e.append((loop.time() - scheduled) * 1000.0)
-            outcomes["OK"] += 1
-            degraded.update(reply.degraded)
-            session_stage.extend(t.ms for t in reply.timings if t.stage == "session")
-
-        load_before = os.getloadavg()
-        start = loop.time()
-        tasks = []
-        for i, offset in enumerate(arrivals):
-            delay = start + offset - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one(i, start + offset)))
-        await asyncio.gather(*tasks)
-        drained = loop.time() - start
-    return {"sent": len(arrivals), "outcomes": dict(outcomes), "degraded": dict(degraded),
-            "throughput_per_s": round(outcomes["OK"] / drained, 2) if drained > 0 else None,
-            "e2e": common.latency_summary(e2e), "session_stage": common.latency_summary(session_stage),
+    load_before = os.getloadavg()
+    run = await run_rate(target, messages, rate, duration_s, timeout_s=timeout_s, seed=seed, request_for=request_for,
+                         samples=True, channel_options=options, warmup=6)
+    session = run["samples"]["stages_ms"].get("session", [])
+    return {"sent": run["sent"], "outcomes": run["outcomes"], "degraded": run["degraded"],
+            "throughput_per_s": run["achieved_rate"], "e2e": run["e2e"], "session_stage": common.latency_summary(session),
             "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
-            "samples": {"e2e_ms": e2e, "session_ms": session_stage}}
+            "samples": {"e2e_ms": run["samples"]["e2e_ms"], "session_ms": session}}
 
 
 async def feedback_record_calls(url: str, n: int = 2000) -> dict[str, Any]:

@@ -46,10 +46,13 @@ def poisson_arrivals(rate: float, duration_s: float, rng: random.Random) -> list
 async def run_rate(
     target: str, messages: Sequence[str], rate: float, duration_s: float, *, timeout_s: float, seed: int = 0,
     request_for: Callable[[int, str], Any] | None = None, samples: bool = False,
+    channel_options: Sequence[tuple[str, Any]] = (), warmup: int = 0,
 ) -> dict[str, Any]:
     """Drive ``rate`` req/s for ``duration_s`` and summarise what came back. ``request_for(i, message)``: the
     i-th ChatRequest (default: a fresh session per request); ``samples``: also return every OK request's
-    latency and per-stage ms (``samples``: ``{"e2e_ms": [...], "stages_ms": {stage: [...]}}``)."""
+    latency and per-stage ms (``samples``: ``{"e2e_ms": [...], "stages_ms": {stage: [...]}}``);
+    ``channel_options``: the client channel's (e.g. round_robin over ``ipv4:A,B,C``); ``warmup``: chats sent
+    before the clock starts (one per subchannel connects them all)."""
     import grpc
     from mangaassist.v1 import mangaassist_pb2 as pb
     from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
@@ -66,8 +69,10 @@ async def run_rate(
     rule_decided = 0
     rerank: Counter[str] = Counter()  # eligible: the chat retrieved candidates; applied: and the reranker ordered them
 
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with grpc.aio.insecure_channel(target, options=list(channel_options)) as channel:
         stub = pb_grpc.MangaAssistStub(channel)
+        for i in range(warmup):
+            await stub.Chat(pb.ChatRequest(message=messages[i % len(messages)], session_id=f"warm-{seed}-{i}"), timeout=30)
 
         async def one(i: int, scheduled: float) -> None:
             nonlocal rule_decided
