@@ -11,7 +11,7 @@ templates do not contain. Each names what its last answer must address; :func:`j
 * ``author`` -- the answer names another series by the item's author;
 * ``order_id`` -- the answer names the order given earlier.
 
-``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set blind|heldout|dev]`` plays them
+``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set fresh|blind|heldout|dev]`` plays them
 against a running service (one session per conversation) and prints the report; ``python -m
 benchmarks.sessions.followup_offline`` plays them without a service (the follow-up resolution alone).
 ``mangaassist eval-conversations`` adds the held-out figure beside its own report.
@@ -34,7 +34,9 @@ HELD_OUT = "heldout_conversations.jsonl"
 DEV = "dev_conversations.jsonl"
 #: written after the follow-up stage's tuning had read the first held-out set's failures; reported, never tuned on
 BLIND = "blind_conversations.jsonl"
-SETS = {"heldout": HELD_OUT, "dev": DEV, "blind": BLIND}
+#: written after the blind set's failures were read; not yet measured (the next figure that counts)
+FRESH = "fresh_conversations.jsonl"
+SETS = {"heldout": HELD_OUT, "dev": DEV, "blind": BLIND, "fresh": FRESH}
 
 
 def load(name: str = HELD_OUT, sets_dir: Path = SETS_DIR) -> list[dict[str, Any]]:
