@@ -51,3 +51,14 @@ def test_the_blind_sets_are_as_large_as_promised_and_new():
     first = {json.loads(x)["title"].lower() for f in HERE.glob("*.jsonl") if not f.name.startswith("blind_")
              for x in f.read_text().splitlines()}
     assert not first & {r["title"].lower() for r in (*invented, *unlisted)}
+
+
+def test_the_fresh_invented_set_is_large_and_new():
+    """write_fresh.py: written after the blind sets' failures were read, left unmeasured for the next run."""
+    fresh = [json.loads(x) for x in (HERE / "fresh_invented_titles.jsonl").read_text().splitlines()]
+    assert len(fresh) >= 300 and sum(1 for r in fresh if r["shares_word"]) >= 100
+    listed = {s.name.lower() for s in (*CARRIED, *NOT_CARRIED)} | {a.lower() for s in (*CARRIED, *NOT_CARRIED) for a in s.aliases}
+    assert not [r["title"] for r in fresh if r["title"].lower() in listed]
+    earlier = {json.loads(x)["title"].lower() for f in HERE.glob("*.jsonl") if not f.name.startswith("fresh_")
+               for x in f.read_text().splitlines()}
+    assert not earlier & {r["title"].lower() for r in fresh}
