@@ -30,8 +30,8 @@ HELD_OUT = ("heldout_invented_titles.jsonl", "heldout_unlisted_series.jsonl")
 DEV = ("dev_invented_titles.jsonl", "dev_unlisted_series.jsonl")
 #: written after the resolver's tuning had read the held-out sets' failures (tests/fixtures/openworld/write_blind.py)
 BLIND = ("blind_invented_titles.jsonl", "blind_unlisted_series.jsonl")
-#: written after the blind sets' failures were read; not yet measured (invented titles only so far)
-FRESH = ("fresh_invented_titles.jsonl",)
+#: written after the blind sets' failures were read (write_fresh.py, write_fresh_unlisted.py)
+FRESH = ("fresh_invented_titles.jsonl", "fresh_unlisted_series.jsonl")
 SETS = {"dev": DEV, "heldout": HELD_OUT, "blind": BLIND, "fresh": FRESH}
 #: a price or a stock statement in the answer text
 PRICED = re.compile(r"[$\u00a5\uffe5\u20ac\u00a3]\s?\d|\d+(?:\.\d\d)?\s?(?:(?:USD|dollars?|yen)\b|円)|\bin stock\b|"

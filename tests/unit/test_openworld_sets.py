@@ -62,3 +62,14 @@ def test_the_fresh_invented_set_is_large_and_new():
     earlier = {json.loads(x)["title"].lower() for f in HERE.glob("*.jsonl") if not f.name.startswith("fresh_")
                for x in f.read_text().splitlines()}
     assert not earlier & {r["title"].lower() for r in fresh}
+
+
+def test_the_fresh_unlisted_set_is_large_real_and_new():
+    """write_fresh_unlisted.py: real series in no store list (aliases included) and in no earlier set."""
+    fresh = [json.loads(x) for x in (HERE / "fresh_unlisted_series.jsonl").read_text().splitlines()]
+    assert len(fresh) >= 100 and all(r["kind"] == "unlisted" for r in fresh)
+    listed = {s.name.lower() for s in (*CARRIED, *NOT_CARRIED)} | {a.lower() for s in (*CARRIED, *NOT_CARRIED) for a in s.aliases}
+    assert not [r["title"] for r in fresh if r["title"].lower() in listed]
+    earlier = {json.loads(x)["title"].lower() for f in HERE.glob("*.jsonl") if not f.name.startswith("fresh_")
+               for x in f.read_text().splitlines()}
+    assert not earlier & {r["title"].lower() for r in fresh}
