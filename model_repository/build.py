@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from model_repository import cache, export, spec
-from model_repository.contract import INTENT_LABELS
+from contracts.models import INTENT_LABELS
 from model_repository.training.common import base_checkpoint, read_jsonl, write_json
 
 PKG = Path(__file__).resolve().parent
@@ -91,7 +91,7 @@ class Builder:
             config={"seed": self.cfg.seed},
             inputs=self._data_files("catalog.jsonl", "policies.jsonl", "orders.jsonl", "series.jsonl", "intents"),
             code=sorted(golden.glob("*.py")) + [golden / "handwritten.jsonl", golden / "holdout.jsonl",
-                                                PKG / "catalog_schema.py"],
+                                                ROOT / "contracts" / "catalog.py"],
         )
         def run(out: Path) -> dict[str, Any]:
             from model_repository.golden.conversations import write_conversations
@@ -102,7 +102,7 @@ class Builder:
         return cache.cached_step(self.dir / "golden", key, run, label="golden")
 
     def build_intent(self) -> dict[str, Any]:
-        from model_repository.contract import LABEL_TO_ID
+        from contracts.models import LABEL_TO_ID
         from model_repository.training.intent import classification_report, classifier_input, predict_torch, train_intent_classifier
 
         cfg = {"epochs": self.cfg.intent_epochs, "max_train": self.cfg.intent_max_train, "ckpt": str(self.checkpoint)}
@@ -339,7 +339,8 @@ class Builder:
                 self.models / "embedding_adapter" / "manifest.json",
             ],
             code=[
-                *_code("index/chunking.py", "index/builder.py", "index/catalog.py", "catalog_schema.py"),
+                *_code("index/chunking.py", "index/builder.py", "index/catalog.py"),
+                ROOT / "contracts" / "catalog.py",  # the store layout (model_repository/catalog_schema.py re-exports it)
                 ROOT / "server/retrieval/faiss_index.py",  # the index's on-disk layout (FaissIndex.save)
             ],
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from model_repository.contract import INTENT_LABELS
+from contracts.models import INTENT_LABELS
 from model_repository.training.common import read_jsonl
 from server.stages.rules import match
 

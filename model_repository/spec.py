@@ -25,8 +25,8 @@ from typing import Literal
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from model_repository import contract
-from model_repository.contract import EMBED_DIM, INTENT_LABELS, ModelContract, TensorSpec  # noqa: F401 (re-exported)
+from contracts import models as contract
+from contracts.models import EMBED_DIM, INTENT_LABELS, ModelContract, TensorSpec  # noqa: F401 (re-exported)
 
 Flavour = Literal["cpu", "gpu"]
 FLAVOURS: tuple[Flavour, ...] = ("cpu", "gpu")
@@ -114,7 +114,7 @@ def _token_tensors() -> tuple[Tensor, ...]:
 
 
 def _tensor(t: TensorSpec, label_filename: str = "") -> Tensor:
-    """A tensor of the model contract (model_repository/contract.py), as a config declares it."""
+    """A tensor of the model contract (contracts/models.py), as a config declares it."""
     return Tensor(t.name, t.dtype, t.dims, label_filename)
 
 

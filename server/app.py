@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from mangaassist.v1 import mangaassist_pb2_grpc
 
-from model_repository.contract import EMBED_DIM
+from contracts.models import EMBED_DIM
 from server.admission import Admission
 from server.backends.base import ModelBackend
 from server.guardrails.base import Guardrails, PassThroughGuardrails

@@ -1,8 +1,8 @@
-"""The fixed intent taxonomy, from the model contract (model_repository/contract.py). Order is
+"""The fixed intent taxonomy, from the model contract (contracts/models.py). Order is
 the classifier's output order; never reorder."""
 
 from __future__ import annotations
 
-from model_repository.contract import INTENT_LABELS, LABEL_TO_ID
+from contracts.models import INTENT_LABELS, LABEL_TO_ID
 
 __all__ = ["INTENT_LABELS", "LABEL_TO_ID"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from model_repository import contract
+from contracts import models as contract
 from server.intents import INTENT_LABELS
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class ServerSettings:
 @dataclass(frozen=True)
 class TritonSettings:
     """Where the models live and how calls to them behave. The model names default to the names the model
-    contract (model_repository/contract.py) owns; a test points them at other models."""
+    contract (contracts/models.py) owns; a test points them at other models."""
 
     url: str = "localhost:8001"
     classifier_model: str = contract.INTENT_CLASSIFIER.name

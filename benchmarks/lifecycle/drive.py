@@ -19,7 +19,7 @@ import grpc
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
-from model_repository.contract import VERSIONED_CLASSIFIER
+from contracts.models import VERSIONED_CLASSIFIER
 from model_repository.lifecycle.cli import main as model_cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -34,13 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from model_repository.contract import CLASSIFIER_FLOORS
+from contracts.models import CLASSIFIER_FLOORS
 from model_repository.lifecycle import versions
 from model_repository.lifecycle.gate import TritonClassifier, accuracy_report, speed
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "benchmarks" / "results" / "model_selection"
-FLOORS = dict(CLASSIFIER_FLOORS)  # the design's floors, one definition (model_repository/contract.py)
+FLOORS = dict(CLASSIFIER_FLOORS)  # the design's floors, one definition (contracts/models.py)
 
 
 def rules_candidate(build_dir: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from model_repository.contract import CLASSIFIER_FLOORS
+from contracts.models import CLASSIFIER_FLOORS
 
 GATE_FAILED_EXIT = 3
 
@@ -27,7 +27,7 @@ DEFAULTS: dict[str, tuple[str, float]] = {
     "ttft_p99_ms": ("<=", 1000),
 }
 #: Checked only when the build's model report (summary.json) has the figure. The floors are the classifier's
-#: (model_repository/contract.py), the same ones the model gate holds a challenger to.
+#: (contracts/models.py), the same ones the model gate holds a challenger to.
 MODEL_FLOORS: dict[str, tuple[str, float]] = {"intent_accuracy": (">=", CLASSIFIER_FLOORS["accuracy"]),
                                               "min_class_f1": (">=", CLASSIFIER_FLOORS["min_class_f1"])}
 #: Gate-able on request (``--threshold helpfulness=0.8``), no default.

@@ -9,8 +9,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY server ./server
 COPY clients ./clients
-# server/ imports the model contract and catalog schema from model_repository/ (code only, no weights)
-COPY model_repository ./model_repository
+# The formats every plane shares (the model contract, the catalog layout): the only other package server/ imports.
+COPY contracts ./contracts
 # The `server` extra only (pyproject.toml): what `python -m server` runs -- no torch, optimum, onnxruntime,
 # transformers, nvidia-pytriton or benchmark tools; the models run in the Triton image.
 RUN python -m pip install --no-cache-dir --prefix=/install ".[server]"

@@ -20,7 +20,7 @@ an explicit version (server/backends/triton.py). Checks (defaults; ``--threshold
 ``run_gate`` returns a :class:`GateReport`; ``mangaassist eval --gate --challenger N`` prints it, records it
 (``Registry.record_gate``) and exits 3 when it fails. A check the run could not measure fails the model gate (it
 is not waved through as "skipped"). The floors (accuracy, class F1, p99) are the classifier's, defined once in
-model_repository/contract.py ``CLASSIFIER_FLOORS`` (the golden-set gate, clients/evaluation/gate.py, holds the
+contracts/models.py ``CLASSIFIER_FLOORS`` (the golden-set gate, clients/evaluation/gate.py, holds the
 build's model report to the same ones).
 
 The record names the file judged: :func:`gate_and_record` hashes the challenger's ``model.onnx`` in the repository
@@ -44,7 +44,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from model_repository.contract import CLASSIFIER_FLOORS
+from contracts.models import CLASSIFIER_FLOORS
 from model_repository.lifecycle.answers import CHECKS as ANSWER_CHECKS, AnswerOptions, answer_figures
 from model_repository.lifecycle.generalisation import TARGET_INTENTS, UNSEEN_SET
 from model_repository.lifecycle.registry import GateRequired, sha256_file

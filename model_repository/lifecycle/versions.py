@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from model_repository import export, spec
-from model_repository.contract import CLASSIFIER_TOKENIZER, INTENT_CLASSIFIER, VERSIONED_CLASSIFIER
+from contracts.models import CLASSIFIER_TOKENIZER, INTENT_CLASSIFIER, VERSIONED_CLASSIFIER
 from model_repository.lifecycle.registry import CHAMPION, Registry, VersionInfo, git_commit, sha256_file, sha256_files
 from model_repository.training.common import base_checkpoint, read_jsonl, seed_everything
 

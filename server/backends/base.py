@@ -12,7 +12,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from model_repository.contract import EMBED_DIM, INTENT_LABELS
+from contracts.models import EMBED_DIM, INTENT_LABELS
 from server.errors import InternalBug
 
 NUM_INTENTS = len(INTENT_LABELS)

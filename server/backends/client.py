@@ -60,7 +60,7 @@ import grpc
 import numpy as np
 from opentelemetry import trace
 
-from model_repository.contract import DEFAULT_MODEL_VERSION, ModelContract
+from contracts.models import DEFAULT_MODEL_VERSION, ModelContract
 from server.aio import concurrently
 from server.errors import BackendError, BackendOverloaded, BackendTimeout, InternalBug
 from server.request import current_request_id

@@ -1,6 +1,6 @@
 """The production model backend: the request-path models on Triton, through the one Triton client.
 
-Model contract (``model_repository/contract.py``): ``intent_classifier`` TEXT -> PROBS[8] (INTENT_LABELS
+Model contract (``contracts/models.py``): ``intent_classifier`` TEXT -> PROBS[8] (INTENT_LABELS
 order); ``query_embedder`` TEXT -> EMBEDDING[384]; ``embedding_adapter`` EMBEDDING[384] -> ADAPTED[384];
 ``reranker`` QUERY, PASSAGE -> SCORE[1], one row per (query, passage) pair. Every reply is checked: one row
 per input row and the contract's width, else :class:`~server.errors.InternalBug`.
@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from model_repository import contract
-from model_repository.contract import CLASSIFIER_TOKENIZER, VERSIONED_CLASSIFIER
+from contracts import models as contract
+from contracts.models import CLASSIFIER_TOKENIZER, VERSIONED_CLASSIFIER
 from server.backends.base import check_rows
 from server.backends.client import CircuitBreaker, TritonClient, bytes_column, map_triton_error
 from server.settings import TritonSettings

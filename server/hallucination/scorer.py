@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 import numpy as np
 
-from model_repository.contract import HALLUCINATION_SCORER
+from contracts.models import HALLUCINATION_SCORER
 from server.hallucination.claims import Claim, extract_claims
 from server.hallucination.facts import fact_text, model_input, unique, windows
 

@@ -38,7 +38,7 @@ from typing import Any, AsyncIterator
 
 import numpy as np
 
-from model_repository.contract import LLM_SMALL
+from contracts.models import LLM_SMALL
 from server.backends.client import TritonClient
 from server.errors import BackendError, BackendTimeout, TierUnavailable
 from server.llm import answer_format

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from model_repository.contract import EMBED_DIM
+from contracts.models import EMBED_DIM
 from server.retrieval._compat import ensure_pkg_resources
 from server.retrieval.base import Chunk, ScoredChunk
 

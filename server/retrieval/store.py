@@ -1,7 +1,7 @@
 """The catalog + orders store: the guardrails' source of truth for product IDs and prices.
 
 The build writes it from ``catalog.jsonl`` / ``orders.jsonl`` / ``series.jsonl`` / ``policies.jsonl`` into
-an SQLite file (``model_repository/index/catalog.py``, layout in ``model_repository/catalog_schema.py``); the
+an SQLite file (``model_repository/index/catalog.py``, layout in ``contracts/catalog.py``); the
 service only reads it (``CatalogStore(db_path)`` opens ``mode=ro``). The product table is small (thousands
 of rows) and immutable while serving, so it is loaded into memory at open: ``get_product``, ``all_asins``,
 ``price_of`` and ``find_products`` are dictionary lookups that never touch SQLite or take a lock and are
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from model_repository.catalog_schema import ORDER_COLUMNS, POLICIES_FTS, PRODUCT_COLUMNS, PRODUCTS_FTS
+from contracts.catalog import ORDER_COLUMNS, POLICIES_FTS, PRODUCT_COLUMNS, PRODUCTS_FTS
 from server.retrieval.base import Product
 
 

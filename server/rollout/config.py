@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from model_repository.contract import VERSIONED_CLASSIFIER
+from contracts.models import VERSIONED_CLASSIFIER
 from server.errors import RolloutRefused
 
 BUCKETS = 10_000  # canary share resolution: 0.01 %

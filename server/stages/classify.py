@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from model_repository.contract import VERSIONED_CLASSIFIER
+from contracts.models import VERSIONED_CLASSIFIER
 from server.backends.base import NUM_INTENTS, ModelBackend, check_rows
 from server.intents import INTENT_LABELS
 from server.request import RequestContext

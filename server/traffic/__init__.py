@@ -24,7 +24,7 @@ __all__ = ["TrafficRecord", "TrafficRecorder", "TrafficStore", "SQLiteTrafficSto
 def build_recorder(settings: Any, metrics: Any, backend: Any = None, store: TrafficStore | None = None) -> TrafficRecorder:
     """The recorder ``settings.traffic`` describes (not started). A store that cannot be opened leaves the log
     off (logged, and every turn counts as dropped ``stopped``) -- the service still serves."""
-    from model_repository.contract import EMBED_DIM
+    from contracts.models import EMBED_DIM
     from server.guardrails.pii import PiiRedactor
 
     t = settings.traffic

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from model_repository.contract import EMBED_DIM
+from contracts.models import EMBED_DIM
 from server.traffic.metrics import TrafficMetrics, for_registry
 from server.traffic.record import Sketcher, TrafficRecord, actions_of, session_hash
 from server.traffic.store import TrafficStore

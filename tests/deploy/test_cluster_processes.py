@@ -51,7 +51,7 @@ from benchmarks.sessions.redis_process import RedisProcess
 from clients.evaluation import conversations_openworld as ow
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
-from model_repository.contract import VERSIONED_CLASSIFIER
+from contracts.models import VERSIONED_CLASSIFIER
 from server.rollout import config as rollout_config
 from tests.deploy.chart_run import (BUILD_DIR, BUILT, CPU_REPOSITORY, Ensemble, Network, start_rendered_triton,
                                     tls_secret)

@@ -183,7 +183,7 @@ async def test_chat_stream_shows_a_recommendation_with_its_catalog_prices(client
 
 
 async def test_chat_rule_path_answers_a_real_order_to_its_owner_only(client, order):
-    from model_repository.catalog_schema import order_customer
+    from contracts.catalog import order_customer
 
     ask = f"where is my order {order['order_id']}? any tracking update"
     owner = order_customer(order)

@@ -1,6 +1,6 @@
 """L1: the one Triton client against real tritonservers (server/backends/client.py).
 
-- the served models are what the model contract (model_repository/contract.py) says, read from Triton's
+- the served models are what the model contract (contracts/models.py) says, read from Triton's
   own metadata and config endpoints;
 - one chat -> every Triton request it causes (ensemble steps, the LLM stream, the scorer) carries the chat's
   request id, read back from Triton's trace file;
@@ -26,7 +26,7 @@ import pytest
 from tritonclient.grpc import aio as triton_aio
 
 from clients.sdk import AsyncMangaAssistClient
-from model_repository import contract
+from contracts import models as contract
 from server.backends.client import TritonClient
 from server.backends.triton import TritonBackend
 from server.hallucination.worker import ScoringJob

@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 #: What pyproject.toml's [tool.setuptools.packages.find] packages, from where.
-PACKAGES = ("server", "clients", "model_repository", "benchmarks", "proto")
+PACKAGES = ("contracts", "server", "clients", "model_repository", "benchmarks", "proto")
 #: Everything a bare ``pip install mangaassist`` may put in a venv (pip/setuptools come with the venv itself).
 CLIENT_DISTRIBUTIONS = {"mangaassist", "grpcio", "grpcio-health-checking", "protobuf"}
 VENV_OWN = {"pip", "setuptools", "wheel"}

@@ -189,7 +189,7 @@ async def test_a_rollback_taken_on_one_replica_is_followed_by_all_and_survives_r
 
     from mangaassist.v1 import mangaassist_pb2 as pb
 
-    from model_repository.contract import VERSIONED_CLASSIFIER
+    from contracts.models import VERSIONED_CLASSIFIER
 
     canary = {"stable": "1", "canary": {"version": "2", "percent": 50}}
 
@@ -244,7 +244,7 @@ async def test_the_canary_guard_judges_the_clusters_feedback_not_one_replicas_sh
 
     from mangaassist.v1 import mangaassist_pb2 as pb
 
-    from model_repository.contract import VERSIONED_CLASSIFIER
+    from contracts.models import VERSIONED_CLASSIFIER
 
     canary = {"stable": "1", "canary": {"version": "2", "percent": 50}}
     needed = 6
@@ -477,7 +477,7 @@ async def test_a_rollout_plan_is_moved_by_one_replica_and_followed_by_all(cluste
 
     from mangaassist.v1 import mangaassist_pb2 as pb
 
-    from model_repository.contract import VERSIONED_CLASSIFIER
+    from contracts.models import VERSIONED_CLASSIFIER
     from server.rollout.config import BUCKETS, bucket
     from server.traffic.lease import LeasedJob
 

@@ -11,7 +11,7 @@ import pytest
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 
-from model_repository.contract import VERSIONED_CLASSIFIER
+from contracts.models import VERSIONED_CLASSIFIER
 
 pytestmark = pytest.mark.L0
 MESSAGE = "is there a recent hardcover box set you would suggest"  # not decided by the rules

@@ -1,5 +1,5 @@
 """TritonBackend against an in-process server speaking Triton's gRPC protocol (tritonclient's own protos):
-tensor layout of the contract's models (model_repository/contract.py), batching, error mapping and the circuit breaker."""
+tensor layout of the contract's models (contracts/models.py), batching, error mapping and the circuit breaker."""
 
 from __future__ import annotations
 

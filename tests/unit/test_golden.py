@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from model_repository.catalog_schema import guest_customer, order_customer
+from contracts.catalog import guest_customer, order_customer
 from model_repository.datagen import generate_all, read_jsonl
 from model_repository.datagen.intents import TEMPLATES
 from model_repository.datagen.triples import POLICY_QUERIES

@@ -9,7 +9,7 @@ import pytest
 
 from model_repository.datagen.policies import generate_policies
 from server.guardrails.figures import FiguresGuardrail
-from model_repository.catalog_schema import order_customer
+from contracts.catalog import order_customer
 from server.ids import find_order_ids
 from server.llm.base import LLMAnswer, LLMRequest
 from server.llm.templates import ASK_ORDER_ID, Facts, TemplateTier, compose

@@ -81,7 +81,7 @@ BUILD_SIDE_IMPORTS: dict[str, str] = {
     "server.rollout.gate_records": "the registry's read side: what may answer customers, checked by the service "
     "before a rollout and by the registry before a promotion (MLflow only)",
     "server.intents": "datagen/golden/training.intent take the label order through it (a re-export of "
-    "model_repository/contract.py); pointing them at the contract changes those steps' cache keys (code bytes) "
+    "contracts/models.py); pointing them at the contract changes those steps' cache keys (code bytes) "
     "and retrains the classifier, so it waits for a change that rebuilds them anyway",
 }
 #: Reached only through the modules above (never imported by model_repository/ itself).

@@ -1,4 +1,4 @@
-"""The model contract (model_repository/contract.py) is the one statement of what the service calls: the
+"""The model contract (contracts/models.py) is the one statement of what the service calls: the
 rendered configs (both flavours), the built repository and the service's settings agree with it, and the
 service restates no embedding width or tensor name of its own."""
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from tritonclient.grpc import model_config_pb2 as mc
 
-from model_repository import contract, spec
+from contracts import models as contract
+from model_repository import spec
 from model_repository.build import DEFAULT_BUILD_DIR
 from server.intents import INTENT_LABELS
 from server.settings import Settings
@@ -84,4 +85,4 @@ def test_server_code_restates_no_tensor_name_or_embedding_width():
             # settings.py's 384 is a token budget (routing.max_tokens), not a width
             if value == contract.EMBED_DIM and type(value) is int and path.name != "settings.py":
                 found.append((where, value))
-    assert not found, f"take these from model_repository/contract.py: {found}"
+    assert not found, f"take these from contracts/models.py: {found}"

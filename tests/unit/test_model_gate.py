@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from model_repository.contract import CLASSIFIER_FLOORS, INTENT_LABELS
+from contracts.models import CLASSIFIER_FLOORS, INTENT_LABELS
 from model_repository.lifecycle import gate as gate_module
 from model_repository.lifecycle.answers import compare
 from model_repository.lifecycle.gate import DEFAULTS, gate_and_record, run_gate, served_file

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from model_repository.catalog_schema import order_customer
+from contracts.catalog import order_customer
 from model_repository.index.catalog import build_catalog, fts5_available
 from server.retrieval.store import CatalogStore
 from tests.support.requirements import needs

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from model_repository import contract
+from contracts import models as contract
 from server.backends.client import TritonClient, channel_args
 from server.backends.triton import TritonBackend
 from server.errors import BackendError, BackendTimeout
