@@ -11,7 +11,7 @@ templates do not contain. Each names what its last answer must address; :func:`j
 * ``author`` -- the answer names another series by the item's author;
 * ``order_id`` -- the answer names the order given earlier.
 
-``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set fresh|blind|heldout|dev]`` plays them
+``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set fresh2|fresh|blind|heldout|dev]`` plays them
 against a running service (one session per conversation) and prints the report; ``python -m
 benchmarks.sessions.followup_offline`` plays them without a service (the follow-up resolution alone).
 ``mangaassist eval-conversations`` adds the held-out figure beside its own report.
@@ -36,7 +36,9 @@ DEV = "dev_conversations.jsonl"
 BLIND = "blind_conversations.jsonl"
 #: written after the blind set's failures were read; not yet measured (the next figure that counts)
 FRESH = "fresh_conversations.jsonl"
-SETS = {"heldout": HELD_OUT, "dev": DEV, "blind": BLIND, "fresh": FRESH}
+#: written after the fresh set was measured (57.1%) and before the changes its failures led to (write_fresh2.py)
+FRESH2 = "fresh2_conversations.jsonl"
+SETS = {"heldout": HELD_OUT, "dev": DEV, "blind": BLIND, "fresh": FRESH, "fresh2": FRESH2}
 
 
 def load(name: str = HELD_OUT, sets_dir: Path = SETS_DIR) -> list[dict[str, Any]]:

@@ -119,3 +119,29 @@ def test_the_fresh_set_shares_no_phrase_with_the_earlier_sets_the_templates_or_t
     records = _load("fresh_conversations.jsonl")
     assert not {t.lower() for t in texts} & {t.lower() for r in records for t in r["turns"]}
     assert len(records) >= 150 and {r["expect"]["slot"] for r in records} == {"attribute", "volume", "order_id"}
+
+
+def test_the_second_fresh_set_shares_no_phrase_with_any_earlier_set_the_templates_or_the_training_phrases():
+    """write_fresh2.py: written after the fresh set was measured and before the changes its failures led to."""
+    import sys
+
+    from server.stages import relation_data
+
+    sys.path.insert(0, str(HERE))
+    writers = {}
+    for name in ("write_fresh", "write_fresh2"):
+        spec = importlib.util.spec_from_file_location(f"conversations_openworld_{name}", HERE / f"{name}.py")
+        writers[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(writers[name])
+    fresh2 = {p.lower() for p in writers["write_fresh2"].all_phrases()}
+    first = _writer().all_phrases()
+    earlier = {p.lower() for p in (*first["dev"], *first["heldout"], *_blind_writer().all_phrases(),
+                                   *writers["write_fresh"].all_phrases())}
+    assert not fresh2 & earlier
+    assert not fresh2 & {p.lower() for p in relation_data.phrases()}
+    template_source = TEMPLATES.read_text(encoding="utf-8").lower()
+    assert not [p for p in fresh2 if f'"{p}"' in template_source]
+    texts, *_ = relation_data.examples()
+    records = _load("fresh2_conversations.jsonl")
+    assert not {t.lower() for t in texts} & {t.lower() for r in records for t in r["turns"]}
+    assert len(records) >= 200 and {r["expect"]["slot"] for r in records} == {"attribute", "volume", "order_id", "author"}
