@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from model_repository.catalog_schema import guest_customer, order_customer
-from model_repository.golden.generate import DEFAULT_SEED, Store
+from model_repository.golden.generate import DEFAULT_SEED
+from model_repository.golden.store import Store
 
 #: (template id, follow-up phrasings); {n} = the volume asked next
 _NEXT_VOLUME = ("what about vol {n}?", "and vol {n}", "{n}巻は？", "ok what about volume {n}", "vol {n}?",
