@@ -184,8 +184,8 @@ class Pipeline:
         """One chat turn, stage by stage: the answer's text as it comes (``stream``), then the :class:`ChatResult`."""
         ctx = self._context(request.request_id, caller_remaining_s)
         ctx.model_versions.update(self.rollout.pin(request.session_id) if self.rollout is not None else {})  # 0 version
-        with self.admission.slot():                                                       # 1 admission
-            message = self._validate_message(request, ctx)                                 # 1 validation
+        with self.admission.slot():                                                       # 1a admission
+            message = self._validate_message(request, ctx)                                 # 1b validation
             session = await self._session(request.session_id, request.customer_id, ctx)   # 2 rate limits, blocked?, memory
             screen = self._screen_input(message, session.blocked, ctx)                    # 2b input guardrail
             if screen.blocked:
@@ -197,9 +197,9 @@ class Pipeline:
             history = session.turns
             follow = followup_stage.resolve(screen.text, history, self.entities)
             text = follow.text                                                            # 2c the follow-up spelled out
-            seen = await self._understand(text, ctx)                                      # 3 rules, 4 classify + embed
-            chunks = await self._retrieve(text, seen, ctx)                                # 5 adapter, retrieve, rerank
-            facts = await self._facts(text, seen, chunks, request.customer_id, ctx)       # 6 facts + the intent answered
+            seen = await self._understand(text, ctx)                                      # 3 rules, 4a classify, 4b embed
+            chunks = await self._retrieve(text, seen, ctx)                                # 5a adapter, 5b retrieve, 5c rerank
+            facts = await self._facts(text, seen, chunks, request.customer_id, ctx)       # 6a facts + the intent answered
             seen = seen.answering(facts.intent)
             chunks = entities_stage.grounded_context(chunks, facts)  # the policy sections the facts found lead
             route = routing.route(seen.intent.intent, seen.intent.confidence, self.settings.routing)  # 6b routing
@@ -213,7 +213,7 @@ class Pipeline:
                     yield self._screen_delta(piece, route.tier, chunks, text, facts)
             assert answer is not None  # the answer stage's last item
             answer, actions = await self._screen_answer(answer, llm_request, facts, chunks, ctx)  # 8 output guardrail
-            result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9
+            result = await self._chat_result(request, seen, answer, (*screen.actions, *actions), chunks, facts, ctx)  # 9 response
             await self._remember(request.session_id, screen.text, text, facts, result, ctx, follow)  # 9b the turn
         await self._attribute(request, text, seen, result, ctx, after_response)           # 9c versions: feedback, guards, shadow
         self._score_later(result, request.session_id, chunks, facts, after_response)      # 10 async scoring

@@ -1,4 +1,4 @@
-"""Stage 4: the intent classifier on the model backend (after the rule fast path missed)."""
+"""Stage 4a: the intent classifier on the model backend (after the rule fast path missed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 4b/5a: query embedding, then the learned embedding adapter, both on the model backend."""
+"""Stages 4b and 5a: query embedding, then the learned embedding adapter, both on the model backend."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage 6: the facts an answer may state -- which products the customer means (or that the store does not
+"""Stage 6a: the facts an answer may state -- which products the customer means (or that the store does not
 carry them), and which policy sections answer the message (BM25 + dense, fused), resolved from the message and
 the retrieved chunks (``server/retrieval/entities.py``) -- and the intent the answer addresses.
 

@@ -1,4 +1,4 @@
-"""Stage 2b: a follow-up resolved from the session's recent turns (server/sessions).
+"""Stage 2c: a follow-up resolved from the session's recent turns (server/sessions).
 
 Customers answer the bot and refer back: a bare "MA-12345678" after the bot asked for an order number, "what
 about vol 4?", "and the box set?", "is that one still in stock", "the second one you showed", "ok and how do I

@@ -1,4 +1,4 @@
-"""Stages 2 and 9: the synchronous input and output guardrails (implementations in server/guardrails/)."""
+"""Stages 2b and 8: the synchronous input and output guardrails (implementations in server/guardrails/)."""
 
 from __future__ import annotations
 

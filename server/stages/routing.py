@@ -1,4 +1,4 @@
-"""Stage 6: intent -> answer tier ("template" | "small" | "large"), temperature and max_tokens."""
+"""Stage 6b: intent -> answer tier ("template" | "small" | "large"), temperature and max_tokens."""
 
 from __future__ import annotations
 

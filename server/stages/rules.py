@@ -1,4 +1,4 @@
-"""Rule fast path: decide the obvious messages with regexes (< 1 ms) before any model runs.
+"""Stage 3: the rule fast path -- decide the obvious messages with regexes (< 1 ms) before any model runs.
 
 Three rules, each built for precision over coverage because a wrong rule answer skips the classifier:
 

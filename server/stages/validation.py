@@ -1,6 +1,6 @@
-"""Stage 1: validate what the caller sent. Violations are the caller's fault -> INVALID_ARGUMENT.
+"""Stage 1b: validate what the caller sent. Violations are the caller's fault -> INVALID_ARGUMENT.
 
-(Admission -- the concurrency cap -- runs just before this, in ``server/admission.py``; oversized messages
+(Stage 1a, admission -- the concurrency cap -- runs just before this, in ``server/admission.py``; oversized messages
 never get here: gRPC rejects them with RESOURCE_EXHAUSTED from ``server.max_message_bytes``.)
 """
 
