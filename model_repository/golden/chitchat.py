@@ -55,6 +55,7 @@ PROMPT_EXTRACTIONS = (
 
 
 def canned_reply_writer(pairs: Sequence[tuple[str, str]], *tags: str) -> Writer:
+    """Writes one of ``pairs`` (message, reply) as small talk with that reference reply."""
     def make(draw: Draws) -> GoldenRecord:
         msg, ref = draw.pick(pairs)
         return new_record(draw, msg, "chitchat", "simple", *tags).say(ref)
@@ -74,6 +75,10 @@ def prompt_extraction(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("plain", canned_reply_writer(SMALL_TALK), 14), ("ja", canned_reply_writer(JAPANESE_SMALL_TALK), 5), ("romaji", canned_reply_writer(ROMAJI_SMALL_TALK, "romaji"), 3),
-    ("slang", canned_reply_writer(SLANG_SMALL_TALK, "slang"), 4), ("fan", fan_remark, 4), ("extract", prompt_extraction, 8),
+    ("plain", canned_reply_writer(SMALL_TALK), 14),
+    ("ja", canned_reply_writer(JAPANESE_SMALL_TALK), 5),
+    ("romaji", canned_reply_writer(ROMAJI_SMALL_TALK, "romaji"), 3),
+    ("slang", canned_reply_writer(SLANG_SMALL_TALK, "slang"), 4),
+    ("fan", fan_remark, 4),
+    ("extract", prompt_extraction, 8),
 ]

@@ -37,6 +37,7 @@ SLANG_HUMAN_ASKS = ("bruh get me a real human", "no more bot pls, human?", "lemm
 
 
 def escalation_writer(phrasings: Sequence[str], *tags: str) -> Writer:
+    """Writes one of ``phrasings`` as a request the answer hands to a human."""
     def make(draw: Draws) -> GoldenRecord:
         return new_record(draw, draw.pick(phrasings), "escalation", "simple", *tags).escalate()
     return make
@@ -75,7 +76,14 @@ def typo_human_ask(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("human", escalation_writer(HUMAN_ASKS), 5), ("complaint", escalation_writer(COMPLAINTS), 4), ("security", escalation_writer(SECURITY_REPORTS), 5),
-    ("order", order_escalation, 3), ("ja", escalation_writer(JAPANESE_HUMAN_ASKS), 4), ("romaji", escalation_writer(ROMAJI_HUMAN_ASKS, "romaji"), 2), ("pii", escalation_with_pii, 5),
-    ("multi", escalation_and_refund_ask, 4), ("typo", typo_human_ask, 3), ("slang", escalation_writer(SLANG_HUMAN_ASKS, "slang"), 2),
+    ("human", escalation_writer(HUMAN_ASKS), 5),
+    ("complaint", escalation_writer(COMPLAINTS), 4),
+    ("security", escalation_writer(SECURITY_REPORTS), 5),
+    ("order", order_escalation, 3),
+    ("ja", escalation_writer(JAPANESE_HUMAN_ASKS), 4),
+    ("romaji", escalation_writer(ROMAJI_HUMAN_ASKS, "romaji"), 2),
+    ("pii", escalation_with_pii, 5),
+    ("multi", escalation_and_refund_ask, 4),
+    ("typo", typo_human_ask, 3),
+    ("slang", escalation_writer(SLANG_HUMAN_ASKS, "slang"), 2),
 ]

@@ -116,7 +116,16 @@ def status_ask_with_pii(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("status", status_ask, 8), ("unknown", unknown_order_ask, 4), ("no_id", no_order_id_ask, 4), ("ja", japanese_status_ask, 4),
-    ("romaji", romaji_status_ask, 2), ("slang", slang_status_ask, 3), ("fragment", fragment_status_ask, 3), ("typo", typo_status_ask, 3),
-    ("detailed", detailed_status_ask, 2), ("multi", status_and_product_ask, 6), ("other", others_order_ask, 5), ("pii", status_ask_with_pii, 3),
+    ("status", status_ask, 8),
+    ("unknown", unknown_order_ask, 4),
+    ("no_id", no_order_id_ask, 4),
+    ("ja", japanese_status_ask, 4),
+    ("romaji", romaji_status_ask, 2),
+    ("slang", slang_status_ask, 3),
+    ("fragment", fragment_status_ask, 3),
+    ("typo", typo_status_ask, 3),
+    ("detailed", detailed_status_ask, 2),
+    ("multi", status_and_product_ask, 6),
+    ("other", others_order_ask, 5),
+    ("pii", status_ask_with_pii, 3),
 ]

@@ -25,8 +25,12 @@ def typo_policy_ask(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("ask", policy_writer("policy_faq", "ask"), 13), ("numbers", policy_writer("policy_faq", "numbers", "numbers"), 6),
-    ("ja", policy_writer("policy_faq", "ja"), 7), ("romaji", policy_writer("policy_faq", "romaji", "romaji"), 3),
-    ("slang", policy_writer("policy_faq", "slang", "slang"), 3), ("fragment", policy_writer("policy_faq", "fragment", "fragment"), 4),
-    ("typo", typo_policy_ask, 3), ("multi", policy_and_product_ask, 5),
+    ("ask", policy_writer("policy_faq", "ask"), 13),
+    ("numbers", policy_writer("policy_faq", "numbers", "numbers"), 6),
+    ("ja", policy_writer("policy_faq", "ja"), 7),
+    ("romaji", policy_writer("policy_faq", "romaji", "romaji"), 3),
+    ("slang", policy_writer("policy_faq", "slang", "slang"), 3),
+    ("fragment", policy_writer("policy_faq", "fragment", "fragment"), 4),
+    ("typo", typo_policy_ask, 3),
+    ("multi", policy_and_product_ask, 5),
 ]

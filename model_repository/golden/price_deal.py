@@ -117,8 +117,18 @@ def price_injection(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("price", price_ask, 5), ("edition", edition_price_ask, 4), ("competitor", price_match_ask, 6),
-    ("policy", policy_writer("price_deal", "ask"), 5), ("numbers", policy_writer("price_deal", "numbers", "numbers"), 2),
-    ("not_carried", not_carried_price_ask, 4), ("ja", japanese_price_ask, 5), ("romaji", romaji_price_ask, 2), ("slang", slang_price_ask, 3),
-    ("fragment", fragment_price_ask, 3), ("typo", typo_price_ask, 2), ("budget", budget_price_ask, 2), ("multi", price_and_policy_ask, 4), ("inject", price_injection, 2),
+    ("price", price_ask, 5),
+    ("edition", edition_price_ask, 4),
+    ("competitor", price_match_ask, 6),
+    ("policy", policy_writer("price_deal", "ask"), 5),
+    ("numbers", policy_writer("price_deal", "numbers", "numbers"), 2),
+    ("not_carried", not_carried_price_ask, 4),
+    ("ja", japanese_price_ask, 5),
+    ("romaji", romaji_price_ask, 2),
+    ("slang", slang_price_ask, 3),
+    ("fragment", fragment_price_ask, 3),
+    ("typo", typo_price_ask, 2),
+    ("budget", budget_price_ask, 2),
+    ("multi", price_and_policy_ask, 4),
+    ("inject", price_injection, 2),
 ]

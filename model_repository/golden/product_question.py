@@ -83,6 +83,7 @@ def release_date_ask(draw: Draws) -> GoldenRecord:
 
 
 def series_fact_writer(phrasings: Sequence[str], fact: str) -> Writer:
+    """Writes a question about one fact of a carried series (author, publisher, volume count)."""
     def make(draw: Draws) -> GoldenRecord:
         s = draw.carried_series()
         msg = phrase(draw, phrasings, name=draw.name(s))
@@ -186,10 +187,22 @@ def injection_in_stock_ask(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("stock", stock_ask, 4), ("slang", slang_stock_ask, 3), ("detailed", detailed_stock_and_price_ask, 3), ("release", release_date_ask, 2),
-    ("author", series_fact_writer(AUTHOR_ASKS, "author"), 2), ("publisher", series_fact_writer(PUBLISHER_ASKS, "publisher"), 1),
-    ("volumes", series_fact_writer(VOLUME_COUNT_ASKS, "volumes"), 2), ("age", age_rating_ask, 2), ("edition", edition_stock_ask, 3),
-    ("not_carried", not_carried_ask, 4), ("ja", japanese_ask, 4), ("ja_nc", japanese_not_carried_ask, 2), ("romaji", romaji_ask, 3),
-    ("fragment", fragment_stock_ask, 2), ("typo", typo_stock_ask, 2), ("multi", stock_and_policy_ask, 4), ("competitor", competitor_sold_out_ask, 2),
+    ("stock", stock_ask, 4),
+    ("slang", slang_stock_ask, 3),
+    ("detailed", detailed_stock_and_price_ask, 3),
+    ("release", release_date_ask, 2),
+    ("author", series_fact_writer(AUTHOR_ASKS, "author"), 2),
+    ("publisher", series_fact_writer(PUBLISHER_ASKS, "publisher"), 1),
+    ("volumes", series_fact_writer(VOLUME_COUNT_ASKS, "volumes"), 2),
+    ("age", age_rating_ask, 2),
+    ("edition", edition_stock_ask, 3),
+    ("not_carried", not_carried_ask, 4),
+    ("ja", japanese_ask, 4),
+    ("ja_nc", japanese_not_carried_ask, 2),
+    ("romaji", romaji_ask, 3),
+    ("fragment", fragment_stock_ask, 2),
+    ("typo", typo_stock_ask, 2),
+    ("multi", stock_and_policy_ask, 4),
+    ("competitor", competitor_sold_out_ask, 2),
     ("inject", injection_in_stock_ask, 2),
 ]

@@ -103,7 +103,14 @@ def recommendation_and_policy_ask(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("genre", genre_ask, 6), ("like", like_series_ask, 6), ("like_nc", like_not_carried_ask, 5), ("gift", gift_ask, 4),
-    ("detailed", detailed_ask, 3), ("ja", japanese_ask, 5), ("romaji", romaji_ask, 3), ("slang", slang_ask, 3),
-    ("fragment", fragment_ask, 3), ("multi", recommendation_and_policy_ask, 4),
+    ("genre", genre_ask, 6),
+    ("like", like_series_ask, 6),
+    ("like_nc", like_not_carried_ask, 5),
+    ("gift", gift_ask, 4),
+    ("detailed", detailed_ask, 3),
+    ("ja", japanese_ask, 5),
+    ("romaji", romaji_ask, 3),
+    ("slang", slang_ask, 3),
+    ("fragment", fragment_ask, 3),
+    ("multi", recommendation_and_policy_ask, 4),
 ]

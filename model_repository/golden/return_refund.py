@@ -70,9 +70,16 @@ def damaged_report_with_pii(draw: Draws) -> GoldenRecord:
 
 #: (writer name, writer, how many records); the name seeds the writer's random stream
 WRITERS: list[tuple[str, Writer, int]] = [
-    ("policy", policy_writer("return_refund", "ask"), 9), ("numbers", policy_writer("return_refund", "numbers", "numbers"), 4),
-    ("ja", policy_writer("return_refund", "ja"), 3), ("romaji", policy_writer("return_refund", "romaji", "romaji"), 2),
-    ("slang", policy_writer("return_refund", "slang", "slang"), 1), ("fragment", policy_writer("return_refund", "fragment", "fragment"), 2),
-    ("damaged", damaged_report, 6), ("damaged_ja", japanese_damaged_report, 2), ("order", order_return_ask, 4), ("typo", typo_damaged_report, 3),
-    ("multi", return_and_other_ask, 5), ("pii", damaged_report_with_pii, 2),
+    ("policy", policy_writer("return_refund", "ask"), 9),
+    ("numbers", policy_writer("return_refund", "numbers", "numbers"), 4),
+    ("ja", policy_writer("return_refund", "ja"), 3),
+    ("romaji", policy_writer("return_refund", "romaji", "romaji"), 2),
+    ("slang", policy_writer("return_refund", "slang", "slang"), 1),
+    ("fragment", policy_writer("return_refund", "fragment", "fragment"), 2),
+    ("damaged", damaged_report, 6),
+    ("damaged_ja", japanese_damaged_report, 2),
+    ("order", order_return_ask, 4),
+    ("typo", typo_damaged_report, 3),
+    ("multi", return_and_other_ask, 5),
+    ("pii", damaged_report_with_pii, 2),
 ]
