@@ -96,7 +96,7 @@ def resolve(text: str, history: Sequence[Turn], resolver: EntityResolver) -> Fol
     if res.matched_by in ("name", "fuzzy") or res.not_ours or ids:
         return Followup(text)  # it names its own title / order: it stands alone
     state = state_of(history)
-    rel = relation_model.classify(text)
+    rel = relation_model.classify(text, has_item=state.has_item, has_order=state.order_id is not None)
     if rel.probability < relation_model.MIN_PROBABILITY:
         return Followup(text, relation="new_topic")
     out = _resolved(text, rel, state, resolver)

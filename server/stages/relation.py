@@ -142,9 +142,35 @@ def volume_slot(text: str) -> tuple[int | None, int, tuple[int, int] | None]:
     return None, 0, None
 
 
-def classify(text: str) -> Relation:
+#: Relations that need an item in play; without one, the only thing they can refer to is the order in play
+_ITEM_RELATIONS = ("same_item", "other_volume", "attribute")
+
+
+def _given_state(x: Any, has_item: bool, has_order: bool) -> tuple[str, float]:
+    """The relation and its probability *given what the state holds*: a relation whose slot the state lacks cannot be
+    meant, so its probability is taken out and the rest renormalised -- except that, with an order but no item in
+    play, "is it still processing?" asks about the order (the item relations' mass goes to ``order``)."""
+    coef, intercept, classes = _models["relation"]
+    idx, val = x
+    z = val @ coef[idx] + intercept
+    p = np.exp(z - z.max())
+    p = dict(zip(classes, (p / p.sum()).tolist()))
+    if not has_item:
+        moved = sum(p.pop(r, 0.0) for r in _ITEM_RELATIONS)
+        p.pop("same_author", None)
+        if has_order:
+            p["order"] = p.get("order", 0.0) + moved
+    if not has_order:
+        p.pop("order", None)
+    total = sum(p.values()) or 1.0
+    relation = max(p, key=p.__getitem__)
+    return relation, p[relation] / total
+
+
+def classify(text: str, *, has_item: bool = True, has_order: bool = True) -> Relation:
+    """How ``text`` relates to a state holding an item (``has_item``) and/or an order (``has_order``)."""
     x = _features(text)
-    relation, p = _predict("relation", x)
+    relation, p = _given_state(x, has_item, has_order) if not (has_item and has_order) else _predict("relation", x)
     attribute = _predict("attribute", x)[0] if relation == "attribute" else None
     volume, step, span = volume_slot(text) if relation == "other_volume" else (None, 0, None)
     pick = None

@@ -34,7 +34,8 @@ SAME_ITEM = (
     "can i send {it} back later", "how would i return {it}", "can {it} be returned", "i want to send {it} back",
     "return {it}?", "how to return {it}", "what if {it} arrives damaged", "can i exchange {it}", "does {it} ship today", "the {ord} one you showed", "tell me about the {ord} one",
     "how much is the {ord} one", "is the {ord} pick in stock", "{ord} one please", "i want the {ord} suggestion",
-    "more details on the {ord} one", "what is the {ord} book about", "in stock", "price", "available", "cost?",
+    "more details on the {ord} one", "what is the {ord} book about", "{ord} one", "the {ord}", "{ord} pick",
+    "gimme the {ord} one", "i'll go with the {ord} one", "{ord} one works", "in stock", "price", "available", "cost?",
     "how much", "have any?", "is it there still",
 )
 OTHER_VOLUME = (
@@ -70,7 +71,7 @@ ATTRIBUTE_PHRASES = {
                   "the english publisher?", "what company publishes {it}",
                   "which company releases {it} in english", "who puts {it} out in english", "the imprint?",
                   "出版社は？"),
-    "pages": ("what's the page count", "how many pages long is {it}", "total pages?", "pages in {it}?", "is {it} long",
+    "pages": ("what's the page count", "how many pages long is {it}", "total pages?", "the pages in {it}?", "is {it} long",
               "how big is {it}, pages", "how many pages does {it} run", "length in pages?", "is {it} a thick volume",
               "how long a read is {it}",
                "how many pages is {it}", "number of pages?", "pages?", "how many pages in {it}", "how long is {it}",
@@ -101,6 +102,7 @@ ATTRIBUTE_PHRASES = {
                "is {it} for adults", "is {it} mature", "how is {it} rated", "reviews of {it}?",
                "what do people think of {it}", "star rating?", "is {it} ok for teens", "is {it} fine for a {n} year old",
                "can my {n}-year-old read {it}", "is {it} appropriate for young readers", "ok for a kid age {n}?", "is {it} ok for my {n} year old", "would a kid be ok reading {it}",
+               "what age range is {it} for", "who's the target audience for {it}", "which readers is {it} meant for",
                "対象年齢は？"),
 }
 SAME_AUTHOR = (
@@ -125,7 +127,9 @@ ORDER = (
     "did it go out yet", "is it on its way", "when is it coming", "shipped yet?", "when does it get to me",
     "is the delivery late", "when will the package come", "where is it now", "has it been sent",
     "any tracking yet", "is it with the carrier", "what's the delivery status", "when is the delivery",
-    "has the order gone out", "is it delivered", "expected delivery?", "how long until it arrives", "注文はいつ届きますか", "配送状況は？",
+    "has the order gone out", "is it delivered", "expected delivery?", "how long until it arrives",
+    "any news on my parcel", "is my box on its way", "shipment update?", "where's my stuff at",
+    "how's my delivery looking", "注文はいつ届きますか", "配送状況は？",
 )
 NEW_TOPIC = (
     "thanks!", "ok cool", "great, thank you", "lol", "hmm", "ok", "awesome", "good to know", "brb",
@@ -171,15 +175,52 @@ JA_ATTRIBUTE_PHRASES: dict[str, tuple[str, ...]] = {
                "子供が読んでも大丈夫"),
 }
 
+#: Romaji follow-ups (Japanese typed in Latin letters, as many customers do): each relation's phrasing, generated
+#: with romaji fillers (:data:`_ROMAJI_PREFIX` / :data:`_ROMAJI_SUFFIX`). Written from the language, not from any
+#: evaluation set (tests/unit/test_conversation_sets.py checks none is a phrase or a turn of a frozen set).
+ROMAJI_PHRASES: dict[str, tuple[str, ...]] = {
+    "same_item": ("zaiko aru", "ikura desu ka", "sore kudasai", "kore kaitai", "mada utteru", "nedan wa", "sore ikura",
+                  "kaato ni irete", "torioki dekiru", "henpin dekiru", "donna hanashi"),
+    "other_volume": ("{n} kan wa", "tsugi no kan wa", "mae no kan wa", "dai {n} kan", "saishinkan wa", "{n} kan mo hoshii",
+                     "tsuzuki wa", "hitotsu mae no kan"),
+    "same_author": ("onaji sakusha no hoka no sakuhin", "kono hito no hoka no manga", "onaji sensei no sakuhin aru",
+                    "hoka ni nani o kaiteru", "onaji sakka no betsu no manga"),
+    "order": ("nimotsu wa doko", "itsu todoku", "hassou sareta", "tsuiseki bangou wa", "mada todokanai", "chuumon wa doko made",
+              "haisou joukyou wa", "itsu tsuku"),
+    "new_topic": ("arigatou", "konnichiwa", "souryou wa ikura", "wakarimashita", "naruhodo", "osusume aru",
+                  "shiharai houhou wa", "ryoukai", "sayounara"),
+}
+ROMAJI_ATTRIBUTE_PHRASES: dict[str, tuple[str, ...]] = {
+    "author": ("sakusha wa", "sakusha no namae", "dare no sakuhin", "mangaka no namae oshiete", "kore wa dare ga egaita",
+               "gensakusha wa", "egaita hito", "chosha wa", "sakka wa dare"),
+    "publisher": ("shuppansha wa", "shuppansha oshiete", "doko kara deteru", "hakkoumoto wa", "reeberu wa",
+                  "doko no shuppansha", "hanmoto wa"),
+    "pages": ("peeji suu oshiete", "nan peeji aru", "peeji wa nanmai", "atsusa wa", "nan peeji desu ka", "sou peeji suu"),
+    "format": ("kamibon", "denshi desu ka", "kami ka denshi ka", "tankoubon desu ka", "denshi de yomeru", "kamiban desu ka"),
+    "language": ("nihongo ban", "eigo desu ka", "nani go de kaiteru", "honyakuban desu ka", "eiyaku", "eigo de yomeru",
+                 "gengo wa"),
+    "release_date": ("hatsubaibi oshiete", "itsu dete", "itsu shuppan sareta", "hakkoubi wa", "itsu hatsubai sareta",
+                     "kankoubi wa"),
+    "rating": ("nansai kara yomeru", "kodomo muke desu ka", "hyouban wa", "rebyuu wa dou", "taishou nenrei wa",
+               "kodomo ga yondemo daijoubu", "hoshi ikutsu"),
+}
+
 ORDINAL_WORDS = ("first", "second", "third", "last", "1st", "2nd", "3rd")
 NTH = {2: "second", 3: "third", 4: "fourth", 5: "fifth", 6: "sixth", 7: "seventh", 8: "eighth", 9: "ninth",
        10: "tenth", 11: "eleventh", 12: "twelfth", 13: "thirteenth", 14: "fourteenth", 15: "fifteenth"}
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
                 10: "ten", 11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen", 15: "fifteen"}
 _PREFIX = ("", "", "", "ok ", "and ", "so ", "hey ", "hmm ", "cool, ", "also ", "thanks. ", "wait, ", "um ")
+#: Politeness around the ask (a thank-you before it, a softener in front of it): said with every relation, so the
+#: classifier reads past it instead of hearing small talk.
+_POLITE = ("thank you! ", "thanks a lot, ", "great, ", "lovely. ", "wonderful - ", "appreciate it! ", "perfect, and ",
+           "one more thing: ", "sorry, ", "i was wondering, ", "if you don't mind, ", "quick question - ")
+_SOFTEN = ("could you tell me ", "can you tell me ", "may i ask ", "do you know ", "would you know ")
 _SUFFIX = ("", "", "", "?", "?", " please", " pls", " thx", "??", " then", " btw", "!")
 _JA_PREFIX = ("", "", "", "あと", "ところで", "それで", "ちなみに", "えっと", "ねえ")
 _JA_SUFFIX = ("", "？", "?", "ですか？", "？？", "。", "って？", "かな", "を教えて")
+_ROMAJI_PREFIX = ("", "", "ano ", "sorede ", "tokorode ", "ne, ", "eto ", "ja ")
+_ROMAJI_SUFFIX = ("", "?", " desu ka", " desu ka?", " ne", " kana", " tte?", " oshiete", "??")
 
 
 def _fill(rng: random.Random, phrase: str) -> str:
@@ -187,9 +228,15 @@ def _fill(rng: random.Random, phrase: str) -> str:
     return phrase.format(it=rng.choice(_IT), n=n, word=NUMBER_WORDS[n], nth=NTH[n], ord=rng.choice(ORDINAL_WORDS))
 
 
-def _noise(rng: random.Random, text: str) -> str:
+def _noise(rng: random.Random, text: str, romaji: bool = False) -> str:
     if any("\u3040" <= ch <= "\u9fff" for ch in text):  # kana / kanji: Japanese fillers
         return rng.choice(_JA_PREFIX) + text + rng.choice(_JA_SUFFIX)
+    if romaji:
+        return rng.choice(_ROMAJI_PREFIX) + text + rng.choice(_ROMAJI_SUFFIX)
+    if rng.random() < 0.25:  # a polite wrapper: "thank you! could you tell me who wrote it?"
+        soft = rng.choice(_SOFTEN) if rng.random() < 0.5 and not text.startswith(("is ", "do ", "can ", "are ")) else ""
+        text = rng.choice(_POLITE) + soft + text + rng.choice(("?", "", " please", "!"))
+        return text.capitalize() if rng.random() < 0.3 else text
     text = rng.choice(_PREFIX) + text + rng.choice(_SUFFIX)
     if rng.random() < 0.2:
         text = text.capitalize()
@@ -199,7 +246,8 @@ def _noise(rng: random.Random, text: str) -> str:
 def phrases() -> set[str]:
     """Every phrase template (for the disjointness test against the frozen sets)."""
     out = {*SAME_ITEM, *OTHER_VOLUME, *SAME_AUTHOR, *ORDER, *NEW_TOPIC}
-    for v in (*ATTRIBUTE_PHRASES.values(), *JA_PHRASES.values(), *JA_ATTRIBUTE_PHRASES.values()):
+    for v in (*ATTRIBUTE_PHRASES.values(), *JA_PHRASES.values(), *JA_ATTRIBUTE_PHRASES.values(),
+              *ROMAJI_PHRASES.values(), *ROMAJI_ATTRIBUTE_PHRASES.values()):
         out |= set(v)
     return out
 
@@ -213,11 +261,13 @@ def examples(seed: int = 23, per_phrase: int = 6) -> tuple[list[str], list[str],
                                                  ("same_author", SAME_AUTHOR), ("order", ORDER), ("new_topic", NEW_TOPIC)]
     groups += [("attribute", v) for v in (*ATTRIBUTE_PHRASES.values(), *JA_ATTRIBUTE_PHRASES.values())]
     groups += list(JA_PHRASES.items())
+    romaji = {id(v) for v in (*ROMAJI_PHRASES.values(), *ROMAJI_ATTRIBUTE_PHRASES.values())}
+    groups += [("attribute", v) for v in ROMAJI_ATTRIBUTE_PHRASES.values()] + list(ROMAJI_PHRASES.items())
     for label, group in groups:
         for phrase in group:
             seen = set()
             for _ in range(per_phrase):
-                text = _noise(rng, _fill(rng, phrase))
+                text = _noise(rng, _fill(rng, phrase), id(group) in romaji)
                 if text not in seen:
                     seen.add(text)
                     texts.append(text)
@@ -228,5 +278,9 @@ def examples(seed: int = 23, per_phrase: int = 6) -> tuple[list[str], list[str],
         for phrase in ATTRIBUTE_PHRASES[attribute] + JA_ATTRIBUTE_PHRASES[attribute]:
             for _ in range(per_phrase):
                 a_texts.append(_noise(rng, _fill(rng, phrase)))
+                a_labels.append(attribute)
+        for phrase in ROMAJI_ATTRIBUTE_PHRASES[attribute]:
+            for _ in range(per_phrase):
+                a_texts.append(_noise(rng, _fill(rng, phrase), romaji=True))
                 a_labels.append(attribute)
     return texts, labels, a_texts, a_labels

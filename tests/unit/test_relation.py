@@ -125,3 +125,17 @@ def test_the_facts_and_templates_answer_attributes_and_the_authors_other_series(
     text, asins = compose(LLMRequest("product_question", q, (), 0.0, 256, 1.0), facts)
     assert facts.intent == "recommendation" and asins and series not in {store.get_product(a).series for a in asins}
     assert any(s in text for s in store.authors()[prolific][1:])
+
+
+def test_the_relation_is_read_given_what_the_state_holds():
+    """A relation the state has no slot for cannot be meant: with only an order in play, "any progress?" asks about
+    the order (unconditioned, it reads as a question about an item); with only an item in play, no message resolves
+    to the order. Red with classify() ignoring has_item/has_order."""
+    from server.stages import relation
+
+    unconditioned = relation.classify("any progress?")
+    order_only = relation.classify("any progress?", has_item=False, has_order=True)
+    assert unconditioned.relation != "order"
+    assert order_only.relation == "order" and order_only.probability >= relation.MIN_PROBABILITY
+    for text in ("has anything moved since?", "what is happening with it", "any progress?"):
+        assert relation.classify(text, has_item=True, has_order=False).relation != "order"
