@@ -3,7 +3,7 @@
     python -m benchmarks.cluster [--rate 12] [--duration 20] [--rounds 3] [--build-dir .build]
 
 One tritonserver (the built CPU repository without the off-path models: llm_small and the hallucination scorer,
-as the chart tests serve it), one ``redis-server`` and one PostgreSQL (tests/support/postgres.py), and three
+as the chart tests serve it), one ``redis-server`` and one PostgreSQL (benchmarks/postgres_process.py), and three
 set-ups of the ensemble service (``benchmarks.service.stack``: the production wiring, every intent on the template
 tier) all started at once and kept up:
 
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     from server.triton_runtime import TritonServer
-    from tests.support import postgres
+    from benchmarks import postgres_process as postgres
 
     build, out = args.build_dir.resolve(), args.out.resolve()
     scratch = out / "tmp" / "cluster"

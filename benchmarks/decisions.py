@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         for k, o in chunks["options"].items():
             lines.append(f"| {k} | {o['chunks']} | {o['recall@3']:.3f} | {o['precision@3']:.3f} | **{o['effective']:.4f}** | {o['same_chunks_as']} |")
         lines += ["", f"**Pick: {chunks['pick']}** ({chunks['why']}). Reversal trigger: {chunks['reversal_trigger']}."]
-    lines += ["", "## Reversal triggers on live traffic (server/drift/triggers.py; `python -m server.drift triggers`)", "",
+    lines += ["", "## Reversal triggers on live traffic (server/drift/triggers.py; `mangaassist drift triggers`)", "",
               "| trigger | threshold (setting) | alert | reversal action |", "|---|---|---|---|"]
     for t in triggers:
         lines.append(f"| {t['trigger']} | {'>' if t['direction'] == 'above' else '<'} {t['threshold']:g} (`{t['setting']}`) | "

@@ -1,4 +1,4 @@
-"""A real PostgreSQL 15 for tests: initdb into a temp dir, start on a free port in 51300-51399, stop after.
+"""A real PostgreSQL 15 for tests and benchmarks (like sessions/redis_process.py for Redis): initdb into a temp dir, start on a free port in 51300-51399, stop after.
 
 The server refuses to run as root, so as root it runs as the ``postgres`` user (``runuser``); set-up installs
 Debian's ``postgresql`` (docs/running-and-testing.md). ``skip_reason()`` says why it cannot run here (no binaries)."""

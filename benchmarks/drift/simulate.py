@@ -107,7 +107,7 @@ def golden_accuracy(target: str, size: int = 200) -> float:
 
 
 def drift(args: list[str]) -> dict:
-    done = subprocess.run([sys.executable, "-m", "server.drift", *args], cwd=common.ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "model_repository.lifecycle.drift", *args], cwd=common.ROOT, capture_output=True, text=True)
     if done.returncode not in (0, 1):
         raise RuntimeError(done.stderr)
     return json.loads(done.stdout)
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     summary["report_seconds"] = round(time.perf_counter() - started, 2)
     summary["shifted"] = drift(["report", "--sqlite", str(db), "--reference", span(1, 2), "--current", span(2, 3),
                                 "--golden-accuracy", g, "--golden-baseline", g, "--out", str(OUT), "--name", "shifted"])
-    subprocess.run([sys.executable, "-m", "server.drift", "cost", "--sqlite", str(db), "--out", str(OUT / "cost")],
+    subprocess.run([sys.executable, "-m", "model_repository.lifecycle.drift", "cost", "--sqlite", str(db), "--out", str(OUT / "cost")],
                    cwd=common.ROOT, check=True, capture_output=True)
     summary["flywheel"] = flywheel(db, bounds[2], OUT / "labels")
     summary["windows_epoch"] = bounds
@@ -220,7 +220,7 @@ def flywheel(db: Path, since: float, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     tasks_path, labelled_path, train_path = out / "tasks.json", out / "labelled.json", out / "train_extra.jsonl"
     train_path.unlink(missing_ok=True)
-    subprocess.run([sys.executable, "-m", "server.drift", "label-export", "--sqlite", str(db), "--since", str(since),
+    subprocess.run([sys.executable, "-m", "model_repository.lifecycle.drift", "label-export", "--sqlite", str(db), "--since", str(since),
                     "--out", str(tasks_path), "--max", "100"], cwd=common.ROOT, check=True, capture_output=True)
     tasks = json.loads(tasks_path.read_text())
     truth = {}
@@ -240,7 +240,7 @@ def flywheel(db: Path, since: float, out: Path) -> dict:
         labelled.append({**task, "id": i, "annotations": [{"id": i, "was_cancelled": False, "result": [
             {"from_name": "intent", "to_name": "text", "type": "choices", "value": {"choices": [label]}}]}]})
     labelled_path.write_text(json.dumps(labelled, indent=2) + "\n")
-    done = subprocess.run([sys.executable, "-m", "server.drift", "label-import", str(labelled_path), "--out", str(train_path)],
+    done = subprocess.run([sys.executable, "-m", "model_repository.lifecycle.drift", "label-import", str(labelled_path), "--out", str(train_path)],
                           cwd=common.ROOT, check=True, capture_output=True, text=True)
     return {"exported": len(tasks), "slang_tasks": slang_tasks, "labelled": len(labelled),
             "model_was_wrong": fixed, **json.loads(done.stdout)}

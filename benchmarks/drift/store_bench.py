@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=20000)
     args = parser.parse_args(argv)
     from server.traffic.store import PostgresTrafficStore, SQLiteTrafficStore
-    from tests.support import postgres
+    from benchmarks import postgres_process as postgres
 
     rows = records(args.rows)
     out: dict = {"rows": args.rows, "batch": 200, "device": common.device_info()}

@@ -107,7 +107,7 @@ def accuracy(probs_fn: Callable[[list[str]], np.ndarray], rows: Sequence[Mapping
 def week_and_queue(clf: Any, champion: str, root: Path) -> tuple[list[dict[str, str]], list[str], list[dict[str, str]]]:
     """(queue of labelled rows, the unseen half of the series, the week's slang rows): the e2e flywheel's recipe."""
     from model_repository.lifecycle import versions
-    from server.drift.__main__ import main as drift_main
+    from model_repository.lifecycle.drift import main as drift_main
     from server.intents import INTENT_LABELS
     from server.traffic.record import TrafficRecord
     from server.traffic.store import SQLiteTrafficStore
@@ -146,14 +146,20 @@ def run(out: Path) -> dict[str, Any]:
     from model_repository.lifecycle import cli as lifecycle_cli
     from model_repository.lifecycle import versions
     from model_repository.lifecycle.flywheel import FLYWHEEL
+    from model_repository.lifecycle.registry import Registry
     from server.drift.labels import append_training
-    from tests.support.lifecycle import classifier_repository
 
     started = time.perf_counter()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="flywheel-gen-") as tmp:
         root = Path(tmp)
-        repo, life, registry = classifier_repository(BUILD, root, "the flywheel generalisation benchmark")
+        manifest = BUILD / "models" / "intent_classifier" / "manifest.json"
+        if not manifest.is_file():
+            raise SystemExit(f"the flywheel generalisation benchmark needs the built classifier ({manifest})")
+        repo, life = root / "triton", root / "life"  # the classifier alone, version 1 (the build's) the champion
+        versions.lay_out(BUILD, repo)
+        registry = Registry(life)
+        versions.register_baseline(BUILD, repo, registry)
         clf = OnnxVersions(repo, BUILD / "models" / "intent_classifier" / "hf")
         queue, unseen_series, slang_week = week_and_queue(clf, "1", root)
         own_texts = {r["text"] for r in slang_week}

@@ -1,9 +1,10 @@
 """The model gate's answers: the service's request path answering with a pinned classifier version.
 
-``python -m server.rollout.answers --triton URL --champion 1 --challenger 2 --records R.jsonl [--config C]``
+``python -m model_repository.lifecycle.answering --triton URL --champion 1 --challenger 2 --records R.jsonl [--config C]``
 prints one JSON document: every record's ChatResponse (as a dict) answered with the champion, and -- only for
 the records it would answer differently -- with the challenger. The gate (model_repository/lifecycle/answers.py)
-judges them on the golden dimensions. A process boundary: the build side never imports the service.
+judges them on the golden dimensions, running this module in a child process: each gate run gets a fresh pipeline
+(settings, metrics registry, event loop) and a hard timeout.
 
 The pipeline is the service's own (:class:`~server.pipeline.Pipeline` over the components
 :func:`~server.app.build_components` builds from the service's settings: catalog, index, guardrails, tiers,
@@ -180,7 +181,7 @@ async def run(triton_url: str, champion: str, challenger: str, records: list[dic
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m server.rollout.answers", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m model_repository.lifecycle.answering", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--triton", required=True)
     p.add_argument("--champion", required=True)

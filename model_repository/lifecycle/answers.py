@@ -2,7 +2,8 @@
 
 A sample of the golden set (picked by a hash of each record's id: the same records every run; ``--answer-sample``,
 0 = all) is answered by the service's own request path with the classifier pinned to each version
-(``python -m server.rollout.answers``, a subprocess: the build side never imports the service), and each answer is
+(answering.py, run as ``python -m model_repository.lifecycle.answering`` in a child process: a fresh service
+pipeline per gate run -- its own settings, metrics registry and event loop -- killed at ``timeout_s``), and each answer is
 judged by :func:`clients.evaluation.dimensions.judge` on the dimensions the issue names -- factual correctness
 (+ fabricated facts), relevance, completeness. The gate fails when the challenger's rate on the sample drops by
 more than a tolerance (``answer_<dim>_drop``, default 0.02 = 2 points) or it fabricates more facts
@@ -10,7 +11,7 @@ more than a tolerance (``answer_<dim>_drop``, default 0.02 = 2 points) or it fab
 
 Cheap: only records the two versions route differently (another intent, or another route) are answered twice;
 the others get the same answer from either version by construction, so they keep the champion's judgement
-(the argument, and its test, are in server/rollout/answers.py).
+(the argument is in answering.py; its test is tests/unit/test_rollout_answers.py).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def answer_figures(triton_url: str, challenger: str, champion: str, data_dir: Pa
         path = Path(tmp) / "records.jsonl"
         path.write_text("".join(json.dumps({"id": r.id, "message": r.message, "customer_id": r.customer_id}) + "\n"
                                 for r in records), encoding="utf-8")
-        cmd = [sys.executable, "-m", "server.rollout.answers", "--triton", triton_url, "--champion", str(champion),
+        cmd = [sys.executable, "-m", "model_repository.lifecycle.answering", "--triton", triton_url, "--champion", str(champion),
                "--challenger", str(challenger), "--records", str(path), "--concurrency", str(opts.concurrency)]
         if opts.service_config:
             cmd += ["--config", str(opts.service_config)]

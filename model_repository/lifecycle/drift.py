@@ -1,16 +1,16 @@
-"""``python -m server.drift``: reports regenerated from the traffic log (and the golden probe), one command each.
+"""``mangaassist drift``: reports regenerated from the traffic log (and the golden probe), one command each.
 
-    python -m server.drift report [--window 7d] [--now ISO|epoch] [--golden-accuracy A --golden-baseline B]
-    python -m server.drift triggers [--window 1h] [--now ISO|epoch] [--fail-on-crossed]
-    python -m server.drift cost [--instances N]
-    python -m server.drift label-export --out tasks.json [--max 200] [--below 0.7]
-    python -m server.drift label-import labelled.json --out train_extra.jsonl
+    mangaassist drift report [--window 7d] [--now ISO|epoch] [--golden-accuracy A --golden-baseline B]
+    mangaassist drift triggers [--window 1h] [--now ISO|epoch] [--fail-on-crossed]
+    mangaassist drift cost [--instances N]
+    mangaassist drift label-export --out tasks.json [--max 200] [--below 0.7]
+    mangaassist drift label-import labelled.json --out train_extra.jsonl
 
-The store is the one the service's settings name (``MANGAASSIST_CONFIG`` / ``MANGAASSIST_TRAFFIC_*``), or
-``--sqlite PATH`` / ``--postgres DSN``. A module of the server, not a ``mangaassist`` CLI subcommand: the CLI
-(clients/) is the SDK's, a gRPC client that never touches the service's databases or imports ``server``; these
-commands read the traffic store directly with the service's own settings and store code, and need no running
-service (an operator runs them from a pod or a laptop with the DSN).
+(also ``python -m model_repository.lifecycle.drift ...``). The store is the one the service's settings name
+(``MANGAASSIST_CONFIG`` / ``MANGAASSIST_TRAFFIC_*``), or ``--sqlite PATH`` / ``--postgres DSN``. An operator tool
+of the model lifecycle: it reads the traffic store directly with the service's own settings, store and signal code
+(the same rows and the same code as the service's drift, trigger and label-queue jobs) and needs no running
+service (an operator runs it from a pod or a laptop with the DSN). The report's writer is drift_report.py.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def _settings() -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from server.drift import report
+    from model_repository.lifecycle import drift_report as report
     from server.drift.decision import GoldenProbe, decide
     from server.drift.signals import compute
 

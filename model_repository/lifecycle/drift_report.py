@@ -1,5 +1,5 @@
 """The drift report: signals, the decision table's verdict and plots, regenerated from the traffic log with one
-command (``python -m server.drift report``)."""
+command (``mangaassist drift report``, model_repository/lifecycle/drift.py)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ ACTIONS = {
     "healthy": "nothing to do",
     "traffic_mix": "the mix of requests moved, the model copes: check capacity and tier routing, no retraining",
     "data_shift": "inputs moved away from the training data while the model holds on known data: export the "
-                  "low-confidence turns for labelling (python -m server.drift label-export), retrain on them",
+                  "low-confidence turns for labelling (mangaassist drift label-export), retrain on them",
     "model_problem": "the model is worse on the golden set: roll back to the previous version, then retrain",
     "new_data_needed": "a new pattern cluster appeared: label its samples and add them to the training data",
     "unexplained_confidence_drop": "confidence fell but the golden probe is unavailable: run it before deciding",

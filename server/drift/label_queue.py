@@ -17,7 +17,7 @@ from typing import Any
 
 from server.drift import labels
 from server.drift.metrics import for_registry
-from server.traffic.monitors import PeriodicJob
+from server.periodic import PeriodicJob
 
 
 STAMP = "%Y%m%dT%H%M%SZ"

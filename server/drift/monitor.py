@@ -18,7 +18,7 @@ from server.drift.decision import ACTIONS, Decision, GoldenProbe, decide
 from server.drift.metrics import DriftMetrics, for_registry
 from server.drift.signals import DriftSignals, compute
 from server.intents import INTENT_LABELS
-from server.traffic.monitors import PeriodicJob
+from server.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 

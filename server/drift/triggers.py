@@ -4,7 +4,7 @@ those conditions on live traffic.
 
 ``evaluate(current, reference, config)`` is pure (records in, :class:`TriggerResult` s out): the service's
 periodic job (:class:`TriggerMonitor`, every ``triggers.interval_s`` over the last ``triggers.window_s``) and the
-offline command (``python -m server.drift triggers``) run the same code on the same rows. Each trigger exports
+offline command (``mangaassist drift triggers``) run the same code on the same rows. Each trigger exports
 ``mangaassist_reversal_trigger_value{trigger}`` (the worst scope's value), ``..._crossed{trigger}`` (0/1),
 ``..._threshold{trigger}`` and per-scope values (tier, intent); the chart's PrometheusRule group
 ``mangaassist.reversal`` alerts on ``crossed`` and its dashboard has a panel per trigger.
@@ -23,7 +23,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Gauge
 
 from server.traffic.metrics import cached_for
-from server.traffic.monitors import PeriodicJob
+from server.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def evaluate(current: Sequence[Any], reference: Sequence[Any], cfg: TriggerConfi
 
 
 def markdown(results: Mapping[str, TriggerResult], windows: Mapping[str, Any] | None = None) -> str:
-    lines = ["# Reversal triggers (`python -m server.drift triggers`)", ""]
+    lines = ["# Reversal triggers (`mangaassist drift triggers`)", ""]
     if windows:
         lines += [f"Current window {windows['current'][0]} .. {windows['current'][1]}; reference {windows['reference'][0]} .. "
                   f"{windows['reference'][1]}.", ""]

@@ -2,6 +2,6 @@
 competitors, ASINs, prices). :class:`GuardrailSuite` is the implementation the pipeline uses."""
 
 from server.guardrails.catalog import InMemoryCatalog
-from server.guardrails.suite import GuardrailSuite, evaluate_fixtures
+from server.guardrails.suite import GuardrailSuite
 
-__all__ = ["GuardrailSuite", "InMemoryCatalog", "evaluate_fixtures"]
+__all__ = ["GuardrailSuite", "InMemoryCatalog"]

@@ -45,7 +45,7 @@ from statistics import NormalDist
 from typing import Any, Callable, Sequence
 
 from server.rollout.config import Canary, RolloutConfig
-from server.traffic.monitors import PeriodicJob
+from server.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``record.py`` the row (redacted message, session hash, embedding sketch) · ``store.py`` SQLite (embedded
 default) and PostgreSQL (cluster) behind one interface · ``recorder.py`` the bounded queue and background
 writer the pipeline hands each turn to after the response (plus the per-tier token/cost counters).
-Readers: ``python -m server.drift`` (drift, cost and labelling reports) and the service's monitor jobs.
+Readers: ``mangaassist drift`` (drift, cost and labelling reports) and the service's monitor jobs.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from server.traffic.monitors import PeriodicJob
+from server.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 

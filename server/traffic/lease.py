@@ -30,7 +30,7 @@ import secrets
 import socket
 from typing import Any
 
-from server.traffic.monitors import PeriodicJob
+from server.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 

@@ -47,6 +47,7 @@ import grpc
 import helm_python
 import pytest
 
+from benchmarks import postgres_process as postgres
 from benchmarks.sessions.redis_process import RedisProcess
 from clients.evaluation import conversations_openworld as ow
 from mangaassist.v1 import mangaassist_pb2 as pb
@@ -56,7 +57,6 @@ from server.rollout import config as rollout_config
 from tests.deploy.chart_run import (BUILD_DIR, BUILT, CPU_REPOSITORY, Ensemble, Network, start_rendered_triton,
                                     tls_secret)
 from tests.deploy.chart_view import CHART, NAMESPACE, RELEASE, production_values, render
-from tests.support import postgres
 from tests.support.requirements import needs
 
 pytestmark = [

@@ -30,7 +30,7 @@ from model_repository.lifecycle import versions
 from model_repository.lifecycle.flywheel import flywheel_accuracy
 from model_repository.lifecycle.gate import TritonClassifier
 from model_repository.lifecycle.registry import CHAMPION
-from server.drift.__main__ import main as drift_main
+from model_repository.lifecycle.drift import main as drift_main
 from server.retrieval.query import expand
 from server.rollout import config as rollout_config
 from server.traffic.record import TrafficRecord

@@ -17,8 +17,8 @@ import pytest
 
 from fakes import CUSTOMER
 
+from benchmarks import postgres_process as postgres
 from benchmarks.sessions.redis_process import RedisProcess
-from tests.support import postgres
 from tests.support.requirements import require
 
 pytestmark = pytest.mark.L0
@@ -397,7 +397,7 @@ async def test_a_job_whose_lease_is_lost_stops(redis_server):
     import redis.asyncio as aioredis
 
     from server.traffic.lease import LeasedJob
-    from server.traffic.monitors import PeriodicJob
+    from server.periodic import PeriodicJob
 
     finished: list[bool] = []
 
@@ -433,7 +433,7 @@ async def test_a_job_whose_lease_is_lost_stops(redis_server):
 async def test_the_traffic_log_holds_every_replicas_turns_once(cluster, redis_server, pg_dsn, tmp_path):
     """The traffic log with the cluster's state settings: every replica writes its turns to the one PostgreSQL table
     (each pod also has an ``emptyDir`` SQLite path, which the embedded default would use), and a reader configured
-    like any replica (the drift / trigger / label-queue jobs, ``python -m server.drift``) sees every replica's turns,
+    like any replica (the drift / trigger / label-queue jobs, ``mangaassist drift``) sees every replica's turns,
     each once."""
     from server.traffic.store import open_store
 

@@ -44,7 +44,7 @@ PROMISED: dict[str, str] = {
 SWITCHES: dict[str, str] = {"milvus-lite": "MANGAASSIST_REQUIRE_MILVUS"}
 
 #: The project's own top-level packages: never imported through ``import_or_require``.
-OWN_PACKAGES = frozenset({"server", "clients", "model_repository", "benchmarks", "mangaassist", "tests"})
+OWN_PACKAGES = frozenset({"contracts", "server", "clients", "model_repository", "benchmarks", "mangaassist", "tests"})
 
 _FALSE = {"", "0", "false", "no", "off"}
 

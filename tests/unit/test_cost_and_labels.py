@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from server.drift import labels
-from server.drift.__main__ import main as drift_cli
+from model_repository.lifecycle.drift import main as drift_cli
 from server.traffic.cost import TritonCostMonitor, daily_costs, ensemble_names, parse_triton_metrics, triton_cost
 from server.traffic.record import TrafficRecord
 from server.traffic.store import SQLiteTrafficStore

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from server.drift.__main__ import main as drift_cli
+from model_repository.lifecycle.drift import main as drift_cli
 from server.drift.decision import GoldenProbe, decide
 from server.drift.signals import compute, kl_divergence
 from server.settings import DriftSettings

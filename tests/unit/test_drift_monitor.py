@@ -69,7 +69,8 @@ async def test_the_service_starts_its_jobs_and_a_failing_run_does_not_stop_them(
     import asyncio
 
     from server.traffic.cost import TritonCostMonitor
-    from server.traffic.monitors import PeriodicJob, start_monitors
+    from server.periodic import PeriodicJob
+    from server.traffic.monitors import start_monitors
 
     class Traffic:
         store = SQLiteTrafficStore()

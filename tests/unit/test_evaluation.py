@@ -442,7 +442,7 @@ GOLDEN = [
 
 
 async def test_eval_command_against_the_fake_service(fake_service, tmp_path, capsys):
-    from clients.cli import main
+    from model_repository.lifecycle.console import main
 
     data = _fake_store(tmp_path)
     golden = _write_jsonl(tmp_path / "golden.jsonl", GOLDEN)
@@ -487,7 +487,7 @@ async def test_eval_command_against_the_fake_service(fake_service, tmp_path, cap
 
 
 def test_eval_command_usage_and_broken_runs(tmp_path, capsys):
-    from clients.cli import main
+    from model_repository.lifecycle.console import main
 
     assert main(["eval", "--threshold", "speed=1", "--golden", str(tmp_path / "none.jsonl")]) == 2
     assert "unknown threshold" in capsys.readouterr().err

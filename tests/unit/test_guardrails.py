@@ -12,7 +12,8 @@ from server.guardrails.competitor import CompetitorGuardrail
 from server.guardrails.pii import PiiRedactor, luhn_ok
 from server.guardrails.price import PriceGuardrail
 from server.guardrails.schema import SchemaGuardrail
-from server.guardrails.suite import GuardrailSuite, evaluate_fixtures, format_report, load_fixture
+from benchmarks.guardrails.fixtures import evaluate_fixtures, format_report, load_fixture
+from server.guardrails.suite import GuardrailSuite
 from server.settings import GuardrailSettings, Settings
 from server.llm import answer_format
 from server.llm.base import LLMAnswer

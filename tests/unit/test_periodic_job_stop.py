@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from server.traffic.monitors import PeriodicJob
+from server.periodic import PeriodicJob
 
 pytestmark = pytest.mark.L0
 

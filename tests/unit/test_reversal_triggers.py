@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from prometheus_client import CollectorRegistry
 
-from server.drift import __main__ as drift_cli
+from model_repository.lifecycle import drift as drift_cli
 from server.drift.triggers import TRIGGERS, TriggerMetrics, TriggerMonitor
 from server.intents import INTENT_LABELS
 from server.settings import Settings

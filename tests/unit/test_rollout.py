@@ -134,7 +134,7 @@ def test_feedback_store_attributes_and_redacts(tmp_path):
 
 
 def test_cli_refuses_a_canary_without_a_gate_record_and_writes_nothing(tmp_path, capsys):
-    from clients.cli import main
+    from model_repository.lifecycle.console import main
 
     common = ["--lifecycle-dir", str(tmp_path / "life"), "--rollout-file", str(tmp_path / "rollout.yaml")]
     assert main(["model", "rollout", "--stable", "1", "--canary", "2:10", *common]) == 2

@@ -1,4 +1,4 @@
-"""The gate's answer check (server/rollout/answers.py + model_repository/lifecycle/answers.py), on the service's
+"""The gate's answer check (model_repository/lifecycle/answering.py + answers.py), on the service's
 request path with a deterministic two-version classifier: records the versions route alike get identical answers
 (the claim that lets the gate answer only the others twice), and a challenger that confuses two intents fails the
 answer checks."""
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from clients.evaluation.gate import Check
+from model_repository.lifecycle import answering as answers
 from model_repository.lifecycle import answers as gate_answers
 from server.app import build_components
 from server.backends.fake import FakeBackend
 from server.intents import LABEL_TO_ID
-from server.rollout import answers
 from server.settings import Settings
 from tests.support.requirements import require
 
@@ -105,7 +105,7 @@ def test_a_challenger_identical_to_the_champion_passes():
 
 def test_gate_commands_pass_the_answer_options(monkeypatch, tmp_path):
     """`mangaassist eval --gate --challenger N` and `mangaassist model gate` both hand the answer options to the gate."""
-    from clients import cli as client_cli
+    from model_repository.lifecycle import console as client_cli
     from model_repository.lifecycle import cli as lifecycle_cli
     from model_repository.lifecycle import gate as gate_module
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks import postgres_process as postgres
 from server.traffic.record import TrafficRecord
 from server.traffic.store import PostgresTrafficStore, SQLiteTrafficStore, write_all
-from tests.support import postgres
 from tests.support.requirements import require
 
 pytestmark = pytest.mark.L0

@@ -1,0 +1,1 @@
+"""Guardrail measurements on labelled fixtures."""
