@@ -183,7 +183,8 @@ def _series_author(series: str | None, resolver: EntityResolver) -> str | None:
 def _asked_as(resolved: str, message: str, state: ConversationState, target: str) -> str:
     """``resolved`` (the message with ``target`` in place of its reference) when it asks something itself, else
     ``target`` asked the way the message asks (price / stock) or, asking neither, the way the item's turn asked."""
-    if resolved and _ASKS_SOMETHING.search(resolved) and not re.fullmatch(r"\W*(?:what|how) about\b.*", resolved.strip(), re.I):
+    # the message's own words decide, not the title put in (a title with "who" or "have" in it asks nothing)
+    if resolved and _ASKS_SOMETHING.search(message) and not re.fullmatch(r"\W*(?:what|how) about\b.*", message.strip(), re.I):
         return resolved
     for source in (message, state.item_ask):
         if asks.PRICE_ASKED.search(source):

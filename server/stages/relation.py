@@ -61,12 +61,22 @@ def warm() -> None:
         if _models:
             return
         texts, labels, a_texts, a_labels = data.examples()
+        texts, a_texts = [_digits(t) for t in texts], [_digits(t) for t in a_texts]
         vec = _vectorizer().fit(texts + a_texts)
         heads = {}
         for name, (x, y) in {"relation": (texts, labels), "attribute": (a_texts, a_labels)}.items():
             lr = LogisticRegression(C=6.0, solver="newton-cg", max_iter=300, class_weight="balanced").fit(vec.transform(x), y)
             heads[name] = (lr.coef_.T.astype(np.float32), lr.intercept_.astype(np.float32), list(lr.classes_))
         _models.update(vec=vec, **heads)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _digits(text: str) -> str:
+    """Every number as one digit: "vol 12", "#4", "2巻" read as the same shape whatever the number (the number itself
+    is a slot, read by :func:`volume_slot`, not a feature)."""
+    return _DIGITS.sub("0", text)
 
 
 def _features(text: str) -> Any:
@@ -82,6 +92,7 @@ def _features(text: str) -> Any:
         _models["fast"] = parts
     indices: list[int] = []
     values: list[float] = []
+    text = _digits(text)
     for analyze, vocabulary, idf, offset in _models["fast"]:
         counts: dict[int, int] = {}
         for gram in analyze(text):

@@ -139,3 +139,14 @@ def test_the_relation_is_read_given_what_the_state_holds():
     assert order_only.relation == "order" and order_only.probability >= relation.MIN_PROBABILITY
     for text in ("has anything moved since?", "what is happening with it", "any progress?"):
         assert relation.classify(text, has_item=True, has_order=False).relation != "order"
+
+
+def test_a_word_of_the_title_put_in_does_not_make_the_follow_up_ask_something(resolver, store):
+    """"gimme #2 instead" after a series whose title holds "Who" asks the way the item's turn asked (stock); the
+    title's "who" put into the message is not the customer asking "who". Red with _asked_as reading the resolved
+    text instead of the message."""
+    name = next(s.name for s in store.series_names() if " Who " in s.name and len(store.series_products(s.name)) >= 2)
+    vols = sorted({p.volume for p in store.series_products(name) if p.volume is not None})
+    item = _item_turn(resolver, f"is {name} vol {vols[0]} still available")
+    f = resolve(f"gimme #{vols[1]} instead", [item], resolver)
+    assert f.kind == "volume" and f.text == f"is {name} vol {vols[1]} in stock?", f
