@@ -53,7 +53,8 @@ OTHER_VOLUME = (
     "one before it", "one volume earlier", "the {n}th", "{n}th one", "what does number {n} cost", "the price for {n}",
     "the {nth} please", "{nth} volume price", "number {n} please", "do you carry the {nth} installment",
     "and part {n}?", "is there a volume {n}", "what's vol {word} cost", "volume {n} then", "{n}巻は？", "次の巻は",
-    "前の巻は？", "the box set?", "is there an omnibus", "in spanish?", "the digital version?", "german edition?",
+    "前の巻は？", "#{n} please", "how much is #{n}", "price for #{n}", "#{n} in stock?", "what about #{n} then",
+    "the box set?", "is there an omnibus", "in spanish?", "the digital version?", "german edition?",
 )
 ATTRIBUTE_PHRASES = {
     "author": ("who authored {it}", "do you know the author", "tell me the author's name", "who is the writer",
