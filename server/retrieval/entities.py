@@ -174,8 +174,10 @@ class EntityResolver:
             if verdict is not None and verdict.outcome == "match" and verdict.best.series != series:  # the closer name
                 series = verdict.best.series
                 named = [p for p in named if p.series == series]
-            if volume is None and named[0].volume is not None and str(named[0].volume) in _words(text):
-                volume = named[0].volume  # a bare number after the name ("jjk 5")
+            if volume is None:  # a bare number that is a volume of the series ("jjk 5", "ダンジョン飯 3 how much")
+                volumes = {str(p.volume): p.volume for p in named if p.series == series and p.volume is not None}
+                counts = set(re.findall(r"(\d+)\s*(?:copies|copy|pcs)\b", text, re.I))  # "2 copies of naruto"
+                volume = next((volumes[w] for w in _words(text) if w in volumes and w not in counts), None)
             return self._pick(series, named, "name", "", not_carried, volume, fmt, language, limit)
         if not not_carried:
             hit = self._fuzzy_match(text)

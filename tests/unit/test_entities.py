@@ -225,3 +225,14 @@ def test_store_without_policies_searches_nothing(tmp_path, store):
         assert bare.search_policies("return label", 3) == []
     finally:
         bare.close()
+
+
+def test_a_bare_number_after_a_japanese_script_title_is_its_volume(resolver, store):
+    """"ダンジョン飯 3 how much" asks for volume 3 as "naruto 3 how much" does; a count ("2 copies") is not a volume.
+    Red with the bare number read only when it is the first product found's volume."""
+    alias, series = next((n.name, n.series) for n in store.series_names()
+                         if n.carried and not n.words and len(store.series_products(n.series)) >= 3)
+    volume = sorted({p.volume for p in store.series_products(series) if p.volume is not None})[2]
+    res = resolver.resolve(f"{alias} {volume} how much")
+    assert (res.series, res.volume) == (series, volume)
+    assert resolver.resolve(f"i need {volume} copies of {alias}").volume is None
