@@ -53,7 +53,9 @@ OTHER_VOLUME = (
     "one before it", "one volume earlier", "the {n}th", "{n}th one", "what does number {n} cost", "the price for {n}",
     "the {nth} please", "{nth} volume price", "number {n} please", "do you carry the {nth} installment",
     "and part {n}?", "is there a volume {n}", "what's vol {word} cost", "volume {n} then", "{n}巻は？", "次の巻は",
-    "前の巻は？", "#{n} please", "how much is #{n}", "price for #{n}", "#{n} in stock?", "what about #{n} then",
+    "前の巻は？", "what about a {lang} edition", "{lang} version?", "is there one in {lang}", "got {it} in {lang}",
+    "any {lang} copies", "in {lang} maybe?", "would {it} come in {lang}", "a {lang} translation of {it}?",
+    "#{n} please", "how much is #{n}", "price for #{n}", "#{n} in stock?", "what about #{n} then",
     "the box set?", "is there an omnibus", "in spanish?", "the digital version?", "german edition?",
 )
 ATTRIBUTE_PHRASES = {
@@ -87,7 +89,7 @@ ATTRIBUTE_PHRASES = {
     "language": ("is {it} in english or japanese", "what's the language of {it}", "is {it} the japanese version",
                  "english or original?", "is {it} an english translation", "which language is {it} printed in",
                  "can i read {it} if i only know english", "is the text in english", "is {it} a translation",
-               "what language is {it}", "is {it} in english", "is {it} translated", "language?",
+               "what language is {it}", "is {it} printed in english", "is {it} translated", "language?",
                  "is {it} in japanese", "english translation?", "is the text english", "which translation is {it}",
                  "言語は？"),
     "release_date": ("when did {it} come out", "when was {it} first published", "release?", "what's the release date",
@@ -137,7 +139,7 @@ NEW_TOPIC = (
     "you're helpful", "haha nice", "no worries", "perfect", "wow", "i see", "makes sense", "cool cool",
     "hello", "hi there", "are you a bot?", "what can you do", "bye", "have a nice day",
     "do you ship internationally", "what is your return policy", "how long does shipping take",
-    "do you accept paypal", "can i pay with a gift card", "what are your store hours", "do you price match",
+    "do you accept paypal", "can i pay with a gift card", "what are your store hours", "do you do price matching",
     "is shipping free over $35", "how do refunds work", "can i change my address",
     "recommend me some horror manga", "any good romance series?", "suggest a sports manga",
     "what's popular right now", "i want something like berserk", "best isekai you have?",
@@ -225,9 +227,14 @@ _ROMAJI_PREFIX = ("", "", "ano ", "sorede ", "tokorode ", "ne, ", "eto ", "ja ")
 _ROMAJI_SUFFIX = ("", "?", " desu ka", " desu ka?", " ne", " kana", " tte?", " oshiete", "??")
 
 
+#: {lang} = a language an edition may be in (another edition of the item in play)
+_LANG = ("french", "german", "spanish", "italian", "portuguese", "japanese", "english", "korean")
+
+
 def _fill(rng: random.Random, phrase: str) -> str:
     n = rng.randint(2, 15)
-    return phrase.format(it=rng.choice(_IT), n=n, word=NUMBER_WORDS[n], nth=NTH[n], ord=rng.choice(ORDINAL_WORDS))
+    return phrase.format(it=rng.choice(_IT), n=n, word=NUMBER_WORDS[n], nth=NTH[n], ord=rng.choice(ORDINAL_WORDS),
+                         lang=rng.choice(_LANG))
 
 
 def _noise(rng: random.Random, text: str, romaji: bool = False) -> str:
