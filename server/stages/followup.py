@@ -98,7 +98,10 @@ def resolve(text: str, history: Sequence[Turn], resolver: EntityResolver) -> Fol
     state = state_of(history)
     rel = relation_model.classify(text, has_item=state.has_item, has_order=state.order_id is not None)
     if rel.probability < relation_model.MIN_PROBABILITY:
-        return Followup(text, relation="new_topic")
+        if not (state.series and _short(text) and (requested_format(text) or requested_language(text))):
+            return Followup(text, relation="new_topic")
+        # unsure of the relation, but the message's one slot is an edition of the series in play ("in german?")
+        rel = replace(rel, relation="other_volume", attribute=None)
     out = _resolved(text, rel, state, resolver)
     return out if out is not None else Followup(text, relation=rel.relation)
 

@@ -73,6 +73,7 @@ ATTRIBUTE_PHRASES = {
                   "what label publishes {it}", "which publisher prints {it}", "published by whom?",
                   "the english publisher?", "what company publishes {it}",
                   "which company releases {it} in english", "who puts {it} out in english", "the imprint?",
+                  "who prints {it}", "which company prints the {lang} edition", "who prints the translation",
                   "出版社は？"),
     "pages": ("what's the page count", "how many pages long is {it}", "total pages?", "the pages in {it}?", "is {it} long",
               "how big is {it}, pages", "how many pages does {it} run", "length in pages?", "is {it} a thick volume",
@@ -106,6 +107,7 @@ ATTRIBUTE_PHRASES = {
                "what do people think of {it}", "star rating?", "is {it} ok for teens", "is {it} fine for a {n} year old",
                "can my {n}-year-old read {it}", "is {it} appropriate for young readers", "ok for a kid age {n}?", "is {it} ok for my {n} year old", "would a kid be ok reading {it}",
                "what age range is {it} for", "who's the target audience for {it}", "which readers is {it} meant for",
+               "what age group is {it} for", "which age group suits {it}", "who would {it} suit",
                "対象年齢は？"),
 }
 SAME_AUTHOR = (

@@ -150,3 +150,13 @@ def test_a_word_of_the_title_put_in_does_not_make_the_follow_up_ask_something(re
     item = _item_turn(resolver, f"is {name} vol {vols[0]} still available")
     f = resolve(f"gimme #{vols[1]} instead", [item], resolver)
     assert f.kind == "volume" and f.text == f"is {name} vol {vols[1]} in stock?", f
+
+
+def test_an_edition_slot_reads_as_another_edition_of_the_item_when_the_relation_is_unsure(resolver, monkeypatch):
+    """A short message whose one slot is a language or format of the series in play asks for that edition, even when
+    the classifier is under its floor. Red without the edition fallback (the message then stands alone)."""
+    item = _item_turn(resolver)
+    monkeypatch.setattr(relation, "classify", lambda text, **_: relation.Relation("new_topic", 0.3))
+    f = resolve("might there be a german one", [item], resolver)
+    assert f.kind == "edition" and "Naruto" in f.text and "german" in f.text.lower(), f
+    assert resolve("might there be a nice one", [item], resolver).kind == ""
