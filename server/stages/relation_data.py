@@ -119,7 +119,9 @@ SAME_AUTHOR = (
     "any other series from this writer", "other works from the artist?", "more from the creator", "what other manga did she write", "what other manga did he draw",
     "any other titles by that author", "books by the same creator", "the author's other series",
     "is there more from whoever wrote {it}", "other stuff from this mangaka", "similar books by the same person",
-    "this author's other books?", "同じ作者の他の作品は？",
+    "this author's other books?", "what else has this mangaka drawn", "what has the artist also made",
+    "what else has the writer done", "has this mangaka drawn anything else", "other titles this artist drew",
+    "同じ作者の他の作品は？",
 )
 ORDER = (
     "where is my package", "has it shipped", "when will it arrive", "what's the tracking number",
