@@ -36,7 +36,7 @@ from server.retrieval.query import expand as expand_query
 from server.retrieval.titles import Thresholds, TitleMatch, TitleVerdict, best_of, judge, measure, name_words, tied
 
 FORMAT_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("box_set", re.compile(r"box\s*-?\s*sets?|boxset|complete set|ボックス", re.I)),
+    ("box_set", re.compile(r"box\s*-?\s*sets?|boxset|complete set|ボックス|全巻セット|全巻", re.I)),
     ("omnibus", re.compile(r"omnibus|3-in-1|3 in 1|three-in-one|愛蔵版", re.I)),
     ("digital", re.compile(r"\bdigital\b|\be-?books?\b|\bkindle\b|\bebook\b|電子", re.I)),
     ("tankobon", re.compile(r"tankobon|paperback|softcover|physical|print(?:ed)? (?:copy|edition)|単行本|紙", re.I)),
@@ -175,9 +175,7 @@ class EntityResolver:
                 series = verdict.best.series
                 named = [p for p in named if p.series == series]
             if volume is None:  # a bare number that is a volume of the series ("jjk 5", "ダンジョン飯 3 how much")
-                volumes = {str(p.volume): p.volume for p in named if p.series == series and p.volume is not None}
-                counts = set(re.findall(r"(\d+)\s*(?:copies|copy|pcs)\b", text, re.I))  # "2 copies of naruto"
-                volume = next((volumes[w] for w in _words(text) if w in volumes and w not in counts), None)
+                volume = _bare_volume(text, series, named)
             return self._pick(series, named, "name", "", not_carried, volume, fmt, language, limit)
         if not not_carried:
             hit = self._fuzzy_match(text)
@@ -414,6 +412,18 @@ def requested_volume(text: str) -> int | None:
     if m:
         return int(m.group(1) or m.group(2))
     return None
+
+
+def _bare_volume(text: str, series: str, named: Sequence[Product]) -> int | None:
+    """A number in ``text`` that is a volume of ``series``: the best-ranked product's volume when the text has it
+    (the text search ranked the number in), else the last such number (one after the title: "how much 4 slam dunk
+    7"); a count ("2 copies of naruto") is not a volume."""
+    words = _words(text)
+    if named[0].series == series and named[0].volume is not None and str(named[0].volume) in words:
+        return named[0].volume
+    volumes = {str(p.volume): p.volume for p in named if p.series == series and p.volume is not None}
+    counts = set(re.findall(r"(\d+)\s*(?:copies|copy|pcs)\b", text, re.I))
+    return next((volumes[w] for w in reversed(words) if w in volumes and w not in counts), None)
 
 
 def _words(text: str) -> list[str]:

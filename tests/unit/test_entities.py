@@ -236,3 +236,4 @@ def test_a_bare_number_after_a_japanese_script_title_is_its_volume(resolver, sto
     res = resolver.resolve(f"{alias} {volume} how much")
     assert (res.series, res.volume) == (series, volume)
     assert resolver.resolve(f"i need {volume} copies of {alias}").volume is None
+    assert resolver.resolve(f"how much 4 {alias} {volume} lol").volume == volume  # "4" is "for"; the title's number wins
