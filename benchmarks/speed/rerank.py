@@ -112,7 +112,7 @@ def golden_eval(target: str, out: Path) -> dict[str, Any]:
     import subprocess
 
     build = common.DEFAULT_BUILD_DIR
-    cmd = [sys.executable, "-m", "model_repository.lifecycle.console", "--target", target, "eval", "--budget", "template=50", "--concurrency", "1",
+    cmd = [sys.executable, "-m", "model_repository.lifecycle.console", "--target", target, "eval", "--budget", "template=50", "--concurrency", "1", "--openworld", "",
            "--golden", str(build / "golden" / "golden.jsonl"), "--data", str(build / "data"),
            "--summary", str(build / "reports" / "summary.json"), "--out", str(out)]
     log.info("golden eval against %s -> %s", target, out)

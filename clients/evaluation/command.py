@@ -36,6 +36,9 @@ class EvalOptions:
     export_raters: str | None = None
     import_raters: str | None = None
     seed: int = 1234
+    #: the frozen open-world title sets reported beside the golden set (clients/evaluation/openworld.py); () = none.
+    #: Skipped on a partial golden run (--limit / --filter-intent / --per-intent).
+    openworld: tuple[str, ...] = ("heldout", "blind", "fresh")
 
 
 def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
@@ -96,11 +99,20 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
         "failures": dimensions.failures(rows),
         "records": rows,
     }
+    if opts.openworld and not (opts.limit or opts.filter_intent or opts.per_intent):
+        from clients.evaluation import openworld
+
+        doc["openworld"] = asyncio.run(openworld.evaluate(opts.target, halves=opts.openworld,
+                                                          concurrency=opts.concurrency, token=opts.token))
     written = report.write(doc, rows, opts.out)
     if opts.export_raters:
         n = raters.export_sample(rows, opts.export_raters, seed=opts.seed)
         print(f"rater sheet: {opts.export_raters} ({n} rows)", file=out)
     _print_summary(summary, doc["gate"], written, out, judge_doc)
+    if "openworld" in doc:
+        from clients.evaluation import openworld
+
+        print(openworld.format_report(doc["openworld"]), file=out)
 
     if all(o.error for o in result.outcomes):
         print(f"error: every call failed ({summary['errors']})", file=sys.stderr)

@@ -146,7 +146,10 @@ def run(target: str, path: str, out_dir: str, *, token: str | None = None, timeo
         from clients.evaluation import conversations_openworld as ow
 
         for which, title in (("heldout", "frozen held-out set, phrasings no template has; read while tuning"),
-                             ("blind", "frozen blind set, written after tuning, never tuned on")):
+                             ("blind", "frozen blind set; first run 86.3%, its failures read since"),
+                             ("fresh", "frozen fresh set; first run 57.1%, its failures read since"),
+                             ("fresh2", "frozen second fresh set, written before the changes it measures; "
+                                        "failures never read")):
             records = ow.load(ow.SETS[which])
             records = records[:limit] if limit else records
             ow_rows = asyncio.run(ow.evaluate(target, records, token=token, timeout=timeout, concurrency=concurrency))

@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--export-raters", metavar="CSV", help="write a stratified sample of 50 answers for human rating")
     ev.add_argument("--import-raters", metavar="CSV", help="read human 1-5 scores into the report")
     ev.add_argument("--seed", type=int, default=1234, help="seed of the rater sample")
+    ev.add_argument("--openworld", default="heldout,blind,fresh",
+                    help="frozen open-world title sets reported beside the golden set (comma-separated: dev, heldout, "
+                    "blind, fresh; '' = none; skipped with --limit / --filter-intent / --per-intent)")
     ev.add_argument("--challenger", metavar="VERSION", help="instead of judging answers: gate this intent classifier "
                     "version against the champion on Triton and record the verdict (model_repository/lifecycle/gate.py)")
     ev.add_argument("--triton", default="localhost:8001", help="with --challenger: tritonserver gRPC address")
@@ -128,7 +131,7 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
             timeout=args.eval_timeout or args.timeout, limit=args.limit, filter_intent=args.filter_intent,
             per_intent=args.per_intent,
             stream_sample=args.stream_sample, export_raters=args.export_raters, import_raters=args.import_raters,
-            seed=args.seed,
+            seed=args.seed, openworld=tuple(x for x in args.openworld.split(",") if x),
         ),
         out,
     )

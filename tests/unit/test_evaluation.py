@@ -452,7 +452,8 @@ async def test_eval_command_against_the_fake_service(fake_service, tmp_path, cap
                                    "embedding_adapter": {"adapted": {"recall@3": 0.865}}}))
     out = tmp_path / "eval"
     argv = ["--target", fake_service.target, "eval", "--golden", str(golden), "--data", str(data),
-            "--summary", str(summary), "--out", str(out), "--stream-sample", "3", "--export-raters", str(tmp_path / "r.csv")]
+            "--summary", str(summary), "--out", str(out), "--stream-sample", "3", "--export-raters", str(tmp_path / "r.csv"),
+            "--openworld", ""]
 
     assert await asyncio.to_thread(main, argv) == 0
     report = json.loads((out / "eval.json").read_text())
@@ -484,6 +485,26 @@ async def test_eval_command_against_the_fake_service(fake_service, tmp_path, cap
     report = json.loads((out / "eval.json").read_text())
     assert any(f.startswith("answer_p99_ms.template") for f in report["gate"]["failed"])
     assert "answer_p99_ms.template" in (out / "eval.md").read_text()
+
+
+async def test_eval_reports_the_frozen_open_world_sets_beside_the_golden_set(fake_service, tmp_path, capsys):
+    """Issue 23.3: `mangaassist eval` plays the open-world title sets it is given after the golden set and reports
+    each one's declined share (eval.json "openworld", printed beside the golden lines); none on a partial run."""
+    from clients.evaluation import openworld
+    from model_repository.lifecycle.console import main
+
+    data = _fake_store(tmp_path)
+    golden = _write_jsonl(tmp_path / "golden.jsonl", GOLDEN)
+    out = tmp_path / "eval"
+    argv = ["--target", fake_service.target, "eval", "--golden", str(golden), "--data", str(data), "--summary", "",
+            "--out", str(out), "--stream-sample", "0", "--openworld", "dev"]
+    assert await asyncio.to_thread(main, argv) == 0
+    report = json.loads((out / "eval.json").read_text())
+    dev = [r for name in openworld.SETS["dev"] for r in openworld.load(name)]
+    assert report["openworld"]["dev"]["n"] == len(dev) and 0.0 <= report["openworld"]["dev"]["declined"] <= 1.0
+    assert "open-world titles" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, argv + ["--limit", "2"]) == 0
+    assert "openworld" not in json.loads((out / "eval.json").read_text())
 
 
 def test_eval_command_usage_and_broken_runs(tmp_path, capsys):
