@@ -187,6 +187,9 @@ class EntityResolver:
                 if verdict is not None and verdict.outcome in ("unknown", "ask"):
                     return self._not_ours(verdict, volume, fmt, language)
                 products = self.catalog.series_products(name.series)
+                if volume is None and said:  # a number right after the title typed: "is berserkk 2 in stock"
+                    m = re.search(re.escape(said) + r"\s*(\d{1,3})\b(?!\s*-|\s*in\b)", text, re.I)
+                    volume = int(m.group(1)) if m and any(p.volume == int(m.group(1)) for p in products) else None
                 return self._pick(name.series, products, "fuzzy", said, (), volume, fmt, language, limit)
         if not_carried:
             return Resolution(not_carried=tuple(not_carried), volume=volume, format=fmt, language=language)

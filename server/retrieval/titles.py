@@ -93,6 +93,7 @@ class TitleMatch:
     span: str  # the customer's title span, as typed ("" when no word matched)
     matched: int = 0  # name words found in the message
     alias: bool = False  # measured against an alias, not the series' own name
+    edited: bool = False  # a one-word name found only as a near spelling ("hana" for Nana's "nana")
 
     @property
     def score(self) -> float:
@@ -162,6 +163,7 @@ def measure(text: str, series: str, names: Iterable[str]) -> TitleMatch:
         hits += [i for i, f in enumerate(folded) if f and not _title_like(f) and f not in CONNECTIVES
                  and (f in words if len(f) < 4 else _word_match(f, words))]
         covered = {w for w in words if any(_word_match(folded[i], [w]) or folded[i] == w for i in hits)}
+        exact = {w for w in words if any(folded[i] == w for i in hits)}
         lo, hi = min(hits), max(hits)
         lo, hi = _extend([t for t, _ in tokens], folded, lo, hi)
         # the customer's title words: every title-like word of the span, and the name's own words (its "one")
@@ -175,6 +177,7 @@ def measure(text: str, series: str, names: Iterable[str]) -> TitleMatch:
             span=" ".join(t for t, _ in tokens[lo : hi + 1]),
             matched=len(covered),
             alias=fold(name) != fold(series),
+            edited=len(words) == 1 and bool(covered - exact),
         )
         if (candidate.score, candidate.name_coverage) > (best.score, best.name_coverage):
             best = candidate
@@ -216,7 +219,8 @@ def judge(match: TitleMatch, thresholds: Thresholds = Thresholds()) -> TitleVerd
     ("Vinland Rhapsody"); ``none``: no word of it."""
     if not match.span:
         return TitleVerdict("none", match)
-    if match.name_coverage >= thresholds.accept_name and (not match.alias or match.span_coverage >= thresholds.alias_span):
+    trusted = not (match.alias or match.edited)  # the series' own name, spelled as ours
+    if match.name_coverage >= thresholds.accept_name and (trusted or match.span_coverage >= thresholds.alias_span):
         return TitleVerdict("match", match)
     if match.span_coverage >= thresholds.short_span:
         if match.name_coverage >= thresholds.short_name and match.matched >= thresholds.short_words:

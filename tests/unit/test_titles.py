@@ -40,6 +40,17 @@ def test_title_words_the_name_does_not_explain_are_another_title(text, span):
     assert verdict.best.name_coverage == 0.5 and verdict.best.span_coverage == 0.5
 
 
+def test_a_whole_name_found_only_as_a_near_spelling_must_explain_the_title_around_it():
+    """"Hana Yori Dango" holds "hana", one letter from Nana: the whole (one-word) name, but only as a near spelling
+    and with two title words it does not explain -- another title, not Nana (the open-world answer priced Nana vol 9).
+    A near spelling that is the whole title stays a match ("nanna vol 2"). Red with near spellings trusted like
+    the name itself."""
+    verdict = judge(measure("got Hana Yori Dango book 9?", "Nana", ("Nana",)))
+    assert verdict.outcome == "unknown" and verdict.span == "Hana Yori Dango" and verdict.best.edited
+    assert judge(measure("got nanna vol 2?", "Nana", ("Nana",))).outcome == "match"
+    assert judge(measure("got Nana Yori Dango book 9?", "Nana", ("Nana",))).outcome == "match"  # the name as ours
+
+
 def test_part_of_a_name_and_nothing_else_is_asked_about():
     verdict = _verdict("is vinland in stock?")
     assert verdict.outcome == "ask" and verdict.best.span_coverage == 1.0
