@@ -27,13 +27,13 @@ from typing import Any, Sequence
 from model_repository.golden import (
     chitchat, escalation, order_status, policy_faq, price_deal, product_question, recommendation, return_refund,
 )
-from model_repository.golden.handwritten import HANDWRITTEN, HOLDOUT, handwritten_records, resolve_handwritten
+from model_repository.golden.handwritten import HANDWRITTEN, HOLDOUT, handwritten_records
 from model_repository.golden.phrasing import has_japanese, normalise
 from model_repository.golden.policy_aspects import ASPECTS
 from model_repository.golden.record import (
     ASK_ORDER, COMPLEXITIES, DECLINE, EDGE_TAGS, ESCALATE, LEAK, NOT_FOUND, PII_KINDS, STATUS_WORDS,
 )
-from model_repository.golden.store import Store, read_jsonl
+from model_repository.golden.store import Store
 from model_repository.golden.writers import Draws, Writer
 from server.intents import INTENT_LABELS
 
@@ -116,9 +116,6 @@ def write_golden(data_dir: Path, out_path: Path, seed: int = DEFAULT_SEED) -> di
         tmp.replace(path)
     return {"records": len(records), "holdout": len(holdout), "path": str(out_path), **counts(records)}
 
-
-# The names tests/fixtures/golden_heldout/resolve.py imports (it predates the split into modules).
-_golden_and_holdout, _read_jsonl, _resolve_handwritten = golden_and_holdout, read_jsonl, resolve_handwritten
 
 __all__ = [
     "ASK_ORDER", "ASPECTS", "DECLINE", "DEFAULT_SEED", "EDGE_TAGS", "ESCALATE", "HANDWRITTEN", "HOLDOUT", "LEAK",
