@@ -22,13 +22,13 @@ from benchmarks import common
 from server.triton_runtime import free_port, group_members
 
 
-def request_path_build(build_dir: Path, dest: Path) -> Path:
-    """A build directory whose ``triton/cpu`` links only the request-path models (no LLM, no hallucination
+def request_path_build(build_dir: Path, dest: Path, flavour: str = "cpu") -> Path:
+    """A build directory whose ``triton/<flavour>`` links only the request-path models (no LLM, no hallucination
     scorer): the same kind of python-backend stubs, a faster start. Everything else is read from ``build_dir``
     through the settings the caller passes."""
-    repo = dest / "triton" / "cpu"
+    repo = dest / "triton" / flavour
     repo.mkdir(parents=True, exist_ok=True)
-    for model in sorted((build_dir / "triton" / "cpu").iterdir()):
+    for model in sorted((build_dir / "triton" / flavour).iterdir()):
         link = repo / model.name
         if (model / "config.pbtxt").is_file() and not model.name.startswith(("llm_", "hallucination_")) and not link.exists():
             link.symlink_to(model.resolve(), target_is_directory=True)

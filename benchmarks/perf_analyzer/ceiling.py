@@ -25,7 +25,7 @@ def served_threads(model: str) -> int:
     return next(m.cpu_threads for m in spec.ONNX_MODELS if m.name == model)
 
 
-def session(path: Path, threads: int, spinning: bool = False) -> Any:
+def session(path: Path, threads: int, spinning: bool = False, providers: Sequence[str] = ("CPUExecutionProvider",)) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -33,7 +33,7 @@ def session(path: Path, threads: int, spinning: bool = False) -> Any:
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=list(providers))
 
 
 def rows_per_second(sess: Any, feeds: Sequence[dict[str, Any]], seconds: float) -> tuple[float, float]:
@@ -59,14 +59,16 @@ def measure_ceiling(
     *,
     batch_sizes: Sequence[int] = BATCH_SIZES,
     seconds: float = 1.0,
+    providers: Sequence[str] = ("CPUExecutionProvider",),
 ) -> dict[str, Any]:
-    """rows/s per batch size and the best of them, for one served ONNX model.
+    """rows/s per batch size and the best of them, for one served ONNX model (``providers``: ONNX Runtime's
+    execution providers, the GPU flavour's CUDA first).
 
     Every batch size covers the whole workload perf_analyzer sends (its ``limit`` texts, consecutive ones
     batched together and padded to the batch's longest bucket), so no batch size is measured on an easier
     slice of it (short messages only, say)."""
     threads = served_threads(model)
-    sessions = {spin: session(onnx_path, threads, spinning=spin) for spin in (False, True)}
+    sessions = {spin: session(onnx_path, threads, spinning=spin, providers=providers) for spin in (False, True)}
     graph_inputs = {i.name for i in sessions[False].get_inputs()}
     by_spin: dict[bool, dict[str, tuple[float, float]]] = {False: {}, True: {}}
     widths: dict[str, list[int]] = {}

@@ -25,11 +25,11 @@ def handwritten_texts(path: Path = HANDWRITTEN) -> list[str]:
         return [json.loads(line)["text"] for line in f if line.strip()]
 
 
-def request_path_repo(build_dir: Path, scratch: Path) -> Path:
+def request_path_repo(build_dir: Path, scratch: Path, flavour: str = "cpu") -> Path:
     """A repository of symlinks to the built request-path models (no LLM, no hallucination scorer)."""
     from benchmarks.chaos.process import request_path_build
 
-    return request_path_build(build_dir, scratch / "request_path") / "triton" / "cpu"
+    return request_path_build(build_dir, scratch / "request_path", flavour) / "triton" / flavour
 
 
 def start_triton(repo: Path, port: int, *, models: tuple[str, ...] = ()):

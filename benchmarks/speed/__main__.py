@@ -67,14 +67,14 @@ def stack_name(key: str) -> str:
 
 
 def delay_variant(build: Path, dest: Path, delay_us: int,
-                  models: tuple[str, ...] = ("intent_tokenizer", "intent_classifier_onnx")) -> Path:
+                  models: tuple[str, ...] = ("intent_tokenizer", "intent_classifier_onnx"), flavour: str = "cpu") -> Path:
     """The classifier's shipped batching-on configs with ``max_queue_delay_microseconds`` set to ``delay_us`` (a
     scratch copy: the build is not touched)."""
     import re
 
     from model_repository.build import Builder
 
-    repo = Builder(build).assemble("cpu", dest, models=CLASSIFIER_MODELS)
+    repo = Builder(build).assemble(flavour, dest, models=CLASSIFIER_MODELS)
     for model in models:
         cfg = repo / model / "config.pbtxt"
         cfg.write_text(re.sub(r"max_queue_delay_microseconds: \d+", f"max_queue_delay_microseconds: {delay_us}", cfg.read_text()))
@@ -90,12 +90,52 @@ class HandwrittenWorkloads(Workloads):
 
 
 # ------------------------------------------------------------------------------------------ measurements
-def ceiling(repo: Path, texts: Sequence[str], seconds: float) -> dict[str, Any]:
+def ceiling(repo: Path, texts: Sequence[str], seconds: float, providers: Sequence[str] = ("CPUExecutionProvider",)
+            ) -> dict[str, Any]:
     from benchmarks.perf_analyzer.ceiling import measure_ceiling
 
     model = "intent_classifier_onnx"
     return measure_ceiling(model, repo / model / "1" / "model.onnx", HandwrittenWorkloads(texts, repo),
-                           batch_sizes=(1, 8, 32), seconds=seconds)
+                           batch_sizes=(1, 8, 32), seconds=seconds, providers=providers)
+
+
+def ceiling_providers(flavour: str) -> tuple[str, ...]:
+    """ONNX Runtime's providers for the in-process ceiling: the GPU flavour's is CUDA when this ONNX Runtime has
+    it (onnxruntime-gpu), else the CPU -- said in the plan and the result, never silently."""
+    if flavour != "gpu":
+        return ("CPUExecutionProvider",)
+    import onnxruntime as ort
+
+    have = ort.get_available_providers()
+    return ("CUDAExecutionProvider", "CPUExecutionProvider") if "CUDAExecutionProvider" in have else ("CPUExecutionProvider",)
+
+
+def plan(args: argparse.Namespace, build: Path) -> dict[str, Any]:
+    """What a run would start and measure, without starting anything (``--dry-run``): the repository of the
+    flavour, each served model's rendered execution (backend, instance kind and count, batching), the stacks,
+    the concurrency points and the in-process ceiling's providers. A GPU node runs the same command without
+    ``--dry-run``; this keeps that path exercised on CPU."""
+    from model_repository import spec
+
+    configs = spec.render(args.flavour)
+    models = {}
+    for name in (*CLASSIFIER_MODELS, *SERVICE_MODELS):
+        cfg = configs.get(name)
+        if cfg is None:
+            continue
+        groups = [{"kind": spec.mc.ModelInstanceGroup.Kind.Name(g.kind), "count": g.count} for g in cfg.instance_group]
+        batching = cfg.dynamic_batching if cfg.HasField("dynamic_batching") else None
+        accelerators = [a.name for a in cfg.optimization.execution_accelerators.gpu_execution_accelerator]
+        models[name] = {"backend": cfg.backend or cfg.platform, "instances": groups, "accelerators": accelerators,
+                        "max_queue_delay_us": batching.max_queue_delay_microseconds if batching else None}
+    stacks = args.stacks.split(",")
+    return {
+        "flavour": args.flavour, "repository": str(build / "triton" / args.flavour),
+        "repository_built": (build / "triton" / args.flavour / "intent_classifier_onnx").is_dir(),
+        "models": models, "stacks": {k: STACKS[k] for k in stacks if k in STACKS},
+        "queue_delay_variants_us": args.queue_delay_us, "concurrency": args.concurrency, "rounds": args.rounds,
+        "ceiling_providers": list(ceiling_providers(args.flavour)),
+    }
 
 
 def perf_runner(url: str, texts: Sequence[str], scratch: Path, measurement_ms: int) -> Callable[[int], dict[str, Any] | None]:
@@ -352,42 +392,52 @@ def main(argv: list[str] | None = None) -> int:
                         help="also Triton with only the tokenizer step's max_queue_delay_microseconds at these values")
     parser.add_argument("--out", type=Path, default=speed.RESULTS)
     parser.add_argument("--summary-only", action="store_true", help="measure nothing: re-render --out/speed.json")
+    parser.add_argument("--flavour", choices=("cpu", "gpu"), default="cpu",
+                        help="the built repository to serve (.build/triton/<flavour>): gpu on a GPU node")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be started and measured; start nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     build = args.build_dir.resolve()
     out = args.out.resolve()
     if args.summary_only:
         return write_outputs(json.loads((out / "speed.json").read_text()), out)
+    if args.dry_run:
+        print(json.dumps(plan(args, build), indent=2))
+        return 0
     scratch = common.DEFAULT_RESULTS_DIR / "tmp" / "speed"  # gitignored
     scratch.mkdir(parents=True, exist_ok=True)
     stacks = args.stacks.split(",")
     texts = speed.handwritten_texts()
-    repo = build / "triton" / "cpu"
+    repo = build / "triton" / args.flavour
+    providers = ceiling_providers(args.flavour)
     result: dict[str, Any] = {
         "command": "python -m benchmarks.speed " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "device": common.device_info(), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "messages": len(texts), "settings": {"concurrency": args.concurrency, "seconds": args.seconds, "rounds": args.rounds,
-                                             "measurement_ms": args.measurement_ms}, "series": {},
+                                             "measurement_ms": args.measurement_ms, "flavour": args.flavour,
+                                             "ceiling_providers": list(providers)}, "series": {},
     }
     port = speed.PORT_BASE
     runners: dict[str, Callable[[int], dict[str, Any] | None]] = {}
     with contextlib.ExitStack() as stack:  # every stack up at once, measured in interleaved rounds
-        triton = speed.start_triton(speed.request_path_repo(build, scratch), port, models=SERVICE_MODELS)
+        triton = speed.start_triton(speed.request_path_repo(build, scratch, args.flavour), port, models=SERVICE_MODELS)
         stack.callback(triton.stop)
         if "triton_on" in stacks:
             runners["triton_on"] = perf_runner(triton.grpc_url, texts, scratch / "perf_on", args.measurement_ms)
         if "triton_off" in stacks:
             from model_repository.build import Builder
 
-            off_repo = Builder(build).assemble("cpu", scratch / "repo_batching_off", models=CLASSIFIER_MODELS, dynamic_batching=False)
+            off_repo = Builder(build).assemble(args.flavour, scratch / "repo_batching_off", models=CLASSIFIER_MODELS,
+                                               dynamic_batching=False)
             off = stack.enter_context(speed.start_triton(off_repo, port + 3))
             runners["triton_off"] = perf_runner(off.grpc_url, texts, scratch / "perf_off", args.measurement_ms)
         for k, delay_us in enumerate(args.queue_delay_us):
-            variant = delay_variant(build, scratch / f"repo_delay_{delay_us}us", delay_us)
+            variant = delay_variant(build, scratch / f"repo_delay_{delay_us}us", delay_us, flavour=args.flavour)
             t = stack.enter_context(speed.start_triton(variant, port + 30 + 3 * k))
             runners[f"triton_delay_{delay_us}us"] = perf_runner(t.grpc_url, texts, scratch / f"perf_delay_{delay_us}", args.measurement_ms)
         for k, delay_us in enumerate(args.tokenizer_delay_us):
-            variant = delay_variant(build, scratch / f"repo_tokdelay_{delay_us}us", delay_us, models=("intent_tokenizer",))
+            variant = delay_variant(build, scratch / f"repo_tokdelay_{delay_us}us", delay_us, models=("intent_tokenizer",),
+                                    flavour=args.flavour)
             t = stack.enter_context(speed.start_triton(variant, port + 45 + 3 * k))
             runners[f"triton_tokdelay_{delay_us}us"] = perf_runner(t.grpc_url, texts, scratch / f"perf_tokdelay_{delay_us}", args.measurement_ms)
         service_target = None
@@ -406,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
             runners["naive"] = loop_runner(closed_loop.http_classify("127.0.0.1", port + 21), texts, args.seconds)
         if args.ceiling_seconds > 0:  # in every round too, so the ceiling sees the same neighbours as the stacks
             ceilings: list[dict[str, Any]] = []
-            runners = {"ceiling": lambda c: ceilings.append(ceiling(repo, texts, args.ceiling_seconds)) if c == args.concurrency[0] else None,
+            runners = {"ceiling": lambda c: ceilings.append(ceiling(repo, texts, args.ceiling_seconds, providers))
+                       if c == args.concurrency[0] else None,
                        **runners}
         result["series"] = rounds(runners, args.concurrency, args.rounds)
         result["series"].pop("ceiling", None)

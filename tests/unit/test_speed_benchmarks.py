@@ -101,3 +101,21 @@ def test_closed_loop_counts_answers_and_errors():
     point = asyncio.run(closed_loop.run(make, ["a", "b"], concurrency=3, seconds=0.1, warmup=0))
     assert point["concurrency"] == 3 and point["answers"] > 0
     assert point["errors"].get("RuntimeError", 0) > 0 and point["answers"] + point["errors"]["RuntimeError"] == calls
+
+
+@pytest.mark.parametrize("flavour, kind, backend", [("gpu", "KIND_GPU", "onnxruntime"), ("cpu", "KIND_CPU", "python")])
+def test_the_speed_command_plans_each_flavour_without_starting_anything(flavour, kind, backend, tmp_path, capsys):
+    """Issue 29 "On a GPU": `python -m benchmarks.speed --flavour gpu` is the command a GPU node runs; its dry run
+    renders the flavour's configs and names the repository, the stacks and the ceiling's providers, so the GPU path
+    is exercised on CPU. Red when --flavour is ignored (the cpu repository and CPU instances planned)."""
+    import json
+
+    assert speed_main.main(["--flavour", flavour, "--dry-run", "--build-dir", str(tmp_path), "--queue-delay-us", "1000"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["flavour"] == flavour and plan["repository"].endswith(f"triton/{flavour}")
+    onnx = plan["models"]["intent_classifier_onnx"]
+    assert onnx["backend"] == backend and {g["kind"] for g in onnx["instances"]} == {kind}
+    assert ("tensorrt" in onnx["accelerators"]) == (flavour == "gpu")
+    assert plan["queue_delay_variants_us"] == [1000] and "triton_on" in plan["stacks"]
+    assert plan["ceiling_providers"][-1] == "CPUExecutionProvider"
+    assert not any(tmp_path.iterdir())  # nothing assembled, nothing started
