@@ -294,7 +294,7 @@ def test_ceiling_covers_the_whole_workload_at_every_batch_size(data_dir, repo_di
             self.seen.append(tuple(feed["input_ids"][:, 0]))
 
     sess = RecordingSession()
-    monkeypatch.setattr(ceiling, "session", lambda path, threads, spinning: sess)
+    monkeypatch.setattr(ceiling, "session", lambda path, threads, spinning, **_: sess)
     workloads = Workloads(data_dir, repo_dir, limit=2)  # the two unique texts: "hi" (id 2), "is one piece ..." (id 3)
     report = ceiling.measure_ceiling("intent_classifier_onnx", Path("unused.onnx"), workloads, batch_sizes=(1, 2), seconds=0.0)
     assert set(report["rows_per_s"]) == {"1", "2"} and set(report["cores_used"]) == {"1", "2"}
