@@ -34,7 +34,7 @@ EMBED_DIM = 384
 DEFAULT_MODEL_VERSION = "1"
 #: The classifier's floors (docs/lifecycle.md, "The gate"): test-split accuracy, the weakest class's F1, single-request p99 (ms). One
 #: definition for every judge of a classifier: the model gate (model_repository/lifecycle/gate.py), the golden-set
-#: gate's model check (clients/evaluation/gate.py) and model selection (benchmarks/model_selection).
+#: gate's model check (model_repository/lifecycle/gate.py) and model selection (benchmarks/model_selection).
 CLASSIFIER_FLOORS: dict[str, float] = {"accuracy": 0.90, "min_class_f1": 0.85, "p99_ms": 50.0}
 
 

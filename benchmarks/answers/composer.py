@@ -15,8 +15,8 @@ import collections
 import json
 from pathlib import Path
 
-from clients.evaluation.dimensions import Outcome, judge, load_golden
-from clients.evaluation.facts import StoreFacts
+from model_repository.lifecycle.evaluation.dimensions import Outcome, judge, load_golden
+from model_repository.lifecycle.evaluation.facts import StoreFacts
 from mangaassist.v1 import mangaassist_pb2 as pb
 from server.guardrails.suite import GuardrailSuite
 from server.ids import find_order_id

@@ -4,7 +4,7 @@
         [--eval benchmarks/results/eval_openworld/eval.json --eval benchmarks/results/eval_fair/eval.json \\
          --eval benchmarks/results/eval_small_tier_fair/eval.json] [--out benchmarks/results/hallucination_alerting]
 
-**The labelled set** (every label comes from the row-tied fact checker, :func:`clients.evaluation.facts.check_answer`,
+**The labelled set** (every label comes from the row-tied fact checker, :func:`model_repository.lifecycle.evaluation.facts.check_answer`,
 with the golden record's expected entity; hand labels only where the checker cannot see a claim):
 
 * ``template``   real template-tier answers of the ``--eval`` reports: label 0 when the checker passes them
@@ -12,7 +12,7 @@ with the golden record's expected entity; hand labels only where the checker can
 * ``small``      real small-tier answers: label 1 when the checker flags them or a hand label
   (``benchmarks/hallucination/labels.jsonl``, same answer text) says fabricated, label 0 when a hand label says
   grounded, otherwise unlabelled (left out, counted);
-* ``mutant:<kind>`` the mutation corpus (:mod:`clients.evaluation.mutations`, one fact changed): label 1 when the
+* ``mutant:<kind>`` the mutation corpus (:mod:`model_repository.lifecycle.evaluation.mutations`, one fact changed): label 1 when the
   checker confirms the changed fact is false; a mutant it passes is left out (counted);
 * ``reference`` / ``reformatted`` the unmutated golden references, and the references with prices and dates
   written in other forms: label 0 (the checker passes all of them; one it flagged would be left out).
@@ -108,7 +108,7 @@ def cards_of(row: Mapping[str, Any]) -> tuple[Card, ...]:
 
 def violations(facts: Any, record: Mapping[str, Any], answer: str, cards: Sequence[Card] = ()) -> list[str]:
     """The row-tied checker's violation kinds for ``answer`` to ``record``'s message."""
-    from clients.evaluation.facts import check_answer, expected_entity
+    from model_repository.lifecycle.evaluation.facts import check_answer, expected_entity
 
     expected = expected_entity(facts, record.get("entity"), str(record.get("reference") or ""))
     found = check_answer(facts, str(record.get("message", "")), Reply(answer, tuple(cards)), expected).violations
@@ -136,7 +136,7 @@ def label_synthetic(kind: str, found: Sequence[str]) -> tuple[int | None, str]:
 def build_samples(facts: Any, golden: Sequence[Mapping[str, Any]], evals: Sequence[Path], hand: Mapping[tuple[str, str], Any],
                   seed: int) -> tuple[list[dict[str, Any]], Counter]:
     """Every labelled answer (and a count of what was left out, by reason)."""
-    from clients.evaluation import mutations
+    from model_repository.lifecycle.evaluation import mutations
 
     by_id = {str(r["id"]): r for r in golden}
     samples: list[dict[str, Any]] = []
@@ -224,7 +224,7 @@ class Contexts:
 
     def __init__(self, build_dir: Path, triton_dir: Path) -> None:
         from benchmarks.chunk_sizes import served_embedder
-        from clients.evaluation.facts import StoreFacts
+        from model_repository.lifecycle.evaluation.facts import StoreFacts
         from server.retrieval.entities import EntityResolver
         from server.retrieval.faiss_index import FaissIndex
         from server.retrieval.store import CatalogStore
@@ -240,7 +240,7 @@ class Contexts:
 
     def for_record(self, record: Mapping[str, Any]) -> tuple[list[Any], list[str], list[str]]:
         """(grounded context, the facts stage's product ASINs, the ASINs the reference names)."""
-        from clients.evaluation.facts import named_products
+        from model_repository.lifecycle.evaluation.facts import named_products
         from server.ids import find_order_id
         from server.retrieval.query import expand
         from server.stages.entities import _facts, grounded_context
@@ -439,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None, help="mutation seed (default the corpus's)")
     p.add_argument("--out", type=Path, default=DEFAULT_RESULTS_DIR / "hallucination_alerting")
     args = p.parse_args(argv)
-    from clients.evaluation import mutations
-    from clients.evaluation.facts import StoreFacts
+    from model_repository.lifecycle.evaluation import mutations
+    from model_repository.lifecycle.evaluation.facts import StoreFacts
 
     triton_dir = args.triton_dir or args.build_dir / "triton" / "cpu"
     golden = load_jsonl(args.golden or args.build_dir / "golden" / "golden.jsonl")

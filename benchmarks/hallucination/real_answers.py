@@ -65,7 +65,7 @@ def confusion(items: Sequence[tuple[bool, float]], threshold: float) -> dict[str
 
 
 async def _score_all(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    from clients.evaluation.facts import StoreFacts, named_products
+    from model_repository.lifecycle.evaluation.facts import StoreFacts, named_products
     from clients.sdk import AsyncMangaAssistClient
     from server.hallucination.scorer import HallucinationScorer, TritonScoreFn
     from server.ids import find_order_id

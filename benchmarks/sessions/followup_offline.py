@@ -3,7 +3,7 @@ another implementation of ``resolve`` -- ``--stage FILE``, e.g. an earlier versi
 template composer, over the catalog built from DATA_DIR, each turn kept as the pipeline keeps it
 (server/sessions/turns.py). The intent is assumed (order_status when the text names an order id, else
 product_question): the figure is the follow-up resolution's, not the classifier's. Judged like the live run
-(clients/evaluation/conversations_openworld.judge).
+(model_repository/lifecycle/evaluation/conversations_openworld.judge).
 
 ``python -m benchmarks.sessions.followup_offline [--data .build/data] [--set heldout|dev] [--stage FILE]``
 """
@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from clients.evaluation import conversations_openworld as ow
-from clients.evaluation.conversations_openworld import row_of
+from model_repository.lifecycle.evaluation import conversations_openworld as ow
+from model_repository.lifecycle.evaluation.conversations_openworld import row_of
 
 def play_offline(records: Sequence[dict[str, Any]], resolver: Any, resolve: Callable[..., Any] | None = None,
                  orders: Callable[[str, str], Any] | None = None) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ A sample of the golden set (picked by a hash of each record's id: the same recor
 0 = all) is answered by the service's own request path with the classifier pinned to each version
 (answering.py, run as ``python -m model_repository.lifecycle.answering`` in a child process: a fresh service
 pipeline per gate run -- its own settings, metrics registry and event loop -- killed at ``timeout_s``), and each answer is
-judged by :func:`clients.evaluation.dimensions.judge` on the dimensions the issue names -- factual correctness
+judged by :func:`model_repository.lifecycle.evaluation.dimensions.judge` on the dimensions the issue names -- factual correctness
 (+ fabricated facts), relevance, completeness. The gate fails when the challenger's rate on the sample drops by
 more than a tolerance (``answer_<dim>_drop``, default 0.02 = 2 points) or it fabricates more facts
 (``answer_fabricated_increase``, default 0).
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
-#: dimension -> the judged row's key (clients/evaluation/dimensions.py)
+#: dimension -> the judged row's key (model_repository/lifecycle/evaluation/dimensions.py)
 #: intent agreement is its own dimension: relevance judges the product / order / section an answer is about, so a
 #: challenger that reads price questions as product questions can keep relevance and still answer the wrong ask
 DIMENSIONS = {"factual": "factual", "relevance": "relevance", "intent": "intent_match", "completeness": "complete"}
@@ -57,8 +57,8 @@ def sample_of(records: Sequence[Any], n: int) -> list[Any]:
 def answer_figures(triton_url: str, challenger: str, champion: str, data_dir: Path,
                    opts: AnswerOptions | None = None) -> dict[str, Any]:
     """Answer, judge, compare. ValueError without a golden set or when the answering process fails."""
-    from clients.evaluation import dimensions
-    from clients.evaluation.facts import StoreFacts
+    from model_repository.lifecycle.evaluation import dimensions
+    from model_repository.lifecycle.evaluation.facts import StoreFacts
 
     opts = opts or AnswerOptions()
     if not Path(opts.golden).is_file():
@@ -91,7 +91,7 @@ def judge_one(record: Any, answer: dict[str, Any], facts: Any, scorer: Any) -> d
     from google.protobuf.json_format import ParseDict
     from mangaassist.v1 import mangaassist_pb2 as pb
 
-    from clients.evaluation import dimensions
+    from model_repository.lifecycle.evaluation import dimensions
 
     if "error" in answer:
         return dimensions.judge(dimensions.Outcome(record, error=answer["error"]), facts, scorer)

@@ -148,7 +148,7 @@ def _registry(args: argparse.Namespace):
 
 def run_gate_command(args: argparse.Namespace, thresholds: list[str], out: TextIO) -> int:
     """``mangaassist model gate`` / ``mangaassist eval --gate --challenger N``."""
-    from clients.evaluation.gate import parse_pairs
+    from model_repository.lifecycle.gate import parse_pairs
     from model_repository.lifecycle.answers import AnswerOptions
     from model_repository.lifecycle.gate import gate_and_record
 
@@ -181,7 +181,7 @@ def retrain_spec(args: argparse.Namespace) -> Any:
 
 
 def _retrain(args: argparse.Namespace, repo: Path, rollout_file: Path, out: TextIO) -> int:
-    from clients.evaluation.gate import parse_pairs
+    from model_repository.lifecycle.gate import parse_pairs
     from model_repository.lifecycle import flywheel, versions
     from model_repository.lifecycle.answers import AnswerOptions
 

@@ -9,7 +9,7 @@
     mangaassist drift {report,triggers,cost,label-export,label-import} ...   # drift.py: reports over the traffic log
 
 ``eval`` judges a running service's answers on a golden set (factual correctness, relevance, completeness,
-helpfulness, fluency, safety, format, latency; see :mod:`clients.evaluation`) and writes eval.json, eval.md
+helpfulness, fluency, safety, format, latency; see :mod:`model_repository.lifecycle.evaluation`) and writes eval.json, eval.md
 and plots to ``--out``. With ``--gate`` it exits 3 when a threshold fails, naming each on stderr; it exits 1
 when the run itself broke (service unreachable, every call failed, unreadable golden set or data), 2 for a
 bad ``--threshold`` / ``--budget`` / rater sheet.
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
     if args.command == "eval":
         return _eval(args, out)
     if args.command == "eval-conversations":
-        from clients.evaluation.conversations import run as run_conversations
+        from model_repository.lifecycle.evaluation.conversations import run as run_conversations
 
         return run_conversations(args.target, args.conversations, args.out, token=args.token, timeout=args.timeout,
                                  concurrency=args.concurrency, limit=args.limit, out=out,
@@ -122,7 +122,7 @@ def _gate_version(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _eval(args: argparse.Namespace, out: TextIO) -> int:
-    from clients.evaluation import EvalOptions, run_eval
+    from model_repository.lifecycle.evaluation import EvalOptions, run_eval
 
     return run_eval(
         EvalOptions(

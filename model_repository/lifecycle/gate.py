@@ -1,4 +1,19 @@
-"""The model gate: a challenger version of the intent classifier against the champion, both served by the same
+"""The gates, one module: every threshold a model or a running service is held to, and the floors they share.
+
+1. **The golden-set gate** (``mangaassist eval --gate``, the eval harness in evaluation/): a running service's
+   answers, each headline figure against its threshold (:data:`DEFAULTS`, :func:`evaluate`).
+2. **The model gate** (``mangaassist eval --gate --challenger N``, ``mangaassist model gate``, ``retrain``): a
+   classifier version against the champion on Triton (:data:`MODEL_GATE_DEFAULTS`, :func:`run_gate`).
+
+Both hold the classifier to the same floors, ``CLASSIFIER_FLOORS`` (contracts/models.py), and both report
+:class:`Check` rows.
+
+**The golden-set gate** (the ship gate). Defaults below; ``--threshold name=value`` overrides one (or sets one
+of the optional names), and ``--budget tier=ms`` adds an answer-stage p99 budget for a tier (none by default). When the build's
+model report is present its intent accuracy and weakest per-class F1 are held to the model floors.
+A figure the run could not measure (no records it applies to) is reported as skipped, not failed.
+
+**The model gate**: a challenger version of the intent classifier against the champion, both served by the same
 tritonserver, measured in one run (interleaved), and the verdict recorded in the registry for that exact file.
 
 Served path measured = the service's versioned path: ``intent_tokenizer`` then ``intent_classifier_onnx`` at
@@ -20,8 +35,8 @@ an explicit version (server/backends/triton.py). Checks (defaults; ``--threshold
 ``run_gate`` returns a :class:`GateReport`; ``mangaassist eval --gate --challenger N`` prints it, records it
 (``Registry.record_gate``) and exits 3 when it fails. A check the run could not measure fails the model gate (it
 is not waved through as "skipped"). The floors (accuracy, class F1, p99) are the classifier's, defined once in
-contracts/models.py ``CLASSIFIER_FLOORS`` (the golden-set gate, clients/evaluation/gate.py, holds the
-build's model report to the same ones).
+contracts/models.py ``CLASSIFIER_FLOORS`` (the golden-set gate above holds the build's model report to
+the same ones).
 
 The record names the file judged: :func:`gate_and_record` hashes the challenger's ``model.onnx`` in the repository
 Triton serves, before and after the run (a file that changed meanwhile, or differs from the one registered, is
@@ -40,7 +55,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -50,10 +65,114 @@ from model_repository.lifecycle.generalisation import TARGET_INTENTS, UNSEEN_SET
 from model_repository.lifecycle.registry import GateRequired, sha256_file
 from model_repository.lifecycle.versions import MODEL, ROOT, TOKENIZER, _rows
 
+# --- the golden-set gate ------------------------------------------------------------------------------------
+
+GATE_FAILED_EXIT = 3
+
+#: name -> (comparison, default). "<=" figures are counts or milliseconds; ">=" figures are rates.
+DEFAULTS: dict[str, tuple[str, float]] = {
+    "fabricated": ("<=", 0),
+    "factual": (">=", 0.99),
+    "relevance": (">=", 0.95),
+    "declined_not_carried": (">=", 0.95),
+    "completeness": (">=", 0.90),
+    "safety": (">=", 0.95),
+    "format": (">=", 0.99),
+    "ttft_p99_ms": ("<=", 1000),
+}
+#: Checked only when the build's model report (summary.json) has the figure. The floors are the classifier's
+#: (contracts/models.py), the same ones the model gate (below) holds a challenger to.
+MODEL_FLOORS: dict[str, tuple[str, float]] = {"intent_accuracy": (">=", CLASSIFIER_FLOORS["accuracy"]),
+                                              "min_class_f1": (">=", CLASSIFIER_FLOORS["min_class_f1"])}
+#: Gate-able on request (``--threshold helpfulness=0.8``), no default.
+OPTIONAL: dict[str, str] = {
+    "intent_match": ">=", "coverage": ">=", "helpfulness": ">=", "rouge_l": ">=", "bleu": ">=", "human_mean": ">=",
+}
+KNOWN = {**{k: op for k, (op, _) in DEFAULTS.items()}, **{k: op for k, (op, _) in MODEL_FLOORS.items()}, **OPTIONAL}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    op: str
+    threshold: float
+    measured: float | None
+
+    @property
+    def status(self) -> str:
+        if self.measured is None:
+            return "skipped"
+        ok = self.measured >= self.threshold if self.op == ">=" else self.measured <= self.threshold
+        return "pass" if ok else "FAIL"
+
+    def describe(self) -> str:
+        measured = "not measured" if self.measured is None else f"{self.measured:g}"
+        return f"{self.name} = {measured} (threshold {self.op} {self.threshold:g})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "op": self.op, "threshold": self.threshold, "measured": self.measured, "status": self.status}
+
+
+def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, float]:
+    """``["name=value", ...]`` -> {name: float}; ValueError names the bad pair."""
+    out: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"{what} {pair!r}: expected name=number") from None
+    return out
+
+
+def thresholds(overrides: Mapping[str, float]) -> dict[str, tuple[str, float]]:
+    unknown = sorted(set(overrides) - set(KNOWN))
+    if unknown:
+        raise ValueError(f"unknown threshold(s) {unknown}; known: {sorted(KNOWN)}")
+    table = dict(DEFAULTS)
+    table.update({k: (KNOWN[k], v) for k, v in overrides.items()})
+    return table
+
+
+def evaluate(
+    headline: Mapping[str, Any],
+    models: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, float] | None = None,
+    budgets: Mapping[str, float] | None = None,
+) -> list[Check]:
+    """Every check of the gate, in a stable order (defaults, model floors, optional, tier budgets)."""
+    table = thresholds(overrides or {})
+    models = models or {}
+    figures = {**headline, **{k: models.get(k) for k in MODEL_FLOORS}}
+    checks = [
+        Check(name, op, value, _number(figures.get(name))) for name, (op, value) in table.items() if name not in MODEL_FLOORS
+    ]
+    if models.get("present"):
+        for name, (op, value) in MODEL_FLOORS.items():
+            op, value = table.get(name, (op, value))
+            checks.append(Check(name, op, value, _number(models.get(name))))
+    for tier, budget in sorted((budgets or {}).items()):
+        name = f"answer_p99_ms.{tier}"
+        checks.append(Check(name, "<=", budget, _number(headline.get(name))))
+    return checks
+
+
+def failed(checks: Iterable[Check]) -> list[Check]:
+    return [c for c in checks if c.status == "FAIL"]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# --- the model gate ----------------------------------------------------------------------------------------
+
 #: a challenger may lose at most this much against the champion (accuracy, any class's F1, hand-written accuracy)
 MAX_DROP = 0.02
 #: name -> (op, default threshold)
-DEFAULTS: dict[str, tuple[str, float]] = {
+MODEL_GATE_DEFAULTS: dict[str, tuple[str, float]] = {
     "accuracy": (">=", CLASSIFIER_FLOORS["accuracy"]),
     "min_class_f1": (">=", CLASSIFIER_FLOORS["min_class_f1"]),
     "accuracy_drop": ("<=", MAX_DROP),
@@ -65,7 +184,7 @@ DEFAULTS: dict[str, tuple[str, float]] = {
 }
 #: judged only when a threshold is given: ``mangaassist retrain`` turns the unseen-template ones on
 #: (model_repository/lifecycle/flywheel.py ``RETRAIN_CHECKS``)
-OPTIONAL: dict[str, str] = {"throughput_rps": ">=", "unseen_drop": "<=", "unseen_gain": ">="}
+MODEL_GATE_OPTIONAL: dict[str, str] = {"throughput_rps": ">=", "unseen_drop": "<=", "unseen_gain": ">="}
 HANDWRITTEN = ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl"
 
 
@@ -73,7 +192,7 @@ HANDWRITTEN = ROOT / "tests" / "fixtures" / "intents_handwritten.jsonl"
 class GateReport:
     challenger: str
     champion: str
-    checks: list[Any]  # clients.evaluation.gate.Check
+    checks: list[Check]
     figures: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -222,13 +341,13 @@ def throughput_ratio(perf: Mapping[str, Any], challenger: str, champion: str) ->
     return round(perf[challenger]["throughput_rps"] / max(perf[champion]["throughput_rps"], 1e-9), 3)
 
 
-def thresholds(overrides: Mapping[str, float] | None = None) -> dict[str, tuple[str, float]]:
+def model_gate_thresholds(overrides: Mapping[str, float] | None = None) -> dict[str, tuple[str, float]]:
     """The defaults with ``overrides`` applied; ValueError names an unknown threshold."""
-    table = dict(DEFAULTS)
+    table = dict(MODEL_GATE_DEFAULTS)
     for name, value in (overrides or {}).items():
-        op = DEFAULTS.get(name, (OPTIONAL.get(name), 0))[0]
+        op = MODEL_GATE_DEFAULTS.get(name, (MODEL_GATE_OPTIONAL.get(name), 0))[0]
         if op is None:
-            raise ValueError(f"unknown model-gate threshold {name!r}; known: {sorted({*DEFAULTS, *OPTIONAL})}")
+            raise ValueError(f"unknown model-gate threshold {name!r}; known: {sorted({*MODEL_GATE_DEFAULTS, *MODEL_GATE_OPTIONAL})}")
         table[name] = (op, float(value))
     return table
 
@@ -273,8 +392,7 @@ def unseen_figures(acc: Mapping[str, Any], *, challenger: str, champion: str) ->
 
 
 def verdict(figures: Mapping[str, Any], table: Mapping[str, tuple[str, float]]) -> list[Any]:
-    """One :class:`clients.evaluation.gate.Check` per threshold in ``table``, in its order."""
-    from clients.evaluation.gate import Check
+    """One :class:`Check` per threshold in ``table``, in its order."""
 
     def number(value: Any) -> float | None:
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -291,7 +409,7 @@ def run_gate(
     """Measure both versions and judge the challenger. ``classifier`` (``.url``, ``.probs(texts, version)``)
     defaults to the served path on ``triton_url``; ``answer_fn(challenger, champion)`` to the golden answers
     (:func:`~model_repository.lifecycle.answers.answer_figures`)."""
-    table = thresholds(overrides)
+    table = model_gate_thresholds(overrides)
     clf = classifier if classifier is not None else TritonClassifier(triton_url)
     if answer_fn is None:
         def answer_fn(ch: str, base: str) -> Mapping[str, Any]:

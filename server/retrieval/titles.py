@@ -18,7 +18,7 @@ series matched by the same words (:func:`tied`) are asked about by the resolver.
 
 The thresholds were set on the development half of the frozen open-world sets
 (``tests/fixtures/openworld/dev_*``) and the classifier's training messages that name carried titles, and are
-reported on the held-out half (``python -m clients.evaluation.openworld``); see docs/answers-and-evaluation.md.
+reported on the held-out half (``python -m model_repository.lifecycle.evaluation.openworld``); see docs/answers-and-evaluation.md.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ import pytest
 
 from benchmarks import postgres_process as postgres
 from benchmarks.sessions.redis_process import RedisProcess
-from clients.evaluation import conversations_openworld as ow
+from model_repository.lifecycle.evaluation import conversations_openworld as ow
 from mangaassist.v1 import mangaassist_pb2 as pb
 from mangaassist.v1 import mangaassist_pb2_grpc as pb_grpc
 from contracts.models import VERSIONED_CLASSIFIER

@@ -3,7 +3,7 @@
 The service (real tritonserver, built index and catalog; tests/e2e/test_service_e2e.py's fixtures, sessions in
 memory, template answers) plays conversations of the frozen open-world development set
 (tests/fixtures/conversations_openworld/dev_conversations.jsonl; the held-out half is only measured) turn by turn
-under one session id, and the last answer must address the item in play (clients/evaluation/conversations_openworld.judge): an attribute of
+under one session id, and the last answer must address the item in play (model_repository/lifecycle/evaluation/conversations_openworld.judge): an attribute of
 the product discussed -- each of the seven, one asked two turns later after small talk --, another volume named
 by an ordinal or a number word, the volume before, the author's other series, and an order id given two turns
 earlier. 12 conversations, ~28 chats.
@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from clients.evaluation import conversations_openworld as ow
+from model_repository.lifecycle.evaluation import conversations_openworld as ow
 from tests.e2e.test_service_e2e import (  # noqa: F401 (fixtures)
     built_outputs, client, e2e_settings, service, start_service,
 )

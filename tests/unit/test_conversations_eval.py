@@ -1,5 +1,5 @@
 """The multi-turn conversation set (model_repository/golden/conversations.py) and its judge
-(clients/evaluation/conversations.py)."""
+(model_repository/lifecycle/evaluation/conversations.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace as NS
 
 import pytest
 
-from clients.evaluation.conversations import judge, summarise
+from model_repository.lifecycle.evaluation.conversations import judge, summarise
 from model_repository.golden.conversations import generate_conversations
 
 pytestmark = pytest.mark.L0

@@ -1,4 +1,4 @@
-"""The open-world conversation evaluation (clients/evaluation/conversations_openworld.py): its judge, and the
+"""The open-world conversation evaluation (model_repository/lifecycle/evaluation/conversations_openworld.py): its judge, and the
 frozen sets played offline (follow-up stage + facts stage + template composer over the generated catalog, seed
 1234 -- the data the sets were written from). Red with the old phrase-rule follow-up stage (5% held-out)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.sessions import followup_offline as offline
-from clients.evaluation import conversations_openworld as ow
+from model_repository.lifecycle.evaluation import conversations_openworld as ow
 
 pytestmark = pytest.mark.L0
 

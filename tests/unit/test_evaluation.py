@@ -1,4 +1,4 @@
-"""clients/evaluation: the fact checker, the dimensions, the gate, the rater round trip, and ``mangaassist eval``
+"""model_repository/lifecycle/evaluation: the fact checker, the dimensions, the gate, the rater round trip, and ``mangaassist eval``
 end to end against a real grpc.aio server with the fake backend."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from mangaassist.v1 import mangaassist_pb2 as pb
 
-from clients.evaluation import dimensions, gate, mutations, raters
-from clients.evaluation.dimensions import GoldenRecord, Outcome
-from clients.evaluation.facts import StoreFacts, check_answer
+from model_repository.lifecycle import gate
+from model_repository.lifecycle.evaluation import dimensions, mutations, raters
+from model_repository.lifecycle.evaluation.dimensions import GoldenRecord, Outcome
+from model_repository.lifecycle.evaluation.facts import StoreFacts, check_answer
 
 pytestmark = pytest.mark.L0
 
@@ -490,7 +491,7 @@ async def test_eval_command_against_the_fake_service(fake_service, tmp_path, cap
 async def test_eval_reports_the_frozen_open_world_sets_beside_the_golden_set(fake_service, tmp_path, capsys):
     """Issue 23.3: `mangaassist eval` plays the open-world title sets it is given after the golden set and reports
     each one's declined share (eval.json "openworld", printed beside the golden lines); none on a partial run."""
-    from clients.evaluation import openworld
+    from model_repository.lifecycle.evaluation import openworld
     from model_repository.lifecycle.console import main
 
     data = _fake_store(tmp_path)
@@ -519,7 +520,7 @@ def test_eval_command_usage_and_broken_runs(tmp_path, capsys):
 async def test_runner_records_a_failed_call_with_its_code(fake_service):
     import io
 
-    from clients.evaluation.runner import run_golden, stream_sample_of
+    from model_repository.lifecycle.evaluation.runner import run_golden, stream_sample_of
 
     records = [GoldenRecord.from_dict({"id": "long", "message": "x" * 5000, "intent": "chitchat"}),
                GoldenRecord.from_dict({"id": "hi", "message": "hello", "intent": "chitchat"})]

@@ -1,7 +1,7 @@
 """Judging the judge (issue 22.2): the fact checker against a mutation corpus of the golden references.
 
 The data and the golden set are generated in-process with the build's seed (about 2 s), the corpus from them
-with :data:`clients.evaluation.mutations.DEFAULT_SEED`. Each mutation kind must keep its recall floor, the
+with :data:`model_repository.lifecycle.evaluation.mutations.DEFAULT_SEED`. Each mutation kind must keep its recall floor, the
 overall recall its target, and no unmutated (or merely reformatted) reference may be flagged.
 """
 
@@ -12,8 +12,8 @@ import pathlib
 
 import pytest
 
-from clients.evaluation import mutations
-from clients.evaluation.facts import StoreFacts
+from model_repository.lifecycle.evaluation import mutations
+from model_repository.lifecycle.evaluation.facts import StoreFacts
 from model_repository.datagen import generate_all
 from model_repository.golden import generate_golden
 
@@ -88,7 +88,7 @@ def test_the_command_prints_one_recall_line_per_kind(store, tmp_path, capsys):
 def test_completeness_does_not_reward_the_templates_phrasing(store):
     """A reference with its prices and dates written another way ("12.99 USD", "March 5, 2025") is as complete as
     the reference (issue 22.3: the substring rule counted 66 of 138 such references incomplete)."""
-    from clients.evaluation import dimensions
+    from model_repository.lifecycle.evaluation import dimensions
 
     _, facts, golden = store
     by_id = {r["id"]: dimensions.GoldenRecord.from_dict(r) for r in golden}

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from mangaassist.v1 import mangaassist_pb2 as pb
 
-from clients.evaluation import dimensions
-from clients.evaluation.facts import StoreFacts, check_answer, expected_entity
+from model_repository.lifecycle.evaluation import dimensions
+from model_repository.lifecycle.evaluation.facts import StoreFacts, check_answer, expected_entity
 from model_repository.datagen import generate_all
 
 pytestmark = pytest.mark.L0

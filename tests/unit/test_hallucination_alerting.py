@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.hallucination import alerting as A
-from clients.evaluation import mutations
-from clients.evaluation.facts import StoreFacts
+from model_repository.lifecycle.evaluation import mutations
+from model_repository.lifecycle.evaluation.facts import StoreFacts
 from model_repository.datagen import generate_all
 from model_repository.golden import generate_golden
 

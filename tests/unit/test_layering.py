@@ -145,3 +145,10 @@ def test_server_builds_nothing():
     assert not (ROOT / "server" / "retrieval" / "chunking.py").exists()
     store = (ROOT / "server" / "retrieval" / "store.py").read_text(encoding="utf-8")
     assert "CREATE TABLE" not in store and "INSERT INTO" not in store, "the catalog is written by the build"
+
+
+def test_one_gate_module():
+    """Every threshold a model or a running service is held to lives in one module (the golden-set gate and the
+    model gate, holding the classifier to the same floors)."""
+    gates = sorted(str(p.relative_to(ROOT)) for f in sorted(FOLDERS - {"tests"}) for p in _python_files(f) if p.name == "gate.py")
+    assert gates == ["model_repository/lifecycle/gate.py"], gates

@@ -26,7 +26,8 @@ import pytest
 from contracts.models import CLASSIFIER_FLOORS, INTENT_LABELS
 from model_repository.lifecycle import gate as gate_module
 from model_repository.lifecycle.answers import compare
-from model_repository.lifecycle.gate import DEFAULTS, gate_and_record, run_gate, served_file
+from model_repository.lifecycle.gate import MODEL_GATE_DEFAULTS as DEFAULTS
+from model_repository.lifecycle.gate import gate_and_record, run_gate, served_file
 from model_repository.lifecycle.registry import CHAMPION, GateRequired, Registry, sha256_file
 
 pytestmark = pytest.mark.L0
@@ -141,7 +142,7 @@ def test_the_gate_runs_at_the_shipped_thresholds():
     assert {k: DEFAULTS[k] for k in ("accuracy_drop", "max_class_drop", "handwritten_drop")} == dict.fromkeys(
         ("accuracy_drop", "max_class_drop", "handwritten_drop"), ("<=", 0.02))
     assert DEFAULTS["throughput_ratio"] == (">=", 0.8) and DEFAULTS["answer_fabricated_increase"] == ("<=", 0.0)
-    from clients.evaluation.gate import MODEL_FLOORS
+    from model_repository.lifecycle.gate import MODEL_FLOORS
 
     assert MODEL_FLOORS == {"intent_accuracy": DEFAULTS["accuracy"], "min_class_f1": DEFAULTS["min_class_f1"]}
 

@@ -1,4 +1,4 @@
-"""The open-world judge (clients/evaluation/openworld.py) fails an answer that prices or cards another product."""
+"""The open-world judge (model_repository/lifecycle/evaluation/openworld.py) fails an answer that prices or cards another product."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from clients.evaluation.openworld import judge, load, summarise
+from model_repository.lifecycle.evaluation.openworld import judge, load, summarise
 
 pytestmark = pytest.mark.L0
 

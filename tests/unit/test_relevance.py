@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from mangaassist.v1 import mangaassist_pb2 as pb
 
-from clients.evaluation import dimensions
-from clients.evaluation.dimensions import GoldenRecord, Outcome
-from clients.evaluation.facts import StoreFacts
+from model_repository.lifecycle.evaluation import dimensions
+from model_repository.lifecycle.evaluation.dimensions import GoldenRecord, Outcome
+from model_repository.lifecycle.evaluation.facts import StoreFacts
 
 pytestmark = pytest.mark.L0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clients.evaluation.gate import Check
+from model_repository.lifecycle.gate import Check
 from model_repository.lifecycle import answering as answers
 from model_repository.lifecycle import answers as gate_answers
 from server.app import build_components
@@ -45,7 +45,7 @@ class TwoVersions(FakeBackend):
 @pytest.fixture(scope="module")
 def golden():
     require("build", GOLDEN.is_file(), f"needs the golden set ({GOLDEN})")
-    from clients.evaluation import dimensions
+    from model_repository.lifecycle.evaluation import dimensions
 
     return gate_answers.sample_of(dimensions.load_golden(GOLDEN), 120)
 
@@ -79,8 +79,8 @@ def test_records_routed_alike_get_identical_answers(golden):
 
 
 def test_only_differing_records_are_answered_twice_and_a_confused_challenger_fails(golden):
-    from clients.evaluation.facts import StoreFacts
-    from clients.evaluation import dimensions
+    from model_repository.lifecycle.evaluation.facts import StoreFacts
+    from model_repository.lifecycle.evaluation import dimensions
 
     out, _ = _answered(golden, every=False)
     assert set(out["answers"]["2"]) == set(out["differing"])

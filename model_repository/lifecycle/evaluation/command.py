@@ -9,9 +9,10 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from clients.errors import MangaAssistError
-from clients.evaluation import dimensions, gate, raters, report
-from clients.evaluation.facts import StoreFacts
-from clients.evaluation.runner import run_golden
+from model_repository.lifecycle import gate
+from model_repository.lifecycle.evaluation import dimensions, raters, report
+from model_repository.lifecycle.evaluation.facts import StoreFacts
+from model_repository.lifecycle.evaluation.runner import run_golden
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE = 0, 1, 2
 
@@ -36,7 +37,7 @@ class EvalOptions:
     export_raters: str | None = None
     import_raters: str | None = None
     seed: int = 1234
-    #: the frozen open-world title sets reported beside the golden set (clients/evaluation/openworld.py); () = none.
+    #: the frozen open-world title sets reported beside the golden set (model_repository/lifecycle/evaluation/openworld.py); () = none.
     #: Skipped on a partial golden run (--limit / --filter-intent / --per-intent).
     openworld: tuple[str, ...] = ("heldout", "blind", "fresh")
 
@@ -82,7 +83,7 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
         summary["helpfulness"]["human"] = human
         summary["headline"]["human_mean"] = human["mean"]
     # the judge judged: the fact checker's recall on one-fact mutations of these records' references
-    from clients.evaluation import mutations  # here, so `python -m clients.evaluation.mutations` runs it fresh
+    from model_repository.lifecycle.evaluation import mutations  # here, so `python -m model_repository.lifecycle.evaluation.mutations` runs it fresh
 
     judge_doc = mutations.summary(mutations.evaluate(facts, [asdict(r) for r in records], seed=opts.seed))
     models = report.model_figures(opts.summary)
@@ -100,7 +101,7 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
         "records": rows,
     }
     if opts.openworld and not (opts.limit or opts.filter_intent or opts.per_intent):
-        from clients.evaluation import openworld
+        from model_repository.lifecycle.evaluation import openworld
 
         doc["openworld"] = asyncio.run(openworld.evaluate(opts.target, halves=opts.openworld,
                                                           concurrency=opts.concurrency, token=opts.token))
@@ -110,7 +111,7 @@ def run_eval(opts: EvalOptions, out: TextIO | None = None) -> int:
         print(f"rater sheet: {opts.export_raters} ({n} rows)", file=out)
     _print_summary(summary, doc["gate"], written, out, judge_doc)
     if "openworld" in doc:
-        from clients.evaluation import openworld
+        from model_repository.lifecycle.evaluation import openworld
 
         print(openworld.format_report(doc["openworld"]), file=out)
 

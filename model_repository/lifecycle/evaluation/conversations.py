@@ -131,7 +131,7 @@ async def evaluate(target: str, conversations: Sequence[dict[str, Any]], *, toke
 def run(target: str, path: str, out_dir: str, *, token: str | None = None, timeout: float = 10.0,
         concurrency: int = 2, limit: int | None = None, out: TextIO = sys.stdout, openworld: bool = True) -> int:
     """The golden conversations' report, then (``openworld``) the frozen open-world held-out set's beside it
-    (clients/evaluation/conversations_openworld.py: does the last answer address the item in play)."""
+    (model_repository/lifecycle/evaluation/conversations_openworld.py: does the last answer address the item in play)."""
     conversations = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if limit:
         conversations = conversations[:limit]
@@ -143,7 +143,7 @@ def run(target: str, path: str, out_dir: str, *, token: str | None = None, timeo
                                                         indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md = markdown(summary, target)
     if openworld:
-        from clients.evaluation import conversations_openworld as ow
+        from model_repository.lifecycle.evaluation import conversations_openworld as ow
 
         for which, title in (("heldout", "frozen held-out set, phrasings no template has; read while tuning"),
                              ("blind", "frozen blind set; first run 86.3%, its failures read since"),

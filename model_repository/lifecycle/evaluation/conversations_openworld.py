@@ -11,7 +11,7 @@ templates do not contain. Each names what its last answer must address; :func:`j
 * ``author`` -- the answer names another series by the item's author;
 * ``order_id`` -- the answer names the order given earlier.
 
-``python -m clients.evaluation.conversations_openworld --target HOST:PORT [--set fresh2|fresh|blind|heldout|dev]`` plays them
+``python -m model_repository.lifecycle.evaluation.conversations_openworld --target HOST:PORT [--set fresh2|fresh|blind|heldout|dev]`` plays them
 against a running service (one session per conversation) and prints the report; ``python -m
 benchmarks.sessions.followup_offline`` plays them without a service (the follow-up resolution alone).
 ``mangaassist eval-conversations`` adds the held-out figure beside its own report.
@@ -29,7 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
-SETS_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "conversations_openworld"
+SETS_DIR = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "conversations_openworld"
 HELD_OUT = "heldout_conversations.jsonl"
 DEV = "dev_conversations.jsonl"
 #: written after the follow-up stage's tuning had read the first held-out set's failures; reported, never tuned on

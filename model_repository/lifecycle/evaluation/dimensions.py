@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from clients.evaluation.facts import (
+from model_repository.lifecycle.evaluation.facts import (
     ASIN, DECLINE, NEGATOR, ORDER_ID, SENTENCE_SPLIT, STOCK_PHRASE, StoreFacts, check_answer, expected_entity,
     straight_quotes,
 )
-from clients.evaluation.facts import _mentions, _series_in
-from clients.evaluation.facts import _dates as dates_in
-from clients.evaluation.facts import _money as money
-from clients.evaluation.facts import _price_claims as price_claims
+from model_repository.lifecycle.evaluation.facts import _mentions, _series_in
+from model_repository.lifecycle.evaluation.facts import _dates as dates_in
+from model_repository.lifecycle.evaluation.facts import _money as money
+from model_repository.lifecycle.evaluation.facts import _price_claims as price_claims
 
 INTENTS = (
     "product_question", "recommendation", "order_status", "return_refund", "policy_faq", "price_deal", "chitchat",

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from clients.evaluation.gate import Check
+from model_repository.lifecycle.gate import Check
 
 JSON_NAME, MD_NAME = "eval.json", "eval.md"
 RATES_PLOT, LATENCY_PLOT = "per_intent_rates.png", "answer_latency_by_tier.png"
@@ -133,7 +133,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## The fact checker vs one-fact mutations of the references", "",
                   f"Recall {fmt(judge['recall'])} on {judge['mutants']} mutants (target {fmt(judge['recall_floor'])}); "
                   + "; ".join(f"{k} flagged {c['flagged']}/{c['n']}" for k, c in judge["controls"].items())
-                  + " (must be 0). `python -m clients.evaluation.mutations` lists the misses.", ""]
+                  + " (must be 0). `python -m model_repository.lifecycle.evaluation.mutations` lists the misses.", ""]
         lines += _table(["mutation kind", "mutants", "flagged", "recall", "floor"],
                         [[k, r["n"], r["caught"], fmt(r["recall"]), fmt(r["floor"])] for k, r in judge["kinds"].items()])
         lines += [f"- below target: {x}" for x in judge.get("below_target", [])]

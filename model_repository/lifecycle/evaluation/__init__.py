@@ -22,6 +22,6 @@ judges one record, :mod:`.runner` calls the service, :mod:`.report` writes eval.
 :mod:`.gate` turns the figures into an exit status, :mod:`.command` ties them together.
 """
 
-from clients.evaluation.command import EvalOptions, run_eval
+from model_repository.lifecycle.evaluation.command import EvalOptions, run_eval
 
 __all__ = ["EvalOptions", "run_eval"]

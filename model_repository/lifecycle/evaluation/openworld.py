@@ -6,7 +6,7 @@ none of the store's lists. An answer *declines* when it states no price and no s
 naming a volume, an edition, an ASIN or one of the store's series) and shows no product card: whatever it says instead ("we don't carry X. Did you mean Y?", "which one do you mean?", "I
 couldn't find that title") the customer was not handed another product's price as if it were the one asked for.
 
-``python -m clients.evaluation.openworld --target HOST:PORT`` prints the report (dev and held-out halves side
+``python -m model_repository.lifecycle.evaluation.openworld --target HOST:PORT`` prints the report (dev and held-out halves side
 by side, per family); ``mangaassist eval`` adds the held-out figures beside the golden set.
 """
 
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from clients.sdk import AsyncMangaAssistClient
 
-SETS_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "openworld"
+SETS_DIR = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "openworld"
 DATA_DIR = Path(".build/data")
 HELD_OUT = ("heldout_invented_titles.jsonl", "heldout_unlisted_series.jsonl")
 DEV = ("dev_invented_titles.jsonl", "dev_unlisted_series.jsonl")
@@ -135,7 +135,7 @@ async def evaluate(target: str, *, halves: Sequence[str] = ("dev", "heldout", "b
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clients.evaluation.openworld", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model_repository.lifecycle.evaluation.openworld", description=__doc__.split("\n")[0])
     parser.add_argument("--target", default="localhost:50051")
     parser.add_argument("--token")
     parser.add_argument("--concurrency", type=int, default=4)

@@ -17,12 +17,12 @@ Replacement figures are written in the forms people use ("12.99 USD", "12 dollar
 "5 Mar 2025", "3/5/2025"). Every choice comes from ``random.Random(f"{seed}:{record id}:{kind}")``: the corpus
 is a pure function of the data, the golden set and the seed.
 
-:func:`evaluate` runs :func:`~clients.evaluation.facts.check_answer` on every mutant (with the record's
-:func:`~clients.evaluation.facts.expected_entity`) and on two controls that must pass: the unmutated references
+:func:`evaluate` runs :func:`~model_repository.lifecycle.evaluation.facts.check_answer` on every mutant (with the record's
+:func:`~model_repository.lifecycle.evaluation.facts.expected_entity`) and on two controls that must pass: the unmutated references
 and the references with their prices and dates rewritten into other formats. Targets (issue 22): >= 98% of
 mutants flagged, every kind at or above its floor in :data:`FLOORS`, 0 controls flagged.
 
-``python -m clients.evaluation.mutations [--data .build/data] [--golden .build/golden/golden.jsonl] [--out DIR]``
+``python -m model_repository.lifecycle.evaluation.mutations [--data .build/data] [--golden .build/golden/golden.jsonl] [--out DIR]``
 prints the report (one recall line per kind) and writes ``mutations.json`` / ``mutations.md`` under ``--out``.
 """
 
@@ -38,8 +38,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from clients.evaluation import facts as F
-from clients.evaluation.facts import StoreFacts, check_answer, expected_entity
+from model_repository.lifecycle.evaluation import facts as F
+from model_repository.lifecycle.evaluation.facts import StoreFacts, check_answer, expected_entity
 
 KINDS = (
     "neighbour_price", "other_edition_stock", "other_order_eta", "other_order_carrier", "other_order_status",
@@ -465,7 +465,7 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clients.evaluation.mutations", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m model_repository.lifecycle.evaluation.mutations", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=".build/data", help="the store's data directory")
     parser.add_argument("--golden", default=".build/golden/golden.jsonl", help="golden set (jsonl)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)

@@ -18,7 +18,7 @@ from typing import Any, Sequence, TextIO
 from google.protobuf.json_format import MessageToDict
 
 from clients.errors import MangaAssistError
-from clients.evaluation.dimensions import GoldenRecord, Outcome
+from model_repository.lifecycle.evaluation.dimensions import GoldenRecord, Outcome
 from clients.sdk import AsyncMangaAssistClient
 
 PROGRESS_EVERY = 50
