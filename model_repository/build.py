@@ -304,7 +304,7 @@ class Builder:
         return quantize.build_step(self, self.first_stage)
 
     def build_reranker_student(self) -> dict[str, Any]:
-        """The reranker distilled into 2 of its layers, served on CPU if it passes the gate (distill.py)."""
+        """The reranker distilled into 3 of its layers, served on CPU if it passes the gate (distill.py)."""
         from model_repository import distill
 
         return distill.build_step(self, self.first_stage)

@@ -91,6 +91,26 @@ def test_the_int8_pick_is_served_when_the_student_failed_or_is_stale(tmp_path, c
     assert builder.served_onnx("reranker", "cpu").read_text() == "int8 per channel"
 
 
+@pytest.mark.L0
+def test_teacher_scores_are_computed_once_per_reranker_and_candidate_lists(tmp_path):
+    calls = []
+
+    def score(pairs):
+        calls.append(len(pairs))
+        return np.arange(len(pairs), dtype=np.float32).reshape(-1, quantize.CANDIDATES)
+
+    pairs = [(f"q{i // 10}", f"doc {i}") for i in range(20)]
+    first, cached = distill.teacher_scores(tmp_path, "rk", 64, pairs, score)
+    assert not cached and calls == [20] and first.shape == (2, quantize.CANDIDATES)
+    again, cached = distill.teacher_scores(tmp_path, "rk", 64, pairs, score)
+    assert cached and calls == [20] and np.array_equal(again, first)
+    # another reranker, another length or another list: scored again, and only the newest entry is kept
+    for n, (key, seq, changed) in enumerate([("another reranker", 64, pairs), ("another reranker", 32, pairs),
+                                              ("another reranker", 32, pairs[:10] + [("q1", "another doc")] + pairs[11:])]):
+        assert not distill.teacher_scores(tmp_path, key, seq, changed, score)[1]
+        assert calls == [20] * (n + 2) and len(list(tmp_path.glob("*.npy"))) == 1
+
+
 # ----------------------------------------------------------------------------- L1: the built student
 _BUILT = (STUDENT_DIR / "manifest.json").is_file() and (BUILD.models / "reranker" / "manifest.json").is_file()
 built = needs("build", _BUILT, f"needs the built reranker_student step under {STUDENT_DIR}")
@@ -159,3 +179,40 @@ def test_gate_refuses_a_student_with_shuffled_weights(tmp_path):
     built_report = json.loads((STUDENT_DIR / "manifest.json").read_text())["report"]
     if built_report["served_cpu_variant"] in distill.VARIANTS:
         assert trained >= distill.MIN_AGREEMENT
+
+
+class _TorchSession:
+    """A HF model behind the ``sess.run(None, feed)`` interface the gate's measure calls."""
+
+    def __init__(self, model):
+        self.model = model.eval()
+
+    def run(self, _outputs, feed):
+        import torch
+
+        with torch.inference_mode():
+            return [self.model(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits.numpy()]
+
+
+@pytest.mark.L1
+@built
+def test_gate_refuses_an_untrained_student_that_the_trained_one_beats():
+    """The teacher cut to the student's layers but not trained (what the step starts from) must not pass: the
+    training, not the copied weights, is what the gate lets through."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from model_repository import export
+
+    torch.set_num_threads(2)
+    sessions = {"fp32": export.session(BUILD.models / "reranker" / "onnx" / "model.fp32.onnx"),
+                "student": export.session(STUDENT_DIR / "model.student.onnx"),
+                "student_int8": _TorchSession(distill.make_student(BUILD.models / "reranker" / "hf"))}
+    tok = AutoTokenizer.from_pretrained(BUILD.models / "reranker" / "hf")
+    quality, _ = distill.evaluate(BUILD, sessions, tok, BUILD.first_stage(), n_eval=24)
+    report = {**quality, "baseline": "fp32", "chat_batch_ms": {"fp32": 50.0, "student": 10.0, "student_int8": 10.0}}
+    untrained, trained = report["student_int8"], report["student"]
+    print({v: report[v]["held_out"] for v in ("student", "student_int8")})
+    assert not distill.passes(report, "student_int8")
+    assert trained["held_out"]["ordering_agreement"] > untrained["held_out"]["ordering_agreement"]
+    assert trained["held_out"]["recall@3_fused"] >= untrained["held_out"]["recall@3_fused"]
