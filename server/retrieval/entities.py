@@ -188,8 +188,7 @@ class EntityResolver:
                     return self._not_ours(verdict, volume, fmt, language)
                 products = self.catalog.series_products(name.series)
                 if volume is None and said:  # a number right after the title typed: "is berserkk 2 in stock"
-                    m = re.search(re.escape(said) + r"\s*(\d{1,3})\b(?!\s*-|\s*in\b)", text, re.I)
-                    volume = int(m.group(1)) if m and any(p.volume == int(m.group(1)) for p in products) else None
+                    volume = _bare_volume(text, name.series, products, after=said)
                 return self._pick(name.series, products, "fuzzy", said, (), volume, fmt, language, limit)
         if not_carried:
             return Resolution(not_carried=tuple(not_carried), volume=volume, format=fmt, language=language)
@@ -417,15 +416,22 @@ def requested_volume(text: str) -> int | None:
     return None
 
 
-def _bare_volume(text: str, series: str, named: Sequence[Product]) -> int | None:
-    """A number in ``text`` that is a volume of ``series``: the best-ranked product's volume when the text has it
-    (the text search ranked the number in), else the last such number (one after the title: "how much 4 slam dunk
-    7"); a count ("2 copies of naruto") is not a volume."""
+_COUNT = re.compile(r"(\d+)\s*(?:copies|copy|pcs)\b", re.I)
+
+
+def _bare_volume(text: str, series: str, named: Sequence[Product], *, after: str = "") -> int | None:
+    """A number in ``text`` that is a volume of ``series``. ``after`` (a title as typed, found by spelling): only the
+    number right after it, not a range or an "N-in-1" ("is berserkk 2 in stock"). Else the best-ranked product's
+    volume when the text has it (the text search ranked the number in), else the last such number (one after the
+    title: "how much 4 slam dunk 7"); a count ("2 copies of naruto") is not a volume."""
+    volumes = {str(p.volume): p.volume for p in named if p.series == series and p.volume is not None}
+    if after:
+        m = re.search(re.escape(after) + r"\s*(\d{1,3})\b(?!\s*-|\s*in\b)", text, re.I)
+        return volumes.get(str(int(m.group(1)))) if m else None
     words = _words(text)
     if named[0].series == series and named[0].volume is not None and str(named[0].volume) in words:
         return named[0].volume
-    volumes = {str(p.volume): p.volume for p in named if p.series == series and p.volume is not None}
-    counts = set(re.findall(r"(\d+)\s*(?:copies|copy|pcs)\b", text, re.I))
+    counts = set(_COUNT.findall(text))
     return next((volumes[w] for w in reversed(words) if w in volumes and w not in counts), None)
 
 

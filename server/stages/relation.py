@@ -109,13 +109,19 @@ def _features(text: str) -> Any:
     return np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float32)
 
 
-def _predict(name: str, x: Any) -> tuple[str, float]:
+def _distribution(name: str, x: Any) -> dict[str, float]:
+    """The ``name`` head's probability of each class for the features ``x`` (softmax of the logits)."""
     coef, intercept, classes = _models[name]
     idx, val = x
     z = val @ coef[idx] + intercept
     z = np.exp(z - z.max())
-    i = int(z.argmax())
-    return classes[i], float(z[i] / z.sum())
+    return dict(zip(classes, (z / z.sum()).tolist()))
+
+
+def _predict(name: str, x: Any) -> tuple[str, float]:
+    p = _distribution(name, x)
+    best = max(p, key=p.__getitem__)
+    return best, p[best]
 
 
 # ------------------------------------------------------------------------------------------------ slots
@@ -161,11 +167,7 @@ def _given_state(x: Any, has_item: bool, has_order: bool) -> tuple[str, float]:
     """The relation and its probability *given what the state holds*: a relation whose slot the state lacks cannot be
     meant, so its probability is taken out and the rest renormalised -- except that, with an order but no item in
     play, "is it still processing?" asks about the order (the item relations' mass goes to ``order``)."""
-    coef, intercept, classes = _models["relation"]
-    idx, val = x
-    z = val @ coef[idx] + intercept
-    p = np.exp(z - z.max())
-    p = dict(zip(classes, (p / p.sum()).tolist()))
+    p = _distribution("relation", x)
     if not has_item:
         moved = sum(p.pop(r, 0.0) for r in _ITEM_RELATIONS)
         p.pop("same_author", None)
@@ -181,7 +183,7 @@ def _given_state(x: Any, has_item: bool, has_order: bool) -> tuple[str, float]:
 def classify(text: str, *, has_item: bool = True, has_order: bool = True) -> Relation:
     """How ``text`` relates to a state holding an item (``has_item``) and/or an order (``has_order``)."""
     x = _features(text)
-    relation, p = _given_state(x, has_item, has_order) if not (has_item and has_order) else _predict("relation", x)
+    relation, p = _given_state(x, has_item, has_order)
     attribute = _predict("attribute", x)[0] if relation == "attribute" else None
     volume, step, span = volume_slot(text) if relation == "other_volume" else (None, 0, None)
     pick = None
