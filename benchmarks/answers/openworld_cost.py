@@ -5,8 +5,10 @@ decision (fuzzy + lexical verdict, three outcomes) and the follow-up stage (conv
 classifier + slot extraction). Both run on the service's event loop before anything is sent to Triton, so their
 own p99 is an upper bound on what they add to a chat's p99: the figure this reports is
 ``p99(resolve) + p99(follow-up)`` over realistic messages -- the golden set's, the frozen open-world sets' and the
-last turns of the golden and open-world conversations (with their earlier turns as history). Interleaved rounds,
-each inside :func:`benchmarks.common.quiet_round` (load average and CPU steal before/after; loud rounds warned).
+last turns of the golden and open-world conversations (their earlier turns played through the follow-up, facts
+and template stages first and kept as the pipeline keeps them: ``benchmarks.sessions.followup_offline.play_turn``).
+Interleaved rounds, each inside :func:`benchmarks.common.quiet_round` (load average and CPU steal before/after;
+loud rounds warned).
 The resolver is timed without retrieved chunks (the service passes the retrieved chunks to the open-world
 fallback; that path costs what retrieval already returned plus a scan of them).
 
@@ -22,9 +24,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from benchmarks.common import DEFAULT_RESULTS_DIR, latency_summary, quiet_round, with_quietness, write_json
+from benchmarks.sessions.followup_offline import play_turn
 from server.retrieval.entities import EntityResolver
 from server.retrieval.store import CatalogStore
-from server.sessions.store import Turn
 from server.stages import followup, relation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,20 +49,17 @@ def conversations(build: Path) -> list[list[str]]:
     return turns + [r["turns"] for p in sorted(CONVERSATIONS.glob("*.jsonl")) for r in _jsonl(p)]
 
 
-def _turn(resolver: EntityResolver, message: str) -> Turn:
-    """A history turn as the service stores it, from the message's own resolution (enough for the state)."""
-    res = resolver.resolve(message)
-    return Turn(message=message, intent="product_question", series=res.series, volume=res.volume,
-                asins=tuple(p.asin for p in res.products[:3]),
-                author=res.products[0].author if res.products else None)
-
-
 def measure(build: Path, rounds: int = 3, limit: int | None = None) -> dict[str, Any]:
     resolver = EntityResolver(CatalogStore(build / "index" / "catalog.sqlite"))
     relation.warm()
     msgs = messages(build)[:limit]
     convs = [c for c in conversations(build) if len(c) >= 2][:limit]
-    histories = [([_turn(resolver, t) for t in c[:-1]], c[-1]) for c in convs]
+    histories = []
+    for turns in convs:  # the earlier turns played and kept as the pipeline keeps them, untimed
+        history: list[Any] = []
+        for message in turns[:-1]:
+            play_turn(message, history, resolver)
+        histories.append((history, turns[-1]))
     resolve_ms: list[float] = []
     followup_ms: list[float] = []
     for k in range(rounds):

@@ -24,6 +24,21 @@ def play_offline(records: Sequence[dict[str, Any]], resolver: Any, resolve: Call
                  orders: Callable[[str, str], Any] | None = None) -> list[dict[str, Any]]:
     """Each conversation through ``resolve`` (the follow-up stage; default server/stages/followup.py), the facts
     stage and the template composer, the turns kept as the pipeline keeps them (server/sessions/turns.py)."""
+    rows = []
+    for record in records:
+        history: list[Any] = []
+        answer, asins, text = "", [], ""
+        for message in record["turns"]:
+            text, answer, asins = play_turn(message, history, resolver, resolve, orders, record.get("customer_id", ""))
+        rows.append(row_of(record, answer, asins, text))
+    return rows
+
+
+def play_turn(message: str, history: list[Any], resolver: Any, resolve: Callable[..., Any] | None = None,
+              orders: Callable[[str, str], Any] | None = None, customer_id: str = "") -> tuple[str, str, list[str]]:
+    """One turn: ``message`` resolved against ``history`` (default: server/stages/followup.py), the facts stage and
+    the template composer; the turn is appended to ``history`` as the pipeline keeps it. (resolved text, answer,
+    card ASINs)."""
     from server.ids import find_order_ids
     from server.llm.base import LLMRequest
     from server.llm.templates import compose
@@ -31,25 +46,18 @@ def play_offline(records: Sequence[dict[str, Any]], resolver: Any, resolve: Call
     from server.stages import entities as entities_stage
     from server.stages import followup
 
-    resolve = resolve or followup.resolve
-    rows = []
-    for record in records:
-        history: list[Any] = []
-        answer, asins, text = "", [], ""
-        for message in record["turns"]:
-            follow = resolve(message, history, resolver)
-            text = follow.text
-            ids = find_order_ids(text)
-            intent = "order_status" if ids else "product_question"
-            facts = entities_stage._facts_for_customer(resolver, text, intent, ids[0] if ids else None, (), 3, orders,
-                                                       record.get("customer_id", ""))
-            request = LLMRequest(intent=facts.intent or intent, user_message=text, context=(), temperature=0.0,
-                                 max_tokens=256, timeout_s=1.0)
-            answer, asins = compose(request, facts)
-            result = _Result(facts.intent or intent, answer, tuple(_Card(a) for a in asins))
-            history.append(turn_of(message, text, facts, result, follow))
-        rows.append(row_of(record, answer, asins, text))
-    return rows
+    follow = (resolve or followup.resolve)(message, history, resolver)
+    text = follow.text
+    ids = find_order_ids(text)
+    intent = "order_status" if ids else "product_question"
+    facts = entities_stage._facts_for_customer(resolver, text, intent, ids[0] if ids else None, (), 3, orders,
+                                               customer_id)
+    request = LLMRequest(intent=facts.intent or intent, user_message=text, context=(), temperature=0.0,
+                         max_tokens=256, timeout_s=1.0)
+    answer, asins = compose(request, facts)
+    result = _Result(facts.intent or intent, answer, tuple(_Card(a) for a in asins))
+    history.append(turn_of(message, text, facts, result, follow))
+    return text, answer, list(asins)
 
 
 class _Card:
