@@ -149,7 +149,9 @@ def run(target: str, path: str, out_dir: str, *, token: str | None = None, timeo
                              ("blind", "frozen blind set; first run 86.3%, its failures read since"),
                              ("fresh", "frozen fresh set; first run 57.1%, its failures read since"),
                              ("fresh2", "frozen second fresh set, written before the changes it measures; "
-                                        "failures never read")):
+                                        "failures never read, summaries read between tuning rounds"),
+                             ("fresh3", "frozen third fresh set, written after the last change; never measured "
+                                        "before this run")):
             records = ow.load(ow.SETS[which])
             records = records[:limit] if limit else records
             ow_rows = asyncio.run(ow.evaluate(target, records, token=token, timeout=timeout, concurrency=concurrency))

@@ -11,7 +11,7 @@ templates do not contain. Each names what its last answer must address; :func:`j
 * ``author`` -- the answer names another series by the item's author;
 * ``order_id`` -- the answer names the order given earlier.
 
-``python -m model_repository.lifecycle.evaluation.conversations_openworld --target HOST:PORT [--set fresh2|fresh|blind|heldout|dev]`` plays them
+``python -m model_repository.lifecycle.evaluation.conversations_openworld --target HOST:PORT [--set fresh3|fresh2|fresh|blind|heldout|dev]`` plays them
 against a running service (one session per conversation) and prints the report; ``python -m
 benchmarks.sessions.followup_offline`` plays them without a service (the follow-up resolution alone).
 ``mangaassist eval-conversations`` adds the held-out figure beside its own report.
@@ -38,7 +38,10 @@ BLIND = "blind_conversations.jsonl"
 FRESH = "fresh_conversations.jsonl"
 #: written after the fresh set was measured (57.1%) and before the changes its failures led to (write_fresh2.py)
 FRESH2 = "fresh2_conversations.jsonl"
-SETS = {"heldout": HELD_OUT, "dev": DEV, "blind": BLIND, "fresh": FRESH, "fresh2": FRESH2}
+#: written after the last change to the follow-up stage (fresh2's summaries had been read between tuning rounds);
+#: unmeasured -- the next figure that counts (write_fresh3.py)
+FRESH3 = "fresh3_conversations.jsonl"
+SETS = {"heldout": HELD_OUT, "dev": DEV, "blind": BLIND, "fresh": FRESH, "fresh2": FRESH2, "fresh3": FRESH3}
 
 
 def load(name: str = HELD_OUT, sets_dir: Path = SETS_DIR) -> list[dict[str, Any]]:
