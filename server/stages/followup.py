@@ -98,7 +98,7 @@ def resolve(text: str, history: Sequence[Turn], resolver: EntityResolver) -> Fol
     state = state_of(history)
     rel = relation_model.classify(text, has_item=state.has_item, has_order=state.order_id is not None)
     if rel.probability < relation_model.MIN_PROBABILITY:
-        if not (state.series and _short(text) and (requested_format(text) or requested_language(text))):
+        if not _edition_ask(text, state):
             return Followup(text, relation="new_topic")
         # unsure of the relation, but the message's one slot is an edition of the series in play ("in german?")
         rel = replace(rel, relation="other_volume", attribute=None)
@@ -140,7 +140,7 @@ def _resolved(text: str, rel: relation_model.Relation, state: ConversationState,
             span = rel.volume_span
             resolved = text[: span[0]] + target + text[span[1]:] if span else ""
             return Followup(_asked_as(resolved, text, state, target), "volume", target, r, author=author)
-    if r in ("other_volume", "same_item") and state.series and _short(text) and (requested_format(text) or requested_language(text)):
+    if r in ("other_volume", "same_item") and _edition_ask(text, state):
         vol = f" vol {state.volume}" if state.volume is not None and requested_format(text) != "box_set" else ""
         edition = _LEAD.sub("", text.strip()).rstrip(" ?？。.!")
         target = f"{state.series}{vol} {edition}"
@@ -199,3 +199,8 @@ def _asked_as(resolved: str, message: str, state: ConversationState, target: str
 
 def _short(text: str) -> bool:
     return len(text.split()) <= 7
+
+
+def _edition_ask(text: str, state: ConversationState) -> bool:
+    """A short message whose slot is an edition (a format or a language) of the series in play ("and in german?")."""
+    return bool(state.series) and _short(text) and bool(requested_format(text) or requested_language(text))
